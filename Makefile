@@ -1,0 +1,125 @@
+# pgpulse — plain GNU Makefile.
+#
+#   make            build ./pgpulse (release: -O2, warnings are errors)
+#   make SAN=1      build with AddressSanitizer + UndefinedBehaviorSanitizer
+#   make test       build and run every test (unit + integration against a private PostgreSQL)
+#   make run        start a private PostgreSQL, initialise it, load DATA=file if given
+#   make deps       install the Debian packages the project needs (only what is missing)
+#   make fuzz       run each libFuzzer target for FUZZ_SECONDS (clang)
+#   make bench      run the benchmarks in bench/ (slow; writes docs/benchmarks.md)
+
+CC       ?= gcc
+PG_INC   := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+MODE     := $(if $(filter 1,$(SAN)),san,rel)
+B        := build/$(MODE)
+
+CSTD     := -std=c17 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
+CFLAGS   ?= -O2 -g
+ifeq ($(MODE),san)
+CFLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+endif
+ALL_CFLAGS := $(CSTD) $(WARN) $(CFLAGS) -Isrc -I$(B)/gen -I$(PG_INC) -MMD -MP
+LIBS     := -lpq -lm
+
+# Every src/*.c except main.c is library code shared by the binary and the tests.
+LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJ  := $(patsubst src/%.c,$(B)/src/%.o,$(LIB_SRC)) $(B)/gen/sql_embed.o
+SQL      := $(sort $(wildcard sql/*.sql))
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
+INT_SRC  := $(wildcard tests/integration/test_*.c)
+INT_BIN  := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(INT_SRC))
+INT_LIB  := $(B)/tests/integration/harness.o
+
+.PHONY: all test test-unit test-integration run deps bench-deps bench bench-build fuzz clean FORCE
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: pgpulse
+
+# ./pgpulse is a copy of the last mode built, so `make` after `make SAN=1` swaps it back.
+pgpulse: $(B)/pgpulse FORCE
+	@cmp -s $< $@ || cp $< $@
+
+$(B)/pgpulse: $(B)/src/main.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/src/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/%/gen/sql_embed.c: $(SQL) scripts/embed_sql.sh
+	@mkdir -p $(@D)
+	scripts/embed_sql.sh $(SQL) > $@
+
+$(B)/gen/sql_embed.o: $(B)/gen/sql_embed.c
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests -c -o $@ $<
+
+$(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS)
+
+$(B)/tests/integration/%: $(B)/tests/integration/%.o $(INT_LIB) $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS)
+
+deps:
+	@scripts/deps.sh
+
+bench-deps:
+	@scripts/deps.sh --bench
+
+test: deps
+	@$(MAKE) --no-print-directory pgpulse $(UNIT_BIN) $(INT_BIN)
+	@tests/run.sh $(B)
+
+test-unit: pgpulse $(UNIT_BIN)
+	@tests/run.sh --unit $(B)
+
+run: deps
+	@$(MAKE) --no-print-directory pgpulse
+	./pgpulse run $(if $(DATA),--data '$(DATA)') $(if $(ROBOT),--robot $(ROBOT)) $(if $(ASSETS),--assets '$(ASSETS)')
+
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+FUZZ_LIB := $(filter-out src/main.c,$(wildcard src/*.c))
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) build/rel/gen/sql_embed.c
+	@mkdir -p $(@D)
+	clang $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -I$(PG_INC) -o $@ $< $(FUZZ_LIB) build/rel/gen/sql_embed.c $(LIBS)
+
+fuzz: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do \
+	  n=$$(basename $$f); mkdir -p build/fuzz/corpus/$$n; \
+	  echo "== $$n ($(FUZZ_SECONDS) s)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 \
+	      build/fuzz/corpus/$$n tests/fuzz/seeds/$$n 2>&1 | tail -n 12 || exit 1; \
+	done
+
+# Benchmarks: bench/*.c are small C programs linked with the library objects (bench/copyloop
+# is the raw COPY BINARY loop that pgpulse ingest is measured against). bench/ingest builds
+# what it needs itself, so it can also be run directly.
+BENCH_BIN := $(B)/bench/copyloop
+
+$(B)/bench/%.o: bench/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/bench/%: $(B)/bench/%.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+bench-build: pgpulse $(BENCH_BIN)
+
+bench: bench-deps bench-build
+	bench/ingest
+
+clean:
+	rm -rf build pgpulse
+
+-include $(shell find build -name '*.d' 2>/dev/null)

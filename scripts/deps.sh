@@ -1,0 +1,39 @@
+#!/bin/sh
+# Installs the Debian packages pgpulse needs, only those missing, without questions.
+#   scripts/deps.sh          build, run and test
+#   scripts/deps.sh --bench  also the peers the benchmarks compare against (Python stack)
+#   scripts/deps.sh --check  exit 1 if something is missing, install nothing
+set -eu
+
+PKGS="gcc make pkg-config libc6-dev libpq-dev postgresql postgresql-contrib libcmocka-dev"
+PKGS="$PKGS clang libclang-rt-14-dev valgrind"
+BENCH_PKGS="python3 python3-psycopg2 python3-pandas python3-sqlalchemy postgresql-client hyperfine"
+
+check=0
+case "${1:-}" in
+    --bench) PKGS="$PKGS $BENCH_PKGS" ;;
+    --check) check=1 ;;
+    "") ;;
+    *) echo "usage: $0 [--bench|--check]" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $PKGS; do
+    st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+    case "$st" in ii*) ;; *) missing="$missing $p" ;; esac
+done
+[ -z "$missing" ] && exit 0
+if [ "$check" = 1 ]; then echo "missing packages:$missing" >&2; exit 1; fi
+
+echo "deps: installing$missing" >&2
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "deps: need root or sudo to install:$missing" >&2; exit 1; }
+    sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+# Refresh the package lists only when the first attempt cannot find a package.
+if ! $sudo apt-get install -y -q --no-install-recommends $missing; then
+    $sudo apt-get update -q
+    $sudo apt-get install -y -q --no-install-recommends $missing
+fi

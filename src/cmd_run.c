@@ -1,0 +1,136 @@
+/* pgpulse run: bring the pipeline up in one command. For now: a database (the private cluster
+ * unless one is configured), the schema, optional asset tables and an optional data file,
+ * then a summary of what the database holds. Later stages join here as they land. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "migrate.h"
+#include "pgcluster.h"
+#include "pgconn.h"
+#include "util.h"
+
+static void cmd_run_usage(FILE *out)
+{
+    fprintf(out, "usage: pgpulse run [--db URL] [--assets DIR] [--data FILE [--robot ID]]\n"
+                 "Starts the private PostgreSQL unless a database is configured, applies the\n"
+                 "schema, loads the asset tables and a readings file if given (a robot export\n"
+                 "goes to --robot ID, default 1, created if missing) and says what was loaded.\n");
+}
+
+/* The database to use: a configured one, else the private cluster, started (and created)
+ * as needed. */
+static char *cmd_run_database(const char *db)
+{
+    char err[1024];
+    int configured = (db && *db) || (getenv("PGPULSE_DB") && *getenv("PGPULSE_DB")) ||
+                     getenv("PGHOST") || getenv("PGDATABASE") || getenv("PGSERVICE");
+    if (configured) {
+        char *url = pgconn_resolve(db, err, sizeof err);
+        if (!url) cli_error("run", "%s", err);
+        return url;
+    }
+    pgcluster *c = pgcluster_open(NULL, err, sizeof err);
+    if (!c) {
+        cli_error("run", "%s", err);
+        return NULL;
+    }
+    char *url = NULL;
+    if (pgcluster_start(c, err, sizeof err) != 0)
+        cli_error("run", "%s", err);
+    else
+        url = pgcluster_url(c);
+    pgcluster_free(c);
+    return url;
+}
+
+static void cmd_run_summary(PGconn *conn)
+{
+    PGresult *r = PQexec(conn,
+                         "SELECT r.robot_id, coalesce(r.name, ''), count(x.ts),"
+                         " coalesce(to_char(min(x.ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), '-'),"
+                         " coalesce(to_char(max(x.ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), '-')"
+                         " FROM robot r LEFT JOIN reading x USING (robot_id)"
+                         " GROUP BY 1, 2 ORDER BY 1");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        return;
+    }
+    printf("\n%-8s %-28s %12s  %-19s  %-19s\n", "robot", "name", "readings", "first (UTC)",
+           "last (UTC)");
+    for (int i = 0; i < PQntuples(r); i++)
+        printf("%-8s %-28.28s %12s  %-19s  %-19s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+               PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
+    if (PQntuples(r) == 0) printf("(no robots yet)\n");
+    PQclear(r);
+    r = PQexec(conn, "SELECT (SELECT count(*) FROM plant), (SELECT count(*) FROM shop),"
+                     " (SELECT count(*) FROM part), (SELECT count(*) FROM ingest_reject)");
+    if (PQresultStatus(r) == PGRES_TUPLES_OK)
+        printf("plants %s, shops %s, parts %s, rejected input lines %s\n", PQgetvalue(r, 0, 0),
+               PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3));
+    PQclear(r);
+}
+
+int cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+                                         {"data", required_argument, NULL, 'D'},
+                                         {"robot", required_argument, NULL, 'r'},
+                                         {"assets", required_argument, NULL, 'a'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *db = NULL, *data = NULL, *robot = "1", *assets = NULL;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'd': db = optarg; break;
+        case 'D': data = optarg; break;
+        case 'r': robot = optarg; break;
+        case 'a': assets = optarg; break;
+        case 'h': cmd_run_usage(stdout); return CLI_OK;
+        default: cmd_run_usage(stderr); return CLI_USAGE;
+        }
+    }
+    if (optind != argc) {
+        cmd_run_usage(stderr);
+        return CLI_USAGE;
+    }
+    char *url = cmd_run_database(db);
+    if (!url) return CLI_FAIL;
+
+    int rc = CLI_FAIL;
+    char err[1024];
+    PGconn *conn = pgconn_connect(url, "run", err, sizeof err);
+    if (!conn) {
+        cli_error("run", "cannot connect: %s", err);
+        goto cleanup;
+    }
+    migrate_result mr;
+    if (migrate_apply(conn, &mr, err, sizeof err) != 0) {
+        cli_error("run", "%s", err);
+        goto cleanup;
+    }
+    printf("database ready: schema version %d\n", mr.to_version);
+    if (assets) {
+        char *av[] = {"import-assets", "--db", url, (char *)assets, NULL};
+        optind = 1;
+        if (cmd_import_assets(4, av) != CLI_OK) goto cleanup;
+    }
+    if (data) {
+        char *av[] = {"ingest", "--db", url, "--robot", (char *)robot, "--create-robot",
+                      (char *)data, NULL};
+        optind = 1;
+        if (cmd_ingest(7, av) != CLI_OK) goto cleanup;
+    }
+    cmd_run_summary(conn);
+    printf("\ndatabase: %s\n(psql \"$(./pgpulse db url)\" opens it; ./pgpulse db stop stops the "
+           "private cluster)\n",
+           url);
+    rc = CLI_OK;
+cleanup:
+    if (conn) PQfinish(conn);
+    free(url);
+    return rc;
+}

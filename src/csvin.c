@@ -1,0 +1,221 @@
+/* csvin: streaming CSV reader. A fixed buffer of 4 x max_line (at least 1 MiB) holds the
+ * input; complete lines are handed out in place and the tail is moved to the front before the
+ * next read, so memory does not depend on the input's size. */
+#include "csvin.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+struct csvin {
+    int fd;             /* input */
+    char *buf;          /* buffer of cap bytes */
+    size_t cap;         /* buffer size */
+    size_t start;       /* first unconsumed byte */
+    size_t end;         /* one past the last byte read */
+    size_t max_line;    /* longest line parsed */
+    uint64_t consumed;  /* bytes before buf[start] */
+    uint64_t line_no;   /* lines consumed so far */
+    int eof;            /* read() returned 0 */
+    int bom_checked;    /* the start of input was checked for a byte-order mark */
+    char *scratch;      /* max_line + 1 bytes: row->raw when the line itself is rewritten */
+};
+
+int csvin_split(char *line, size_t len, csvin_row *row)
+{
+    row->nfields = 0;
+    row->error = NULL;
+    size_t i = 0;
+    for (;;) {
+        if (row->nfields == CSVIN_MAX_FIELDS) {
+            row->error = "more than 64 fields";
+            row->nfields = 0;
+            return -1;
+        }
+        csvin_field *f = &row->fields[row->nfields++];
+        if (i < len && line[i] == '"') {
+            /* Quoted: unescape "" in place, writing at o while reading at i. */
+            size_t o = ++i;
+            f->p = line + o;
+            for (;;) {
+                if (i >= len) {
+                    row->error = "unterminated quoted field";
+                    row->nfields = 0;
+                    return -1;
+                }
+                if (line[i] == '"') {
+                    if (i + 1 < len && line[i + 1] == '"') {
+                        line[o++] = '"';
+                        i += 2;
+                        continue;
+                    }
+                    i++;
+                    break;
+                }
+                line[o++] = line[i++];
+            }
+            f->len = (size_t)(line + o - f->p);
+            if (i < len && line[i] != ',') {
+                row->error = "text after closing quote";
+                row->nfields = 0;
+                return -1;
+            }
+        } else {
+            const char *comma = i < len ? memchr(line + i, ',', len - i) : NULL;
+            size_t stop = comma ? (size_t)(comma - line) : len;
+            f->p = line + i;
+            f->len = stop - i;
+            i = stop;
+        }
+        if (i >= len) return 0;
+        i++; /* the comma */
+    }
+}
+
+csvin *csvin_new(int fd, size_t max_line)
+{
+    csvin *r = xcalloc(1, sizeof *r);
+    r->fd = fd;
+    r->max_line = max_line ? max_line : CSVIN_DEFAULT_MAX_LINE;
+    r->cap = r->max_line * 4 < (1u << 20) ? (1u << 20) : r->max_line * 4;
+    r->buf = xmalloc(r->cap);
+    r->scratch = xmalloc(r->max_line + 1);
+    return r;
+}
+
+void csvin_free(csvin *r)
+{
+    if (!r) return;
+    free(r->buf);
+    free(r->scratch);
+    free(r);
+}
+
+uint64_t csvin_bytes_read(const csvin *r)
+{
+    return r->consumed + r->start;
+}
+
+/* Reads more input after moving the unconsumed tail to the front. Returns bytes read, 0 at
+ * EOF, CSVIN_TIMEOUT, or CSVIN_IOERR. */
+static int csvin_fill(csvin *r, int timeout_ms, char *err, size_t errlen)
+{
+    if (r->start > 0) {
+        memmove(r->buf, r->buf + r->start, r->end - r->start);
+        r->consumed += r->start;
+        r->end -= r->start;
+        r->start = 0;
+    }
+    if (r->end == r->cap) return 1; /* full: the caller handles the over-long line */
+    if (timeout_ms >= 0) {
+        struct pollfd p = {.fd = r->fd, .events = POLLIN};
+        int n;
+        while ((n = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
+        }
+        if (n == 0) return CSVIN_TIMEOUT;
+    }
+    for (;;) {
+        ssize_t n = read(r->fd, r->buf + r->end, r->cap - r->end);
+        if (n > 0) {
+            r->end += (size_t)n;
+            return 1;
+        }
+        if (n == 0) {
+            r->eof = 1;
+            return 0;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) return CSVIN_TIMEOUT;
+        util_err(err, errlen, "read error: %s", strerror(errno));
+        return CSVIN_IOERR;
+    }
+}
+
+static int csvin_blank(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\t') return 0;
+    return 1;
+}
+
+int csvin_next(csvin *r, csvin_row *row, int timeout_ms, char *err, size_t errlen)
+{
+    for (;;) {
+        if (!r->bom_checked) {
+            /* Need 3 bytes (or EOF) to decide about a byte-order mark. */
+            if (r->end - r->start < 3 && !r->eof) {
+                int f = csvin_fill(r, timeout_ms, err, errlen);
+                if (f < 0 || f == CSVIN_TIMEOUT) return f;
+                continue;
+            }
+            if (r->end - r->start >= 3 && memcmp(r->buf + r->start, "\xEF\xBB\xBF", 3) == 0)
+                r->start += 3;
+            r->bom_checked = 1;
+        }
+        char *p = r->buf + r->start;
+        size_t avail = r->end - r->start;
+        char *nl = avail ? memchr(p, '\n', avail) : NULL;
+        size_t len;
+        size_t advance;
+        if (nl) {
+            len = (size_t)(nl - p);
+            advance = len + 1;
+        } else if (r->eof) {
+            if (avail == 0) return CSVIN_EOF;
+            len = advance = avail; /* last line without a terminator */
+        } else if (avail > r->max_line) {
+            /* Over-long: report its head, then skip to the end of the line. */
+            memcpy(r->scratch, p, r->max_line);
+            row->line_no = ++r->line_no;
+            row->offset = csvin_bytes_read(r);
+            row->raw = r->scratch;
+            row->raw_len = r->max_line;
+            row->nfields = 0;
+            row->error = "line too long";
+            for (;;) {
+                char *q = memchr(r->buf + r->start, '\n', r->end - r->start);
+                if (q) {
+                    r->start = (size_t)(q - r->buf) + 1;
+                    break;
+                }
+                r->start = r->end;
+                int f = csvin_fill(r, -1, err, errlen);
+                if (f < 0) return f;
+                if (f == 0) break;
+            }
+            return CSVIN_ROW;
+        } else {
+            int f = csvin_fill(r, timeout_ms, err, errlen);
+            if (f < 0 || f == CSVIN_TIMEOUT) return f;
+            continue;
+        }
+        row->offset = csvin_bytes_read(r);
+        r->start += advance;
+        r->line_no++;
+        if (len > 0 && p[len - 1] == '\r') len--;
+        if (len > r->max_line) {
+            row->line_no = r->line_no;
+            row->raw = p;
+            row->raw_len = r->max_line;
+            row->nfields = 0;
+            row->error = "line too long";
+            return CSVIN_ROW;
+        }
+        if (csvin_blank(p, len)) continue;
+        row->line_no = r->line_no;
+        row->raw = p;
+        row->raw_len = len;
+        /* csvin_split unquotes in place; keep the line as read for reject messages. */
+        if (memchr(p, '"', len)) {
+            memcpy(r->scratch, p, len);
+            row->raw = r->scratch;
+        }
+        csvin_split(p, len, row);
+        return CSVIN_ROW;
+    }
+}

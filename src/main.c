@@ -1,0 +1,41 @@
+/* pgpulse: command dispatch only. Each subcommand lives in src/cmd_<name>.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    cli_cmd_fn *fn;
+    const char *summary;
+} main_cmds[] = {
+    {"db", cmd_db, "start|stop|status|url: the private PostgreSQL under $PGPULSE_HOME"},
+    {"init", cmd_init, "apply the schema migrations (idempotent)"},
+    {"import-assets", cmd_import_assets, "DIR: load plant/shop/robot/part tables from CSV"},
+    {"ingest", cmd_ingest, "FILE|-: load readings from CSV (batched COPY BINARY, idempotent)"},
+    {"run", cmd_run, "start the database, initialise it, load --data FILE if given"},
+};
+
+static void main_usage(FILE *out)
+{
+    fprintf(out, "usage: pgpulse COMMAND [options]   (pgpulse COMMAND --help for its options)\n\n"
+                 "commands:\n");
+    for (size_t i = 0; i < sizeof main_cmds / sizeof main_cmds[0]; i++)
+        fprintf(out, "  %-14s %s\n", main_cmds[i].name, main_cmds[i].summary);
+    fprintf(out, "\nThe database: --db URL, else $PGPULSE_DB, else the PG* environment, else the "
+                 "private cluster\n(pgpulse db start).\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "help")) {
+        main_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_USAGE : CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof main_cmds / sizeof main_cmds[0]; i++)
+        if (!strcmp(argv[1], main_cmds[i].name)) return main_cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "pgpulse: unknown command '%s'\n\n", argv[1]);
+    main_usage(stderr);
+    return CLI_USAGE;
+}

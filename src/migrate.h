@@ -1,0 +1,46 @@
+/* migrate: the schema migrations compiled into the binary (sql/NNN_what.sql) and their
+ * application, recorded in the table schema_migration.
+ *
+ * Applying is idempotent and safe against concurrent callers (an advisory lock serialises
+ * them). A database whose schema is newer than this binary, or whose applied migration text
+ * differs from the binary's, is refused with a message saying so. */
+#ifndef PGPULSE_MIGRATE_H
+#define PGPULSE_MIGRATE_H
+
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+typedef struct migrate_script {
+    int version;      /* NNN of the file name */
+    const char *name; /* file name, e.g. "001_schema.sql" */
+    const char *sql;  /* its text */
+} migrate_script;
+
+/* Generated from sql/ by scripts/embed_sql.sh, in version order. */
+extern const migrate_script migrate_scripts[];
+extern const int migrate_nscripts;
+
+typedef struct migrate_result {
+    int from_version; /* schema version found (0: none) */
+    int to_version;   /* schema version after applying */
+    int applied;      /* migrations applied by this call */
+} migrate_result;
+
+/* The newest schema version this binary knows. */
+int migrate_latest_version(void);
+
+/* Applies every pending migration in one transaction, then creates the reading partitions
+ * of today and the next 7 days (UTC). Returns 0, or -1 with a message in err (nothing is
+ * applied then). */
+int migrate_apply(PGconn *conn, migrate_result *res, char *err, size_t errlen);
+
+/* Reads the schema version of the database into *version (0 if never initialised).
+ * Returns 0 or -1 with a message. */
+int migrate_current_version(PGconn *conn, int *version, char *err, size_t errlen);
+
+/* Checks that the database's schema is exactly the binary's: returns 0, or -1 with a message
+ * telling the user what to run (`pgpulse init`, or upgrade pgpulse). */
+int migrate_require_current(PGconn *conn, char *err, size_t errlen);
+
+#endif

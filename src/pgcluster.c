@@ -1,0 +1,515 @@
+/* pgcluster: create, start, stop and describe the private PostgreSQL cluster.
+ *
+ * Everything is done with the server's own tools (initdb, pg_ctl) run as child processes;
+ * their output goes to HOME/postgresql.log so that a failure message can point at it. */
+#include "pgcluster.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "util.h"
+
+#define PGCLUSTER_SERVER_USER "postgres" /* system user the server runs as when we are root */
+#define PGCLUSTER_SUN_PATH_MAX 107       /* sizeof(sockaddr_un.sun_path) - 1 on Linux */
+
+static int pgcluster_is_file(const char *path, int mode)
+{
+    return access(path, mode) == 0;
+}
+
+/* Finds the directory of the server binaries. */
+static char *pgcluster_find_bindir(void)
+{
+    const char *env = getenv("PGPULSE_PG_BINDIR");
+    if (env && *env) return xstrdup(env);
+
+    FILE *p = popen("pg_config --bindir 2>/dev/null", "r");
+    if (p) {
+        char line[4096];
+        char *got = fgets(line, sizeof line, p);
+        pclose(p);
+        if (got) {
+            line[strcspn(line, "\n")] = '\0';
+            char *initdb = xasprintf("%s/initdb", line);
+            int ok = pgcluster_is_file(initdb, X_OK);
+            free(initdb);
+            if (ok) return xstrdup(line);
+        }
+    }
+
+    /* Debian keeps each major version in /usr/lib/postgresql/N/bin: take the newest. */
+    DIR *d = opendir("/usr/lib/postgresql");
+    if (!d) return NULL;
+    int best = -1;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *end;
+        long v = strtol(e->d_name, &end, 10);
+        if (*end || end == e->d_name || v <= best) continue;
+        char *initdb = xasprintf("/usr/lib/postgresql/%ld/bin/initdb", v);
+        if (pgcluster_is_file(initdb, X_OK)) best = (int)v;
+        free(initdb);
+    }
+    closedir(d);
+    return best < 0 ? NULL : xasprintf("/usr/lib/postgresql/%d/bin", best);
+}
+
+static char *pgcluster_abs_path(const char *path)
+{
+    if (path[0] == '/') return xstrdup(path);
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd)) return xstrdup(path);
+    const char *rel = path;
+    if (rel[0] == '.' && rel[1] == '/') rel += 2;
+    return xasprintf("%s/%s", cwd, rel);
+}
+
+static int pgcluster_read_port(const pgcluster *c)
+{
+    char *path = xasprintf("%s/port", c->home);
+    FILE *f = fopen(path, "r");
+    free(path);
+    int port = 0;
+    if (f) {
+        if (fscanf(f, "%d", &port) != 1 || port <= 0 || port > 65535) port = 0;
+        fclose(f);
+    }
+    return port;
+}
+
+pgcluster *pgcluster_open(const char *home, char *err, size_t errlen)
+{
+    if (!home || !*home) home = getenv("PGPULSE_HOME");
+    if (!home || !*home) home = ".pgpulse";
+    char *bindir = pgcluster_find_bindir();
+    if (!bindir) {
+        util_err(err, errlen,
+                 "no PostgreSQL server found (looked at $PGPULSE_PG_BINDIR, pg_config --bindir and "
+                 "/usr/lib/postgresql/*/bin); run `make deps` to install it");
+        return NULL;
+    }
+    pgcluster *c = xcalloc(1, sizeof *c);
+    c->home = pgcluster_abs_path(home);
+    size_t n = strlen(c->home);
+    while (n > 1 && c->home[n - 1] == '/') c->home[--n] = '\0';
+    c->datadir = xasprintf("%s/data", c->home);
+    c->rundir = xasprintf("%s/run", c->home);
+    c->logfile = xasprintf("%s/postgresql.log", c->home);
+    c->passfile = xasprintf("%s/pgpass", c->home);
+    c->bindir = bindir;
+    c->port = pgcluster_read_port(c);
+    return c;
+}
+
+void pgcluster_free(pgcluster *c)
+{
+    if (!c) return;
+    free(c->home);
+    free(c->datadir);
+    free(c->rundir);
+    free(c->logfile);
+    free(c->passfile);
+    free(c->bindir);
+    free(c);
+}
+
+/* When we are root, the server and its tools run as the postgres system user. Fills uid and
+ * gid of the account to run as; returns 0, or -1 if root and there is no such user. */
+static int pgcluster_server_ids(uid_t *uid, gid_t *gid)
+{
+    *uid = geteuid();
+    *gid = getegid();
+    if (*uid != 0) return 0;
+    struct passwd *pw = getpwnam(PGCLUSTER_SERVER_USER);
+    if (!pw) return -1;
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+    return 0;
+}
+
+/* Runs argv (argv[0] is a path) as the server user, output appended to the log. Returns the
+ * exit status, or -1 if it could not run. */
+static int pgcluster_run(const pgcluster *c, char *const argv[])
+{
+    uid_t uid;
+    gid_t gid;
+    if (pgcluster_server_ids(&uid, &gid) != 0) return -1;
+    int logfd = open(c->logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (logfd < 0) return -1;
+    if (fchown(logfd, uid, gid) != 0 && geteuid() == 0) {
+        close(logfd);
+        return -1;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(logfd);
+        return -1;
+    }
+    if (pid == 0) {
+        if (geteuid() == 0 && uid != 0) {
+            if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0) _exit(126);
+        }
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0) dup2(devnull, 0);
+        dup2(logfd, 1);
+        dup2(logfd, 2);
+        /* initdb and pg_ctl must not inherit a cwd the server user cannot enter. */
+        if (chdir(c->home) != 0 && chdir("/") != 0) _exit(126);
+        /* A libpq environment meant for another server must not leak into the tools. */
+        unsetenv("PGDATA");
+        unsetenv("PGPORT");
+        unsetenv("PGHOST");
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(logfd);
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) return -1;
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+pgcluster_state pgcluster_get_state(pgcluster *c)
+{
+    char *ver = xasprintf("%s/PG_VERSION", c->datadir);
+    int exists = pgcluster_is_file(ver, F_OK);
+    free(ver);
+    if (!exists) return PGCLUSTER_ABSENT;
+    char *pgctl = xasprintf("%s/pg_ctl", c->bindir);
+    char *argv[] = {pgctl, "status", "-D", c->datadir, NULL};
+    int rc = pgcluster_run(c, argv);
+    free(pgctl);
+    return rc == 0 ? PGCLUSTER_RUNNING : PGCLUSTER_STOPPED;
+}
+
+/* Makes dir (mode) owned by uid/gid if it does not exist yet. */
+static int pgcluster_mkdir(const char *dir, mode_t mode, uid_t uid, gid_t gid, char *err,
+                           size_t errlen)
+{
+    if (mkdir(dir, mode) != 0 && errno != EEXIST)
+        return util_err(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+    if (geteuid() == 0 && chown(dir, uid, gid) != 0)
+        return util_err(err, errlen, "cannot chown %s: %s", dir, strerror(errno));
+    return 0;
+}
+
+/* True if the server could listen on port. SO_REUSEADDR as the server sets it: connections
+ * of a server that just stopped linger in TIME_WAIT and must not push it to another port. */
+static int pgcluster_port_free(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+/* Asks the kernel for a free loopback port. */
+static int pgcluster_pick_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = 0;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static int pgcluster_write_file(const char *path, const char *text, mode_t mode, uid_t uid,
+                                gid_t gid, char *err, size_t errlen)
+{
+    char *tmp = xasprintf("%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) {
+        util_err(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    size_t len = strlen(text);
+    int rc = 0;
+    if (write(fd, text, len) != (ssize_t)len || fchmod(fd, mode) != 0 ||
+        (geteuid() == 0 && fchown(fd, uid, gid) != 0))
+        rc = util_err(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+    if (close(fd) != 0 && rc == 0) rc = util_err(err, errlen, "cannot write %s", tmp);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = util_err(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
+    free(tmp);
+    return rc;
+}
+
+/* Checks that the server user can reach and write HOME (it cannot under a 0700 /root). */
+static int pgcluster_check_reachable(const pgcluster *c, uid_t uid, gid_t gid, char *err,
+                                     size_t errlen)
+{
+    if (geteuid() != 0) return 0;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return util_err(err, errlen, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0) _exit(2);
+        _exit(access(c->datadir, R_OK | W_OK | X_OK) == 0 ? 0 : 1);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
+    return util_err(err, errlen,
+                    "PostgreSQL refuses to run as root, so the private cluster runs as the '%s' "
+                    "user, who cannot reach %s; set PGPULSE_HOME to a directory it can reach "
+                    "(for example /var/tmp/pgpulse)",
+                    PGCLUSTER_SERVER_USER, c->datadir);
+}
+
+static int pgcluster_initdb(pgcluster *c, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+    fprintf(stderr, "pgpulse: creating a private PostgreSQL cluster in %s\n", c->home);
+    if (pgcluster_mkdir(c->datadir, 0700, uid, gid, err, errlen) != 0) return -1;
+    if (pgcluster_check_reachable(c, uid, gid, err, errlen) != 0) return -1;
+
+    uint8_t rnd[16];
+    util_random_bytes(rnd, sizeof rnd);
+    char password[33];
+    for (size_t i = 0; i < sizeof rnd; i++) snprintf(password + 2 * i, 3, "%02x", rnd[i]);
+
+    /* The password reaches initdb through a file only the server user can read. */
+    char *pwfile = xasprintf("%s/.initdb-pw", c->home);
+    char *pwline = xasprintf("%s\n", password);
+    int rc = pgcluster_write_file(pwfile, pwline, 0600, uid, gid, err, errlen);
+    free(pwline);
+    if (rc != 0) {
+        free(pwfile);
+        return -1;
+    }
+    char *initdb = xasprintf("%s/initdb", c->bindir);
+    char *pwopt = xasprintf("--pwfile=%s", pwfile);
+    char *argv[] = {initdb,          "-D",      c->datadir, "-U",           PGCLUSTER_USER,
+                    "-E",            "UTF8",    "--locale=C", "--auth-local=trust",
+                    "--auth-host=scram-sha-256", pwopt, "--no-instructions", NULL};
+    rc = pgcluster_run(c, argv);
+    unlink(pwfile);
+    free(pwfile);
+    free(pwopt);
+    free(initdb);
+    if (rc != 0)
+        return util_err(err, errlen, "initdb failed (exit %d); see %s", rc, c->logfile);
+
+    /* The client's password file belongs to the calling user, not to the server. */
+    char *pass = xasprintf("127.0.0.1:*:*:%s:%s\nlocalhost:*:*:%s:%s\n", PGCLUSTER_USER,
+                           password, PGCLUSTER_USER, password);
+    rc = pgcluster_write_file(c->passfile, pass, 0600, geteuid(), getegid(), err, errlen);
+    free(pass);
+    if (rc != 0) return -1;
+
+    char *conf = xasprintf("%s/postgresql.conf", c->datadir);
+    FILE *f = fopen(conf, "a");
+    if (!f) {
+        util_err(err, errlen, "cannot append to %s: %s", conf, strerror(errno));
+        free(conf);
+        return -1;
+    }
+    fprintf(f, "\n# pgpulse's settings for its private cluster\ninclude = 'pgpulse.conf'\n");
+    fclose(f);
+    free(conf);
+    return 0;
+}
+
+/* Writes the settings file read at every start (the port may change between starts). */
+static int pgcluster_write_conf(const pgcluster *c, uid_t uid, gid_t gid, char *err,
+                                size_t errlen)
+{
+    /* A socket path longer than sun_path cannot be used: fall back to TCP only. */
+    int socket_ok = strlen(c->rundir) + strlen("/.s.PGSQL.65535") <= PGCLUSTER_SUN_PATH_MAX;
+    char *text = xasprintf("# Written by pgpulse at every start; edits are overwritten.\n"
+                           "listen_addresses = '127.0.0.1'\n"
+                           "port = %d\n"
+                           "unix_socket_directories = '%s'\n"
+                           "unix_socket_permissions = 0700\n"
+                           "wal_level = logical\n"
+                           "max_wal_senders = 32\n"
+                           "max_replication_slots = 32\n"
+                           "max_connections = 200\n"
+                           "shared_buffers = 256MB\n"
+                           "max_wal_size = 4GB\n"
+                           "timezone = 'UTC'\n"
+                           "log_timezone = 'UTC'\n"
+                           "log_min_messages = warning\n"
+                           "log_line_prefix = '%%m [%%p] '\n",
+                           c->port, socket_ok ? c->rundir : "");
+    char *path = xasprintf("%s/pgpulse.conf", c->datadir);
+    int rc = pgcluster_write_file(path, text, 0600, uid, gid, err, errlen);
+    free(path);
+    free(text);
+    return rc;
+}
+
+static int pgcluster_save_port(const pgcluster *c, char *err, size_t errlen)
+{
+    char *path = xasprintf("%s/port", c->home);
+    char *text = xasprintf("%d\n", c->port);
+    int rc = pgcluster_write_file(path, text, 0644, geteuid(), getegid(), err, errlen);
+    free(text);
+    free(path);
+    return rc;
+}
+
+/* Creates the pgpulse database once the server runs. */
+static int pgcluster_create_db(const pgcluster *c, char *err, size_t errlen)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", c->port);
+    const char *kw[] = {"host", "port", "user", "dbname", "passfile", "connect_timeout", NULL};
+    const char *val[] = {"127.0.0.1", port, PGCLUSTER_USER, "postgres", c->passfile, "10", NULL};
+    PGconn *conn = PQconnectdbParams(kw, val, 0);
+    int rc = 0;
+    if (PQstatus(conn) != CONNECTION_OK) {
+        rc = util_err(err, errlen, "cannot connect to the private cluster: %s",
+                      PQerrorMessage(conn));
+        goto cleanup;
+    }
+    PGresult *r = PQexecParams(conn, "SELECT 1 FROM pg_database WHERE datname = $1", 1, NULL,
+                               (const char *[]){PGCLUSTER_DBNAME}, NULL, NULL, 0);
+    int exists = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    PQclear(r);
+    if (!exists) {
+        r = PQexec(conn, "CREATE DATABASE " PGCLUSTER_DBNAME);
+        /* Another process may have created it a moment ago (42P04 duplicate_database). */
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && !(state && strcmp(state, "42P04") == 0))
+            rc = util_err(err, errlen, "CREATE DATABASE failed: %s", PQresultErrorMessage(r));
+        PQclear(r);
+    }
+cleanup:
+    PQfinish(conn);
+    return rc;
+}
+
+/* Holds an exclusive lock on HOME/lock so that concurrent starts and stops take turns. */
+static int pgcluster_lock(const pgcluster *c, char *err, size_t errlen)
+{
+    if (mkdir(c->home, 0755) != 0 && errno != EEXIST)
+        return util_err(err, errlen, "cannot create %s: %s", c->home, strerror(errno));
+    char *path = xasprintf("%s/lock", c->home);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    free(path);
+    if (fd < 0) return util_err(err, errlen, "cannot open %s/lock: %s", c->home, strerror(errno));
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            close(fd);
+            return util_err(err, errlen, "cannot lock %s/lock: %s", c->home, strerror(errno));
+        }
+    }
+    return fd;
+}
+
+int pgcluster_start(pgcluster *c, char *err, size_t errlen)
+{
+    uid_t uid;
+    gid_t gid;
+    if (pgcluster_server_ids(&uid, &gid) != 0)
+        return util_err(err, errlen,
+                        "PostgreSQL refuses to run as root and there is no '%s' user to run it "
+                        "as; install the postgresql package (make deps) or run as another user",
+                        PGCLUSTER_SERVER_USER);
+    int lockfd = pgcluster_lock(c, err, errlen);
+    if (lockfd < 0) return -1;
+    int rc = -1;
+
+    pgcluster_state st = pgcluster_get_state(c);
+    if (st == PGCLUSTER_RUNNING) {
+        c->port = pgcluster_read_port(c);
+        rc = pgcluster_create_db(c, err, errlen);
+        goto cleanup;
+    }
+    if (st == PGCLUSTER_ABSENT && pgcluster_initdb(c, uid, gid, err, errlen) != 0) goto cleanup;
+    if (pgcluster_mkdir(c->rundir, 0700, uid, gid, err, errlen) != 0) goto cleanup;
+
+    c->port = pgcluster_read_port(c);
+    if (c->port == 0 || !pgcluster_port_free(c->port)) c->port = pgcluster_pick_port();
+    if (c->port == 0) {
+        util_err(err, errlen, "cannot find a free TCP port on 127.0.0.1");
+        goto cleanup;
+    }
+    if (pgcluster_write_conf(c, uid, gid, err, errlen) != 0) goto cleanup;
+    if (pgcluster_save_port(c, err, errlen) != 0) goto cleanup;
+
+    char *pgctl = xasprintf("%s/pg_ctl", c->bindir);
+    char *argv[] = {pgctl, "start", "-w", "-t", "120", "-D", c->datadir, "-l", c->logfile, NULL};
+    int st_rc = pgcluster_run(c, argv);
+    free(pgctl);
+    if (st_rc != 0) {
+        util_err(err, errlen, "the private PostgreSQL did not start (pg_ctl exit %d); see %s",
+                 st_rc, c->logfile);
+        goto cleanup;
+    }
+    rc = pgcluster_create_db(c, err, errlen);
+cleanup:
+    close(lockfd);
+    return rc;
+}
+
+int pgcluster_stop(pgcluster *c, char *err, size_t errlen)
+{
+    int lockfd = pgcluster_lock(c, err, errlen);
+    if (lockfd < 0) return -1;
+    int rc = 0;
+    if (pgcluster_get_state(c) == PGCLUSTER_RUNNING) {
+        char *pgctl = xasprintf("%s/pg_ctl", c->bindir);
+        char *argv[] = {pgctl, "stop", "-w", "-t", "60", "-m", "fast", "-D", c->datadir, NULL};
+        int st = pgcluster_run(c, argv);
+        free(pgctl);
+        if (st != 0)
+            rc = util_err(err, errlen, "pg_ctl stop failed (exit %d); see %s", st, c->logfile);
+    }
+    close(lockfd);
+    return rc;
+}
+
+/* Appends s to out percent-encoded as a URI query value. */
+static void pgcluster_urlencode(char *out, size_t outlen, const char *s)
+{
+    size_t o = 0;
+    for (; *s && o + 4 < outlen; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+            out[o++] = (char)ch;
+        } else {
+            o += (size_t)snprintf(out + o, outlen - o, "%%%02X", ch);
+        }
+    }
+    out[o] = '\0';
+}
+
+char *pgcluster_url(const pgcluster *c)
+{
+    char pass[4096 * 3];
+    pgcluster_urlencode(pass, sizeof pass, c->passfile);
+    return xasprintf("postgresql://%s@127.0.0.1:%d/%s?passfile=%s", PGCLUSTER_USER, c->port,
+                     PGCLUSTER_DBNAME, pass);
+}

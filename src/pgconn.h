@@ -1,0 +1,48 @@
+/* pgconn: which database to use, connecting to it, and small helpers around libpq results.
+ *
+ * Resolution order, the same for every command: --db URL, else $PGPULSE_DB, else the standard
+ * libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER, PGSERVICE, ...), else the private
+ * cluster under $PGPULSE_HOME (started if it exists but is stopped). */
+#ifndef PGPULSE_PGCONN_H
+#define PGPULSE_PGCONN_H
+
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+/* SQLSTATE codes pgpulse reacts to. */
+#define PGCONN_UNIQUE_VIOLATION "23505"
+#define PGCONN_CHECK_VIOLATION "23514"
+#define PGCONN_FOREIGN_KEY_VIOLATION "23503"
+
+/* Returns the conninfo to use (newly allocated; "" means the libpq environment), or NULL with a
+ * message in err when nothing is configured and no private cluster exists. `db_flag` is the
+ * value of --db or NULL. */
+char *pgconn_resolve(const char *db_flag, char *err, size_t errlen);
+
+/* Describes where a conninfo points, without its password, for messages ("127.0.0.1:5433/pgpulse").
+ * Newly allocated. */
+char *pgconn_describe(const char *conninfo);
+
+/* Connects (application_name pgpulse-<role> unless the conninfo sets one). Returns NULL with the
+ * server's message in err on failure. */
+PGconn *pgconn_connect(const char *conninfo, const char *role, char *err, size_t errlen);
+
+/* Connects, retrying with exponential backoff (100 ms doubling to 5 s) for up to
+ * `retry_seconds` while the server is unreachable. Returns NULL with a message on failure. */
+PGconn *pgconn_connect_retry(const char *conninfo, const char *role, int retry_seconds, char *err,
+                             size_t errlen);
+
+/* Runs a command that returns no rows. Returns 0, or -1 with the server's message in err. */
+int pgconn_exec(PGconn *conn, const char *sql, char *err, size_t errlen);
+
+/* True if r failed with the given SQLSTATE. */
+int pgconn_is_sqlstate(const PGresult *r, const char *sqlstate);
+
+/* The message of a failed result on one line (libpq's messages end with a newline). */
+void pgconn_result_error(const PGresult *r, PGconn *conn, char *err, size_t errlen);
+
+/* True if the connection is broken and must be re-established. */
+int pgconn_is_lost(PGconn *conn);
+
+#endif

@@ -1,0 +1,64 @@
+/* readingcsv: the CSV formats that carry readings, recognised by their header, and the
+ * decoding of one line into a reading or a reason to reject it.
+ *
+ * Formats (column order never matters; names are matched without case and surrounding space):
+ *   native    robot_id,ts,axis1,...,axis8          ts: ISO 8601 with a zone, or epoch seconds
+ *   workshop  "Trait","Axis #1".."Axis #14","Time" the robot export: one robot per file
+ *             (given by --robot), Time in ISO 8601; Trait, if present, must be "current";
+ *             Axis #9..#14 are not stored (a file with values there is told so).
+ * Decoding is pure: the caller supplies "now" for the future-timestamp rule. */
+#ifndef PGPULSE_READINGCSV_H
+#define PGPULSE_READINGCSV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "csvin.h"
+
+#define READING_AXES 8
+#define READINGCSV_MAX_FUTURE_US (INT64_C(86400) * 1000000) /* a day */
+
+/* One row of the `reading` table. */
+typedef struct reading {
+    int32_t robot_id;
+    int64_t ts_us;               /* microseconds since 1970-01-01 UTC */
+    double axis[READING_AXES];   /* joint currents, finite */
+} reading;
+
+typedef enum readingcsv_format {
+    READINGCSV_NATIVE = 1,
+    READINGCSV_WORKSHOP = 2,
+} readingcsv_format;
+
+typedef struct readingcsv {
+    readingcsv_format format;
+    size_t ncols;                 /* fields every data line must have */
+    int col_robot;                /* robot_id column (native), else -1 */
+    int col_ts;                   /* ts / Time column */
+    int col_axis[READING_AXES];   /* axis1..8 / Axis #1..#8 columns */
+    int col_trait;                /* workshop Trait column, -1 if absent */
+    int col_extra[6];             /* workshop Axis #9..#14 columns, -1 if absent */
+    int32_t robot_id;             /* workshop: the robot the file belongs to */
+    char ignored[256];            /* header columns that are not read, comma separated */
+} readingcsv;
+
+/* Recognises the header line. For the workshop format robot_id must be > 0 (it has no robot
+ * column). Returns 0, or -1 with a message saying what was expected or what is missing. */
+int readingcsv_detect(readingcsv *f, const csvin_row *header, int32_t robot_id, char *err,
+                      size_t errlen);
+
+/* Decode outcomes. */
+#define READINGCSV_OK 0
+#define READINGCSV_REJECT (-1)  /* reason says why, naming the field */
+#define READINGCSV_OK_EXTRA 1   /* accepted; the line has values in unstored Axis #9..#14 */
+
+/* Decodes one data line into *out. now_us is the current time (timestamps more than a day
+ * ahead of it are rejected). Returns READINGCSV_OK, READINGCSV_OK_EXTRA, or READINGCSV_REJECT
+ * with a reason such as "axis3: not a number: 'x1'". */
+int readingcsv_decode(const readingcsv *f, const csvin_row *row, int64_t now_us, reading *out,
+                      char *reason, size_t reasonlen);
+
+/* "native" or "workshop". */
+const char *readingcsv_format_name(readingcsv_format format);
+
+#endif

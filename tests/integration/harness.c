@@ -1,0 +1,245 @@
+/* harness: test databases, running the binary, shared data. */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "util.h"
+
+static char harness_conninfo[4096];
+
+const char *harness_db(const char *name, int init)
+{
+    const char *home = getenv("PGPULSE_TEST_HOME");
+    if (!home || !*home) return NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/port", home);
+    FILE *f = fopen(path, "r");
+    int port = 0;
+    if (f) {
+        if (fscanf(f, "%d", &port) != 1) port = 0;
+        fclose(f);
+    }
+    if (port <= 0) fail_msg("no port file in %s: is the test cluster running?", home);
+
+    char admin[4096];
+    snprintf(admin, sizeof admin,
+             "host=127.0.0.1 port=%d user=pgpulse dbname=pgpulse passfile=%s/pgpass", port, home);
+    PGconn *conn = harness_connect(admin);
+    char sql[512];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS test_%s WITH (FORCE)", name);
+    harness_exec(conn, sql);
+    snprintf(sql, sizeof sql, "CREATE DATABASE test_%s", name);
+    harness_exec(conn, sql);
+    PQfinish(conn);
+    snprintf(harness_conninfo, sizeof harness_conninfo,
+             "host=127.0.0.1 port=%d user=pgpulse dbname=test_%s passfile=%s/pgpass", port, name,
+             home);
+    if (init) {
+        harness_out o = harness_pgpulse(NULL, (const char *[]){"init", "--db", harness_conninfo, NULL});
+        if (o.status != 0) fail_msg("pgpulse init failed: %s", o.err);
+        harness_out_free(&o);
+    }
+    return harness_conninfo;
+}
+
+PGconn *harness_connect(const char *conninfo)
+{
+    PGconn *conn = PQconnectdb(conninfo);
+    if (PQstatus(conn) != CONNECTION_OK) fail_msg("cannot connect: %s", PQerrorMessage(conn));
+    PQclear(PQexec(conn, "SET client_min_messages = warning"));
+    return conn;
+}
+
+void harness_exec(PGconn *conn, const char *sql)
+{
+    PGresult *r = PQexec(conn, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+        fail_msg("SQL failed: %s\n%s", sql, msg);
+    }
+    PQclear(r);
+}
+
+char *harness_query_text(PGconn *conn, const char *sql)
+{
+    PGresult *r = PQexec(conn, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+        fail_msg("query failed or did not return one row: %s\n%s", sql, msg);
+    }
+    char *v = PQgetisnull(r, 0, 0) ? NULL : xstrdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+int64_t harness_query_int(PGconn *conn, const char *sql)
+{
+    char *v = harness_query_text(conn, sql);
+    if (!v) fail_msg("query returned NULL: %s", sql);
+    int64_t n = strtoll(v, NULL, 10);
+    free(v);
+    return n;
+}
+
+static char *harness_slurp(int fd)
+{
+    size_t cap = 4096, len = 0;
+    char *s = xmalloc(cap);
+    for (;;) {
+        if (cap - len < 2048) s = xrealloc(s, cap *= 2);
+        ssize_t n = read(fd, s + len, cap - len - 1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        len += (size_t)n;
+    }
+    s[len] = '\0';
+    return s;
+}
+
+harness_out harness_pgpulse(const char *stdin_path, const char *const argv[])
+{
+    const char *bin = getenv("PGPULSE_BIN");
+    if (!bin) bin = "./pgpulse";
+    char outpath[] = "/tmp/pgpulse-test-out-XXXXXX";
+    char errpath[] = "/tmp/pgpulse-test-err-XXXXXX";
+    int outfd = mkstemp(outpath), errfd = mkstemp(errpath);
+    if (outfd < 0 || errfd < 0) fail_msg("mkstemp: %s", strerror(errno));
+    unlink(outpath);
+    unlink(errpath);
+    size_t argc = 0;
+    while (argv[argc]) argc++;
+    char **av = xcalloc(argc + 2, sizeof *av);
+    av[0] = (char *)bin;
+    for (size_t i = 0; i < argc; i++) av[i + 1] = (char *)argv[i];
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int in = open(stdin_path ? stdin_path : "/dev/null", O_RDONLY);
+        if (in < 0) _exit(126);
+        dup2(in, 0);
+        dup2(outfd, 1);
+        dup2(errfd, 2);
+        execv(bin, av);
+        _exit(127);
+    }
+    free(av);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    harness_out o;
+    o.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    lseek(outfd, 0, SEEK_SET);
+    lseek(errfd, 0, SEEK_SET);
+    o.out = harness_slurp(outfd);
+    o.err = harness_slurp(errfd);
+    close(outfd);
+    close(errfd);
+    return o;
+}
+
+void harness_out_free(harness_out *o)
+{
+    free(o->out);
+    free(o->err);
+    o->out = o->err = NULL;
+}
+
+const char *harness_shared(const char *relpath)
+{
+    static char path[4096];
+    const char *root = getenv("PGPULSE_SHARED");
+    if (!root || !*root) return NULL;
+    snprintf(path, sizeof path, "%s/%s", root, relpath);
+    return access(path, R_OK) == 0 ? path : NULL;
+}
+
+static char harness_tmp[256];
+
+static void harness_rm_tmp(void)
+{
+    if (!harness_tmp[0]) return;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", harness_tmp);
+    if (system(cmd) != 0) fprintf(stderr, "harness: could not remove %s\n", harness_tmp);
+}
+
+const char *harness_tmpdir(void)
+{
+    if (!harness_tmp[0]) {
+        snprintf(harness_tmp, sizeof harness_tmp, "/tmp/pgpulse-test-XXXXXX");
+        if (!mkdtemp(harness_tmp)) fail_msg("mkdtemp: %s", strerror(errno));
+        atexit(harness_rm_tmp);
+    }
+    return harness_tmp;
+}
+
+void harness_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) fail_msg("cannot write %s: %s", path, strerror(errno));
+    fputs(text, f);
+    fclose(f);
+}
+
+int harness_spawn(const char *stdin_path, const char *out_path, const char *const argv[])
+{
+    const char *bin = getenv("PGPULSE_BIN");
+    if (!bin) bin = "./pgpulse";
+    size_t argc = 0;
+    while (argv[argc]) argc++;
+    char **av = xcalloc(argc + 2, sizeof *av);
+    av[0] = (char *)bin;
+    for (size_t i = 0; i < argc; i++) av[i + 1] = (char *)argv[i];
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) fail_msg("fork: %s", strerror(errno));
+    if (pid == 0) {
+        int in = open(stdin_path ? stdin_path : "/dev/null", O_RDONLY);
+        int out = open(out_path ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (in < 0 || out < 0) _exit(126);
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(out, 2);
+        execv(bin, av);
+        _exit(127);
+    }
+    free(av);
+    return (int)pid;
+}
+
+int harness_wait(int pid, long *maxrss_kb)
+{
+    int status = 0;
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
+    }
+    if (maxrss_kb) *maxrss_kb = ru.ru_maxrss;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+char *harness_read_file(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) fail_msg("cannot read %s: %s", path, strerror(errno));
+    char *s = harness_slurp(fd);
+    close(fd);
+    return s;
+}

@@ -1,0 +1,63 @@
+/* harness: what every integration test needs — its own database on the throwaway cluster that
+ * tests/run.sh started, running the pgpulse binary, and the shared data when present.
+ *
+ * Environment (set by tests/run.sh): PGPULSE_TEST_HOME (the cluster's $PGPULSE_HOME),
+ * PGPULSE_BIN (the binary under test), PGPULSE_SHARED (../shared, absent on a user's clone). */
+#ifndef PGPULSE_HARNESS_H
+#define PGPULSE_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+/* Creates (dropping any old one) the database test_<name> with the pgpulse schema applied
+ * when `init` is set, and returns its conninfo (static storage). Returns NULL when no test
+ * cluster is configured; the test should then skip. */
+const char *harness_db(const char *name, int init);
+
+/* Connects to the conninfo harness_db returned; fails the test if it cannot. */
+PGconn *harness_connect(const char *conninfo);
+
+/* Runs SQL that returns one value and returns it as an integer (fails the test on error). */
+int64_t harness_query_int(PGconn *conn, const char *sql);
+
+/* Runs SQL that returns one value; returns it newly allocated (NULL for SQL NULL). */
+char *harness_query_text(PGconn *conn, const char *sql);
+
+/* Runs SQL without a result; fails the test on error. */
+void harness_exec(PGconn *conn, const char *sql);
+
+/* The output of a command run by harness_pgpulse. */
+typedef struct harness_out {
+    int status;   /* exit status, or 128+signal */
+    char *out;    /* standard output (NUL-terminated) */
+    char *err;    /* standard error */
+} harness_out;
+
+/* Runs the pgpulse binary with argv (NULL-terminated, without the program name), standard
+ * input from stdin_path (NULL: /dev/null). */
+harness_out harness_pgpulse(const char *stdin_path, const char *const argv[]);
+void harness_out_free(harness_out *o);
+
+/* Starts the pgpulse binary in the background (stdin from stdin_path or /dev/null; stdout
+ * and stderr to out_path or /dev/null). Returns its pid. */
+int harness_spawn(const char *stdin_path, const char *out_path, const char *const argv[]);
+
+/* Waits for pid; returns its exit status (128+signal if killed); *maxrss_kb, if not NULL,
+ * receives its peak resident memory. */
+int harness_wait(int pid, long *maxrss_kb);
+
+/* Reads a whole file (newly allocated, NUL-terminated); fails the test on error. */
+char *harness_read_file(const char *path);
+
+/* Path of a file under ../shared (static storage), or NULL if the shared data is absent. */
+const char *harness_shared(const char *relpath);
+
+/* A new empty temporary directory (static storage, removed at exit). */
+const char *harness_tmpdir(void);
+
+/* Writes text to path; fails the test on error. */
+void harness_write_file(const char *path, const char *text);
+
+#endif

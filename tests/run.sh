@@ -1,0 +1,75 @@
+#!/bin/sh
+# Runs the unit tests, then starts a throwaway PostgreSQL (initdb into a temporary directory,
+# a free port, loopback only, wal_level=logical — pgpulse's own `db start`), runs the
+# integration tests against it, and removes it. The last line is "N passed, N failed".
+#
+#   tests/run.sh [--unit] BUILD_DIR
+set -u
+unit_only=0
+[ "${1:-}" = "--unit" ] && { unit_only=1; shift; }
+B=${1:?usage: tests/run.sh [--unit] BUILD_DIR}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+export PGPULSE_BIN="$root/pgpulse"
+if [ -z "${PGPULSE_SHARED:-}" ] && [ -d "$root/../shared/data" ]; then
+    PGPULSE_SHARED=$(cd "$root/../shared" && pwd)
+fi
+export PGPULSE_SHARED="${PGPULSE_SHARED:-}"
+[ -n "$PGPULSE_SHARED" ] || echo "note: ../shared is absent: tests that need its data are skipped"
+
+passed=0 failed=0 skipped=0
+log=$(mktemp)
+
+# Runs one cmocka binary and adds its counts. A binary that dies without a summary counts as
+# one failure.
+run_one() {
+    name=$(basename "$1")
+    printf '%s\n' "== $name"
+    "$1" >"$log" 2>&1
+    rc=$?
+    cat "$log"
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
+    s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
+    if [ -z "$p" ] && [ -z "$f" ]; then
+        echo "!! $name exited with status $rc without a summary"
+        failed=$((failed + 1))
+        return
+    fi
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-0}))
+    skipped=$((skipped + ${s:-0}))
+    if [ "$rc" -ne 0 ] && [ -z "$f" ]; then failed=$((failed + 1)); fi
+}
+
+for t in "$B"/tests/unit/test_*; do
+    case "$t" in *.o|*.d) continue ;; esac
+    [ -x "$t" ] && run_one "$t"
+done
+
+if [ "$unit_only" = 0 ]; then
+    tmp=$(mktemp -d /tmp/pgpulse-test-cluster.XXXXXX)
+    chmod 755 "$tmp"   # the server may run as the postgres user (when we are root)
+    export PGPULSE_TEST_HOME="$tmp"
+    cleanup() {
+        PGPULSE_HOME="$tmp" "$PGPULSE_BIN" db stop >/dev/null 2>&1
+        rm -rf "$tmp"
+    }
+    trap cleanup EXIT INT TERM
+    if PGPULSE_HOME="$tmp" "$PGPULSE_BIN" db start >"$log" 2>&1; then
+        for t in "$B"/tests/integration/test_*; do
+            case "$t" in *.o|*.d) continue ;; esac
+            [ -x "$t" ] && run_one "$t"
+        done
+    else
+        cat "$log"
+        [ -f "$tmp/postgresql.log" ] && tail -n 20 "$tmp/postgresql.log"
+        echo "!! could not start the test cluster: integration tests not run"
+        failed=$((failed + 1))
+    fi
+fi
+rm -f "$log"
+[ "$skipped" -gt 0 ] && echo "($skipped skipped)"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
