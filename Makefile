@@ -89,22 +89,32 @@ FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 FUZZ_LIB := $(filter-out src/main.c,$(wildcard src/*.c))
+# UBSan must abort (not just print) for libFuzzer to count undefined behaviour as a crash.
+FUZZ_CFLAGS := $(CSTD) -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+               -fno-sanitize-recover=all
 
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) build/rel/gen/sql_embed.c
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(wildcard src/*.h) build/rel/gen/sql_embed.c
 	@mkdir -p $(@D)
-	clang $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -I$(PG_INC) -o $@ $< $(FUZZ_LIB) build/rel/gen/sql_embed.c $(LIBS)
+	clang $(FUZZ_CFLAGS) -Isrc -I$(PG_INC) -o $@ $< $(FUZZ_LIB) build/rel/gen/sql_embed.c $(LIBS)
 
+# Each target runs FUZZ_SECONDS over its seeds and the corpus kept from earlier runs; its output
+# goes to build/fuzz/<target>.log and a crashing input to build/fuzz/<target>-crash-*. The
+# first target that fails stops the run with a non-zero status.
 fuzz: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do \
 	  n=$$(basename $$f); mkdir -p build/fuzz/corpus/$$n; \
 	  echo "== $$n ($(FUZZ_SECONDS) s)"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 \
-	      build/fuzz/corpus/$$n tests/fuzz/seeds/$$n 2>&1 | tail -n 12 || exit 1; \
+	      -artifact_prefix=build/fuzz/$$n- \
+	      build/fuzz/corpus/$$n tests/fuzz/seeds/$$n >build/fuzz/$$n.log 2>&1; \
+	  rc=$$?; tail -n 12 build/fuzz/$$n.log; \
+	  if [ $$rc -ne 0 ]; then echo "!! $$n failed (exit $$rc): see build/fuzz/$$n.log"; exit 1; fi; \
 	done
 
 # Benchmarks: bench/*.c are small C programs linked with the library objects (bench/copyloop
 # is the raw COPY BINARY loop that pgpulse ingest is measured against). bench/ingest builds
-# what it needs itself, so it can also be run directly.
+# what it needs itself, so it can also be run directly. `make bench BENCH_ARGS="--rows 100000"`
+# is a quick run that leaves docs/benchmarks.md alone.
 BENCH_BIN := $(B)/bench/copyloop
 
 $(B)/bench/%.o: bench/%.c
@@ -117,7 +127,7 @@ $(B)/bench/%: $(B)/bench/%.o $(LIB_OBJ)
 bench-build: pgpulse $(BENCH_BIN)
 
 bench: bench-deps bench-build
-	bench/ingest
+	bench/ingest $(BENCH_ARGS)
 
 clean:
 	rm -rf build pgpulse

@@ -99,6 +99,8 @@ int copybin_read_tuple_start(copybin_reader *r, int *nfields)
 {
     if (!copybin_have(r, 2)) return -1;
     uint16_t n = copybin_get16(r->p);
+    /* The count is an Int16: -1 is the trailer, any other negative value is malformed. */
+    if (n >= 0x8000 && n != 0xFFFF) return -1;
     r->p += 2;
     *nfields = n == 0xFFFF ? -1 : (int)n;
     return 0;

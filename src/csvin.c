@@ -23,7 +23,9 @@ struct csvin {
     uint64_t line_no;   /* lines consumed so far */
     int eof;            /* read() returned 0 */
     int bom_checked;    /* the start of input was checked for a byte-order mark */
+    int skipping;       /* discarding the rest of an over-long line up to its newline */
     char *scratch;      /* max_line + 1 bytes: row->raw when the line itself is rewritten */
+    char too_long[48];  /* "line longer than N bytes": row->error for over-long lines */
 };
 
 int csvin_split(char *line, size_t len, csvin_row *row)
@@ -85,6 +87,7 @@ csvin *csvin_new(int fd, size_t max_line)
     r->cap = r->max_line * 4 < (1u << 20) ? (1u << 20) : r->max_line * 4;
     r->buf = xmalloc(r->cap);
     r->scratch = xmalloc(r->max_line + 1);
+    snprintf(r->too_long, sizeof r->too_long, "line longer than %zu bytes", r->max_line);
     return r;
 }
 
@@ -147,15 +150,34 @@ int csvin_next(csvin *r, csvin_row *row, int timeout_ms, char *err, size_t errle
 {
     for (;;) {
         if (!r->bom_checked) {
-            /* Need 3 bytes (or EOF) to decide about a byte-order mark. */
-            if (r->end - r->start < 3 && !r->eof) {
+            /* Wait for more only while what arrived could still be the start of a byte-order
+             * mark: a short first line ("1\n") must not wait for a third byte. */
+            size_t have = r->end - r->start;
+            if (have < 3 && !r->eof && memcmp(r->buf + r->start, "\xEF\xBB\xBF", have) == 0) {
                 int f = csvin_fill(r, timeout_ms, err, errlen);
                 if (f < 0 || f == CSVIN_TIMEOUT) return f;
                 continue;
             }
-            if (r->end - r->start >= 3 && memcmp(r->buf + r->start, "\xEF\xBB\xBF", 3) == 0)
-                r->start += 3;
+            if (have >= 3 && memcmp(r->buf + r->start, "\xEF\xBB\xBF", 3) == 0) r->start += 3;
             r->bom_checked = 1;
+        }
+        if (r->skipping) {
+            /* The rest of an over-long line already reported: drop it, honouring the timeout
+             * like any other wait for input. */
+            char *q = memchr(r->buf + r->start, '\n', r->end - r->start);
+            if (q) {
+                r->start = (size_t)(q - r->buf) + 1;
+                r->skipping = 0;
+            } else {
+                r->start = r->end;
+                if (r->eof) {
+                    r->skipping = 0;
+                } else {
+                    int f = csvin_fill(r, timeout_ms, err, errlen);
+                    if (f < 0 || f == CSVIN_TIMEOUT) return f;
+                    continue;
+                }
+            }
         }
         char *p = r->buf + r->start;
         size_t avail = r->end - r->start;
@@ -168,26 +190,18 @@ int csvin_next(csvin *r, csvin_row *row, int timeout_ms, char *err, size_t errle
         } else if (r->eof) {
             if (avail == 0) return CSVIN_EOF;
             len = advance = avail; /* last line without a terminator */
-        } else if (avail > r->max_line) {
-            /* Over-long: report its head, then skip to the end of the line. */
+        } else if (avail > r->max_line && avail - (p[avail - 1] == '\r') > r->max_line) {
+            /* Over-long (a CR at the end may be half of the CRLF ending a line of exactly
+             * max_line bytes): report its head now; the next call skips to the line's end. */
             memcpy(r->scratch, p, r->max_line);
             row->line_no = ++r->line_no;
             row->offset = csvin_bytes_read(r);
             row->raw = r->scratch;
             row->raw_len = r->max_line;
             row->nfields = 0;
-            row->error = "line too long";
-            for (;;) {
-                char *q = memchr(r->buf + r->start, '\n', r->end - r->start);
-                if (q) {
-                    r->start = (size_t)(q - r->buf) + 1;
-                    break;
-                }
-                r->start = r->end;
-                int f = csvin_fill(r, -1, err, errlen);
-                if (f < 0) return f;
-                if (f == 0) break;
-            }
+            row->error = r->too_long;
+            r->start = r->end;
+            r->skipping = 1;
             return CSVIN_ROW;
         } else {
             int f = csvin_fill(r, timeout_ms, err, errlen);
@@ -203,7 +217,7 @@ int csvin_next(csvin *r, csvin_row *row, int timeout_ms, char *err, size_t errle
             row->raw = p;
             row->raw_len = r->max_line;
             row->nfields = 0;
-            row->error = "line too long";
+            row->error = r->too_long;
             return CSVIN_ROW;
         }
         if (csvin_blank(p, len)) continue;

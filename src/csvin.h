@@ -29,7 +29,8 @@ typedef struct csvin_row {
     size_t raw_len;            /* its length (at most max_line when too_long) */
     size_t nfields;            /* number of fields, 0 when error is set */
     csvin_field fields[CSVIN_MAX_FIELDS];
-    const char *error;         /* NULL, or why the line could not be split (static text) */
+    const char *error;         /* NULL, or why the line could not be split (static text, or
+                                  text owned by the csvin that produced the row) */
 } csvin_row;
 
 /* Splits one line (without its terminator) into fields. The line's bytes are rewritten in

@@ -130,9 +130,10 @@ int numparse_int64(const char *p, size_t len, int64_t min, int64_t max, int64_t 
     int neg = 0;
     if (p[i] == '+' || p[i] == '-') neg = p[i++] == '-';
     if (i == len) return NUMPARSE_SYNTAX;
+    for (size_t k = i; k < len; k++)
+        if (!numparse_is_digit(p[k])) return NUMPARSE_SYNTAX; /* syntax before range */
     uint64_t v = 0;
     for (; i < len; i++) {
-        if (!numparse_is_digit(p[i])) return NUMPARSE_SYNTAX;
         if (v > (UINT64_C(1) << 63) / 10) return NUMPARSE_RANGE;
         v = v * 10 + (uint64_t)(p[i] - '0');
         if (v > (UINT64_C(1) << 63)) return NUMPARSE_RANGE;

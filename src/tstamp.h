@@ -25,8 +25,9 @@
 
 #define TSTAMP_US_PER_SEC INT64_C(1000000)
 #define TSTAMP_US_PER_DAY INT64_C(86400000000)
-#define TSTAMP_MIN_US (INT64_C(-62135596800) * TSTAMP_US_PER_SEC)   /* 0001-01-01T00:00:00Z */
-#define TSTAMP_MAX_US (INT64_C(253402300800) * TSTAMP_US_PER_SEC - 1) /* 9999-12-31T23:59:59.999999Z */
+/* The instants tstamp_parse accepts: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999Z. */
+#define TSTAMP_MIN_US (INT64_C(-62135596800) * TSTAMP_US_PER_SEC)
+#define TSTAMP_MAX_US (INT64_C(253402300800) * TSTAMP_US_PER_SEC - 1)
 
 /* Parses p[0..len) into *us (microseconds since 1970-01-01 UTC). Returns TSTAMP_OK or an
  * error code; *us is set only on success. */
