@@ -131,8 +131,12 @@ static int cmd_ingest_check_robot(PGconn *conn, const ingest_args *a)
 {
     char id[16];
     snprintf(id, sizeof id, "%d", (int)a->robot);
-    const char *base = strrchr(a->path, '/');
-    base = base ? base + 1 : a->path;
+    /* A created robot is named after its file, without directory and extension. */
+    const char *slash = strrchr(a->path, '/');
+    char base[256];
+    snprintf(base, sizeof base, "%s", slash ? slash + 1 : a->path);
+    char *dot = strrchr(base, '.');
+    if (dot && dot != base) *dot = '\0';
     const char *params[] = {id, base};
     const char *sql = a->create_robot
                           ? "INSERT INTO robot (robot_id, name) VALUES ($1, $2) "

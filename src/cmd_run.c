@@ -113,16 +113,19 @@ int cmd_run(int argc, char **argv)
         goto cleanup;
     }
     printf("database ready: schema version %d\n", mr.to_version);
+    fflush(stdout); /* keep our lines in order with the subcommands' stderr */
     if (assets) {
         char *av[] = {"import-assets", "--db", url, (char *)assets, NULL};
         optind = 1;
         if (cmd_import_assets(4, av) != CLI_OK) goto cleanup;
+        fflush(stdout);
     }
     if (data) {
         char *av[] = {"ingest", "--db", url, "--robot", (char *)robot, "--create-robot",
                       (char *)data, NULL};
         optind = 1;
         if (cmd_ingest(7, av) != CLI_OK) goto cleanup;
+        fflush(stdout);
     }
     cmd_run_summary(conn);
     printf("\ndatabase: %s\n(psql \"$(./pgpulse db url)\" opens it; ./pgpulse db stop stops the "

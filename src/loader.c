@@ -56,6 +56,7 @@ struct loader {
 
     /* Per connection. */
     int stage_ready;           /* reading_stage exists on conn */
+    int lost;                  /* a failure showed conn is gone: reconnect before reuse */
 
     /* Caches. */
     int32_t *robots;           /* sorted ids of existing robots */
@@ -81,11 +82,34 @@ static void loader_make_uuid(char out[37])
              b[13], b[14], b[15]);
 }
 
+/* Records a failed result: its message into err, and whether it means the connection is gone.
+ * Returns -1. */
+static int loader_fail(loader *l, const PGresult *r, char *err, size_t errlen)
+{
+    pgconn_result_error(r, l->conn, err, errlen);
+    if (pgconn_result_lost(l->conn, r)) l->lost = 1;
+    return -1;
+}
+
+/* pgconn_exec, noting a lost connection. Returns 0 or -1. */
+static int loader_exec(loader *l, const char *sql, char *err, size_t errlen)
+{
+    int rc = pgconn_exec(l->conn, sql, err, errlen);
+    if (rc == PGCONN_LOST) l->lost = 1;
+    return rc == 0 ? 0 : -1;
+}
+
+/* True when the connection must be re-established before it is used again. */
+static int loader_lost(const loader *l)
+{
+    return l->lost || pgconn_is_lost(l->conn);
+}
+
 static int loader_load_robots(loader *l, char *err, size_t errlen)
 {
     PGresult *r = PQexec(l->conn, "SELECT robot_id FROM robot ORDER BY robot_id");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        pgconn_result_error(r, l->conn, err, errlen);
+        loader_fail(l, r, err, errlen);
         PQclear(r);
         return -1;
     }
@@ -150,7 +174,7 @@ static int loader_ensure_day(loader *l, int64_t day, char *err, size_t errlen)
     PGresult *r = PQexecParams(l->conn, "SELECT reading_ensure_partition($1::date)", 1, NULL,
                                params, NULL, NULL, 0);
     int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-    if (!ok) pgconn_result_error(r, l->conn, err, errlen);
+    if (!ok) loader_fail(l, r, err, errlen);
     PQclear(r);
     if (ok) loader_day_insert(l, day);
     return ok ? 0 : -1;
@@ -161,6 +185,7 @@ static int loader_connect(loader *l, char *err, size_t errlen)
     if (l->conn) PQfinish(l->conn);
     l->conn = pgconn_connect_retry(l->conninfo, "ingest", l->opts.retry_seconds, err, errlen);
     l->stage_ready = 0;
+    l->lost = 0;
     l->in_copy = l->tx_open = 0;
     l->sent = 0;
     return l->conn ? 0 : -1;
@@ -230,6 +255,7 @@ static void loader_send(loader *l)
     if (PQputCopyData(l->conn, (const char *)l->copy.data + l->sent,
                       (int)(l->copy.len - l->sent)) != 1) {
         l->in_copy = 0;
+        l->lost = 1;
         return;
     }
     l->sent = l->copy.len;
@@ -240,18 +266,18 @@ static void loader_send(loader *l)
 static int loader_begin_copy(loader *l, char *err, size_t errlen)
 {
     if (l->path == LOADER_STAGE && !l->stage_ready) {
-        if (pgconn_exec(l->conn,
+        if (loader_exec(l,
                         "CREATE TEMP TABLE IF NOT EXISTS reading_stage (LIKE reading) "
                         "ON COMMIT DELETE ROWS",
                         err, errlen) != 0)
             return -1;
         l->stage_ready = 1;
     }
-    if (pgconn_exec(l->conn, "BEGIN", err, errlen) != 0) return -1;
+    if (loader_exec(l, "BEGIN", err, errlen) != 0) return -1;
     l->tx_open = 1;
     PGresult *r = PQexec(l->conn, l->path == LOADER_FAST ? LOADER_COPY_FAST : LOADER_COPY_STAGE);
     int ok = PQresultStatus(r) == PGRES_COPY_IN;
-    if (!ok) pgconn_result_error(r, l->conn, err, errlen);
+    if (!ok) loader_fail(l, r, err, errlen);
     PQclear(r);
     if (!ok) return -1;
     l->in_copy = 1;
@@ -268,7 +294,12 @@ int loader_add(loader *l, const reading *rd, uint64_t line_no, const char *raw, 
          * (the query needs the connection, so a pending batch is committed first). */
         if (util_mono_us() - l->robots_loaded_us > LOADER_ROBOT_REFRESH_US) {
             if (l->tx_open && loader_flush(l, err, errlen) != 0) return -1;
-            if (loader_load_robots(l, err, errlen) != 0) return -1;
+            if (loader_load_robots(l, err, errlen) != 0) {
+                if (!loader_lost(l) || loader_connect(l, err, errlen) != 0 ||
+                    loader_load_robots(l, err, errlen) != 0)
+                    return -1;
+                l->stats.reconnects++;
+            }
         }
         if (!loader_robot_known(l, rd->robot_id)) {
             char reason[96];
@@ -287,7 +318,7 @@ int loader_add(loader *l, const reading *rd, uint64_t line_no, const char *raw, 
              * then create the partition. New days are rare (once per day of data). */
             if (l->tx_open && loader_flush(l, err, errlen) != 0) return -1;
             if (loader_ensure_day(l, day, err, errlen) != 0) {
-                if (!pgconn_is_lost(l->conn)) return -1;
+                if (!loader_lost(l)) return -1;
                 if (loader_connect(l, err, errlen) != 0 || loader_ensure_day(l, day, err, errlen))
                     return -1;
                 l->stats.reconnects++;
@@ -297,8 +328,7 @@ int loader_add(loader *l, const reading *rd, uint64_t line_no, const char *raw, 
     }
 
     if (l->copy.len == 0) copybin_write_header(&l->copy);
-    if (l->nrows == 0 && !l->tx_open && loader_begin_copy(l, err, errlen) != 0 &&
-        !pgconn_is_lost(l->conn))
+    if (l->nrows == 0 && !l->tx_open && loader_begin_copy(l, err, errlen) != 0 && !loader_lost(l))
         return -1; /* a lost connection is dealt with at flush */
 
     uint8_t *p = buf_reserve(&l->copy, 2 + 8 + 12 + READING_AXES * 12);
@@ -446,7 +476,7 @@ static int loader_write_bookkeeping(loader *l, uint32_t inserted, uint32_t prese
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         (int)UTIL_ARRAY_LEN(params), NULL, params, NULL, NULL, 0);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    if (!ok) pgconn_result_error(r, l->conn, err, errlen);
+    if (!ok) loader_fail(l, r, err, errlen);
     PQclear(r);
     buf_free(&lines);
     buf_free(&raws);
@@ -468,7 +498,7 @@ static int loader_batch_committed(loader *l, uint32_t *inserted, uint32_t *prese
                                2, NULL, params, NULL, NULL, 0);
     int rc;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        pgconn_result_error(r, l->conn, err, errlen);
+        loader_fail(l, r, err, errlen);
         rc = -1;
     } else if (PQntuples(r) == 1) {
         *inserted = (uint32_t)strtoul(PQgetvalue(r, 0, 0), NULL, 10);
@@ -507,7 +537,7 @@ static loader_attempt loader_try_commit(loader *l, uint32_t *inserted, uint32_t 
     *inserted = *present = 0;
     if (l->nrows > 0) {
         if (!l->in_copy && (l->tx_open || loader_begin_copy(l, err, errlen) != 0))
-            return pgconn_is_lost(l->conn) ? LOADER_LOST : LOADER_FAILED;
+            return loader_lost(l) ? LOADER_LOST : LOADER_FAILED;
         loader_send(l);
         if (!l->in_copy) return LOADER_LOST;
         int ok = PQputCopyData(l->conn, "\xFF\xFF", 2) == 1 && PQputCopyEnd(l->conn, NULL) == 1;
@@ -519,11 +549,11 @@ static loader_attempt loader_try_commit(loader *l, uint32_t *inserted, uint32_t 
         int dup = pgconn_is_sqlstate(r, PGCONN_UNIQUE_VIOLATION);
         int conflict = pgconn_is_sqlstate(r, "40P01") || pgconn_is_sqlstate(r, "40001");
         int nopart = pgconn_is_sqlstate(r, PGCONN_CHECK_VIOLATION);
-        if (!copied) pgconn_result_error(r, l->conn, err, errlen);
+        if (!copied) loader_fail(l, r, err, errlen);
         PQclear(r);
         while ((r = PQgetResult(l->conn))) PQclear(r);
         if (!copied) {
-            if (pgconn_is_lost(l->conn)) return LOADER_LOST;
+            if (loader_lost(l)) return LOADER_LOST;
             PQclear(PQexec(l->conn, "ROLLBACK"));
             l->tx_open = 0;
             if (dup || conflict) {
@@ -554,10 +584,10 @@ static loader_attempt loader_try_commit(loader *l, uint32_t *inserted, uint32_t 
             copied = PQresultStatus(r) == PGRES_COMMAND_OK;
             if (copied) *inserted = (uint32_t)strtoul(PQcmdTuples(r), NULL, 10);
             conflict = pgconn_is_sqlstate(r, "40P01") || pgconn_is_sqlstate(r, "40001");
-            if (!copied) pgconn_result_error(r, l->conn, err, errlen);
+            if (!copied) loader_fail(l, r, err, errlen);
             PQclear(r);
             if (!copied) {
-                if (pgconn_is_lost(l->conn)) return LOADER_LOST;
+                if (loader_lost(l)) return LOADER_LOST;
                 PQclear(PQexec(l->conn, "ROLLBACK"));
                 l->tx_open = 0;
                 return conflict ? LOADER_RETRY : LOADER_FAILED;
@@ -565,13 +595,13 @@ static loader_attempt loader_try_commit(loader *l, uint32_t *inserted, uint32_t 
         }
         *present = l->nrows - *inserted;
     } else if (!l->tx_open) {
-        if (pgconn_exec(l->conn, "BEGIN", err, errlen) != 0)
-            return pgconn_is_lost(l->conn) ? LOADER_LOST : LOADER_FAILED;
+        if (loader_exec(l, "BEGIN", err, errlen) != 0)
+            return loader_lost(l) ? LOADER_LOST : LOADER_FAILED;
         l->tx_open = 1;
     }
     if (loader_write_bookkeeping(l, *inserted, *present, err, errlen) != 0 ||
-        pgconn_exec(l->conn, "COMMIT", err, errlen) != 0) {
-        if (pgconn_is_lost(l->conn)) return LOADER_LOST;
+        loader_exec(l, "COMMIT", err, errlen) != 0) {
+        if (loader_lost(l)) return LOADER_LOST;
         PQclear(PQexec(l->conn, "ROLLBACK"));
         l->tx_open = 0;
         return LOADER_FAILED;
@@ -595,12 +625,18 @@ static int loader_flush_batch(loader *l, char *err, size_t errlen)
             if (++retries > 5) return -1;
             continue;
         }
-        /* Lost: reconnect, then learn whether the COMMIT made it before resending. */
+        /* Lost: reconnect, then learn whether the COMMIT made it before resending. A server
+         * that is restarting may drop us again at once: each reconnect waits up to
+         * retry_seconds, and a handful of them in a row ends the load. */
         fprintf(stderr, "pgpulse ingest: lost the database connection at batch %d (%s); "
                         "reconnecting\n", l->seq, err);
-        if (loader_connect(l, err, errlen) != 0) return -1;
-        l->stats.reconnects++;
-        int c = loader_batch_committed(l, &inserted, &present, err, errlen);
+        int c = -1;
+        for (int attempt = 0; attempt < 10 && c < 0; attempt++) {
+            if (loader_connect(l, err, errlen) != 0) return -1;
+            l->stats.reconnects++;
+            c = loader_batch_committed(l, &inserted, &present, err, errlen);
+            if (c < 0 && !loader_lost(l)) return -1;
+        }
         if (c < 0) return -1;
         if (c == 1) break;
     }

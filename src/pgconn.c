@@ -134,10 +134,19 @@ int pgconn_exec(PGconn *conn, const char *sql, char *err, size_t errlen)
     int rc = 0;
     if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
         pgconn_result_error(r, conn, err, errlen);
-        rc = -1;
+        rc = pgconn_result_lost(conn, r) ? PGCONN_LOST : -1;
     }
     PQclear(r);
     return rc;
+}
+
+int pgconn_result_lost(PGconn *conn, const PGresult *r)
+{
+    if (!conn || PQstatus(conn) == CONNECTION_BAD) return 1;
+    const char *s = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (!s) return 1;
+    return !strncmp(s, "08", 2) || !strcmp(s, "57P01") || !strcmp(s, "57P02") ||
+           !strcmp(s, "57P03");
 }
 
 int pgconn_is_sqlstate(const PGresult *r, const char *sqlstate)

@@ -33,8 +33,17 @@ PGconn *pgconn_connect(const char *conninfo, const char *role, char *err, size_t
 PGconn *pgconn_connect_retry(const char *conninfo, const char *role, int retry_seconds, char *err,
                              size_t errlen);
 
-/* Runs a command that returns no rows. Returns 0, or -1 with the server's message in err. */
+#define PGCONN_LOST (-2) /* pgconn_exec: the connection is gone (see pgconn_result_lost) */
+
+/* Runs a command (its rows, if any, are discarded). Returns 0, or -1 with the server's message
+ * in err, or PGCONN_LOST when the failure means the connection is gone. */
 int pgconn_exec(PGconn *conn, const char *sql, char *err, size_t errlen);
+
+/* True if the failed result r means the connection is gone or going: libpq's own errors (no
+ * SQLSTATE: the socket closed), connection exceptions (08xxx) and operator intervention
+ * (57P01 terminated by an administrator, 57P02 crash, 57P03 starting or stopping). The
+ * connection must then be re-established; PQstatus may not say so yet. */
+int pgconn_result_lost(PGconn *conn, const PGresult *r);
 
 /* True if r failed with the given SQLSTATE. */
 int pgconn_is_sqlstate(const PGresult *r, const char *sqlstate);

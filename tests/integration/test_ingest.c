@@ -361,7 +361,7 @@ static void test_native_bad_rows_are_rejected_and_the_load_goes_on(void **state)
         {"9", "ts: no time zone (add Z or an offset such as +00:00): '2024-05-01 00:00:06'"},
         {"10", "unterminated quoted field"},
         {"11", "robot_id: not an integer: 'x1'"},
-        {"12", "line too long"},
+        {"12", "line longer than 1000 bytes"},
         {"16", "axis8: not a finite number: '1e999'"},
     };
     /* Every expected reason is present at its line. */
