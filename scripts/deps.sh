@@ -5,7 +5,7 @@
 #   scripts/deps.sh --check  exit 1 if something is missing, install nothing
 set -eu
 
-PKGS="gcc make pkg-config libc6-dev libpq-dev postgresql postgresql-contrib libcmocka-dev"
+PKGS="gcc make pkg-config libc6-dev libpq-dev postgresql postgresql-contrib libcmocka-dev libjansson-dev"
 PKGS="$PKGS clang libclang-rt-14-dev valgrind"
 BENCH_PKGS="python3 python3-psycopg2 python3-pandas python3-sqlalchemy postgresql-client hyperfine"
 

@@ -9,8 +9,10 @@
 
 #include "buf.h"
 #include "copybin.h"
+#include "pgarray.h"
 #include "pgconn.h"
 #include "tstamp.h"
+#include "utf8.h"
 #include "util.h"
 
 #define LOADER_SEND_CHUNK (256 * 1024) /* bytes handed to libpq at a time */
@@ -355,36 +357,6 @@ int loader_add(loader *l, const reading *rd, uint64_t line_no, const char *raw, 
     return 0;
 }
 
-/* Appends raw to b as valid UTF-8 without NUL bytes (invalid bytes become U+FFFD). */
-static void loader_append_utf8(buf *b, const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = p[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-        int ok = len > 0 && i + len <= n && c != 0;
-        for (size_t k = 1; ok && k < len; k++) ok = (p[i + k] & 0xC0) == 0x80;
-        if (ok && len == 2) ok = c >= 0xC2;
-        if (ok && len == 3) {
-            unsigned cp = ((c & 0x0F) << 12) | ((p[i + 1] & 0x3Fu) << 6) | (p[i + 2] & 0x3Fu);
-            ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
-        }
-        if (ok && len == 4) {
-            unsigned cp = ((c & 0x07) << 18) | ((p[i + 1] & 0x3Fu) << 12) |
-                          ((p[i + 2] & 0x3Fu) << 6) | (p[i + 3] & 0x3Fu);
-            ok = cp >= 0x10000 && cp <= 0x10FFFF;
-        }
-        if (ok) {
-            buf_append(b, p + i, len);
-            i += len;
-        } else {
-            buf_append(b, "\xEF\xBF\xBD", 3);
-            i++;
-        }
-    }
-}
-
 int loader_reject(loader *l, uint64_t line_no, const char *raw, size_t rawlen,
                   const char *reason, char *err, size_t errlen)
 {
@@ -395,49 +367,27 @@ int loader_reject(loader *l, uint64_t line_no, const char *raw, size_t rawlen,
     loader_rej *j = &l->rej[l->nrej++];
     j->line_no = line_no;
     j->raw_off = l->rej_text.len;
-    loader_append_utf8(&l->rej_text, raw, rawlen < LOADER_RAW_MAX ? rawlen : LOADER_RAW_MAX);
+    utf8_append_clean(&l->rej_text, raw, rawlen < LOADER_RAW_MAX ? rawlen : LOADER_RAW_MAX);
     j->raw_len = l->rej_text.len - j->raw_off;
     j->reason_off = l->rej_text.len;
-    loader_append_utf8(&l->rej_text, reason, strlen(reason));
+    utf8_append_clean(&l->rej_text, reason, strlen(reason));
     j->reason_len = l->rej_text.len - j->reason_off;
     loader_note_line(l, line_no);
     if (l->nrows + l->nrej >= (uint32_t)l->opts.batch_rows) return loader_flush(l, err, errlen);
     return 0;
 }
 
-/* Appends an array element in PostgreSQL's text array syntax. */
-static void loader_array_elem(buf *b, const char *s, size_t n)
-{
-    buf_append(b, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"' || s[i] == '\\') buf_append(b, "\\", 1);
-        buf_append(b, s + i, 1);
-    }
-    buf_append(b, "\"", 1);
-}
-
 /* Writes the batch's rejects and its ingest_batch row (inside the open transaction). */
 static int loader_write_bookkeeping(loader *l, uint32_t inserted, uint32_t present, char *err,
                                     size_t errlen)
 {
-    buf lines = {0}, raws = {0}, reasons = {0};
-    buf_puts(&lines, "{");
-    buf_puts(&raws, "{");
-    buf_puts(&reasons, "{");
+    pgarray lines = {0}, raws = {0}, reasons = {0};
     for (size_t i = 0; i < l->nrej; i++) {
         const loader_rej *j = &l->rej[i];
-        if (i) {
-            buf_puts(&lines, ",");
-            buf_puts(&raws, ",");
-            buf_puts(&reasons, ",");
-        }
-        buf_printf(&lines, "%llu", (unsigned long long)j->line_no);
-        loader_array_elem(&raws, (const char *)l->rej_text.data + j->raw_off, j->raw_len);
-        loader_array_elem(&reasons, (const char *)l->rej_text.data + j->reason_off, j->reason_len);
+        pgarray_int(&lines, (int64_t)j->line_no);
+        pgarray_text(&raws, (const char *)l->rej_text.data + j->raw_off, j->raw_len);
+        pgarray_text(&reasons, (const char *)l->rej_text.data + j->reason_off, j->reason_len);
     }
-    buf_append(&lines, "}", 2);
-    buf_append(&raws, "}", 2);
-    buf_append(&reasons, "}", 2);
 
     char seq[16], first[24], last[24], nread[16], nins[16], npres[16], nrej[16];
     char tsmin[40], tsmax[40];
@@ -461,9 +411,9 @@ static int loader_write_bookkeeping(loader *l, uint32_t inserted, uint32_t prese
                             nrej,
                             l->nrows ? tsmin : NULL,
                             l->nrows ? tsmax : NULL,
-                            (const char *)lines.data,
-                            (const char *)raws.data,
-                            (const char *)reasons.data};
+                            pgarray_end(&lines),
+                            pgarray_end(&raws),
+                            pgarray_end(&reasons)};
     PGresult *r = PQexecParams(
         l->conn,
         "WITH rej AS ("
@@ -478,9 +428,9 @@ static int loader_write_bookkeeping(loader *l, uint32_t inserted, uint32_t prese
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok) loader_fail(l, r, err, errlen);
     PQclear(r);
-    buf_free(&lines);
-    buf_free(&raws);
-    buf_free(&reasons);
+    pgarray_free(&lines);
+    pgarray_free(&raws);
+    pgarray_free(&reasons);
     return ok ? 0 : -1;
 }
 
