@@ -208,6 +208,7 @@ int cmd_ingest(int argc, char **argv)
     }
     if (fmt.ignored[0])
         fprintf(stderr, "pgpulse ingest: %s: ignoring column(s) %s\n", a.path, fmt.ignored);
+    csvin_keep_blank_lines(in, 1); /* below the header, a line that lost its content is a reject */
 
     conn = cli_connect("ingest", a.db, 1, &conninfo);
     if (!conn) goto cleanup;

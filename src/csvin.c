@@ -24,6 +24,7 @@ struct csvin {
     int eof;            /* read() returned 0 */
     int bom_checked;    /* the start of input was checked for a byte-order mark */
     int skipping;       /* discarding the rest of an over-long line up to its newline */
+    int keep_blank;     /* return blank lines as "empty line" rows */
     char *scratch;      /* max_line + 1 bytes: row->raw when the line itself is rewritten */
     char too_long[48];  /* "line longer than N bytes": row->error for over-long lines */
 };
@@ -97,6 +98,11 @@ void csvin_free(csvin *r)
     free(r->buf);
     free(r->scratch);
     free(r);
+}
+
+void csvin_keep_blank_lines(csvin *r, int keep)
+{
+    r->keep_blank = keep;
 }
 
 uint64_t csvin_bytes_read(const csvin *r)
@@ -220,10 +226,16 @@ int csvin_next(csvin *r, csvin_row *row, int timeout_ms, char *err, size_t errle
             row->error = r->too_long;
             return CSVIN_ROW;
         }
-        if (csvin_blank(p, len)) continue;
+        int blank = csvin_blank(p, len);
+        if (blank && !r->keep_blank) continue;
         row->line_no = r->line_no;
         row->raw = p;
         row->raw_len = len;
+        if (blank) {
+            row->nfields = 0;
+            row->error = "empty line";
+            return CSVIN_ROW;
+        }
         /* csvin_split unquotes in place; keep the line as read for reject messages. */
         if (memchr(p, '"', len)) {
             memcpy(r->scratch, p, len);

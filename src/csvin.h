@@ -4,7 +4,8 @@
  * formats pgpulse reads spans lines, and this keeps one broken quote from swallowing the
  * lines after it). Fields are separated by commas; a field that starts with a double quote
  * runs to the matching quote, with "" standing for one quote. A UTF-8 byte-order mark at the
- * start and a CR before the newline are dropped. Blank lines are skipped (they carry no data).
+ * start and a CR before the newline are dropped. Blank lines are skipped (they carry no data)
+ * unless csvin_keep_blank_lines asks for them.
  *
  * The parsing core, csvin_split, is pure over (buf, len) and is the fuzz target; csvin_next
  * adds buffered reading from a file descriptor. */
@@ -43,6 +44,11 @@ typedef struct csvin csvin;
 
 /* Reads from fd (not closed by csvin). max_line bounds a line's length (0: the default). */
 csvin *csvin_new(int fd, size_t max_line);
+
+/* With keep set, blank lines (empty or only spaces and tabs) are returned as rows with
+ * error "empty line" instead of being skipped: for inputs where every line should be a record,
+ * so a line that lost its content is reported rather than passed over. */
+void csvin_keep_blank_lines(csvin *r, int keep);
 
 /* Result codes of csvin_next. */
 #define CSVIN_ROW 1      /* *row holds the next record */

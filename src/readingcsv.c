@@ -195,11 +195,24 @@ int readingcsv_decode(const readingcsv *f, const csvin_row *row, int64_t now_us,
                                      af);
         }
     }
+    /* Axis #9..#14 are not stored, but a value there must still be a number: text in a
+     * numeric column means the line is damaged. */
+    int extra = READINGCSV_OK;
     for (int a = 0; a < 6; a++) {
         int c = f->col_extra[a];
-        if (c >= 0 && row->fields[c].len > 0) return READINGCSV_OK_EXTRA;
+        if (c < 0 || row->fields[c].len == 0) continue;
+        double ignored;
+        rc = numparse_double(row->fields[c].p, row->fields[c].len, &ignored);
+        if (rc == NUMPARSE_EMPTY) continue; /* only spaces */
+        if (rc != NUMPARSE_OK) {
+            char name[16];
+            snprintf(name, sizeof name, "Axis #%d", a + READING_AXES + 1);
+            return readingcsv_reject(reason, reasonlen, name, numparse_strerror(rc),
+                                     &row->fields[c]);
+        }
+        extra = READINGCSV_OK_EXTRA;
     }
-    return READINGCSV_OK;
+    return extra;
 }
 
 const char *readingcsv_format_name(readingcsv_format format)

@@ -5,7 +5,8 @@
  *   native    robot_id,ts,axis1,...,axis8          ts: ISO 8601 with a zone, or epoch seconds
  *   workshop  "Trait","Axis #1".."Axis #14","Time" the robot export: one robot per file
  *             (given by --robot), Time in ISO 8601; Trait, if present, must be "current";
- *             Axis #9..#14 are not stored (a file with values there is told so).
+ *             Axis #9..#14 are not stored (a file with values there is told so), but text
+ *             that is not a number there rejects the line like anywhere else.
  * Decoding is pure: the caller supplies "now" for the future-timestamp rule. */
 #ifndef PGPULSE_READINGCSV_H
 #define PGPULSE_READINGCSV_H

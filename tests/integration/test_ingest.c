@@ -233,6 +233,8 @@ static void test_workshop_format_synthetic(void **state)
         fprintf(f, "\"2023-01-02T03:04:%02d.%03dZ\",\"current\",%d.5,1,2,3,4,5,6,7,%s\r\n", i / 2,
                 (i % 2) * 500, i, i == 50 ? "9" : "");
     fputs("\"2023-01-02T03:05:00.000Z\",\"voltage\",1,1,1,1,1,1,1,1,\r\n", f);
+    fputs("\"2023-01-02T03:05:01.000Z\",\"current\",1,1,1,1,1,1,1,1,x9\r\n", f);
+    fputs("\r\n", f);
     fclose(f);
     PGconn *conn = harness_connect(db);
     reset_readings(conn);
@@ -250,9 +252,11 @@ static void test_workshop_format_synthetic(void **state)
 
     o = ingest(NULL, path, "--robot", "77", "--create-robot", NULL);
     assert_int_equal(o.status, 0);
-    assert_non_null(strstr(o.out, "read 101, inserted 100, already present 0, rejected 1"));
+    assert_non_null(strstr(o.out, "read 103, inserted 100, already present 0, rejected 3"));
     assert_non_null(strstr(o.err, "export.csv:52: note: Axis #9..#14 hold values"));
     assert_non_null(strstr(o.err, "export.csv:102: rejected: Trait: not 'current': 'voltage'"));
+    assert_non_null(strstr(o.err, "export.csv:103: rejected: Axis #9: not a number: 'x9'"));
+    assert_non_null(strstr(o.err, "export.csv:104: rejected: empty line"));
     harness_out_free(&o);
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM reading WHERE robot_id = 77"),
                      100);
@@ -336,7 +340,7 @@ static void test_native_bad_rows_are_rejected_and_the_load_goes_on(void **state)
         "2024-05-01T00:00:07Z,1,1,2,3,4,5,6,7,8,\"unterminated\n"               /* 10 */
         "2024-05-01T00:00:08Z,x1,1,2,3,4,5,6,7,8,robot\n"                       /* 11 */
         "%s\n"                                                                  /* 12 */
-        "\n"                                                                    /* 13 blank */
+        "  \n"                                                                  /* 13 blank */
         "2024-05-01T00:00:00Z,1,1,2,3,4,5,6,7,8,duplicate of line 2\n"          /* 14 */
         "2024-05-01T00:00:09+02:00,2,1e3,-2.5,3,4,5,6,7,8,ok\n"                 /* 15 */
         "2024-05-01T00:00:10Z,1,1,2,3,4,5,6,7,1e999,overflow\n",                /* 16 */
@@ -347,11 +351,11 @@ static void test_native_bad_rows_are_rejected_and_the_load_goes_on(void **state)
     harness_out o = ingest(NULL, path, "--max-line", "1000", NULL);
     assert_int_equal(o.status, 0);
     assert_non_null(strstr(o.err, "ignoring column(s) comment"));
-    assert_non_null(strstr(o.out, "read 14, inserted 2, already present 1, rejected 11"));
+    assert_non_null(strstr(o.out, "read 15, inserted 2, already present 1, rejected 12"));
     harness_out_free(&o);
     PGresult *r = PQexec(conn, "SELECT line_no, reason FROM ingest_reject ORDER BY line_no");
-    assert_int_equal(PQntuples(r), 11);
-    const char *want[11][2] = {
+    assert_int_equal(PQntuples(r), 12);
+    const char *want[12][2] = {
         {"3", "robot_id: robot 999 does not exist"},
         {"4", "ts: more than a day in the future: '2099-05-01T00:00:00Z'"},
         {"5", "expected 11 fields, found 10"},
@@ -362,10 +366,11 @@ static void test_native_bad_rows_are_rejected_and_the_load_goes_on(void **state)
         {"10", "unterminated quoted field"},
         {"11", "robot_id: not an integer: 'x1'"},
         {"12", "line longer than 1000 bytes"},
+        {"13", "empty line"},
         {"16", "axis8: not a finite number: '1e999'"},
     };
     /* Every expected reason is present at its line. */
-    for (int w = 0; w < 11; w++) {
+    for (int w = 0; w < 12; w++) {
         int found = 0;
         for (int i = 0; i < PQntuples(r); i++)
             if (!strcmp(PQgetvalue(r, i, 0), want[w][0]) &&

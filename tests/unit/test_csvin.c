@@ -250,6 +250,33 @@ static void test_next_small_file(void **state)
     close(fd);
 }
 
+static void test_next_keep_blank_lines(void **state)
+{
+    (void)state;
+    static const char data[] = "h1,h2\n\r\na,b\n  \t\n\nc,d\n";
+    int fd = temp_file(data, sizeof data - 1);
+    csvin *r = csvin_new(fd, 0);
+    csvin_keep_blank_lines(r, 1);
+    expect_row(r, -1, 1, 0, "h1,h2", 2, "h1", "h2");
+    csvin_row row;
+    const uint64_t blank_lines[] = {2, 4, 5};
+    int k = 0;
+    while (next(r, &row, -1) == CSVIN_ROW) {
+        if (row.line_no == 3 || row.line_no == 6) {
+            assert_null(row.error);
+            assert_int_equal(row.nfields, 2);
+            continue;
+        }
+        assert_true(k < 3);
+        assert_int_equal(row.line_no, blank_lines[k++]);
+        assert_string_equal(row.error, "empty line");
+        assert_int_equal(row.nfields, 0);
+    }
+    assert_int_equal(k, 3);
+    csvin_free(r);
+    close(fd);
+}
+
 static void test_next_edge_inputs(void **state)
 {
     (void)state;
@@ -593,6 +620,7 @@ int main(void)
         cmocka_unit_test(test_split_fields),
         cmocka_unit_test(test_split_errors),
         cmocka_unit_test(test_next_small_file),
+        cmocka_unit_test(test_next_keep_blank_lines),
         cmocka_unit_test(test_next_edge_inputs),
         cmocka_unit_test(test_next_split_errors_keep_raw),
         cmocka_unit_test(test_next_across_buffer_boundary_file),

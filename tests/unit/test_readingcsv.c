@@ -341,6 +341,13 @@ static void test_decode_workshop(void **state)
         assert_true(r.axis[7] == 8.0);
     }
 
+    /* ...but text that is not a number there marks a damaged line. */
+    expect_reject(&f, "current,1,2,3,4,5,6,7,8,,,abc,,,,2022-10-17T12:00:00Z",
+                  "Axis #11: not a number: 'abc'");
+    expect_reject(&f, "current,1,2,3,4,5,6,7,8,,,,,,nan,2022-10-17T12:00:00Z",
+                  "Axis #14: not a finite number: 'nan'");
+    assert_int_equal(decode(&f, "current,1,2,3,4,5,6,7,8, ,,,,,,2022-10-17T12:00:00Z", &r, reason),
+                     READINGCSV_OK);
     expect_reject(&f, "voltage,1,2,3,4,5,6,7,8,,,,,,,2022-10-17T12:00:00Z",
                   "Trait: not 'current': 'voltage'");
     expect_reject(&f, ",1,2,3,4,5,6,7,8,,,,,,,2022-10-17T12:00:00Z", "Trait: not 'current': ''");
