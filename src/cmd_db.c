@@ -52,7 +52,7 @@ int cmd_db(int argc, char **argv)
             rc = CLI_FAIL;
         } else {
             fprintf(stderr, "pgpulse: private PostgreSQL running on 127.0.0.1:%d (data in %s)\n",
-                    c->port, c->home);
+                    c->port, c->datadir);
         }
     } else if (!strcmp(action, "stop")) {
         if (pgcluster_stop(c, err, sizeof err) != 0) {
@@ -65,7 +65,7 @@ int cmd_db(int argc, char **argv)
         if (st == PGCLUSTER_RUNNING) {
             char *url = pgcluster_url(c);
             if (status)
-                printf("running on 127.0.0.1:%d, data in %s\n%s\n", c->port, c->home, url);
+                printf("running on 127.0.0.1:%d, data in %s\n%s\n", c->port, c->datadir, url);
             else
                 printf("%s\n", url);
             free(url);

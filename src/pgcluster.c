@@ -92,6 +92,38 @@ static int pgcluster_read_port(const pgcluster *c)
     return port;
 }
 
+/* The server directory recorded in HOME/serverdir, or NULL when the server's files are in
+ * HOME itself. */
+static char *pgcluster_read_serverdir(const char *home)
+{
+    char *path = xasprintf("%s/serverdir", home);
+    FILE *f = fopen(path, "r");
+    free(path);
+    if (!f) return NULL;
+    char line[4096];
+    char *dir = NULL;
+    if (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (line[0] == '/') dir = xstrdup(line);
+    }
+    fclose(f);
+    return dir;
+}
+
+/* Points the server's paths at dir (which becomes c->serverdir). */
+static void pgcluster_set_serverdir(pgcluster *c, const char *dir)
+{
+    char *d = xstrdup(dir);
+    free(c->datadir);
+    free(c->rundir);
+    free(c->logfile);
+    c->datadir = xasprintf("%s/data", d);
+    c->rundir = xasprintf("%s/run", d);
+    c->logfile = xasprintf("%s/postgresql.log", d);
+    free(c->serverdir);
+    c->serverdir = d;
+}
+
 pgcluster *pgcluster_open(const char *home, char *err, size_t errlen)
 {
     if (!home || !*home) home = getenv("PGPULSE_HOME");
@@ -107,9 +139,8 @@ pgcluster *pgcluster_open(const char *home, char *err, size_t errlen)
     c->home = pgcluster_abs_path(home);
     size_t n = strlen(c->home);
     while (n > 1 && c->home[n - 1] == '/') c->home[--n] = '\0';
-    c->datadir = xasprintf("%s/data", c->home);
-    c->rundir = xasprintf("%s/run", c->home);
-    c->logfile = xasprintf("%s/postgresql.log", c->home);
+    c->serverdir = pgcluster_read_serverdir(c->home);
+    pgcluster_set_serverdir(c, c->serverdir ? c->serverdir : c->home);
     c->passfile = xasprintf("%s/pgpass", c->home);
     c->bindir = bindir;
     c->port = pgcluster_read_port(c);
@@ -120,6 +151,7 @@ void pgcluster_free(pgcluster *c)
 {
     if (!c) return;
     free(c->home);
+    free(c->serverdir);
     free(c->datadir);
     free(c->rundir);
     free(c->logfile);
@@ -263,34 +295,63 @@ static int pgcluster_write_file(const char *path, const char *text, mode_t mode,
     return rc;
 }
 
-/* Checks that the server user can reach and write HOME (it cannot under a 0700 /root). */
-static int pgcluster_check_reachable(const pgcluster *c, uid_t uid, gid_t gid, char *err,
-                                     size_t errlen)
+/* True if the server user can reach and write dir (it cannot under root's 0700 home). */
+static int pgcluster_reachable(const char *dir, uid_t uid, gid_t gid)
 {
-    if (geteuid() != 0) return 0;
+    if (geteuid() != 0) return 1;
     fflush(NULL);
     pid_t pid = fork();
-    if (pid < 0) return util_err(err, errlen, "fork: %s", strerror(errno));
+    if (pid < 0) return 0;
     if (pid == 0) {
         if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0) _exit(2);
-        _exit(access(c->datadir, R_OK | W_OK | X_OK) == 0 ? 0 : 1);
+        _exit(access(dir, R_OK | W_OK | X_OK) == 0 ? 0 : 1);
     }
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
-    return util_err(err, errlen,
-                    "PostgreSQL refuses to run as root, so the private cluster runs as the '%s' "
-                    "user, who cannot reach %s; set PGPULSE_HOME to a directory it can reach "
-                    "(for example /var/tmp/pgpulse)",
-                    PGCLUSTER_SERVER_USER, c->datadir);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* When the server user cannot reach HOME, moves the server's files to
+ * /var/lib/pgpulse/<hash of HOME> and records that in HOME/serverdir. */
+static int pgcluster_relocate(pgcluster *c, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+    uint64_t h = UINT64_C(1469598103934665603); /* FNV-1a of HOME */
+    for (const char *p = c->home; *p; p++) h = (h ^ (unsigned char)*p) * UINT64_C(1099511628211);
+    char *dir = xasprintf("/var/lib/pgpulse/%016llx", (unsigned long long)h);
+    rmdir(c->datadir); /* the empty one just made in HOME */
+    int rc = 0;
+    if ((mkdir("/var/lib/pgpulse", 0755) != 0 && errno != EEXIST) ||
+        (mkdir(dir, 0755) != 0 && errno != EEXIST))
+        rc = util_err(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+    char *note = xasprintf("%s\n", dir);
+    char *path = xasprintf("%s/serverdir", c->home);
+    if (rc == 0) rc = pgcluster_write_file(path, note, 0644, geteuid(), getegid(), err, errlen);
+    free(path);
+    free(note);
+    if (rc == 0) {
+        fprintf(stderr, "pgpulse: the '%s' user cannot reach %s; the server's files go to %s\n",
+                PGCLUSTER_SERVER_USER, c->home, dir);
+        pgcluster_set_serverdir(c, dir);
+        rc = pgcluster_mkdir(c->datadir, 0700, uid, gid, err, errlen);
+    }
+    free(dir);
+    return rc;
 }
 
 static int pgcluster_initdb(pgcluster *c, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
     fprintf(stderr, "pgpulse: creating a private PostgreSQL cluster in %s\n", c->home);
     if (pgcluster_mkdir(c->datadir, 0700, uid, gid, err, errlen) != 0) return -1;
-    if (pgcluster_check_reachable(c, uid, gid, err, errlen) != 0) return -1;
+    if (!pgcluster_reachable(c->datadir, uid, gid) &&
+        pgcluster_relocate(c, uid, gid, err, errlen) != 0)
+        return -1;
+    if (!pgcluster_reachable(c->datadir, uid, gid))
+        return util_err(err, errlen,
+                        "PostgreSQL refuses to run as root, so the private cluster runs as the "
+                        "'%s' user, who cannot reach %s; set PGPULSE_HOME to a directory it can "
+                        "reach (for example /var/tmp/pgpulse)",
+                        PGCLUSTER_SERVER_USER, c->datadir);
 
     uint8_t rnd[16];
     util_random_bytes(rnd, sizeof rnd);
@@ -298,7 +359,7 @@ static int pgcluster_initdb(pgcluster *c, uid_t uid, gid_t gid, char *err, size_
     for (size_t i = 0; i < sizeof rnd; i++) snprintf(password + 2 * i, 3, "%02x", rnd[i]);
 
     /* The password reaches initdb through a file only the server user can read. */
-    char *pwfile = xasprintf("%s/.initdb-pw", c->home);
+    char *pwfile = xasprintf("%s/.initdb-pw", c->serverdir);
     char *pwline = xasprintf("%s\n", password);
     int rc = pgcluster_write_file(pwfile, pwline, 0600, uid, gid, err, errlen);
     free(pwline);

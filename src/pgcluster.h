@@ -6,17 +6,21 @@
  * taken). Its superuser is `pgpulse`; TCP logins use a random password kept in HOME/pgpass
  * (mode 0600) that the connection URL names as its passfile, so no secret appears in a
  * process listing. PostgreSQL refuses to run as root: when the caller is root the server
- * runs as the `postgres` system user, which must be able to reach HOME. */
+ * runs as the `postgres` system user; if that user cannot reach HOME, the server's files go to
+ * /var/lib/pgpulse/<hash of HOME> instead (HOME keeps the password file and a pointer). */
 #ifndef PGPULSE_PGCLUSTER_H
 #define PGPULSE_PGCLUSTER_H
 
 #include <stddef.h>
 
 typedef struct pgcluster {
-    char *home;     /* absolute path of $PGPULSE_HOME */
-    char *datadir;  /* HOME/data: the PostgreSQL data directory */
-    char *rundir;   /* HOME/run: unix socket directory */
-    char *logfile;  /* HOME/postgresql.log */
+    char *home;      /* absolute path of $PGPULSE_HOME */
+    char *serverdir; /* where the server's files live: HOME, or /var/lib/pgpulse/<hash of HOME>
+                        when the server user cannot reach HOME (root's 0700 home directory);
+                        HOME/serverdir then names it */
+    char *datadir;   /* SERVERDIR/data: the PostgreSQL data directory */
+    char *rundir;    /* SERVERDIR/run: unix socket directory */
+    char *logfile;   /* SERVERDIR/postgresql.log */
     char *passfile; /* HOME/pgpass: libpq password file for the TCP URL */
     char *bindir;   /* directory holding initdb, pg_ctl and postgres */
     int port;       /* TCP port on 127.0.0.1, 0 until chosen */

@@ -142,6 +142,43 @@ static void test_taken_port_moves_to_a_free_one(void **state)
     close(fd);
 }
 
+/* As root, the server runs as postgres; a HOME it cannot reach (a 0700 directory) moves the
+ * server's files to /var/lib/pgpulse and still works. */
+static void test_unreachable_home_as_root(void **state)
+{
+    (void)state;
+    if (!home || geteuid() != 0) skip();
+    char *locked = xasprintf("%s/locked", harness_tmpdir());
+    assert_int_equal(mkdir(locked, 0700), 0);
+    char *inner = xasprintf("%s/home", locked);
+    setenv("PGPULSE_HOME", inner, 1);
+    harness_out o = harness_pgpulse(NULL, (const char *[]){"db", "start", NULL});
+    assert_int_equal(o.status, 0);
+    assert_non_null(strstr(o.err, "the server's files go to /var/lib/pgpulse/"));
+    harness_out_free(&o);
+    o = harness_pgpulse(NULL, (const char *[]){"init", NULL});
+    assert_int_equal(o.status, 0);
+    harness_out_free(&o);
+    o = harness_pgpulse(NULL, (const char *[]){"db", "status", NULL});
+    assert_int_equal(o.status, 0);
+    assert_non_null(strstr(o.out, "data in /var/lib/pgpulse/"));
+    harness_out_free(&o);
+    o = harness_pgpulse(NULL, (const char *[]){"db", "stop", NULL});
+    assert_int_equal(o.status, 0);
+    harness_out_free(&o);
+    char *pointer = xasprintf("%s/serverdir", inner);
+    char *dir = harness_read_file(pointer);
+    dir[strcspn(dir, "\n")] = '\0';
+    char *cmd = xasprintf("rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    unsetenv("PGPULSE_HOME");
+    free(cmd);
+    free(dir);
+    free(pointer);
+    free(inner);
+    free(locked);
+}
+
 static void test_connection_resolution(void **state)
 {
     (void)state;
@@ -180,6 +217,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_start_status_url_stop),
         cmocka_unit_test(test_taken_port_moves_to_a_free_one),
+        cmocka_unit_test(test_unreachable_home_as_root),
         cmocka_unit_test(test_connection_resolution),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
