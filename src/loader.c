@@ -498,7 +498,10 @@ static loader_attempt loader_try_commit(loader *l, uint32_t *inserted, uint32_t 
         if (copied) *inserted = (uint32_t)strtoul(PQcmdTuples(r), NULL, 10);
         int dup = pgconn_is_sqlstate(r, PGCONN_UNIQUE_VIOLATION);
         int conflict = pgconn_is_sqlstate(r, "40P01") || pgconn_is_sqlstate(r, "40001");
-        int nopart = pgconn_is_sqlstate(r, PGCONN_CHECK_VIOLATION);
+        /* "no partition of relation found for row" is a check violation without a
+         * constraint name (reading_finite has one, but the parser never lets NaN through). */
+        int nopart = pgconn_is_sqlstate(r, PGCONN_CHECK_VIOLATION) &&
+                     !PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
         if (!copied) loader_fail(l, r, err, errlen);
         PQclear(r);
         while ((r = PQgetResult(l->conn))) PQclear(r);

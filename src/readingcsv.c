@@ -205,7 +205,7 @@ int readingcsv_decode(const readingcsv *f, const csvin_row *row, int64_t now_us,
         rc = numparse_double(row->fields[c].p, row->fields[c].len, &ignored);
         if (rc == NUMPARSE_EMPTY) continue; /* only spaces */
         if (rc != NUMPARSE_OK) {
-            char name[16];
+            char name[24];
             snprintf(name, sizeof name, "Axis #%d", a + READING_AXES + 1);
             return readingcsv_reject(reason, reasonlen, name, numparse_strerror(rc),
                                      &row->fields[c]);

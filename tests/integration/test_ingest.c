@@ -619,6 +619,48 @@ static void test_trickling_pipe_is_committed_before_eof(void **state)
     PQfinish(conn);
 }
 
+/* A partition dropped under a running load (retention, an operator) is created again and the
+ * batch retried, instead of the load failing. */
+static void test_partition_dropped_during_load_is_recreated(void **state)
+{
+    (void)state;
+    require_db();
+    PGconn *conn = harness_connect(db);
+    reset_readings(conn);
+    make_robots(conn, 1);
+    int fds[2];
+    assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+    char fdpath[64];
+    snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fds[0]);
+    char *log = tmpfile_path("droppart.log");
+    int pid = harness_spawn(fdpath, log, (const char *[]){"ingest", "--db", db, "--flush-ms",
+                                                          "50", "-", NULL});
+    close(fds[0]);
+    const char *head = "robot_id,ts,axis1,axis2,axis3,axis4,axis5,axis6,axis7,axis8\n";
+    assert_int_equal(write(fds[1], head, strlen(head)), (ssize_t)strlen(head));
+    const char *first = "1,2020-02-02T00:00:01Z,1,2,3,4,5,6,7,8\n";
+    assert_int_equal(write(fds[1], first, strlen(first)), (ssize_t)strlen(first));
+    int64_t seen = 0;
+    for (int i = 0; i < 40 && seen < 1; i++) {
+        util_sleep_ms(50);
+        seen = harness_query_int(conn, "SELECT count(*) FROM reading");
+    }
+    assert_int_equal(seen, 1);
+    harness_exec(conn, "DROP TABLE reading_p20200202");
+    const char *more = "1,2020-02-02T00:00:02Z,1,2,3,4,5,6,7,8\n1,2020-02-02T00:00:03Z,1,2,3,4,5,6,7,8\n";
+    assert_int_equal(write(fds[1], more, strlen(more)), (ssize_t)strlen(more));
+    close(fds[1]);
+    int st = harness_wait(pid, NULL);
+    char *out = harness_read_file(log);
+    if (st != 0) fail_msg("ingest failed: %s", out);
+    assert_non_null(strstr(out, "read 3, inserted 3"));
+    free(out);
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM reading"), 2);
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM reading_p20200202"), 2);
+    PQfinish(conn);
+    free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -633,6 +675,7 @@ int main(void)
         cmocka_unit_test(test_server_restart_during_load),
         cmocka_unit_test(test_memory_is_constant),
         cmocka_unit_test(test_trickling_pipe_is_committed_before_eof),
+        cmocka_unit_test(test_partition_dropped_during_load_is_recreated),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
