@@ -29,8 +29,9 @@ void progress_update(progress *p, uint64_t rows, uint64_t bytes)
     p->last_draw_us = now;
     double secs = (double)(now - p->start_us) / 1e6;
     double rate = secs > 0 ? (double)rows / secs : 0;
-    char nrows[32];
+    char nrows[32], nrate[32];
     util_fmt_count(nrows, sizeof nrows, rows);
+    util_fmt_count(nrate, sizeof nrate, (uint64_t)rate);
     if (p->total_bytes > 0) {
         double frac = (double)bytes / (double)p->total_bytes;
         if (frac > 1) frac = 1;
@@ -39,10 +40,10 @@ void progress_update(progress *p, uint64_t rows, uint64_t bytes)
         for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
         bar[width] = '\0';
         double eta = frac > 0 ? secs * (1 - frac) / frac : 0;
-        fprintf(stderr, "\r[%s] %5.1f%%  %s rows  %.0f rows/s  ETA %.0f s   ", bar, frac * 100,
-                nrows, rate, eta);
+        fprintf(stderr, "\r[%s] %5.1f%%  %s rows  %s rows/s  ETA %.0f s   ", bar, frac * 100,
+                nrows, nrate, eta);
     } else {
-        fprintf(stderr, "\r%s rows  %.0f rows/s  %.0f s   ", nrows, rate, secs);
+        fprintf(stderr, "\r%s rows  %s rows/s  %.0f s   ", nrows, nrate, secs);
     }
     p->drawn = 1;
 }
