@@ -25,7 +25,7 @@ LIBS     := -lpq -ljansson -lm
 
 # Every src/*.c except main.c is library code shared by the binary and the tests.
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
-LIB_OBJ  := $(patsubst src/%.c,$(B)/src/%.o,$(LIB_SRC)) $(B)/gen/sql_embed.o
+LIB_OBJ  := $(patsubst src/%.c,$(B)/src/%.o,$(LIB_SRC)) $(B)/gen/sql_embed.o $(B)/gen/profile_embed.o
 SQL      := $(sort $(wildcard sql/*.sql))
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -56,6 +56,14 @@ build/%/gen/sql_embed.c: $(SQL) scripts/embed_sql.sh
 	scripts/embed_sql.sh $(SQL) > $@
 
 $(B)/gen/sql_embed.o: $(B)/gen/sql_embed.c
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# The simulator's built-in profile (fitted from the workshop's export: see docs/simulator.md).
+build/%/gen/profile_embed.c: profiles/default.json scripts/embed_file.sh
+	@mkdir -p $(@D)
+	scripts/embed_file.sh genprof_default_json profiles/default.json > $@
+
+$(B)/gen/profile_embed.o: $(B)/gen/profile_embed.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(B)/tests/%.o: tests/%.c
@@ -93,9 +101,9 @@ FUZZ_LIB := $(filter-out src/main.c,$(wildcard src/*.c))
 FUZZ_CFLAGS := $(CSTD) -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=all
 
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(wildcard src/*.h) build/rel/gen/sql_embed.c
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(wildcard src/*.h) build/rel/gen/sql_embed.c build/rel/gen/profile_embed.c
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -Isrc -I$(PG_INC) -o $@ $< $(FUZZ_LIB) build/rel/gen/sql_embed.c $(LIBS)
+	clang $(FUZZ_CFLAGS) -Isrc -I$(PG_INC) -o $@ $< $(FUZZ_LIB) build/rel/gen/sql_embed.c build/rel/gen/profile_embed.c $(LIBS)
 
 # Each target runs FUZZ_SECONDS over its seeds and the corpus kept from earlier runs; its output
 # goes to build/fuzz/<target>.log and a crashing input to build/fuzz/<target>-crash-*. The

@@ -13,6 +13,7 @@ static const struct {
     {"init", cmd_init, "apply the schema migrations (idempotent)"},
     {"import-assets", cmd_import_assets, "DIR: load plant/shop/robot/part tables from CSV"},
     {"ingest", cmd_ingest, "FILE|-: load readings from CSV (batched COPY BINARY, idempotent)"},
+    {"gen", cmd_gen, "simulate a robot fleet with labelled faults (to the database or CSV)"},
     {"run", cmd_run, "start the database, initialise it, load --data FILE if given"},
 };
 

@@ -1,6 +1,7 @@
 /* readingcsv: header recognition and line decoding for the reading CSV formats. */
 #include "readingcsv.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -218,4 +219,86 @@ int readingcsv_decode(const readingcsv *f, const csvin_row *row, int64_t now_us,
 const char *readingcsv_format_name(readingcsv_format format)
 {
     return format == READINGCSV_NATIVE ? "native" : "workshop";
+}
+
+void readingcsv_writer_init(readingcsv_writer *w)
+{
+    w->day = INT64_MIN;
+    w->date[0] = '\0';
+}
+
+/* Writes v >= 0 in decimal at p; returns the length. */
+static size_t readingcsv_put_uint(char *p, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++) p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static size_t readingcsv_put_value(char *p, double v)
+{
+    size_t n = 0;
+    double r = v * 1000.0;
+    if (!(r > -9.2e18 && r < 9.2e18)) return (size_t)snprintf(p, 40, "%.17g", v); /* huge */
+    int64_t k = llround(r);
+    if (k < 0) {
+        p[n++] = '-';
+        k = -k;
+    }
+    n += readingcsv_put_uint(p + n, (uint64_t)k / 1000);
+    int frac = (int)((uint64_t)k % 1000);
+    if (frac) {
+        p[n++] = '.';
+        p[n++] = (char)('0' + frac / 100);
+        if (frac % 100) {
+            p[n++] = (char)('0' + frac / 10 % 10);
+            if (frac % 10) p[n++] = (char)('0' + frac % 10);
+        }
+    }
+    return n;
+}
+
+size_t readingcsv_write_row(readingcsv_writer *w, const reading *r, char *out)
+{
+    size_t n = readingcsv_put_uint(out, (uint64_t)(uint32_t)r->robot_id);
+    out[n++] = ',';
+    int64_t day = tstamp_day_of(r->ts_us);
+    if (day != w->day) {
+        char full[40];
+        tstamp_format(day * TSTAMP_US_PER_DAY, full, sizeof full);
+        memcpy(w->date, full, 11);
+        w->date[11] = '\0';
+        w->day = day;
+    }
+    memcpy(out + n, w->date, 11);
+    n += 11;
+    int64_t ms = (r->ts_us - day * TSTAMP_US_PER_DAY) / 1000;
+    int h = (int)(ms / 3600000), mi = (int)(ms / 60000 % 60), sec = (int)(ms / 1000 % 60);
+    int frac = (int)(ms % 1000);
+    char *q = out + n;
+    q[0] = (char)('0' + h / 10);
+    q[1] = (char)('0' + h % 10);
+    q[2] = ':';
+    q[3] = (char)('0' + mi / 10);
+    q[4] = (char)('0' + mi % 10);
+    q[5] = ':';
+    q[6] = (char)('0' + sec / 10);
+    q[7] = (char)('0' + sec % 10);
+    q[8] = '.';
+    q[9] = (char)('0' + frac / 100);
+    q[10] = (char)('0' + frac / 10 % 10);
+    q[11] = (char)('0' + frac % 10);
+    q[12] = 'Z';
+    n += 13;
+    for (int a = 0; a < READING_AXES; a++) {
+        out[n++] = ',';
+        n += readingcsv_put_value(out + n, r->axis[a]);
+    }
+    out[n++] = '\n';
+    return n;
 }

@@ -59,6 +59,24 @@ int readingcsv_detect(readingcsv *f, const csvin_row *header, int32_t robot_id, 
 int readingcsv_decode(const readingcsv *f, const csvin_row *row, int64_t now_us, reading *out,
                       char *reason, size_t reasonlen);
 
+/* The writer of the native format, the inverse of decoding it: timestamps as ISO 8601 UTC with
+ * milliseconds ("2026-01-01T00:00:01.234Z", microseconds dropped), values with at most three
+ * decimals (rounded; trailing zeros dropped: "12.5", "0"). Fast enough for millions of rows
+ * a second: the date part is cached per day. */
+typedef struct readingcsv_writer {
+    int64_t day;     /* day number of the cached date, INT64_MIN before the first row */
+    char date[12];   /* "YYYY-MM-DDT" */
+} readingcsv_writer;
+
+#define READINGCSV_HEADER "robot_id,ts,axis1,axis2,axis3,axis4,axis5,axis6,axis7,axis8\n"
+#define READINGCSV_ROW_MAX 512 /* bytes a written row can take, newline included */
+
+void readingcsv_writer_init(readingcsv_writer *w);
+
+/* Writes r as one native CSV line (with its newline) at out, which must hold
+ * READINGCSV_ROW_MAX bytes; returns the length. */
+size_t readingcsv_write_row(readingcsv_writer *w, const reading *r, char *out);
+
 /* "native" or "workshop". */
 const char *readingcsv_format_name(readingcsv_format format);
 

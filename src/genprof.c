@@ -1,0 +1,396 @@
+/* genprof: fitting, reading and writing simulator profiles (see genprof.h). */
+#include "genprof.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "util.h"
+
+extern const char genprof_default_json[]; /* profiles/default.json, compiled in */
+extern const size_t genprof_default_json_len;
+
+#define GENPROF_NOISE 0.05 /* relative measurement noise of a running current */
+
+double genprof_table(const double *q, size_t n, double u)
+{
+    if (u <= 0) return q[0];
+    if (u >= 1) return q[n - 1];
+    double pos = u * (double)(n - 1);
+    size_t i = (size_t)pos;
+    double f = pos - (double)i;
+    return q[i] + f * (q[i + 1] - q[i]);
+}
+
+double genprof_probit(double p)
+{
+    static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,
+                               -2.759285104469687e+02, 1.383577518672690e+02,
+                               -3.066479806614716e+01, 2.506628277459239e+00};
+    static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02,
+                               -1.556989798598866e+02, 6.680131188771972e+01,
+                               -1.328068155288572e+01};
+    static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01,
+                               -2.400758277161838e+00, -2.549732539343734e+00,
+                               4.374664141464968e+00,  2.938163982698783e+00};
+    static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01,
+                               2.445134137142996e+00, 3.754408661907416e+00};
+    if (p <= 0) return -8.3;
+    if (p >= 1) return 8.3;
+    if (p < 0.02425) {
+        double q = sqrt(-2 * log(p));
+        return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+               ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+    }
+    if (p > 1 - 0.02425) {
+        double q = sqrt(-2 * log1p(-p));
+        return -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+               ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+    }
+    double q = p - 0.5, r = q * q;
+    return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+           (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+}
+
+/* Fills table[0..nq) with the quantiles of v[0..n) (sorted here); zeros if n is 0. */
+static void genprof_quantiles(double *v, size_t n, double *table, size_t nq)
+{
+    calstats_sort(v, n);
+    for (size_t i = 0; i < nq; i++)
+        table[i] = calstats_quantile(v, n, (double)i / (double)(nq - 1));
+}
+
+static int genprof_idle(const reading *r)
+{
+    for (int a = 0; a < READING_AXES; a++)
+        if (r->axis[a] != 0) return 0;
+    return 1;
+}
+
+typedef struct genprof_rank {
+    double v;
+    size_t i;
+} genprof_rank;
+
+static int genprof_rank_cmp(const void *x, const void *y)
+{
+    const genprof_rank *a = x, *b = y;
+    return (a->v > b->v) - (a->v < b->v);
+}
+
+/* Normal scores of v[0..n) (ties share their mean rank) into z. */
+static void genprof_normal_scores(const double *v, size_t n, double *z, genprof_rank *tmp)
+{
+    for (size_t i = 0; i < n; i++) tmp[i] = (genprof_rank){v[i], i};
+    qsort(tmp, n, sizeof *tmp, genprof_rank_cmp);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j + 1 < n && tmp[j + 1].v == tmp[i].v) j++;
+        double rank = ((double)i + (double)j) / 2.0;
+        double s = genprof_probit((rank + 0.5) / (double)n);
+        for (size_t k = i; k <= j; k++) z[tmp[k].i] = s;
+        i = j + 1;
+    }
+}
+
+int genprof_fit(genprof *p, const reading *rows, size_t n, const char *source, char *err,
+                size_t errlen)
+{
+    if (n < 1000) return util_err(err, errlen, "need at least 1,000 rows to fit a profile, got %zu", n);
+    memset(p, 0, sizeof *p);
+    snprintf(p->source, sizeof p->source, "%s", source ? source : "");
+    calstats_compute(rows, n, &p->target);
+
+    /* Sampling intervals and gaps. */
+    double *dt = xmalloc(sizeof *dt * n), *gaps = xmalloc(sizeof *gaps * n);
+    size_t ndt = 0, ngaps = 0;
+    for (size_t i = 1; i < n; i++) {
+        double d = (double)(rows[i].ts_us - rows[i - 1].ts_us) / 1e6;
+        if (d <= 0) continue;
+        if (d > GENPROF_GAP_S)
+            gaps[ngaps++] = d;
+        else
+            dt[ndt++] = d;
+    }
+    int rc = 0;
+    if (ndt < 100) {
+        rc = util_err(err, errlen, "timestamps are not increasing: sort the rows by time");
+        goto cleanup;
+    }
+    p->gap_prob = (double)ngaps / (double)(ndt + ngaps);
+    genprof_quantiles(dt, ndt, p->interval_q, GENPROF_QN);
+    genprof_quantiles(gaps, ngaps, p->gap_q, GENPROF_SN);
+    double median_dt = p->interval_q[GENPROF_QN / 2];
+
+    /* Running and idle stretches. */
+    double *runs = xmalloc(sizeof *runs * n), *idles = xmalloc(sizeof *idles * n);
+    size_t nruns = 0, nidles = 0;
+    size_t i = 0;
+    int64_t last_run_end = -1; /* ts of the last running row of the previous stretch */
+    while (i < n) {
+        size_t j = i;
+        int idle = genprof_idle(&rows[i]);
+        while (j + 1 < n && genprof_idle(&rows[j + 1]) == idle) j++;
+        if (!idle) {
+            /* A complete stretch: idle rows on both sides and no gap inside. */
+            int complete = i > 0 && j + 1 < n;
+            for (size_t k = i + 1; k <= j && complete; k++)
+                complete = (double)(rows[k].ts_us - rows[k - 1].ts_us) / 1e6 <= GENPROF_GAP_S;
+            if (complete) runs[nruns++] = (double)(rows[j].ts_us - rows[i].ts_us) / 1e6 + median_dt;
+            if (last_run_end >= 0) {
+                double idle_s = (double)(rows[i].ts_us - last_run_end) / 1e6 - median_dt;
+                idles[nidles++] = idle_s > 0.1 ? idle_s : 0.1;
+            }
+            last_run_end = rows[j].ts_us;
+        }
+        i = j + 1;
+    }
+    if (nruns < 10 || nidles < 10) {
+        rc = util_err(err, errlen,
+                      "found %zu running and %zu idle stretches (rows with every axis 0); need "
+                      "at least 10 of each to fit the duty cycle",
+                      nruns, nidles);
+    } else {
+        calstats_sort(runs, nruns);
+        p->program_s = calstats_quantile(runs, nruns, 0.5);
+        genprof_quantiles(idles, nidles, p->idle_q, GENPROF_QN);
+    }
+    free(runs);
+    free(idles);
+    if (rc != 0) goto cleanup;
+
+    /* Running values: quantiles, noise, and the normal-score correlation between axes. */
+    size_t nrun = 0;
+    for (size_t k = 0; k < n; k++) nrun += !genprof_idle(&rows[k]);
+    double *v = xmalloc(sizeof *v * nrun);
+    double *z[READING_AXES];
+    genprof_rank *tmp = xmalloc(sizeof *tmp * nrun);
+    for (int a = 0; a < READING_AXES; a++) {
+        size_t m = 0;
+        for (size_t k = 0; k < n; k++)
+            if (!genprof_idle(&rows[k])) v[m++] = rows[k].axis[a];
+        z[a] = xmalloc(sizeof *z[a] * nrun);
+        genprof_normal_scores(v, m, z[a], tmp);
+        p->noise[a] = GENPROF_NOISE;
+        genprof_quantiles(v, m, p->axis_q[a], GENPROF_QN);
+        p->sigma[a] = p->target.std[a];
+    }
+    for (int a = 0; a < READING_AXES; a++)
+        for (int b = 0; b < READING_AXES; b++) {
+            double sab = 0, saa = 0, sbb = 0;
+            for (size_t k = 0; k < nrun; k++) {
+                sab += z[a][k] * z[b][k];
+                saa += z[a][k] * z[a][k];
+                sbb += z[b][k] * z[b][k];
+            }
+            p->corr[a][b] = saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : (a == b);
+        }
+    for (int a = 0; a < READING_AXES; a++) free(z[a]);
+    free(tmp);
+    free(v);
+cleanup:
+    free(dt);
+    free(gaps);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* JSON */
+
+static json_t *genprof_json_array(const double *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(a, json_real(v[i]));
+    return a;
+}
+
+void genprof_write_json(const genprof *p, buf *b)
+{
+    json_t *root = json_object();
+    json_object_set_new(root, "version", json_integer(GENPROF_VERSION));
+    json_object_set_new(root, "source", json_string(p->source));
+    json_object_set_new(root, "interval_q", genprof_json_array(p->interval_q, GENPROF_QN));
+    json_object_set_new(root, "gap_prob", json_real(p->gap_prob));
+    json_object_set_new(root, "gap_q", genprof_json_array(p->gap_q, GENPROF_SN));
+    json_object_set_new(root, "program_s", json_real(p->program_s));
+    json_object_set_new(root, "idle_q", genprof_json_array(p->idle_q, GENPROF_QN));
+    json_t *axes = json_array();
+    for (int a = 0; a < READING_AXES; a++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "axis", json_integer(a + 1));
+        json_object_set_new(o, "persist", json_real(p->persist[a]));
+        json_object_set_new(o, "noise", json_real(p->noise[a]));
+        json_object_set_new(o, "sigma", json_real(p->sigma[a]));
+        json_object_set_new(o, "corr", genprof_json_array(p->corr[a], READING_AXES));
+        json_object_set_new(o, "q", genprof_json_array(p->axis_q[a], GENPROF_QN));
+        json_array_append_new(axes, o);
+    }
+    json_object_set_new(root, "axes", axes);
+    const calstats *t = &p->target;
+    json_t *tg = json_object();
+    json_object_set_new(tg, "rows", json_integer((json_int_t)t->rows));
+    json_object_set_new(tg, "idle_fraction", json_real(t->idle_fraction));
+    json_object_set_new(tg, "mean", genprof_json_array(t->mean, READING_AXES));
+    json_object_set_new(tg, "std", genprof_json_array(t->std, READING_AXES));
+    json_object_set_new(tg, "nz_p50", genprof_json_array(t->nz_p50, READING_AXES));
+    json_object_set_new(tg, "nz_p90", genprof_json_array(t->nz_p90, READING_AXES));
+    json_object_set_new(tg, "nz_p99", genprof_json_array(t->nz_p99, READING_AXES));
+    json_object_set_new(tg, "lag1", genprof_json_array(t->lag1, READING_AXES));
+    json_object_set_new(root, "target", tg);
+    char *text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
+    json_decref(root);
+    if (!text) abort(); /* out of memory */
+    buf_puts(b, text);
+    buf_puts(b, "\n");
+    free(text);
+}
+
+/* Reads array key of exactly n finite numbers into out. With monotonic, values must not
+ * decrease (a quantile table). */
+static int genprof_get_array(json_t *obj, const char *key, double *out, size_t n, int monotonic,
+                             const char *where, char *err, size_t errlen)
+{
+    json_t *a = json_object_get(obj, key);
+    if (!json_is_array(a) || json_array_size(a) != n)
+        return util_err(err, errlen, "%s: \"%s\" must be an array of %zu numbers", where, key, n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = json_array_get(a, i);
+        if (!json_is_number(x))
+            return util_err(err, errlen, "%s: \"%s\"[%zu] is not a number", where, key, i);
+        out[i] = json_number_value(x);
+        if (!isfinite(out[i]) || (monotonic && out[i] < 0))
+            return util_err(err, errlen, "%s: \"%s\"[%zu] must be a finite value >= 0", where, key, i);
+        if (monotonic && i > 0 && out[i] < out[i - 1])
+            return util_err(err, errlen, "%s: \"%s\" is a quantile table and must not decrease "
+                            "(element %zu)", where, key, i);
+    }
+    return 0;
+}
+
+static int genprof_get_number(json_t *obj, const char *key, double lo, double hi, double *out,
+                              const char *where, char *err, size_t errlen)
+{
+    json_t *x = json_object_get(obj, key);
+    if (!json_is_number(x) || !(json_number_value(x) >= lo && json_number_value(x) <= hi))
+        return util_err(err, errlen, "%s: \"%s\" must be a number in [%g, %g]", where, key, lo, hi);
+    *out = json_number_value(x);
+    return 0;
+}
+
+int genprof_read_json(genprof *p, const char *text, size_t len, char *err, size_t errlen)
+{
+    memset(p, 0, sizeof *p);
+    json_error_t je;
+    json_t *root = json_loadb(text, len, 0, &je);
+    if (!root) return util_err(err, errlen, "line %d, column %d: %s", je.line, je.column, je.text);
+    int rc = -1;
+    double v;
+    if (!json_is_object(root)) {
+        util_err(err, errlen, "the profile must be a JSON object");
+        goto cleanup;
+    }
+    if (genprof_get_number(root, "version", GENPROF_VERSION, GENPROF_VERSION, &v, "profile", err,
+                           errlen))
+        goto cleanup;
+    json_t *src = json_object_get(root, "source");
+    snprintf(p->source, sizeof p->source, "%s", json_is_string(src) ? json_string_value(src) : "");
+    if (genprof_get_array(root, "interval_q", p->interval_q, GENPROF_QN, 1, "profile", err, errlen) ||
+        genprof_get_number(root, "gap_prob", 0, 0.5, &p->gap_prob, "profile", err, errlen) ||
+        genprof_get_array(root, "gap_q", p->gap_q, GENPROF_SN, 1, "profile", err, errlen) ||
+        genprof_get_number(root, "program_s", 0.5, 86400, &p->program_s, "profile", err, errlen) ||
+        genprof_get_array(root, "idle_q", p->idle_q, GENPROF_QN, 1, "profile", err, errlen))
+        goto cleanup;
+    if (p->interval_q[GENPROF_QN / 2] <= 0) {
+        util_err(err, errlen, "profile: the median sampling interval must be > 0");
+        goto cleanup;
+    }
+    json_t *axes = json_object_get(root, "axes");
+    if (!json_is_array(axes) || json_array_size(axes) != READING_AXES) {
+        util_err(err, errlen, "profile: \"axes\" must be an array of %d objects", READING_AXES);
+        goto cleanup;
+    }
+    for (int a = 0; a < READING_AXES; a++) {
+        json_t *o = json_array_get(axes, (size_t)a);
+        char where[32];
+        snprintf(where, sizeof where, "profile: axes[%d]", a);
+        if (!json_is_object(o)) {
+            util_err(err, errlen, "%s must be an object", where);
+            goto cleanup;
+        }
+        if (genprof_get_number(o, "persist", 0, 1, &p->persist[a], where, err, errlen) ||
+            genprof_get_number(o, "noise", 0, 0.25, &p->noise[a], where, err, errlen) ||
+            genprof_get_number(o, "sigma", 0, 1e6, &p->sigma[a], where, err, errlen) ||
+            genprof_get_array(o, "corr", p->corr[a], READING_AXES, 0, where, err, errlen) ||
+            genprof_get_array(o, "q", p->axis_q[a], GENPROF_QN, 1, where, err, errlen))
+            goto cleanup;
+    }
+    json_t *tg = json_object_get(root, "target");
+    if (json_is_object(tg)) {
+        calstats *t = &p->target;
+        json_t *rows = json_object_get(tg, "rows");
+        t->rows = json_is_integer(rows) ? (size_t)json_integer_value(rows) : 0;
+        if (genprof_get_number(tg, "idle_fraction", 0, 1, &t->idle_fraction, "profile: target", err,
+                               errlen) ||
+            genprof_get_array(tg, "mean", t->mean, READING_AXES, 0, "profile: target", err, errlen) ||
+            genprof_get_array(tg, "std", t->std, READING_AXES, 0, "profile: target", err, errlen) ||
+            genprof_get_array(tg, "nz_p50", t->nz_p50, READING_AXES, 0, "profile: target", err, errlen) ||
+            genprof_get_array(tg, "nz_p90", t->nz_p90, READING_AXES, 0, "profile: target", err, errlen) ||
+            genprof_get_array(tg, "nz_p99", t->nz_p99, READING_AXES, 0, "profile: target", err, errlen) ||
+            genprof_get_array(tg, "lag1", t->lag1, READING_AXES, 0, "profile: target", err, errlen))
+            goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    json_decref(root);
+    return rc;
+}
+
+void genprof_default(genprof *p)
+{
+    char err[256];
+    if (genprof_read_json(p, genprof_default_json, genprof_default_json_len, err, sizeof err) != 0) {
+        /* The embedded profile is checked by the unit tests; failing here is a build defect. */
+        fprintf(stderr, "pgpulse: built-in profile is invalid: %s\n", err);
+        abort();
+    }
+}
+
+int genprof_load(genprof *p, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return util_err(err, errlen, "%s: %s", path, strerror(errno));
+    buf b = {0};
+    char chunk[65536];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (b.len + got > (64u << 20)) {
+            fclose(f);
+            buf_free(&b);
+            return util_err(err, errlen, "%s: larger than 64 MiB, not a profile", path);
+        }
+        buf_append(&b, chunk, got);
+    }
+    fclose(f);
+    char msg[512];
+    int rc = genprof_read_json(p, (const char *)b.data, b.len, msg, sizeof msg);
+    buf_free(&b);
+    if (rc != 0) return util_err(err, errlen, "%s: %s", path, msg);
+    return 0;
+}
+
+int genprof_save(const genprof *p, const char *path, char *err, size_t errlen)
+{
+    buf b = {0};
+    genprof_write_json(p, &b);
+    FILE *f = fopen(path, "wb");
+    int rc = 0;
+    if (!f || fwrite(b.data, 1, b.len, f) != b.len) rc = -1;
+    if (f && fclose(f) != 0) rc = -1;
+    buf_free(&b);
+    if (rc != 0) return util_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    return 0;
+}
