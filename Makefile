@@ -42,7 +42,7 @@ all: pgpulse
 
 # ./pgpulse is a copy of the last mode built, so `make` after `make SAN=1` swaps it back.
 pgpulse: $(B)/pgpulse FORCE
-	@cmp -s $< $@ || cp $< $@
+	@cmp -s $< $@ || { cp $< $@.tmp && mv -f $@.tmp $@; }
 
 $(B)/pgpulse: $(B)/src/main.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)

@@ -441,7 +441,19 @@ static int gen_create_robots(PGconn *conn, const gen_args *a, char *err, size_t 
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok) pgconn_result_error(r, conn, err, errlen);
     PQclear(r);
-    return ok ? 0 : -1;
+    if (!ok) return -1;
+    /* Real robots in the range would get simulated rows: say so. */
+    r = PQexecParams(conn,
+                     "SELECT count(*), string_agg(robot_id::text, ', ' ORDER BY robot_id) "
+                     "FROM robot WHERE robot_id BETWEEN $1 AND $2 AND name NOT LIKE 'sim-%'",
+                     2, NULL, (const char *[]){first, last}, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && atoi(PQgetvalue(r, 0, 0)) > 0)
+        fprintf(stderr,
+                "pgpulse gen: note: robot(s) %.200s are not simulated robots; their rows will "
+                "mix with simulated ones (--first-robot keeps a fleet apart)\n",
+                PQgetvalue(r, 0, 1));
+    PQclear(r);
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */

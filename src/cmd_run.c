@@ -1,6 +1,7 @@
-/* pgpulse run: bring the pipeline up in one command. For now: a database (the private cluster
- * unless one is configured), the schema, optional asset tables and an optional data file,
- * then a summary of what the database holds. Later stages join here as they land. */
+/* pgpulse run: bring the pipeline up in one command: a database (the private cluster unless
+ * one is configured), the schema, optional asset tables and an optional data file, a summary
+ * of what the database holds, then a simulated fleet streaming into it until Ctrl-C. Later
+ * stages join here as they land. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,12 +13,18 @@
 #include "pgconn.h"
 #include "util.h"
 
+#define RUN_FLEET_FIRST "1001" /* simulated robots stay clear of real ones (1, 2, ...) */
+
 static void cmd_run_usage(FILE *out)
 {
     fprintf(out, "usage: pgpulse run [--db URL] [--assets DIR] [--data FILE [--robot ID]]\n"
+                 "                   [--robots N] [--rate R] [--no-sim]\n"
                  "Starts the private PostgreSQL unless a database is configured, applies the\n"
                  "schema, loads the asset tables and a readings file if given (a robot export\n"
-                 "goes to --robot ID, default 1, created if missing) and says what was loaded.\n");
+                 "goes to --robot ID, default 1, created if missing), says what was loaded, then\n"
+                 "streams a simulated fleet into the database until Ctrl-C: --robots N (default\n"
+                 "20, ids from " RUN_FLEET_FIRST ") at --rate R rows/s for the fleet (default: 1 row/s per\n"
+                 "robot). --no-sim stops after loading.\n");
 }
 
 /* The database to use: a configured one, else the private cluster, started (and created)
@@ -79,9 +86,14 @@ int cmd_run(int argc, char **argv)
                                          {"data", required_argument, NULL, 'D'},
                                          {"robot", required_argument, NULL, 'r'},
                                          {"assets", required_argument, NULL, 'a'},
+                                         {"robots", required_argument, NULL, 'n'},
+                                         {"rate", required_argument, NULL, 'R'},
+                                         {"no-sim", no_argument, NULL, 'N'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
     const char *db = NULL, *data = NULL, *robot = "1", *assets = NULL;
+    const char *robots = "20", *rate = NULL;
+    int sim = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
@@ -89,6 +101,9 @@ int cmd_run(int argc, char **argv)
         case 'D': data = optarg; break;
         case 'r': robot = optarg; break;
         case 'a': assets = optarg; break;
+        case 'n': robots = optarg; break;
+        case 'R': rate = optarg; break;
+        case 'N': sim = 0; break;
         case 'h': cmd_run_usage(stdout); return CLI_OK;
         default: cmd_run_usage(stderr); return CLI_USAGE;
         }
@@ -132,6 +147,21 @@ int cmd_run(int argc, char **argv)
            "private cluster)\n",
            url);
     rc = CLI_OK;
+    if (sim) {
+        char fleet_rate[32];
+        if (!rate) {
+            snprintf(fleet_rate, sizeof fleet_rate, "%s", robots); /* 1 row/s per robot */
+            rate = fleet_rate;
+        }
+        printf("\nstreaming %s simulated robots (ids from %s) at %s rows/s into the database; "
+               "Ctrl-C stops\n",
+               robots, RUN_FLEET_FIRST, rate);
+        fflush(stdout);
+        char *av[] = {"gen", "--db", url, "--robots", (char *)robots, "--rate", (char *)rate,
+                      "--first-robot", RUN_FLEET_FIRST, NULL};
+        optind = 1;
+        rc = cmd_gen(9, av);
+    }
 cleanup:
     if (conn) PQfinish(conn);
     free(url);

@@ -356,10 +356,12 @@ static double gen_idle_s(gen *g, gen_robot *rb)
     return genprof_table(g->p.idle_q, GENPROF_QN, rb->idle_u) * rb->idle_scale;
 }
 
+/* The next sampling interval (s). Gaps scale with the intervals, so a faster sampler is the
+ * same process on a shorter time scale. */
 static double gen_draw_interval(gen *g, gen_robot *rb)
 {
     if (g->p.gap_prob > 0 && rng_uniform(&rb->base) < g->p.gap_prob)
-        return genprof_table(g->p.gap_q, GENPROF_SN, rng_uniform(&rb->base));
+        return genprof_table(g->p.gap_q, GENPROF_SN, rng_uniform(&rb->base)) * g->o.interval_scale;
     return genprof_table(g->p.interval_q, GENPROF_QN, rng_uniform(&rb->base)) * g->o.interval_scale;
 }
 
@@ -774,13 +776,8 @@ double gen_mean_interval(const genprof *p)
 
 double gen_scale_for_interval(const genprof *p, double seconds)
 {
-    double mi = 0, mg = 0;
-    for (int i = 0; i < GENPROF_QN; i++) mi += p->interval_q[i];
-    for (int i = 0; i < GENPROF_SN; i++) mg += p->gap_q[i];
-    mi /= GENPROF_QN;
-    mg /= GENPROF_SN;
-    double s = (seconds - p->gap_prob * mg) / ((1 - p->gap_prob) * mi);
-    return s > 1e-6 ? s : 1e-6;
+    double s = seconds / gen_mean_interval(p);
+    return s > 1e-9 ? s : 1e-9;
 }
 
 void gen_calibrate(genprof *p, uint64_t seed)

@@ -64,7 +64,7 @@ typedef struct gen_opts {
     int32_t first_robot;   /* id of the first robot; the others follow */
     uint64_t seed;
     int64_t start_us;      /* simulated start (µs since 1970) */
-    double interval_scale; /* sampling intervals are the profile's times this (> 0) */
+    double interval_scale; /* sampling intervals and gaps are the profile's times this (> 0) */
     gen_faults faults;
 } gen_opts;
 
@@ -119,7 +119,7 @@ int64_t gen_now(const gen *g);
 void gen_free(gen *g);
 
 /* The mean sampling interval of the profile at interval_scale 1 (s, gaps included), and the
- * interval_scale that gives a mean interval of `seconds`. */
+ * interval_scale that gives a mean interval of `seconds` (intervals and gaps both scale). */
 double gen_mean_interval(const genprof *p);
 double gen_scale_for_interval(const genprof *p, double seconds);
 
