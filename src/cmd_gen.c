@@ -29,7 +29,7 @@
 #define GEN_DEFAULT_ROBOTS 20
 #define GEN_DEFAULT_START "2026-01-01T00:00:00Z" /* unpaced runs: a fixed start, same output */
 #define GEN_CSV_BUF (1 << 20)
-#define GEN_FLUSH_MS 200
+#define GEN_FLUSH_MS 100 /* a paced run commits what waits at least this often */
 
 static volatile sig_atomic_t cmd_gen_stop;
 
@@ -491,6 +491,15 @@ int cmd_gen(int argc, char **argv)
             rate = x * a.robots / mean_iv;
         }
     }
+    /* Timestamps have millisecond resolution: a robot samples at most 1,000 times a simulated
+     * second, so beyond that the simulated clock runs ahead of the pace asked for. */
+    double per_robot = unpaced ? 0 : rate / a.robots / (a.speedup > 0 ? a.speedup : 1);
+    if (per_robot > 1000)
+        fprintf(stderr,
+                "pgpulse gen: note: %.0f rows/s for %d robots means %.0f samples per simulated "
+                "second per robot, above the 1,000 that millisecond timestamps allow: simulated "
+                "time will run %.1f times faster than asked (more --robots avoid it)\n",
+                rate, a.robots, per_robot, per_robot / 1000);
     int64_t start;
     const char *start_text = a.start ? a.start : unpaced ? GEN_DEFAULT_START : NULL;
     if (start_text) {

@@ -563,7 +563,7 @@ static void gen_start_faults(gen *g, gen_robot *rb, int64_t t)
             double off = rng_range(fr, 30, 900) * (rng_uniform(fr) < 0.5 ? -1 : 1);
             rb->clock_offset = (int64_t)off * 1000000;
             rb->clock_until = t + (int64_t)(rng_range(fr, 5, 60) * 60 * GEN_US);
-            rec.magnitude = off;
+            rec.magnitude = (double)(rb->clock_offset / 1000000); /* the whole seconds applied */
             rb->clock = rec;
             break;
         }
@@ -623,11 +623,11 @@ static void gen_apply_value_faults(gen *g, gen_robot *rb, reading *r)
         }
         default: break;
         }
-        if (!ac->started) {
-            ac->rec.ts_start = r->ts_us;
-            ac->started = 1;
-        }
-        ac->rec.ts_end = r->ts_us;
+        /* The range covers every affected row: with a clock jump starting or ending during
+         * the fault, emitted timestamps are not in order. */
+        if (!ac->started || r->ts_us < ac->rec.ts_start) ac->rec.ts_start = r->ts_us;
+        if (!ac->started || r->ts_us > ac->rec.ts_end) ac->rec.ts_end = r->ts_us;
+        ac->started = 1;
         ac->rec.rows++;
         if (--ac->rows_left == 0) {
             gen_finish_fault(g, &ac->rec);
@@ -682,8 +682,11 @@ static void gen_step(gen *g)
     }
     if (rb->dropout_until) {
         if (t < rb->dropout_until) {
-            if (!rb->dropout.ts_start) rb->dropout.ts_start = t;
-            rb->dropout.ts_end = t;
+            /* Stamped as the missing row would have been: a clock jump may be under way
+             * (and start or end meanwhile, hence the min and max). */
+            int64_t e = rb->clock_until && t < rb->clock_until ? t + rb->clock_offset : t;
+            if (!rb->dropout.rows || e < rb->dropout.ts_start) rb->dropout.ts_start = e;
+            if (!rb->dropout.rows || e > rb->dropout.ts_end) rb->dropout.ts_end = e;
             rb->dropout.rows++;
             return;
         }
@@ -701,6 +704,7 @@ static void gen_step(gen *g)
             rb->clock_offset = 0;
         }
     }
+    if (rb->wear_axis >= 0 && t > rb->wear_start) rb->wear.rows++; /* rows it affects */
     gen_apply_value_faults(g, rb, &r);
     for (int a = 0; a < READING_AXES; a++) rb->last[a] = r.axis[a];
 

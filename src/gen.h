@@ -12,7 +12,7 @@
  * Currents are never negative.
  *
  * Faults (with --faults default or heavy), each reported with robot, axis (0: all), kind,
- * level and the time range of the rows it affected (as emitted):
+ * level and the time range of the rows it affected (earliest to latest timestamp, as emitted):
  *   plateau  15-45 rows offset by 2-4 sigma (ALERT, 70 %) or 4-6 sigma (ERROR, 30 %), sigma
  *            being the axis's overall standard deviation (the workshop's rule)
  *   spike    one row 6-12 sigma high (ERROR)
@@ -73,8 +73,9 @@ typedef struct gen_fault {
     int axis;          /* 1..8; 0 for the whole robot */
     gen_kind kind;
     int level;         /* GEN_ALERT or GEN_ERROR */
-    int64_t ts_start;  /* first affected row's timestamp as emitted (µs) */
-    int64_t ts_end;    /* last affected row's (for dropout: the rows that are missing) */
+    int64_t ts_start;  /* earliest timestamp of an affected row, as emitted (µs) */
+    int64_t ts_end;    /* latest (for dropout: of the rows that are missing, as they would
+                          have been stamped) */
     double magnitude;  /* plateau/spike/noise: sigmas; wear: rise (fraction); late, clock_jump,
                           dropout: seconds */
     int64_t rows;      /* rows affected (missing, for dropout and repair) */

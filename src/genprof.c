@@ -288,14 +288,19 @@ int genprof_read_json(genprof *p, const char *text, size_t len, char *err, size_
     json_t *root = json_loadb(text, len, 0, &je);
     if (!root) return util_err(err, errlen, "line %d, column %d: %s", je.line, je.column, je.text);
     int rc = -1;
-    double v;
     if (!json_is_object(root)) {
         util_err(err, errlen, "the profile must be a JSON object");
         goto cleanup;
     }
-    if (genprof_get_number(root, "version", GENPROF_VERSION, GENPROF_VERSION, &v, "profile", err,
-                           errlen))
+    json_t *ver = json_object_get(root, "version");
+    if (!json_is_integer(ver) || json_integer_value(ver) != GENPROF_VERSION) {
+        if (json_is_integer(ver))
+            util_err(err, errlen, "profile: \"version\" %lld is not supported (this pgpulse reads "
+                     "version %d)", (long long)json_integer_value(ver), GENPROF_VERSION);
+        else
+            util_err(err, errlen, "profile: \"version\" must be the integer %d", GENPROF_VERSION);
         goto cleanup;
+    }
     json_t *src = json_object_get(root, "source");
     snprintf(p->source, sizeof p->source, "%s", json_is_string(src) ? json_string_value(src) : "");
     if (genprof_get_array(root, "interval_q", p->interval_q, GENPROF_QN, 1, "profile", err, errlen) ||
