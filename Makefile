@@ -122,7 +122,10 @@ fuzz: $(FUZZ_BIN)
 # Benchmarks: bench/*.c are small C programs linked with the library objects (bench/copyloop
 # is the raw COPY BINARY loop that pgpulse ingest is measured against). bench/ingest builds
 # what it needs itself, so it can also be run directly. `make bench BENCH_ARGS="--rows 100000"`
-# is a quick run that leaves docs/benchmarks.md alone.
+# is a quick run that leaves docs/benchmarks.md alone. bench/gen (the simulator's throughput and
+# rate accuracy, some 5 minutes) runs after it, or alone with `make bench-gen`;
+# BENCH_GEN_ARGS="--seconds 15 --no-db" shortens it (and leaves docs/benchmarks.md alone too).
+.PHONY: bench-gen
 BENCH_BIN := $(B)/bench/copyloop
 
 $(B)/bench/%.o: bench/%.c
@@ -136,6 +139,10 @@ bench-build: pgpulse $(BENCH_BIN)
 
 bench: bench-deps bench-build
 	bench/ingest $(BENCH_ARGS)
+	bench/gen $(BENCH_GEN_ARGS)
+
+bench-gen: bench-deps pgpulse
+	bench/gen $(BENCH_GEN_ARGS)
 
 clean:
 	rm -rf build pgpulse
