@@ -572,6 +572,11 @@ int cmd_gen(int argc, char **argv)
                 if (s.ld && loader_pending_age_ms(s.ld) >= GEN_FLUSH_MS &&
                     loader_flush(s.ld, err, sizeof err))
                     goto failed;
+                gen_sink_drain(&s, g);
+                if (s.ctl && (s.f_n || s.e_n) && now - last_flush > 1000000) {
+                    if (gen_sink_flush_truth(&s, err, sizeof err)) goto failed;
+                    last_flush = now;
+                }
                 int64_t wait = due_us - now;
                 if (wait > GEN_FLUSH_MS * 1000) wait = GEN_FLUSH_MS * 1000;
                 struct timespec ts = {(time_t)(wait / 1000000), (long)(wait % 1000000) * 1000};
