@@ -92,7 +92,41 @@ typedef struct gen_robot {
     int pending_late;          /* hold the next row back */
 } gen_robot;
 
-/* Rows waiting to be emitted, and rows held back (late). */
+/* A FIFO of fixed-size elements that grows by doubling (storage kept between uses; the
+ * capacity is a power of two, so positions wrap with a mask). */
+typedef struct gen_ring {
+    uint8_t *data;
+    size_t size;            /* bytes per element */
+    size_t cap, head, len;  /* in elements */
+} gen_ring;
+
+/* Returns the slot for a new element at the back. */
+static void *gen_ring_push(gen_ring *q)
+{
+    if (q->len == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 64;
+        uint8_t *n = xmalloc(q->size * cap);
+        for (size_t i = 0; i < q->len; i++)
+            memcpy(n + i * q->size, q->data + ((q->head + i) & (q->cap - 1)) * q->size, q->size);
+        free(q->data);
+        q->data = n;
+        q->cap = cap;
+        q->head = 0;
+    }
+    return q->data + ((q->head + q->len++) & (q->cap - 1)) * q->size;
+}
+
+/* Copies the front element to out and removes it; returns 0 when empty. */
+static int gen_ring_pop(gen_ring *q, void *out)
+{
+    if (!q->len) return 0;
+    memcpy(out, q->data + q->head * q->size, q->size);
+    q->head = (q->head + 1) & (q->cap - 1);
+    q->len--;
+    return 1;
+}
+
+/* Rows held back (late). */
 typedef struct gen_held {
     reading r;
     int64_t release; /* emit once the fleet's time passes this */
@@ -109,14 +143,11 @@ struct gen {
     int nheap;
     int64_t now;                        /* newest sample time */
     double median_iv_us;                /* median sampling interval (µs) */
-    reading *out;                       /* FIFO ring of rows to emit */
-    size_t out_cap, out_head, out_len;
+    gen_ring out;                       /* rows to emit (reading) */
     gen_held *held;                     /* late rows, min-heap on release */
     size_t nheld, held_cap;
-    gen_fault *faults;                  /* finished faults, FIFO */
-    size_t faults_cap, faults_head, faults_len;
-    gen_event *events;
-    size_t events_cap, events_head, events_len;
+    gen_ring faults;                    /* finished faults (gen_fault) */
+    gen_ring events;                    /* maintenance events (gen_event) */
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -124,65 +155,28 @@ struct gen {
 
 static void gen_out_push(gen *g, const reading *r)
 {
-    if (g->out_len == g->out_cap) {
-        size_t cap = g->out_cap ? g->out_cap * 2 : 64;
-        reading *n = xmalloc(sizeof *n * cap);
-        for (size_t i = 0; i < g->out_len; i++) n[i] = g->out[(g->out_head + i) % g->out_cap];
-        free(g->out);
-        g->out = n;
-        g->out_cap = cap;
-        g->out_head = 0;
-    }
-    g->out[(g->out_head + g->out_len++) % g->out_cap] = *r;
+    memcpy(gen_ring_push(&g->out), r, sizeof *r);
 }
 
 static void gen_fault_push(gen *g, const gen_fault *f)
 {
-    if (g->faults_len == g->faults_cap) {
-        size_t cap = g->faults_cap ? g->faults_cap * 2 : 64;
-        gen_fault *n = xmalloc(sizeof *n * cap);
-        for (size_t i = 0; i < g->faults_len; i++)
-            n[i] = g->faults[(g->faults_head + i) % g->faults_cap];
-        free(g->faults);
-        g->faults = n;
-        g->faults_cap = cap;
-        g->faults_head = 0;
-    }
-    g->faults[(g->faults_head + g->faults_len++) % g->faults_cap] = *f;
+    memcpy(gen_ring_push(&g->faults), f, sizeof *f);
 }
 
 static void gen_event_push(gen *g, int32_t robot, int axis, gen_event_kind kind, int64_t ts)
 {
-    if (g->events_len == g->events_cap) {
-        size_t cap = g->events_cap ? g->events_cap * 2 : 16;
-        gen_event *n = xmalloc(sizeof *n * cap);
-        for (size_t i = 0; i < g->events_len; i++)
-            n[i] = g->events[(g->events_head + i) % g->events_cap];
-        free(g->events);
-        g->events = n;
-        g->events_cap = cap;
-        g->events_head = 0;
-    }
-    g->events[(g->events_head + g->events_len++) % g->events_cap] =
-        (gen_event){robot, axis, kind, ts};
+    gen_event e = {robot, axis, kind, ts};
+    memcpy(gen_ring_push(&g->events), &e, sizeof e);
 }
 
 int gen_pop_fault(gen *g, gen_fault *out)
 {
-    if (!g->faults_len) return 0;
-    *out = g->faults[g->faults_head];
-    g->faults_head = (g->faults_head + 1) % g->faults_cap;
-    g->faults_len--;
-    return 1;
+    return gen_ring_pop(&g->faults, out);
 }
 
 int gen_pop_event(gen *g, gen_event *out)
 {
-    if (!g->events_len) return 0;
-    *out = g->events[g->events_head];
-    g->events_head = (g->events_head + 1) % g->events_cap;
-    g->events_len--;
-    return 1;
+    return gen_ring_pop(&g->events, out);
 }
 
 static void gen_held_push(gen *g, const reading *r, int64_t release)
@@ -385,6 +379,9 @@ gen *gen_new(const genprof *p, const gen_opts *o)
     if (g->o.robots < 1) g->o.robots = 1;
     if (!(g->o.interval_scale > 0)) g->o.interval_scale = 1;
     g->rate_mult = o->faults == GEN_FAULTS_HEAVY ? 5 : o->faults == GEN_FAULTS_DEFAULT ? 1 : 0;
+    g->out.size = sizeof(reading);
+    g->faults.size = sizeof(gen_fault);
+    g->events.size = sizeof(gen_event);
     g->median_iv_us = g->p.interval_q[GENPROF_QN / 2] * g->o.interval_scale * GEN_US;
 
     rng mr;
@@ -438,10 +435,10 @@ void gen_free(gen *g)
     for (int m = 0; m < g->nmodels; m++) free(g->models[m].wave);
     free(g->robots);
     free(g->heap);
-    free(g->out);
+    free(g->out.data);
     free(g->held);
-    free(g->faults);
-    free(g->events);
+    free(g->faults.data);
+    free(g->events.data);
     free(g);
 }
 
@@ -725,19 +722,13 @@ static void gen_step(gen *g)
 
 void gen_next(gen *g, reading *out)
 {
-    while (!g->out_len) gen_step(g);
-    *out = g->out[g->out_head];
-    g->out_head = (g->out_head + 1) % g->out_cap;
-    g->out_len--;
+    while (!g->out.len) gen_step(g);
+    gen_ring_pop(&g->out, out);
 }
 
 int gen_next_queued(gen *g, reading *out)
 {
-    if (!g->out_len) return 0;
-    *out = g->out[g->out_head];
-    g->out_head = (g->out_head + 1) % g->out_cap;
-    g->out_len--;
-    return 1;
+    return gen_ring_pop(&g->out, out);
 }
 
 void gen_close(gen *g)
