@@ -18,10 +18,10 @@
 #define LOADER_SEND_CHUNK (256 * 1024) /* bytes handed to libpq at a time */
 #define LOADER_ROBOT_REFRESH_US 1000000 /* re-read the robot table at most once a second */
 
-#define LOADER_COPY_FAST "COPY reading (robot_id, ts, axis1, axis2, axis3, axis4, axis5, axis6, " \
-                         "axis7, axis8) FROM STDIN (FORMAT binary)"
-#define LOADER_COPY_STAGE "COPY reading_stage (robot_id, ts, axis1, axis2, axis3, axis4, axis5, " \
-                          "axis6, axis7, axis8) FROM STDIN (FORMAT binary)"
+/* The columns a loader writes (reading's others, such as txid, take their defaults). */
+#define LOADER_COLUMNS "robot_id, ts, axis1, axis2, axis3, axis4, axis5, axis6, axis7, axis8"
+#define LOADER_COPY_FAST "COPY reading (" LOADER_COLUMNS ") FROM STDIN (FORMAT binary)"
+#define LOADER_COPY_STAGE "COPY reading_stage (" LOADER_COLUMNS ") FROM STDIN (FORMAT binary)"
 
 typedef enum loader_path {
     LOADER_FAST,  /* COPY straight into reading */
@@ -269,8 +269,8 @@ static int loader_begin_copy(loader *l, char *err, size_t errlen)
 {
     if (l->path == LOADER_STAGE && !l->stage_ready) {
         if (loader_exec(l,
-                        "CREATE TEMP TABLE IF NOT EXISTS reading_stage (LIKE reading) "
-                        "ON COMMIT DELETE ROWS",
+                        "CREATE TEMP TABLE IF NOT EXISTS reading_stage ON COMMIT DELETE ROWS AS "
+                        "SELECT " LOADER_COLUMNS " FROM reading WITH NO DATA",
                         err, errlen) != 0)
             return -1;
         l->stage_ready = 1;
@@ -532,7 +532,8 @@ static loader_attempt loader_try_commit(loader *l, uint32_t *inserted, uint32_t 
             return LOADER_FAILED;
         }
         if (l->path == LOADER_STAGE) {
-            r = PQexec(l->conn, "INSERT INTO reading SELECT * FROM reading_stage "
+            r = PQexec(l->conn, "INSERT INTO reading (" LOADER_COLUMNS ") SELECT " LOADER_COLUMNS
+                                " FROM reading_stage "
                                 "ON CONFLICT (robot_id, ts) DO NOTHING");
             copied = PQresultStatus(r) == PGRES_COMMAND_OK;
             if (copied) *inserted = (uint32_t)strtoul(PQcmdTuples(r), NULL, 10);
