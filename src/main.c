@@ -14,6 +14,8 @@ static const struct {
     {"import-assets", cmd_import_assets, "DIR: load plant/shop/robot/part tables from CSV"},
     {"ingest", cmd_ingest, "FILE|-: load readings from CSV (batched COPY BINARY, idempotent)"},
     {"gen", cmd_gen, "simulate a robot fleet with labelled faults (to the database or CSV)"},
+    {"live", cmd_live, "the live stage: per-robot and per-second state for dashboards"},
+    {"consume", cmd_consume, "--stages a,b: run stages over new readings (one consumer)"},
     {"run", cmd_run, "start the database, initialise it, load --data FILE if given"},
 };
 

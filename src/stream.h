@@ -1,0 +1,77 @@
+/* stream: the consumer machinery every analytic stage runs on. A consumer reads new readings
+ * once — through logical replication (a slot and a publication of its own, pgoutput with binary
+ * values) or, on servers without replication rights, by polling — and hands them in batches to
+ * one or more stages. It commits every stage's outputs, every stage's state and its position in
+ * one transaction, so that killed at any instant and restarted it produces exactly what an
+ * uninterrupted run produces. See docs/streaming.md.
+ *
+ * Positions are kept per source (stream_checkpoint.source): 'local' on plain PostgreSQL; on
+ * Citus each node's stream is a source of its own (docs/scaling.md). */
+#ifndef PGPULSE_STREAM_H
+#define PGPULSE_STREAM_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "buf.h"
+#include "readingcsv.h"
+
+#define STREAM_SOURCE_LOCAL "local"
+#define STREAM_DEFAULT_BATCH_MS 100
+#define STREAM_DEFAULT_BATCH_ROWS 50000
+
+/* What a stage is told about the consumer it runs in. */
+typedef struct stream_ctx {
+    const char *consumer; /* consumer name */
+    int shard, shards;    /* this consumer's shard: robots with robot_id % shards == shard */
+} stream_ctx;
+
+/* A stage: an operator over the stream of readings.
+ *   open       builds its state from the blob saved at the last commit (NULL, 0: fresh) and
+ *              from its own tables (conn, outside any transaction of the consumer's); returns
+ *              NULL with a message on error
+ *   rows       takes the next rows, in the order the source delivered them; no I/O
+ *   commit     inside the consumer's transaction: writes what the rows since the last commit
+ *              produced, and appends its state to *state (leave it empty if it has none);
+ *              returns 0, or -1 with a message (the transaction is then rolled back, and the
+ *              stage is reopened from its last saved state)
+ *   free       releases it */
+typedef struct stream_stage_ops {
+    const char *name;
+    void *(*open)(const uint8_t *state, size_t len, const stream_ctx *ctx, PGconn *conn,
+                  char *err, size_t errlen);
+    void (*rows)(void *stage, const reading *rows, size_t n);
+    int (*commit)(void *stage, PGconn *conn, buf *state, char *err, size_t errlen);
+    void (*free)(void *stage);
+} stream_stage_ops;
+
+typedef struct stream_opts {
+    const char *conninfo;
+    const char *consumer;                 /* name: [a-z0-9_+.]+ */
+    const stream_stage_ops *const *stages;
+    int nstages;
+    int poll;                             /* read by polling instead of replication */
+    int shard, shards;                    /* --shard shard/shards (shards 1: all robots) */
+    int batch_ms;                         /* commit at least this often while rows flow */
+    int batch_rows;                       /* and at most this many rows at a time */
+    int poll_ms;                          /* poll: how often to look for new rows */
+    int status_s;                         /* print a status line this often (0: never) */
+} stream_opts;
+
+/* Runs a consumer until *stop becomes non-zero (it then commits what it has and returns 0).
+ * Connection losses and server restarts are retried with backoff, resuming from the last
+ * checkpoint. Returns -1 with a message for what retrying cannot fix: a bad name, a consumer
+ * that exists with other settings, a slot that was dropped under a consumer with a
+ * checkpoint. */
+int stream_run(const stream_opts *o, volatile sig_atomic_t *stop, char *err, size_t errlen);
+
+/* The slot and publication names of a consumer (identifiers: [a-z0-9_]). */
+void stream_slot_name(const char *consumer, char *out, size_t len);
+
+/* Checks a consumer or stage name; returns 0 or -1 with a message. */
+int stream_check_name(const char *name, char *err, size_t errlen);
+
+#endif
