@@ -39,6 +39,23 @@ const char *harness_db(const char *name, int init)
              "host=127.0.0.1 port=%d user=pgpulse dbname=pgpulse passfile=%s/pgpass", port, home);
     PGconn *conn = harness_connect(admin);
     char sql[512];
+    /* Replication slots on the old database would keep it from being dropped. */
+    snprintf(sql, sizeof sql,
+             "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = "
+             "'test_%s' AND active_pid IS NOT NULL",
+             name);
+    harness_exec(conn, sql);
+    snprintf(sql, sizeof sql,
+             "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database "
+             "= 'test_%s'",
+             name);
+    for (int tries = 0;; tries++) {
+        PGresult *r = PQexec(conn, sql);
+        int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+        PQclear(r);
+        if (ok || tries == 50) break;
+        util_sleep_ms(100); /* a terminated walsender takes a moment to let go */
+    }
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS test_%s WITH (FORCE)", name);
     harness_exec(conn, sql);
     snprintf(sql, sizeof sql, "CREATE DATABASE test_%s", name);

@@ -11,7 +11,7 @@
 
 #include <libpq-fe.h>
 
-/* Creates (dropping any old one) the database test_<name> with the pgpulse schema applied
+/* Creates (dropping any old one, and its replication slots) the database test_<name> with the pgpulse schema applied
  * when `init` is set, and returns its conninfo (static storage). Returns NULL when no test
  * cluster is configured; the test should then skip. */
 const char *harness_db(const char *name, int init);

@@ -1,0 +1,297 @@
+/* Integration tests of the stream consumers (stream, stage_live, cmd_consume) against a real
+ * PostgreSQL: exactly once across SIGKILL at random moments and across a server restart, two
+ * shards against one worker, the polling source under four concurrent writers, and a dropped
+ * slot. Reference results come from an uninterrupted consumer over the same rows in a database
+ * of its own. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "util.h"
+
+#define ROWS_PER_WRITER 100000
+
+/* Fingerprints of the live tables, to compare two databases. */
+static char *live_fingerprint(PGconn *conn)
+{
+    return harness_query_text(
+        conn,
+        "SELECT md5((SELECT coalesce(string_agg((robot_id, last_ts, axis1, axis2, axis3, axis4, "
+        "axis5, axis6, axis7, axis8, state, day, rows_today, rows_total)::text, ';' ORDER BY "
+        "robot_id), '') FROM live_robot) || (SELECT coalesce(string_agg((second, rows, "
+        "active_robots)::text, ';' ORDER BY second), '') FROM live_fleet_second))");
+}
+
+/* Starts a writer: the simulator into db, robots first..first+9, a fixed start and seed so the
+ * same rows can be written to another database. rate 0: as fast as possible. */
+static int start_writer(const char *db, int first, int rows, int rate, const char *log)
+{
+    char f[16], n[16], r[16], seed[16];
+    snprintf(f, sizeof f, "%d", first);
+    snprintf(n, sizeof n, "%d", rows);
+    snprintf(r, sizeof r, "%d", rate);
+    snprintf(seed, sizeof seed, "%d", first);
+    if (rate > 0)
+        return harness_spawn(NULL, log, (const char *[]){"gen", "--db", db, "--robots", "10",
+                                                         "--first-robot", f, "--rows", n, "--seed",
+                                                         seed, "--faults", "none", "--start",
+                                                         "2026-03-01T00:00:00Z", "--rate", r,
+                                                         "--batch", "2000", NULL});
+    return harness_spawn(NULL, log, (const char *[]){"gen", "--db", db, "--robots", "10",
+                                                     "--first-robot", f, "--rows", n, "--seed", seed,
+                                                     "--faults", "none", "--start",
+                                                     "2026-03-01T00:00:00Z", "--batch", "2000", NULL});
+}
+
+static int start_consumer(const char *db, const char *name, const char *extra1, const char *extra2,
+                          const char *log)
+{
+    const char *argv[16] = {"live", "--db", db, "--name", name, "--status-every", "0"};
+    int n = 7;
+    if (extra1) argv[n++] = extra1;
+    if (extra2) argv[n++] = extra2;
+    argv[n] = NULL;
+    return harness_spawn(NULL, log, argv);
+}
+
+/* Waits until the consumer's checkpoint counts `rows` (fails after 90 s). */
+static void wait_rows(PGconn *conn, const char *consumer, int64_t rows)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(sum(rows), 0) FROM stream_checkpoint WHERE consumer LIKE '%s'",
+             consumer);
+    int64_t got = 0;
+    for (int i = 0; i < 900; i++) {
+        got = harness_query_int(conn, sql);
+        if (got >= rows) break;
+        util_sleep_ms(100);
+    }
+    if (got != rows) fail_msg("consumer %s: %lld rows, expected %lld", consumer, (long long)got,
+                              (long long)rows);
+}
+
+/* Waits for a new consumer to have created its slot. */
+static void wait_slot(PGconn *conn, const char *consumer)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM stream_consumer c JOIN pg_replication_slots s ON s.slot_name = "
+             "c.slot_name WHERE c.consumer = '%s' AND s.active",
+             consumer);
+    for (int i = 0; i < 200; i++) {
+        if (harness_query_int(conn, sql) == 1) return;
+        util_sleep_ms(50);
+    }
+    fail_msg("consumer %s did not start streaming", consumer);
+}
+
+/* The reference: the same two writers' rows (the same flags: the rate sets the simulated
+ * sampling interval) loaded into a fresh database, one consumer that nobody interrupts.
+ * Returns the fingerprint. */
+static char *reference(const char *name, const char *consumer, int rate)
+{
+    const char *db = harness_db(name, 1);
+    PGconn *conn = harness_connect(db);
+    char *log = xasprintf("%s/%s.log", harness_tmpdir(), name);
+    /* The consumer first: a new consumer reads only what commits after it starts. */
+    int c = start_consumer(db, consumer, NULL, NULL, log);
+    wait_slot(conn, consumer);
+    int w1 = start_writer(db, 1, ROWS_PER_WRITER, rate, NULL);
+    int w2 = start_writer(db, 101, ROWS_PER_WRITER, rate, NULL);
+    assert_int_equal(harness_wait(w1, NULL), 0);
+    assert_int_equal(harness_wait(w2, NULL), 0);
+    wait_rows(conn, consumer, 2 * ROWS_PER_WRITER);
+    kill(c, SIGINT);
+    assert_int_equal(harness_wait(c, NULL), 0);
+    char *fp = live_fingerprint(conn);
+    PQfinish(conn);
+    free(log);
+    return fp;
+}
+
+static void test_killed_at_random_moments(void **state)
+{
+    (void)state;
+    char *ref = reference("stream_ref", "live_ref", 25000);
+    const char *db = harness_db("stream_kill", 1);
+    if (!db) skip();
+    PGconn *conn = harness_connect(db);
+    char *log = xasprintf("%s/kill.log", harness_tmpdir());
+    int c = start_consumer(db, "live_kill", NULL, NULL, log);
+    wait_slot(conn, "live_kill");
+    int w1 = start_writer(db, 1, ROWS_PER_WRITER, 25000, NULL);
+    int w2 = start_writer(db, 101, ROWS_PER_WRITER, 25000, NULL);
+    srand((unsigned)time(NULL));
+    int kills = 0;
+    for (; kills < 6; kills++) {
+        util_sleep_ms(300 + rand() % 500);
+        kill(c, SIGKILL);
+        harness_wait(c, NULL);
+        print_message("kill %d: %lld rows committed\n", kills + 1,
+                      (long long)harness_query_int(conn, "SELECT rows FROM stream_checkpoint"));
+        c = start_consumer(db, "live_kill", NULL, NULL, log);
+    }
+    assert_int_equal(harness_wait(w1, NULL), 0);
+    assert_int_equal(harness_wait(w2, NULL), 0);
+    wait_rows(conn, "live_kill", 2 * ROWS_PER_WRITER);
+    assert_int_equal(harness_query_int(conn, "SELECT sum(rows_total) FROM live_robot"),
+                     2 * ROWS_PER_WRITER);
+    char *fp = live_fingerprint(conn);
+    assert_string_equal(fp, ref);
+    kill(c, SIGINT);
+    assert_int_equal(harness_wait(c, NULL), 0);
+    free(fp);
+    free(ref);
+    free(log);
+    PQfinish(conn);
+}
+
+static void test_server_restart(void **state)
+{
+    (void)state;
+    char *ref = reference("stream_ref2", "live_ref2", 25000);
+    const char *db = harness_db("stream_restart", 1);
+    if (!db) skip();
+    const char *home = getenv("PGPULSE_TEST_HOME");
+    PGconn *conn = harness_connect(db);
+    char *log = xasprintf("%s/restart.log", harness_tmpdir());
+    int c = start_consumer(db, "live_restart", NULL, NULL, log);
+    wait_slot(conn, "live_restart");
+    PQfinish(conn);
+    int w1 = start_writer(db, 1, ROWS_PER_WRITER, 25000, NULL);
+    int w2 = start_writer(db, 101, ROWS_PER_WRITER, 25000, NULL);
+    util_sleep_ms(1200);
+    char *cmd = xasprintf("PGPULSE_HOME='%s' '%s' db stop && sleep 1 && PGPULSE_HOME='%s' '%s' db "
+                          "start >/dev/null 2>&1",
+                          home, getenv("PGPULSE_BIN"), home, getenv("PGPULSE_BIN"));
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    assert_int_equal(harness_wait(w1, NULL), 0);
+    assert_int_equal(harness_wait(w2, NULL), 0);
+    conn = harness_connect(db);
+    wait_rows(conn, "live_restart", 2 * ROWS_PER_WRITER);
+    char *fp = live_fingerprint(conn);
+    assert_string_equal(fp, ref);
+    kill(c, SIGINT);
+    assert_int_equal(harness_wait(c, NULL), 0);
+    char *out = harness_read_file(log);
+    assert_non_null(strstr(out, "reconnecting"));
+    free(out);
+    free(fp);
+    free(ref);
+    free(log);
+    PQfinish(conn);
+}
+
+static void test_two_shards_equal_one_worker(void **state)
+{
+    (void)state;
+    char *ref = reference("stream_ref3", "live_ref3", 0);
+    const char *db = harness_db("stream_shards", 1);
+    if (!db) skip();
+    PGconn *conn = harness_connect(db);
+    int s0 = start_consumer(db, "live.s0of2", "--shard", "0/2", NULL);
+    int s1 = start_consumer(db, "live.s1of2", "--shard", "1/2", NULL);
+    wait_slot(conn, "live.s0of2");
+    wait_slot(conn, "live.s1of2");
+    int w1 = start_writer(db, 1, ROWS_PER_WRITER, 0, NULL);
+    int w2 = start_writer(db, 101, ROWS_PER_WRITER, 0, NULL);
+    assert_int_equal(harness_wait(w1, NULL), 0);
+    assert_int_equal(harness_wait(w2, NULL), 0);
+    wait_rows(conn, "live.s%", 2 * ROWS_PER_WRITER);
+    /* Each shard saw only its robots. */
+    assert_int_equal(harness_query_int(conn, "SELECT rows FROM stream_checkpoint WHERE consumer = "
+                                             "'live.s0of2'"),
+                     harness_query_int(conn, "SELECT count(*) FROM reading WHERE robot_id % 2 = 0"));
+    char *fp = live_fingerprint(conn);
+    assert_string_equal(fp, ref);
+    kill(s0, SIGINT);
+    kill(s1, SIGINT);
+    assert_int_equal(harness_wait(s0, NULL), 0);
+    assert_int_equal(harness_wait(s1, NULL), 0);
+    free(fp);
+    free(ref);
+    PQfinish(conn);
+}
+
+/* Four writers commit concurrently, so transactions end in another order than they began; the
+ * polling consumer must still see every row once. */
+static void test_poll_misses_nothing_under_four_writers(void **state)
+{
+    (void)state;
+    const char *db = harness_db("stream_poll", 1);
+    if (!db) skip();
+    PGconn *conn = harness_connect(db);
+    char *log = xasprintf("%s/poll.log", harness_tmpdir());
+    int c = start_consumer(db, "live_poll", "--source", "poll", log);
+    util_sleep_ms(500);
+    int w[4];
+    for (int i = 0; i < 4; i++) w[i] = start_writer(db, 1 + 100 * i, 50000, 20000, NULL);
+    /* Kill the poller once in the middle too. */
+    util_sleep_ms(1000);
+    kill(c, SIGKILL);
+    harness_wait(c, NULL);
+    c = start_consumer(db, "live_poll", "--source", "poll", log);
+    for (int i = 0; i < 4; i++) assert_int_equal(harness_wait(w[i], NULL), 0);
+    wait_rows(conn, "live_poll", 200000);
+    assert_int_equal(harness_query_int(conn, "SELECT sum(rows_total) FROM live_robot"), 200000);
+    assert_int_equal(harness_query_int(conn, "SELECT sum(rows) FROM live_fleet_second"), 200000);
+    /* Per robot, the stage's count is the table's. */
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM live_robot l WHERE rows_total <> "
+                                             "(SELECT count(*) FROM reading r WHERE r.robot_id = "
+                                             "l.robot_id)"),
+                     0);
+    kill(c, SIGINT);
+    assert_int_equal(harness_wait(c, NULL), 0);
+    free(log);
+    PQfinish(conn);
+}
+
+static void test_dropped_slot_is_reported(void **state)
+{
+    (void)state;
+    const char *db = harness_db("stream_drop", 1);
+    if (!db) skip();
+    PGconn *conn = harness_connect(db);
+    char *log = xasprintf("%s/drop.log", harness_tmpdir());
+    int c = start_consumer(db, "live_drop", NULL, NULL, log);
+    wait_slot(conn, "live_drop");
+    int w = start_writer(db, 1, 2000, 0, NULL);
+    assert_int_equal(harness_wait(w, NULL), 0);
+    wait_rows(conn, "live_drop", 2000);
+    kill(c, SIGINT);
+    assert_int_equal(harness_wait(c, NULL), 0);
+    harness_exec(conn, "SELECT pg_drop_replication_slot('pgpulse_live_drop')");
+    harness_out o = harness_pgpulse(NULL, (const char *[]){"live", "--db", db, "--name", "live_drop",
+                                                           NULL});
+    assert_int_equal(o.status, 1);
+    assert_non_null(strstr(o.err, "replication slot pgpulse_live_drop of consumer 'live_drop' was "
+                                  "dropped"));
+    harness_out_free(&o);
+    free(log);
+    PQfinish(conn);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_killed_at_random_moments),
+        cmocka_unit_test(test_server_restart),
+        cmocka_unit_test(test_two_shards_equal_one_worker),
+        cmocka_unit_test(test_poll_misses_nothing_under_four_writers),
+        cmocka_unit_test(test_dropped_slot_is_reported),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
