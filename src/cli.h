@@ -20,6 +20,8 @@ int cmd_run(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
 int cmd_consume(int argc, char **argv);
 int cmd_live(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_slots(int argc, char **argv);
 
 /* Prints "pgpulse CMD: message" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

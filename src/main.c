@@ -16,6 +16,8 @@ static const struct {
     {"gen", cmd_gen, "simulate a robot fleet with labelled faults (to the database or CSV)"},
     {"live", cmd_live, "the live stage: per-robot and per-second state for dashboards"},
     {"consume", cmd_consume, "--stages a,b: run stages over new readings (one consumer)"},
+    {"status", cmd_status, "[--json]: every consumer's rows, position, lag and checkpoint age"},
+    {"slots", cmd_slots, "list | drop CONSUMER: the consumers' replication slots"},
     {"run", cmd_run, "start the database, initialise it, load --data FILE if given"},
 };
 

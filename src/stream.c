@@ -709,3 +709,82 @@ int stream_run(const stream_opts *o, volatile sig_atomic_t *stop, char *err, siz
     free(c.rows);
     return rc ? -1 : 0;
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* Administration */
+
+PGresult *stream_status(PGconn *conn, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(
+        conn,
+        "SELECT c.consumer, c.source_kind, c.shard, c.shards, coalesce(k.rows, 0), "
+        "CASE WHEN c.source_kind = 'cdc' THEN coalesce(k.end_lsn, '0/0')::text ELSE "
+        "k.poll_xid::text END, "
+        "CASE WHEN c.source_kind = 'cdc' AND s.confirmed_flush_lsn IS NOT NULL THEN "
+        "greatest(pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn), 0)::bigint END, "
+        "CASE WHEN c.source_kind = 'cdc' AND (s.confirmed_flush_lsn IS NULL OR "
+        "pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn) <= 0) THEN 0 "
+        "WHEN c.source_kind = 'poll' AND k.poll_xid >= txid_snapshot_xmin(txid_current_snapshot()) "
+        "THEN 0 ELSE round(extract(epoch FROM now() - coalesce(k.last_commit, k.updated_at))::numeric, 3) "
+        "END, round(extract(epoch FROM now() - k.updated_at)::numeric, 3), "
+        "EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.application_name = 'pgpulse-' || "
+        "c.consumer), c.slot_name, CASE WHEN c.source_kind = 'cdc' THEN coalesce(s.wal_status, "
+        "'missing') END, array_to_string(c.stages, ',') "
+        "FROM stream_consumer c LEFT JOIN stream_checkpoint k ON k.consumer = c.consumer AND "
+        "k.source = 'local' LEFT JOIN pg_replication_slots s ON s.slot_name = c.slot_name "
+        "ORDER BY c.consumer");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pgconn_result_error(r, conn, err, errlen);
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+int stream_drop(PGconn *conn, const char *consumer_name, char *err, size_t errlen)
+{
+    const char *p[] = {consumer_name};
+    PGresult *r = NULL;
+    int rc = stream_q(conn,
+                      "SELECT c.slot_name, c.publication, s.active_pid FROM stream_consumer c LEFT "
+                      "JOIN pg_replication_slots s ON s.slot_name = c.slot_name WHERE c.consumer = $1",
+                      1, p, PGRES_TUPLES_OK, &r, err, errlen);
+    if (rc) return -1;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return util_err(err, errlen, "no consumer named '%s' (pgpulse status lists them)",
+                        consumer_name);
+    }
+    if (!PQgetisnull(r, 0, 2)) {
+        util_err(err, errlen, "consumer '%s' is running (its slot is in use by process %s): stop "
+                 "it first", consumer_name, PQgetvalue(r, 0, 2));
+        PQclear(r);
+        return -1;
+    }
+    char *slot = PQgetisnull(r, 0, 0) ? NULL : xstrdup(PQgetvalue(r, 0, 0));
+    char *pub = PQgetisnull(r, 0, 1) ? NULL : xstrdup(PQgetvalue(r, 0, 1));
+    PQclear(r);
+    rc = 0;
+    if (slot) {
+        const char *ps[] = {slot};
+        rc = stream_q(conn,
+                      "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE "
+                      "slot_name = $1",
+                      1, ps, PGRES_TUPLES_OK, NULL, err, errlen);
+    }
+    if (!rc && pub) {
+        const char *pp[] = {pub};
+        rc = stream_q(conn, "SELECT format('DROP PUBLICATION IF EXISTS %I', $1::text)", 1, pp,
+                      PGRES_TUPLES_OK, &r, err, errlen);
+        if (!rc) {
+            rc = pgconn_exec(conn, PQgetvalue(r, 0, 0), err, errlen);
+            PQclear(r);
+        }
+    }
+    if (!rc)
+        rc = stream_q(conn, "DELETE FROM stream_consumer WHERE consumer = $1", 1, p,
+                      PGRES_COMMAND_OK, NULL, err, errlen);
+    free(slot);
+    free(pub);
+    return rc ? -1 : 0;
+}

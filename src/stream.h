@@ -68,6 +68,19 @@ typedef struct stream_opts {
  * checkpoint. */
 int stream_run(const stream_opts *o, volatile sig_atomic_t *stop, char *err, size_t errlen);
 
+/* Every consumer's position and lag, one row each, ordered by name: consumer, source_kind,
+ * shard, shards, rows, position (end LSN or poll transaction id), lag_bytes (cdc: WAL the slot
+ * still holds for it; NULL for poll), lag_seconds (0 when caught up), checkpoint_age_seconds,
+ * active (a process of it is connected), slot_name, slot_status (wal_status of its slot,
+ * 'missing' if it has none, NULL for poll), stages. Returns the result, or NULL with a
+ * message. */
+PGresult *stream_status(PGconn *conn, char *err, size_t errlen);
+
+/* Removes a consumer: its slot (which must not be in use), its publication, its checkpoint and
+ * its stages' state. Its stages' output tables are left as they are. Returns 0, or -1 with a
+ * message (unknown consumer, still running). */
+int stream_drop(PGconn *conn, const char *consumer, char *err, size_t errlen);
+
 /* The slot and publication names of a consumer (identifiers: [a-z0-9_]). */
 void stream_slot_name(const char *consumer, char *out, size_t len);
 
