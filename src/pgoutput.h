@@ -32,8 +32,9 @@ typedef struct pgoutput_envelope {
     size_t data_len;
 } pgoutput_envelope;
 
-/* Reads one CopyData payload from the walsender. Returns 0 or -1 with a message (unknown
- * kind, short). */
+/* Reads one CopyData payload from the walsender: 'w' (at least the 25-byte header; data may be
+ * empty) or 'k' (exactly 18 bytes, reply flag 0 or 1). Returns 0, or -1 with a message (empty,
+ * unknown kind, short, wrong size). out->data points into data. */
 int pgoutput_read_envelope(const uint8_t *data, size_t len, pgoutput_envelope *out, char *err,
                            size_t errlen);
 
@@ -44,7 +45,8 @@ void pgoutput_write_keepalive(buf *b, uint64_t wal_end, int64_t send_time, int r
 void pgoutput_write_status(buf *b, uint64_t written, uint64_t flushed, uint64_t applied,
                            int64_t client_time, int reply_requested);
 
-/* Reads a standby status update (tests). */
+/* Reads a standby status update (tests): exactly 34 bytes starting 'r', reply flag 0 or 1.
+ * Returns 0 or -1. */
 int pgoutput_read_status(const uint8_t *data, size_t len, uint64_t *written, uint64_t *flushed,
                          uint64_t *applied, int64_t *client_time, int *reply_requested);
 
@@ -52,7 +54,7 @@ int pgoutput_read_status(const uint8_t *data, size_t len, uint64_t *written, uin
 
 typedef struct pgoutput_value {
     char kind;             /* 'n' NULL, 'u' unchanged TOAST, 't' text, 'b' binary */
-    const uint8_t *data;   /* 't', 'b': the bytes */
+    const uint8_t *data;   /* 't', 'b': the bytes (NULL for 'n', 'u') */
     uint32_t len;
 } pgoutput_value;
 
@@ -129,14 +131,19 @@ typedef struct pgoutput_msg {
     } u;
 } pgoutput_msg;
 
-/* Decodes one pgoutput message (protocol version 1). Returns 0, or -1 with a message naming
- * the message kind and what is wrong. */
+/* Decodes one pgoutput message (protocol version 1), which must fill len exactly. Returns 0, or
+ * -1 with a message naming the message kind and what is wrong. Besides the bounds, it rejects
+ * what no server sends: other kinds (including the streaming and two-phase ones), a nonzero
+ * Commit flags byte, a replica identity outside d/n/f/i, column flags over 1, Truncate flags
+ * outside 1|2, Message flags over 1, and negative counts and lengths. So any message it accepts
+ * is written back to the same bytes by the writer of its kind. */
 int pgoutput_read(const uint8_t *data, size_t len, pgoutput_msg *out, char *err, size_t errlen);
 
-/* The i-th relation id of a decoded Truncate. */
+/* The i-th relation id of a decoded Truncate (i < nrelids). */
 uint32_t pgoutput_truncate_relid(const pgoutput_msg *m, uint32_t i);
 
-/* Writers of every message kind, the inverse of pgoutput_read (for tests and fuzz seeds). */
+/* Writers of every message kind, the inverse of pgoutput_read (for tests and fuzz seeds).
+ * Commit writes flags 0; Update writes no old tuple when oldkind is 0. */
 void pgoutput_write_begin(buf *b, uint64_t final_lsn, int64_t commit_time, uint32_t xid);
 void pgoutput_write_commit(buf *b, uint64_t commit_lsn, uint64_t end_lsn, int64_t commit_time);
 void pgoutput_write_relation(buf *b, uint32_t relid, const char *nspname, const char *relname,
@@ -151,7 +158,9 @@ void pgoutput_write_origin(buf *b, uint64_t lsn, const char *name);
 void pgoutput_write_message(buf *b, uint8_t flags, uint64_t lsn, const char *prefix,
                             const uint8_t *content, uint32_t len);
 
-/* LSN text form "X/X" (PostgreSQL's %X/%X): format into out (>= 24 bytes), parse (0 or -1). */
+/* LSN text form "X/X" (PostgreSQL's %X/%X, "16/B374D848"): format into out (>= 24 bytes), and
+ * parse: two halves of 1 to 8 hex digits (either case) around one '/', nothing else, not even
+ * spaces. parse returns 0, or -1 and leaves *lsn alone. */
 void pgoutput_lsn_format(uint64_t lsn, char *out, size_t len);
 int pgoutput_lsn_parse(const char *s, uint64_t *lsn);
 
