@@ -11,7 +11,7 @@ B=${1:?usage: tests/run.sh [--unit] BUILD_DIR}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-export PGPULSE_BIN="$root/pgpulse"
+export PGPULSE_BIN="${PGPULSE_BIN:-$root/pgpulse}"   # the binary under test
 if [ -z "${PGPULSE_SHARED:-}" ] && [ -d "$root/../shared/data" ]; then
     PGPULSE_SHARED=$(cd "$root/../shared" && pwd)
 fi

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "harness.h"
 #include "util.h"
@@ -284,6 +285,62 @@ static void test_dropped_slot_is_reported(void **state)
     PQfinish(conn);
 }
 
+static void test_status_and_slots(void **state)
+{
+    (void)state;
+    const char *db = harness_db("stream_status", 1);
+    if (!db) skip();
+    PGconn *conn = harness_connect(db);
+    int c = start_consumer(db, "live_status", NULL, NULL, NULL);
+    wait_slot(conn, "live_status");
+    int w = start_writer(db, 1, 3000, 0, NULL);
+    assert_int_equal(harness_wait(w, NULL), 0);
+    wait_rows(conn, "live_status", 3000);
+
+    harness_out o = harness_pgpulse(NULL, (const char *[]){"status", "--json", "--db", db, NULL});
+    assert_int_equal(o.status, 0);
+    json_error_t je;
+    json_t *root = json_loads(o.out, 0, &je);
+    if (!root) fail_msg("status --json is not JSON: %s\n%s", je.text, o.out);
+    json_t *stage = json_array_get(json_object_get(root, "stages"), 0);
+    assert_string_equal(json_string_value(json_object_get(stage, "name")), "live_status");
+    assert_int_equal(json_integer_value(json_object_get(stage, "rows")), 3000);
+    assert_true(json_is_true(json_object_get(stage, "active")));
+    assert_true(json_is_integer(json_object_get(stage, "lag_bytes")));
+    assert_true(json_is_number(json_object_get(stage, "lag_seconds")));
+    assert_true(json_is_string(json_object_get(stage, "lsn")));
+    json_decref(root);
+    harness_out_free(&o);
+
+    /* A running consumer's slot cannot be dropped. */
+    o = harness_pgpulse(NULL, (const char *[]){"slots", "drop", "live_status", "--db", db, NULL});
+    assert_int_equal(o.status, 1);
+    assert_non_null(strstr(o.err, "is running"));
+    harness_out_free(&o);
+    kill(c, SIGINT);
+    assert_int_equal(harness_wait(c, NULL), 0);
+
+    o = harness_pgpulse(NULL, (const char *[]){"slots", "list", "--db", db, NULL});
+    assert_int_equal(o.status, 0);
+    assert_non_null(strstr(o.out, "pgpulse_live_status"));
+    harness_out_free(&o);
+    o = harness_pgpulse(NULL, (const char *[]){"slots", "drop", "live_status", "--db", db, NULL});
+    assert_int_equal(o.status, 0);
+    harness_out_free(&o);
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM pg_replication_slots WHERE "
+                                             "slot_name = 'pgpulse_live_status'"),
+                     0);
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM pg_publication WHERE pubname = "
+                                             "'pgpulse_live_status'"),
+                     0);
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM stream_checkpoint"), 0);
+    o = harness_pgpulse(NULL, (const char *[]){"slots", "drop", "nobody", "--db", db, NULL});
+    assert_int_equal(o.status, 1);
+    assert_non_null(strstr(o.err, "no consumer named 'nobody'"));
+    harness_out_free(&o);
+    PQfinish(conn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -292,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_two_shards_equal_one_worker),
         cmocka_unit_test(test_poll_misses_nothing_under_four_writers),
         cmocka_unit_test(test_dropped_slot_is_reported),
+        cmocka_unit_test(test_status_and_slots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
