@@ -341,6 +341,34 @@ static void test_status_and_slots(void **state)
     PQfinish(conn);
 }
 
+/* Writes elsewhere in the database must not pile up behind an idle consumer's slot. */
+static void test_idle_slot_keeps_moving(void **state)
+{
+    (void)state;
+    const char *db = harness_db("stream_idle", 1);
+    if (!db) skip();
+    PGconn *conn = harness_connect(db);
+    int c = start_consumer(db, "live_idle", NULL, NULL, NULL);
+    wait_slot(conn, "live_idle");
+    harness_exec(conn, "CREATE TABLE other (x int); INSERT INTO other SELECT generate_series(1, 50000)");
+    char *lsn = harness_query_text(conn, "SELECT pg_current_wal_lsn()::text");
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'pgpulse_live_idle' AND "
+             "confirmed_flush_lsn >= '%s'",
+             lsn);
+    int moved = 0;
+    for (int i = 0; i < 250 && !moved; i++) { /* status updates go out at least every 10 s */
+        util_sleep_ms(100);
+        moved = harness_query_int(conn, sql) == 1;
+    }
+    assert_true(moved);
+    kill(c, SIGINT);
+    assert_int_equal(harness_wait(c, NULL), 0);
+    free(lsn);
+    PQfinish(conn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_poll_misses_nothing_under_four_writers),
         cmocka_unit_test(test_dropped_slot_is_reported),
         cmocka_unit_test(test_status_and_slots),
+        cmocka_unit_test(test_idle_slot_keeps_moving),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
