@@ -299,7 +299,8 @@ static int live_commit(void *stage, PGconn *conn, buf *state, char *err, size_t 
         if (rc) return -1;
     }
     /* Retention: 24 h of reading time, checked once a minute of it. */
-    if (s->newest != INT64_MIN && s->newest - s->last_purge > 60 * INT64_C(1000000)) {
+    if (s->newest != INT64_MIN &&
+        (s->last_purge == INT64_MIN || s->newest - s->last_purge > 60 * INT64_C(1000000))) {
         char cut[40], shard[16];
         live_ts_text(s->newest - LIVE_RETENTION_US, cut, sizeof cut);
         snprintf(shard, sizeof shard, "%d", s->ctx.shard);
