@@ -293,9 +293,29 @@ static void test_status_and_slots(void **state)
     PGconn *conn = harness_connect(db);
     int c = start_consumer(db, "live_status", NULL, NULL, NULL);
     wait_slot(conn, "live_status");
+    harness_exec(conn, "LISTEN pgpulse_live");
     int w = start_writer(db, 1, 3000, 0, NULL);
     assert_int_equal(harness_wait(w, NULL), 0);
     wait_rows(conn, "live_status", 3000);
+    /* Each commit of the stage was announced, with the rows it covered. */
+    PQconsumeInput(conn);
+    int64_t announced = 0;
+    int notes = 0;
+    PGnotify *n;
+    while ((n = PQnotifies(conn))) {
+        assert_string_equal(n->relname, "pgpulse_live");
+        json_error_t je;
+        json_t *msg = json_loads(n->extra, 0, &je);
+        if (!msg) fail_msg("NOTIFY payload is not JSON: %s", n->extra);
+        assert_string_equal(json_string_value(json_object_get(msg, "consumer")), "live_status");
+        announced += json_integer_value(json_object_get(msg, "rows"));
+        assert_true(json_is_string(json_object_get(msg, "newest")));
+        json_decref(msg);
+        PQfreemem(n);
+        notes++;
+    }
+    assert_true(notes >= 1);
+    assert_int_equal(announced, 3000);
 
     harness_out o = harness_pgpulse(NULL, (const char *[]){"status", "--json", "--db", db, NULL});
     assert_int_equal(o.status, 0);
