@@ -16,6 +16,7 @@
 
 #define STREAM_STATUS_US (10 * 1000000)  /* standby status update at least this often */
 #define STREAM_MAX_BACKOFF_MS 5000
+#define STREAM_IDLE_MS 20                /* commit a batch this soon once the stream pauses */
 
 typedef struct stream_state_blob {
     uint8_t *data;
@@ -522,7 +523,12 @@ static int stream_message(consumer *c, const uint8_t *data, size_t len, char *er
             /* Rows all skipped: only the position moves. */
             c->batch_start_us = util_mono_us();
         }
-        if ((int)c->nrows >= c->o->batch_rows) return stream_commit(c, 0, 0, err, errlen);
+        /* While rows keep flowing: commit every batch_ms, or batch_rows. */
+        if ((int)c->nrows >= c->o->batch_rows ||
+            util_mono_us() - c->batch_start_us >= (int64_t)c->o->batch_ms * 1000) {
+            int rc = stream_commit(c, 0, 0, err, errlen);
+            return rc ? rc : stream_send_status(c, 0, err, errlen);
+        }
         return 0;
     case 'T':
         stream_log(c, "note: reading was truncated; stages keep what they have");
@@ -541,10 +547,13 @@ static int stream_cdc_loop(consumer *c, volatile sig_atomic_t *stop, char *err, 
         char *data = NULL;
         int n = PQgetCopyData(c->repl, &data, 1);
         if (n == 0) {
-            /* Nothing to read: commit a due batch, send a due status, then wait. */
+            /* Nothing to read now: the stream has paused, so a batch need not wait for more
+             * rows (only a little, so that a consumer that reads faster than the server sends
+             * does not commit every few rows). Then a due status, then wait. */
             int64_t now = util_mono_us();
-            if (c->batch_start_us && !c->in_txn &&
-                now - c->batch_start_us >= (int64_t)c->o->batch_ms * 1000) {
+            int64_t idle_us = (int64_t)(c->o->batch_ms < STREAM_IDLE_MS ? c->o->batch_ms
+                                                                        : STREAM_IDLE_MS) * 1000;
+            if (c->batch_start_us && !c->in_txn && now - c->batch_start_us >= idle_us) {
                 if ((rc = stream_commit(c, 0, 0, err, errlen))) return rc;
                 if ((rc = stream_send_status(c, 0, err, errlen))) return rc;
                 stream_print_status(c);
@@ -553,7 +562,11 @@ static int stream_cdc_loop(consumer *c, volatile sig_atomic_t *stop, char *err, 
             if (now - c->last_status_us >= STREAM_STATUS_US &&
                 (rc = stream_send_status(c, 0, err, errlen)))
                 return rc;
-            int64_t wait_ms = c->batch_start_us ? c->o->batch_ms : 1000;
+            int64_t wait_ms = 1000;
+            if (c->batch_start_us) {
+                wait_ms = (c->batch_start_us + idle_us - now) / 1000 + 1;
+                if (wait_ms < 1) wait_ms = 1;
+            }
             struct pollfd p = {.fd = PQsocket(c->repl), .events = POLLIN};
             if (poll(&p, 1, (int)wait_ms) < 0 && errno != EINTR)
                 return util_err(err, errlen, "poll: %s", strerror(errno)), PGCONN_LOST;

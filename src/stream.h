@@ -55,7 +55,8 @@ typedef struct stream_opts {
     int nstages;
     int poll;                             /* read by polling instead of replication */
     int shard, shards;                    /* --shard shard/shards (shards 1: all robots) */
-    int batch_ms;                         /* commit at least this often while rows flow */
+    int batch_ms;                         /* commit at least this often while rows flow
+                                             (and 20 ms after the stream pauses) */
     int batch_rows;                       /* and at most this many rows at a time */
     int poll_ms;                          /* poll: how often to look for new rows */
     int status_s;                         /* print a status line this often (0: never) */
