@@ -125,7 +125,10 @@ fuzz: $(FUZZ_BIN)
 # is a quick run that leaves docs/benchmarks.md alone. bench/gen (the simulator's throughput and
 # rate accuracy, some 5 minutes) runs after it, or alone with `make bench-gen`;
 # BENCH_GEN_ARGS="--seconds 15 --no-db" shortens it (and leaves docs/benchmarks.md alone too).
-.PHONY: bench-gen
+# bench/stream (the stream consumers beside pg_recvlogical, shards, polling, commit-to-stage
+# latency; some 4 minutes) runs last, or alone with `make bench-stream`;
+# BENCH_STREAM_ARGS="--rows 200000 --reps 1 --seconds 8" shortens it (docs left alone too).
+.PHONY: bench-gen bench-stream
 BENCH_BIN := $(B)/bench/copyloop
 
 $(B)/bench/%.o: bench/%.c
@@ -140,9 +143,13 @@ bench-build: pgpulse $(BENCH_BIN)
 bench: bench-deps bench-build
 	bench/ingest $(BENCH_ARGS)
 	bench/gen $(BENCH_GEN_ARGS)
+	bench/stream $(BENCH_STREAM_ARGS)
 
 bench-gen: bench-deps pgpulse
 	bench/gen $(BENCH_GEN_ARGS)
+
+bench-stream: bench-deps pgpulse
+	bench/stream $(BENCH_STREAM_ARGS)
 
 clean:
 	rm -rf build pgpulse
