@@ -758,11 +758,19 @@ int stream_drop(PGconn *conn, const char *consumer_name, char *err, size_t errle
 {
     const char *p[] = {consumer_name};
     PGresult *r = NULL;
-    int rc = stream_q(conn,
+    int rc;
+    /* A consumer that has just stopped may still hold its slot for a moment (its walsender is
+     * exiting): give it 3 s. */
+    for (int tries = 0;; tries++) {
+        rc = stream_q(conn,
                       "SELECT c.slot_name, c.publication, s.active_pid FROM stream_consumer c LEFT "
                       "JOIN pg_replication_slots s ON s.slot_name = c.slot_name WHERE c.consumer = $1",
                       1, p, PGRES_TUPLES_OK, &r, err, errlen);
-    if (rc) return -1;
+        if (rc) return -1;
+        if (tries == 30 || PQntuples(r) == 0 || PQgetisnull(r, 0, 2)) break;
+        PQclear(r);
+        util_sleep_ms(100);
+    }
     if (PQntuples(r) == 0) {
         PQclear(r);
         return util_err(err, errlen, "no consumer named '%s' (pgpulse status lists them)",

@@ -274,6 +274,12 @@ static void test_dropped_slot_is_reported(void **state)
     wait_rows(conn, "live_drop", 2000);
     kill(c, SIGINT);
     assert_int_equal(harness_wait(c, NULL), 0);
+    /* The walsender of the stopped consumer may take a moment to let go of the slot. */
+    for (int i = 0; i < 100 && harness_query_int(conn, "SELECT count(*) FROM pg_replication_slots "
+                                                       "WHERE slot_name = 'pgpulse_live_drop' AND "
+                                                       "active") > 0;
+         i++)
+        util_sleep_ms(50);
     harness_exec(conn, "SELECT pg_drop_replication_slot('pgpulse_live_drop')");
     harness_out o = harness_pgpulse(NULL, (const char *[]){"live", "--db", db, "--name", "live_drop",
                                                            NULL});
