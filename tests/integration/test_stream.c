@@ -322,6 +322,15 @@ static void test_status_and_slots(void **state)
     }
     assert_true(notes >= 1);
     assert_int_equal(announced, 3000);
+    /* The simulated readings are from 2026-03-01: long before now, so every robot is stale;
+     * the table keeps the state of each robot's last reading. */
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM live_robot_status WHERE state "
+                                             "<> 'stale'"),
+                     0);
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM live_robot WHERE state NOT IN "
+                                             "('running', 'idle')"),
+                     0);
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM live_robot"), 10);
 
     harness_out o = harness_pgpulse(NULL, (const char *[]){"status", "--json", "--db", db, NULL});
     assert_int_equal(o.status, 0);
