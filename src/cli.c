@@ -1,6 +1,7 @@
 /* cli: helpers shared by the cmd_*.c files. */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,19 @@ void cli_error(const char *cmd, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+}
+
+int cli_parse_long(const char *cmd, const char *flag, const char *val, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (errno || *end || end == val || v < lo || v > hi) {
+        cli_error(cmd, "%s: expected an integer in %ld..%ld, got '%s'", flag, lo, hi, val);
+        return -1;
+    }
+    *out = v;
+    return 0;
 }
 
 PGconn *cli_connect(const char *cmd, const char *db_flag, int require_schema, char **conninfo_out)

@@ -26,6 +26,10 @@ int cmd_slots(int argc, char **argv);
 /* Prints "pgpulse CMD: message" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Parses flag's value as an integer in [lo, hi] into *out; on error prints "pgpulse CMD:
+ * FLAG: expected an integer in LO..HI, got 'VAL'" and returns -1. */
+int cli_parse_long(const char *cmd, const char *flag, const char *val, long lo, long hi, long *out);
+
 /* Resolves the database (see pgconn.h) and connects. With require_schema, also checks that
  * the schema is this binary's. On failure prints why and returns NULL. *conninfo_out, if not
  * NULL, receives the resolved conninfo (caller frees). */

@@ -44,14 +44,11 @@ static void cmd_consume_usage(FILE *out, const char *cmd)
             STREAM_DEFAULT_BATCH_MS, STREAM_DEFAULT_BATCH_ROWS);
 }
 
-static int cmd_consume_int(const char *flag, const char *v, long lo, long hi, int *out)
+/* An integer flag into an int field. */
+static int cmd_consume_int(const char *cmd, const char *flag, const char *v, long lo, long hi, int *out)
 {
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*end || end == v || x < lo || x > hi) {
-        cli_error("consume", "%s: expected an integer in %ld..%ld, got '%s'", flag, lo, hi, v);
-        return -1;
-    }
+    long x;
+    if (cli_parse_long(cmd, flag, v, lo, hi, &x)) return -1;
     *out = (int)x;
     return 0;
 }
@@ -99,16 +96,16 @@ static int cmd_consume_main(int argc, char **argv, const char *cmd, const char *
         }
         case 'n': name = optarg; break;
         case 'b':
-            if (cmd_consume_int("--batch-ms", optarg, 1, 600000, &o.batch_ms)) return CLI_USAGE;
+            if (cmd_consume_int(cmd, "--batch-ms", optarg, 1, 600000, &o.batch_ms)) return CLI_USAGE;
             break;
         case 'r':
-            if (cmd_consume_int("--batch-rows", optarg, 1, 10000000, &o.batch_rows)) return CLI_USAGE;
+            if (cmd_consume_int(cmd, "--batch-rows", optarg, 1, 10000000, &o.batch_rows)) return CLI_USAGE;
             break;
         case 'p':
-            if (cmd_consume_int("--poll-ms", optarg, 1, 600000, &o.poll_ms)) return CLI_USAGE;
+            if (cmd_consume_int(cmd, "--poll-ms", optarg, 1, 600000, &o.poll_ms)) return CLI_USAGE;
             break;
         case 'e':
-            if (cmd_consume_int("--status-every", optarg, 0, 86400, &o.status_s)) return CLI_USAGE;
+            if (cmd_consume_int(cmd, "--status-every", optarg, 0, 86400, &o.status_s)) return CLI_USAGE;
             break;
         case 'd': db = optarg; break;
         case 'H': cmd_consume_usage(stdout, cmd); return CLI_OK;

@@ -55,19 +55,6 @@ typedef struct ingest_args {
     long max_line;
 } ingest_args;
 
-static int cmd_ingest_int(const char *flag, const char *val, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(val, &end, 10);
-    if (errno || *end || end == val || v < lo || v > hi) {
-        cli_error("ingest", "%s: expected an integer in %ld..%ld, got '%s'", flag, lo, hi, val);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 static int cmd_ingest_parse(int argc, char **argv, ingest_args *a)
 {
     static const struct option opts[] = {
@@ -94,23 +81,23 @@ static int cmd_ingest_parse(int argc, char **argv, ingest_args *a)
         case 's': a->source = optarg; break;
         case 'C': a->create_robot = 1; break;
         case 'r':
-            if (cmd_ingest_int("--robot", optarg, 1, INT32_MAX, &v)) return CLI_USAGE;
+            if (cli_parse_long("ingest", "--robot", optarg, 1, INT32_MAX, &v)) return CLI_USAGE;
             a->robot = (int32_t)v;
             break;
         case 'b':
-            if (cmd_ingest_int("--batch", optarg, 1, 10000000, &v)) return CLI_USAGE;
+            if (cli_parse_long("ingest", "--batch", optarg, 1, 10000000, &v)) return CLI_USAGE;
             a->batch = (int)v;
             break;
         case 'f':
-            if (cmd_ingest_int("--flush-ms", optarg, 1, 3600000, &v)) return CLI_USAGE;
+            if (cli_parse_long("ingest", "--flush-ms", optarg, 1, 3600000, &v)) return CLI_USAGE;
             a->flush_ms = (int)v;
             break;
         case 'R':
-            if (cmd_ingest_int("--retry-seconds", optarg, 1, 86400, &v)) return CLI_USAGE;
+            if (cli_parse_long("ingest", "--retry-seconds", optarg, 1, 86400, &v)) return CLI_USAGE;
             a->retry_seconds = (int)v;
             break;
         case 'L':
-            if (cmd_ingest_int("--max-line", optarg, 256, 16 << 20, &v)) return CLI_USAGE;
+            if (cli_parse_long("ingest", "--max-line", optarg, 256, 16 << 20, &v)) return CLI_USAGE;
             a->max_line = v;
             break;
         case 'h': cmd_ingest_usage(stdout); return CLI_OK;

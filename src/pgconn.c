@@ -140,6 +140,23 @@ int pgconn_exec(PGconn *conn, const char *sql, char *err, size_t errlen)
     return rc;
 }
 
+int pgconn_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                 ExecStatusType expect, PGresult **out, char *err, size_t errlen)
+{
+    PGresult *r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != expect) {
+        pgconn_result_error(r, conn, err, errlen);
+        int lost = pgconn_result_lost(conn, r);
+        PQclear(r);
+        return lost ? PGCONN_LOST : -1;
+    }
+    if (out)
+        *out = r;
+    else
+        PQclear(r);
+    return 0;
+}
+
 int pgconn_result_lost(PGconn *conn, const PGresult *r)
 {
     if (!conn || PQstatus(conn) == CONNECTION_BAD) return 1;

@@ -45,6 +45,13 @@ int pgconn_exec(PGconn *conn, const char *sql, char *err, size_t errlen);
  * connection must then be re-established; PQstatus may not say so yet. */
 int pgconn_result_lost(PGconn *conn, const PGresult *r);
 
+/* Runs a parameterised statement (text parameters) that must end with status `expect`. On
+ * success returns 0 and, if out is not NULL, the result in *out (the caller PQclears it);
+ * otherwise returns -1 with the server's message in err, or PGCONN_LOST when the connection is
+ * gone (see pgconn_result_lost). */
+int pgconn_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                 ExecStatusType expect, PGresult **out, char *err, size_t errlen);
+
 /* True if r failed with the given SQLSTATE. */
 int pgconn_is_sqlstate(const PGresult *r, const char *sqlstate);
 

@@ -198,16 +198,6 @@ static void live_rows(void *stage, const reading *rows, size_t n)
     s->batch_rows += (int64_t)n;
 }
 
-static int live_exec(PGconn *conn, const char *sql, int n, const char *const *params, char *err,
-                     size_t errlen)
-{
-    PGresult *r = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-    if (!ok) pgconn_result_error(r, conn, err, errlen);
-    PQclear(r);
-    return ok ? 0 : -1;
-}
-
 static void live_ts_text(int64_t us, char *out, size_t len)
 {
     tstamp_format(us, out, len);
@@ -249,7 +239,7 @@ static int live_commit(void *stage, PGconn *conn, buf *state, char *err, size_t 
                            pgarray_end(&ax[4]), pgarray_end(&ax[5]),  pgarray_end(&ax[6]),
                            pgarray_end(&ax[7]), pgarray_end(&st),     pgarray_end(&day),
                            pgarray_end(&today), pgarray_end(&total)};
-        rc = live_exec(conn,
+        rc = pgconn_query(conn,
                        "INSERT INTO live_robot (robot_id, last_ts, axis1, axis2, axis3, axis4, "
                        "axis5, axis6, axis7, axis8, state, day, rows_today, rows_total) "
                        "SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::float8[], "
@@ -261,7 +251,7 @@ static int live_commit(void *stage, PGconn *conn, buf *state, char *err, size_t 
                        "EXCLUDED.axis6, axis7 = EXCLUDED.axis7, axis8 = EXCLUDED.axis8, state = "
                        "EXCLUDED.state, day = EXCLUDED.day, rows_today = EXCLUDED.rows_today, "
                        "rows_total = EXCLUDED.rows_total",
-                       14, p, err, errlen);
+                       14, p, PGRES_COMMAND_OK, NULL, err, errlen);
     }
     pgarray_free(&id);
     pgarray_free(&ts);
@@ -286,13 +276,13 @@ static int live_commit(void *stage, PGconn *conn, buf *state, char *err, size_t 
         char shard[16];
         snprintf(shard, sizeof shard, "%d", s->ctx.shard);
         const char *p[] = {pgarray_end(&sec), pgarray_end(&rows), pgarray_end(&act), shard};
-        rc = live_exec(conn,
+        rc = pgconn_query(conn,
                        "INSERT INTO live_fleet_second_part AS f (second, shard, rows, "
                        "active_robots) SELECT s, $4::int, r, a FROM unnest($1::timestamptz[], "
                        "$2::bigint[], $3::int[]) AS x(s, r, a) ON CONFLICT (second, shard) DO "
                        "UPDATE SET rows = f.rows + EXCLUDED.rows, active_robots = "
                        "f.active_robots + EXCLUDED.active_robots",
-                       4, p, err, errlen);
+                       4, p, PGRES_COMMAND_OK, NULL, err, errlen);
         pgarray_free(&sec);
         pgarray_free(&rows);
         pgarray_free(&act);
@@ -305,9 +295,9 @@ static int live_commit(void *stage, PGconn *conn, buf *state, char *err, size_t 
         live_ts_text(s->newest - LIVE_RETENTION_US, cut, sizeof cut);
         snprintf(shard, sizeof shard, "%d", s->ctx.shard);
         const char *p[] = {cut, shard};
-        if (live_exec(conn,
-                      "DELETE FROM live_fleet_second_part WHERE shard = $2::int AND second < $1",
-                      2, p, err, errlen))
+        if (pgconn_query(conn,
+                         "DELETE FROM live_fleet_second_part WHERE shard = $2::int AND second < $1",
+                         2, p, PGRES_COMMAND_OK, NULL, err, errlen))
             return -1;
         s->last_purge = s->newest;
     }
@@ -319,7 +309,8 @@ static int live_commit(void *stage, PGconn *conn, buf *state, char *err, size_t 
                  "{\"consumer\":\"%s\",\"rows\":%lld,\"robots\":%zu,\"newest\":\"%s\"}",
                  s->ctx.consumer, (long long)s->batch_rows, nrob, newest);
         const char *p[] = {LIVE_CHANNEL, payload};
-        if (live_exec(conn, "SELECT pg_notify($1, $2)", 2, p, err, errlen)) return -1;
+        if (pgconn_query(conn, "SELECT pg_notify($1, $2)", 2, p, PGRES_TUPLES_OK, NULL, err, errlen))
+            return -1;
     }
     /* What was written is no longer pending. (On failure the consumer reopens the stage.) */
     for (size_t i = 0; i < s->robots_cap; i++) s->robots[i].dirty = 0;

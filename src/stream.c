@@ -101,24 +101,6 @@ static void stream_log(const consumer *c, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Runs a parameterised statement expecting `status`; fills *out (caller clears) if given. */
-static int stream_q(PGconn *conn, const char *sql, int n, const char *const *params,
-                    ExecStatusType status, PGresult **out, char *err, size_t errlen)
-{
-    PGresult *r = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != status) {
-        pgconn_result_error(r, conn, err, errlen);
-        int lost = pgconn_result_lost(conn, r);
-        PQclear(r);
-        return lost ? PGCONN_LOST : -1;
-    }
-    if (out)
-        *out = r;
-    else
-        PQclear(r);
-    return 0;
-}
-
 /* Registers the consumer, its publication and slot (cdc), and its checkpoint row. */
 static int stream_setup(consumer *c, char *err, size_t errlen)
 {
@@ -133,7 +115,7 @@ static int stream_setup(consumer *c, char *err, size_t errlen)
     const char *kind = o->poll ? "poll" : "cdc";
     const char *p1[] = {o->consumer, (const char *)stages.data, kind, c->slot, shard, shards};
     PGresult *r = NULL;
-    int rc = stream_q(c->db,
+    int rc = pgconn_query(c->db,
                       "INSERT INTO stream_consumer (consumer, stages, source_kind, slot_name, "
                       "publication, shard, shards) VALUES ($1, $2, $3, CASE WHEN $3 = 'cdc' THEN "
                       "$4 END, CASE WHEN $3 = 'cdc' THEN $4 END, $5, $6) "
@@ -157,12 +139,12 @@ static int stream_setup(consumer *c, char *err, size_t errlen)
 
     /* The checkpoint row (a new consumer starts at the current end of the stream). */
     const char *p2[] = {o->consumer, STREAM_SOURCE_LOCAL};
-    rc = stream_q(c->db,
+    rc = pgconn_query(c->db,
                   "INSERT INTO stream_checkpoint (consumer, source, poll_xid) VALUES ($1, $2, "
                   "txid_snapshot_xmin(txid_current_snapshot())) ON CONFLICT DO NOTHING",
                   2, p2, PGRES_COMMAND_OK, NULL, err, errlen);
     if (rc) return rc;
-    rc = stream_q(c->db,
+    rc = pgconn_query(c->db,
                   "SELECT commit_lsn::text, end_lsn::text, partial_lsn::text, partial_rows, "
                   "poll_xid, rows FROM stream_checkpoint WHERE consumer = $1 AND source = $2",
                   2, p2, PGRES_TUPLES_OK, &r, err, errlen);
@@ -179,13 +161,13 @@ static int stream_setup(consumer *c, char *err, size_t errlen)
 
     /* Publication: inserts into reading (as the partitioned table), the shard's robots only. */
     const char *p3[] = {c->slot, shard, shards};
-    rc = stream_q(c->db, "SELECT 1 FROM pg_publication WHERE pubname = $1", 1, p3,
+    rc = pgconn_query(c->db, "SELECT 1 FROM pg_publication WHERE pubname = $1", 1, p3,
                   PGRES_TUPLES_OK, &r, err, errlen);
     if (rc) return rc;
     int have_pub = PQntuples(r) == 1;
     PQclear(r);
     if (!have_pub) {
-        rc = stream_q(c->db,
+        rc = pgconn_query(c->db,
                       "SELECT format('CREATE PUBLICATION %I FOR TABLE reading %s WITH (publish = "
                       "''insert'', publish_via_partition_root = true)', $1::text, CASE WHEN "
                       "$3::int > 1 THEN format('WHERE (robot_id %% %s = %s)', $3::int, $2::int) "
@@ -203,7 +185,7 @@ static int stream_setup(consumer *c, char *err, size_t errlen)
         PQclear(x);
     }
     /* Slot: created once; if it is gone while a checkpoint exists, rows were lost to it. */
-    rc = stream_q(c->db, "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", 1, p3,
+    rc = pgconn_query(c->db, "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", 1, p3,
                   PGRES_TUPLES_OK, &r, err, errlen);
     if (rc) return rc;
     int have_slot = PQntuples(r) == 1;
@@ -219,7 +201,7 @@ static int stream_setup(consumer *c, char *err, size_t errlen)
                             c->slot, o->consumer, at, o->consumer);
         }
         stream_log(c, "creating replication slot %s", c->slot);
-        rc = stream_q(c->db, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", 1, p3,
+        rc = pgconn_query(c->db, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", 1, p3,
                       PGRES_TUPLES_OK, NULL, err, errlen);
         if (rc && !strstr(err, "already exists")) return rc;
     }
@@ -350,7 +332,7 @@ static int stream_commit(consumer *c, int partial, int64_t poll_hi, char *err, s
     const char *p[] = {o->consumer, STREAM_SOURCE_LOCAL, commit_lsn ? s_commit : NULL,
                        end_lsn ? s_end : NULL, partial ? s_partial : NULL, s_prows, s_n,
                        o->poll ? s_poll : NULL, ctime ? s_time : NULL};
-    rc = stream_q(c->db,
+    rc = pgconn_query(c->db,
                   "UPDATE stream_checkpoint SET commit_lsn = $3, end_lsn = $4, partial_lsn = $5, "
                   "partial_rows = $6, rows = rows + $7, poll_xid = coalesce($8, poll_xid), "
                   "last_commit = coalesce(to_timestamp($9::float8), last_commit), updated_at = now() "
@@ -612,7 +594,7 @@ static int stream_poll_once(consumer *c, char *err, size_t errlen)
     int rc = pgconn_exec(c->db, "BEGIN ISOLATION LEVEL REPEATABLE READ", err, errlen);
     if (rc) return rc;
     PGresult *r = NULL;
-    rc = stream_q(c->db, "SELECT txid_snapshot_xmin(txid_current_snapshot())", 0, NULL,
+    rc = pgconn_query(c->db, "SELECT txid_snapshot_xmin(txid_current_snapshot())", 0, NULL,
                   PGRES_TUPLES_OK, &r, err, errlen);
     if (rc) goto fail;
     int64_t hi = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -630,7 +612,7 @@ static int stream_poll_once(consumer *c, char *err, size_t errlen)
     snprintf(shard, sizeof shard, "%d", c->o->shard);
     snprintf(shards, sizeof shards, "%d", c->o->shards);
     const char *p[] = {lo, hs, shards, shard};
-    rc = stream_q(c->db,
+    rc = pgconn_query(c->db,
                   "DECLARE pgpulse_poll NO SCROLL CURSOR FOR SELECT robot_id, ts, axis1, axis2, "
                   "axis3, axis4, axis5, axis6, axis7, axis8 FROM reading WHERE txid >= $1 AND "
                   "txid < $2 AND robot_id % $3::int = $4::int",
@@ -762,7 +744,7 @@ int stream_drop(PGconn *conn, const char *consumer_name, char *err, size_t errle
     /* A consumer that has just stopped may still hold its slot for a moment (its walsender is
      * exiting): give it 3 s. */
     for (int tries = 0;; tries++) {
-        rc = stream_q(conn,
+        rc = pgconn_query(conn,
                       "SELECT c.slot_name, c.publication, s.active_pid FROM stream_consumer c LEFT "
                       "JOIN pg_replication_slots s ON s.slot_name = c.slot_name WHERE c.consumer = $1",
                       1, p, PGRES_TUPLES_OK, &r, err, errlen);
@@ -788,14 +770,14 @@ int stream_drop(PGconn *conn, const char *consumer_name, char *err, size_t errle
     rc = 0;
     if (slot) {
         const char *ps[] = {slot};
-        rc = stream_q(conn,
+        rc = pgconn_query(conn,
                       "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE "
                       "slot_name = $1",
                       1, ps, PGRES_TUPLES_OK, NULL, err, errlen);
     }
     if (!rc && pub) {
         const char *pp[] = {pub};
-        rc = stream_q(conn, "SELECT format('DROP PUBLICATION IF EXISTS %I', $1::text)", 1, pp,
+        rc = pgconn_query(conn, "SELECT format('DROP PUBLICATION IF EXISTS %I', $1::text)", 1, pp,
                       PGRES_TUPLES_OK, &r, err, errlen);
         if (!rc) {
             rc = pgconn_exec(conn, PQgetvalue(r, 0, 0), err, errlen);
@@ -803,7 +785,7 @@ int stream_drop(PGconn *conn, const char *consumer_name, char *err, size_t errle
         }
     }
     if (!rc)
-        rc = stream_q(conn, "DELETE FROM stream_consumer WHERE consumer = $1", 1, p,
+        rc = pgconn_query(conn, "DELETE FROM stream_consumer WHERE consumer = $1", 1, p,
                       PGRES_COMMAND_OK, NULL, err, errlen);
     free(slot);
     free(pub);
