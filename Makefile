@@ -11,7 +11,8 @@
 CC       ?= gcc
 PG_INC   := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 MODE     := $(if $(filter 1,$(SAN)),san,rel)
-B        := build/$(MODE)
+BUILD    ?= build
+B        := $(BUILD)/$(MODE)
 
 CSTD     := -std=c17 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
@@ -51,7 +52,7 @@ $(B)/src/%.o: src/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-build/%/gen/sql_embed.c: $(SQL) scripts/embed_sql.sh
+$(BUILD)/%/gen/sql_embed.c: $(SQL) scripts/embed_sql.sh
 	@mkdir -p $(@D)
 	scripts/embed_sql.sh $(SQL) > $@
 
@@ -59,7 +60,7 @@ $(B)/gen/sql_embed.o: $(B)/gen/sql_embed.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # The simulator's built-in profile (fitted from the workshop's export: see docs/simulator.md).
-build/%/gen/profile_embed.c: profiles/default.json scripts/embed_file.sh
+$(BUILD)/%/gen/profile_embed.c: profiles/default.json scripts/embed_file.sh
 	@mkdir -p $(@D)
 	scripts/embed_file.sh genprof_default_json profiles/default.json > $@
 
@@ -126,10 +127,13 @@ fuzz: $(FUZZ_BIN)
 # rate accuracy, some 5 minutes) runs after it, or alone with `make bench-gen`;
 # BENCH_GEN_ARGS="--seconds 15 --no-db" shortens it (and leaves docs/benchmarks.md alone too).
 # bench/stream (the stream consumers beside pg_recvlogical, shards, polling, commit-to-stage
-# latency; some 4 minutes) runs last, or alone with `make bench-stream`;
+# latency; some 4 minutes) runs after it, or alone with `make bench-stream`;
 # BENCH_STREAM_ARGS="--rows 200000 --reps 1 --seconds 8" shortens it (docs left alone too).
-.PHONY: bench-gen bench-stream
-BENCH_BIN := $(B)/bench/copyloop
+# bench/detect/run (detection accuracy on the simulator and NAB, detector and replay speed
+# beside pandas and scikit-learn, live latency; some 6 minutes) runs last, or alone with
+# `make bench-detect`; BENCH_DETECT_ARGS="--quick" shortens it (docs left alone too).
+.PHONY: bench-gen bench-stream bench-detect
+BENCH_BIN := $(B)/bench/copyloop $(B)/bench/detect_cores
 
 $(B)/bench/%.o: bench/%.c
 	@mkdir -p $(@D)
@@ -144,6 +148,7 @@ bench: bench-deps bench-build
 	bench/ingest $(BENCH_ARGS)
 	bench/gen $(BENCH_GEN_ARGS)
 	bench/stream $(BENCH_STREAM_ARGS)
+	bench/detect/run $(BENCH_DETECT_ARGS)
 
 bench-gen: bench-deps pgpulse
 	bench/gen $(BENCH_GEN_ARGS)
@@ -151,7 +156,10 @@ bench-gen: bench-deps pgpulse
 bench-stream: bench-deps pgpulse
 	bench/stream $(BENCH_STREAM_ARGS)
 
+bench-detect: bench-deps bench-build
+	bench/detect/run $(BENCH_DETECT_ARGS)
+
 clean:
 	rm -rf build pgpulse
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

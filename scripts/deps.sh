@@ -7,7 +7,7 @@ set -eu
 
 PKGS="gcc make pkg-config libc6-dev libpq-dev postgresql postgresql-contrib libcmocka-dev libjansson-dev"
 PKGS="$PKGS clang libclang-rt-14-dev valgrind"
-BENCH_PKGS="python3 python3-psycopg2 python3-pandas python3-sqlalchemy postgresql-client hyperfine"
+BENCH_PKGS="python3 python3-psycopg2 python3-pandas python3-sqlalchemy python3-sklearn postgresql-client hyperfine"
 
 check=0
 case "${1:-}" in

@@ -20,6 +20,11 @@ int cmd_run(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
 int cmd_consume(int argc, char **argv);
 int cmd_live(int argc, char **argv);
+int cmd_detect(int argc, char **argv);
+
+/* A stream consumer running the one stage `stage` (cmd_consume.c): `pgpulse live`, `pgpulse
+ * detect`. */
+int cmd_consume_stage(int argc, char **argv, const char *cmd, const char *stage);
 int cmd_status(int argc, char **argv);
 int cmd_slots(int argc, char **argv);
 

@@ -39,7 +39,7 @@ static void cmd_consume_usage(FILE *out, const char *cmd)
             "  --poll-ms N         poll: how often to look for new rows (default 100)\n"
             "  --status-every S    print a progress line every S seconds (default 10; 0: never)\n"
             "  --db URL            database (default: $PGPULSE_DB, PG* variables, private cluster)\n",
-            cmd, strcmp(cmd, "consume") ? "the live stage" : "one or more stages",
+            cmd, strcmp(cmd, "consume") ? (strcmp(cmd, "detect") ? "the live stage" : "the detect stage") : "one or more stages",
             strcmp(cmd, "consume") ? "" : "  --stages a,b,...    the stages to run (live)\n",
             STREAM_DEFAULT_BATCH_MS, STREAM_DEFAULT_BATCH_ROWS);
 }
@@ -163,4 +163,9 @@ int cmd_consume(int argc, char **argv)
 int cmd_live(int argc, char **argv)
 {
     return cmd_consume_main(argc, argv, "live", "live");
+}
+
+int cmd_consume_stage(int argc, char **argv, const char *cmd, const char *stage)
+{
+    return cmd_consume_main(argc, argv, cmd, stage);
 }

@@ -64,7 +64,8 @@ static void cmd_gen_usage(FILE *out)
             "                      rows go through the ingest loader, faults to the fault table\n"
             "  --batch N           rows per transaction into the database (default %d)\n\n"
             "Faults per robot and simulated hour with --faults default (heavy: 5x, wear 3x):\n"
-            "  plateau 0.4 (15-45 rows +2-4 sigma ALERT, +4-6 sigma ERROR), spike 0.5 (ERROR),\n"
+            "  plateau 0.4 (15-45 rows +2-4 sigma ALERT, +4-6 sigma ERROR), spike 0.5 (one row\n"
+            "  1.5-3x the axis's largest running current, ERROR),\n"
             "  stuck 0.1, noise 0.2, dropout 0.05, wear 1 per 7 days (ends in a failure and a\n"
             "  repair), duplicate 0.5, late 0.5, clock_jump 0.03. See docs/simulator.md.\n",
             GEN_DEFAULT_ROBOTS, LOADER_DEFAULT_BATCH);

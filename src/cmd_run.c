@@ -1,7 +1,7 @@
 /* pgpulse run: bring the pipeline up in one command: a database (the private cluster unless
  * one is configured), the schema, optional asset tables and an optional data file, a summary
- * of what the database holds, then the stages as supervised child processes — the live stage
- * and a simulated fleet streaming into the database — until Ctrl-C. Later stages join the
+ * of what the database holds, then the stages as supervised child processes — the live stage,
+ * the detect stage and a simulated fleet streaming into the database — until Ctrl-C. Later stages join the
  * supervised set as they land. */
 #include <getopt.h>
 #include <signal.h>
@@ -33,7 +33,7 @@ static void cmd_run_usage(FILE *out)
                  "Starts the private PostgreSQL unless a database is configured, applies the\n"
                  "schema, loads the asset tables and a readings file if given (a robot export\n"
                  "goes to --robot ID, default 1, created if missing), says what was loaded, then\n"
-                 "runs the live stage and a simulated fleet streaming into the database until\n"
+                 "runs the live and detect stages and a simulated fleet streaming into the database until\n"
                  "Ctrl-C, each as a child process restarted if it dies: --robots N (default 20,\n"
                  "ids from " RUN_FLEET_FIRST ") at --rate R rows/s for the fleet (default: 1 row/s per\n"
                  "robot). --no-sim stops after loading.\n");
@@ -165,22 +165,23 @@ int cmd_run(int argc, char **argv)
             snprintf(fleet_rate, sizeof fleet_rate, "%s", robots); /* 1 row/s per robot */
             rate = fleet_rate;
         }
-        printf("\nrunning: the live stage, and %s simulated robots (ids from %s) at %s rows/s; "
+        printf("\nrunning: the live and detect stages, and %s simulated robots (ids from %s) at %s rows/s; "
                "Ctrl-C stops\n",
                robots, RUN_FLEET_FIRST, rate);
         fflush(stdout);
         PQfinish(conn);
         conn = NULL;
         char *live[] = {"live", "--db", url, NULL};
+        char *detect[] = {"detect", "--db", url, NULL};
         char *gen[] = {"gen", "--db", url, "--robots", (char *)robots, "--rate", (char *)rate,
                        "--first-robot", RUN_FLEET_FIRST, NULL};
-        const supervise_child children[] = {{"live", live}, {"gen", gen}};
+        const supervise_child children[] = {{"live", live}, {"detect", detect}, {"gen", gen}};
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = cmd_run_on_signal;
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
-        if (supervise_run(children, 2, &cmd_run_stop) != 0) {
+        if (supervise_run(children, 3, &cmd_run_stop) != 0) {
             cli_error("run", "cannot find this program's path to start its stages");
             rc = CLI_FAIL;
         }

@@ -521,7 +521,10 @@ static void gen_start_faults(gen *g, gen_robot *rb, int64_t t)
                 ac->amount = mult * sigma;
                 ac->rows_left = 15 + (int)rng_below(fr, 31);
             } else if (k == GEN_SPIKE) {
-                double mult = rng_range(fr, 6, 12);
+                /* A transient beyond anything the axis does in normal operation: 1.5-3 times its
+                 * largest running current on top of the value (in sigmas, some 15-40). */
+                double top = g->p.axis_q[axis][GENPROF_QN - 1];
+                double mult = rng_range(fr, 1.5, 3) * top / g->p.sigma[axis];
                 rec.level = GEN_ERROR;
                 rec.magnitude = mult;
                 ac->amount = mult * sigma;

@@ -15,7 +15,8 @@
  * level and the time range of the rows it affected (earliest to latest timestamp, as emitted):
  *   plateau  15-45 rows offset by 2-4 sigma (ALERT, 70 %) or 4-6 sigma (ERROR, 30 %), sigma
  *            being the axis's overall standard deviation (the workshop's rule)
- *   spike    one row 6-12 sigma high (ERROR)
+ *   spike    one row raised by 1.5-3 times the axis's largest running current, beyond anything
+ *            it reads in normal operation (ERROR; magnitude in sigmas, some 15-40)
  *   stuck    the sensor repeats one non-zero value for 20-120 rows (ALERT)
  *   noise    20-100 rows with added noise of 1.5-3 sigma (ALERT)
  *   dropout  60-900 s without rows from the robot (ALERT)

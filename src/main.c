@@ -15,6 +15,7 @@ static const struct {
     {"ingest", cmd_ingest, "FILE|-: load readings from CSV (batched COPY BINARY, idempotent)"},
     {"gen", cmd_gen, "simulate a robot fleet with labelled faults (to the database or CSV)"},
     {"live", cmd_live, "the live stage: per-robot and per-second state for dashboards"},
+    {"detect", cmd_detect, "outlier detection: live anomaly episodes, or --replay a CSV"},
     {"consume", cmd_consume, "--stages a,b: run stages over new readings (one consumer)"},
     {"status", cmd_status, "[--json]: every consumer's rows, position, lag and checkpoint age"},
     {"slots", cmd_slots, "list | drop CONSUMER: the consumers' replication slots"},

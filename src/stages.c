@@ -3,10 +3,11 @@
 
 #include <string.h>
 
+#include "stage_detect.h"
 #include "stage_live.h"
 #include "util.h"
 
-static const stream_stage_ops *const stages_all[] = {&stage_live_ops};
+static const stream_stage_ops *const stages_all[] = {&stage_live_ops, &stage_detect_ops};
 
 const stream_stage_ops *stages_find(const char *name)
 {
@@ -17,7 +18,7 @@ const stream_stage_ops *stages_find(const char *name)
 
 const char *stages_names(void)
 {
-    return "live";
+    return "live, detect";
 }
 
 int stages_parse(const char *list, const stream_stage_ops **ops, int max, char *err, size_t errlen)

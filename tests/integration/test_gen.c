@@ -205,7 +205,7 @@ static void test_bad_options(void **state)
     free(bad);
 }
 
-/* `pgpulse run` streams the default fleet (robots from 1001) and runs the live stage, as
+/* `pgpulse run` streams the default fleet (robots from 1001) and runs the live and detect stages, as
  * supervised children, until interrupted. */
 static void test_run_streams_the_default_fleet(void **state)
 {
@@ -214,27 +214,31 @@ static void test_run_streams_the_default_fleet(void **state)
     PGconn *conn = harness_connect(db);
     char *log = xasprintf("%s/run.log", harness_tmpdir());
     int pid = harness_spawn(NULL, log, (const char *[]){"run", "--db", db, NULL});
-    int64_t seen = 0, live = 0;
-    for (int i = 0; i < 150 && (seen < 40 || live < 20); i++) {
+    int64_t seen = 0, live = 0, detected = 0;
+    for (int i = 0; i < 150 && (seen < 40 || live < 20 || detected < 20); i++) {
         util_sleep_ms(100);
         seen = harness_query_int(conn, "SELECT count(*) FROM reading WHERE robot_id > 1000");
         live = harness_query_int(conn, "SELECT count(*) FROM live_robot WHERE robot_id > 1000");
+        detected = harness_query_int(conn, "SELECT count(*) FROM detect_robot_state WHERE "
+                                           "consumer = 'detect' AND robot_id > 1000");
     }
     kill(pid, SIGINT);
     int st = harness_wait(pid, NULL);
     char *out = harness_read_file(log);
     if (st != 0) fail_msg("run exited with %d: %s", st, out);
-    assert_non_null(strstr(out, "running: the live stage, and 20 simulated robots"));
+    assert_non_null(strstr(out, "running: the live and detect stages, and 20 simulated robots"));
     assert_non_null(strstr(out, "[gen] pgpulse gen: 20 robots"));   /* prefixed, stopped cleanly */
     assert_non_null(strstr(out, "[run] stopped"));
     assert_true(seen >= 40);
     assert_int_equal(harness_query_int(conn, "SELECT count(DISTINCT robot_id) FROM reading "
                                              "WHERE robot_id BETWEEN 1001 AND 1020"),
                      20);
-    /* The live stage followed: its robots are the fleet's. */
+    /* The live and detect stages followed: their robots are the fleet's. */
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM live_robot WHERE robot_id "
                                              "BETWEEN 1001 AND 1020"),
                      20);
+    assert_int_equal(detected, 20);
+    assert_non_null(strstr(out, "[detect] pgpulse detect: streaming from slot"));
     free(out);
     free(log);
     PQfinish(conn);

@@ -932,8 +932,13 @@ static int check_value_fault(const frun *x, const gen_fault *f, scale_range *sr,
         break;
     case GEN_SPIKE:
         if (n != 1 || f->ts_start != f->ts_end) fail_msg("spike of %zu rows", n);
-        if (f->level != GEN_ERROR || f->magnitude < 6 || f->magnitude > 12)
-            fail_msg("spike of %.3f sigma, %s", f->magnitude, gen_level_name(f->level));
+        {
+            /* 1.5-3 times the axis's largest running current, in sigmas. */
+            double top = x->p.axis_q[a][GENPROF_QN - 1] / x->p.sigma[a];
+            if (f->level != GEN_ERROR || f->magnitude < 1.5 * top - 1e-9 || f->magnitude > 3 * top + 1e-9)
+                fail_msg("spike of %.3f sigma (%.3f..%.3f), %s", f->magnitude, 1.5 * top, 3 * top,
+                         gen_level_name(f->level));
+        }
         scale_seen(x, sr, f, d0);
         break;
     case GEN_STUCK: {

@@ -1,0 +1,384 @@
+/* stage_detect: the `detect` stage — the detectors (detect.h) over every robot's readings, in
+ * the order the source delivers them, merged into episodes (detect_episode.h) that are written
+ * to the anomaly table while they grow, and a NOTIFY on channel pgpulse_anomaly for every
+ * episode that opens or rises from ALERT to ERROR.
+ *
+ * Exactly once: the episodes, each changed robot's detector state (detect_robot_state, one
+ * binary block per robot) and the consumer's position commit in one transaction; open reads
+ * the states back, so a consumer killed and restarted continues from the last commit as if it
+ * had never stopped. Everything is a function of the rows in delivery order, not of where the
+ * batches end. */
+#include "stage_detect.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detect.h"
+#include "detect_episode.h"
+#include "pgarray.h"
+#include "pgconn.h"
+#include "tstamp.h"
+#include "util.h"
+
+#define DETECT_CHANNEL "pgpulse_anomaly"
+#define DETECT_NOTIFY_MAX 20        /* episodes listed in one NOTIFY payload (the rest counted) */
+#define DETECT_SLOTS (DETECT_MAX_CH + 1)
+#define DETECT_OID_INT4 23
+#define DETECT_OID_BYTEA 17
+
+typedef struct detect_robot {
+    int32_t id;
+    int dirty;                      /* state changed since the last commit */
+    int64_t n;                      /* readings taken */
+    int64_t pend_gen;               /* batch whose pending entries pend[] point to */
+    int32_t pend[DETECT_SLOTS];     /* per episode slot: index in the pending list, -1: none */
+    detect_state st;
+    detect_episodes ep;
+} detect_robot;
+
+/* An episode to write at the next commit (the latest version of it). */
+typedef struct detect_pending {
+    int32_t robot_id;
+    detect_episode e;
+    int closed;
+    int notify;                     /* opened, or rose to ERROR, in this batch */
+} detect_pending;
+
+typedef struct detect_stage {
+    stream_ctx ctx;
+    detect_cfg cfg;
+    detect_robot **robots;          /* open addressing on id */
+    size_t robots_cap, nrobots;
+    detect_pending *pend;
+    size_t npend, pend_cap;
+    int64_t gen;                    /* batch number */
+    detect_robot *cur;              /* robot being stepped (episode callback) */
+} detect_stage;
+
+static size_t detect_hash(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= UINT64_C(0xff51afd7ed558ccd);
+    x ^= x >> 33;
+    return (size_t)x;
+}
+
+static detect_robot *detect_robot_get(detect_stage *s, int32_t id, int create)
+{
+    if ((s->nrobots + 1) * 2 > s->robots_cap) {
+        detect_robot **old = s->robots;
+        size_t oldcap = s->robots_cap;
+        s->robots_cap = oldcap ? oldcap * 2 : 64;
+        s->robots = xcalloc(s->robots_cap, sizeof *s->robots);
+        for (size_t i = 0; i < oldcap; i++) {
+            if (!old[i]) continue;
+            size_t j = detect_hash((uint64_t)(uint32_t)old[i]->id) & (s->robots_cap - 1);
+            while (s->robots[j]) j = (j + 1) & (s->robots_cap - 1);
+            s->robots[j] = old[i];
+        }
+        free(old);
+    }
+    size_t mask = s->robots_cap - 1;
+    for (size_t j = detect_hash((uint64_t)(uint32_t)id) & mask;; j = (j + 1) & mask) {
+        if (s->robots[j] && s->robots[j]->id == id) return s->robots[j];
+        if (!s->robots[j]) {
+            if (!create) return NULL;
+            detect_robot *r = xcalloc(1, sizeof *r);
+            r->id = id;
+            r->pend_gen = -1;
+            detect_state_init(&r->st, &s->cfg, READING_AXES);
+            detect_episodes_init(&r->ep);
+            s->robots[j] = r;
+            s->nrobots++;
+            return r;
+        }
+    }
+}
+
+static void detect_free_stage(detect_stage *s)
+{
+    if (!s) return;
+    for (size_t i = 0; i < s->robots_cap; i++) free(s->robots[i]);
+    free(s->robots);
+    free(s->pend);
+    free(s);
+}
+
+/* The blob of one robot: n, open episodes, then the detectors' state. */
+static void detect_robot_save(const detect_robot *r, buf *b)
+{
+    buf_append(b, &r->n, sizeof r->n);
+    buf_append(b, &r->ep, sizeof r->ep);
+    detect_state_save(&r->st, b);
+}
+
+static int detect_robot_load(detect_robot *r, const uint8_t *p, size_t len, char *err, size_t errlen)
+{
+    if (len < sizeof r->n + sizeof r->ep) {
+        snprintf(err, errlen, "detect_robot_state of robot %d: %zu bytes, too short", (int)r->id, len);
+        return -1;
+    }
+    memcpy(&r->n, p, sizeof r->n);
+    memcpy(&r->ep, p + sizeof r->n, sizeof r->ep);
+    size_t off = sizeof r->n + sizeof r->ep;
+    char e2[256];
+    long used = detect_state_load(&r->st, p + off, len - off, e2, sizeof e2);
+    if (used < 0 || (size_t)used != len - off) {
+        snprintf(err, errlen, "detect_robot_state of robot %d: %s (drop the consumer to start afresh)",
+                 (int)r->id, used < 0 ? e2 : "trailing bytes");
+        return -1;
+    }
+    return 0;
+}
+
+static void *detect_open(const uint8_t *state, size_t len, const stream_ctx *ctx, PGconn *conn,
+                         char *err, size_t errlen)
+{
+    (void)state;
+    (void)len;
+    detect_stage *s = xcalloc(1, sizeof *s);
+    s->ctx = *ctx;
+    detect_cfg_default(&s->cfg);
+    const char *p[] = {ctx->consumer};
+    PGresult *r = PQexecParams(conn,
+                               "SELECT robot_id, state FROM detect_robot_state WHERE consumer = $1",
+                               1, NULL, p, NULL, NULL, 1);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pgconn_result_error(r, conn, err, errlen);
+        PQclear(r);
+        detect_free_stage(s);
+        return NULL;
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        uint32_t id;
+        memcpy(&id, PQgetvalue(r, i, 0), 4);
+        detect_robot *rb = detect_robot_get(s, (int32_t)ntohl(id), 1);
+        if (detect_robot_load(rb, (const uint8_t *)PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1),
+                              err, errlen)) {
+            PQclear(r);
+            detect_free_stage(s);
+            return NULL;
+        }
+    }
+    PQclear(r);
+    return s;
+}
+
+static void detect_on_episode(void *arg, const detect_episode *e, detect_episode_event ev)
+{
+    detect_stage *s = arg;
+    detect_robot *rb = s->cur;
+    int slot = e->channel == DETECT_EPISODE_MULTI ? DETECT_MAX_CH : e->channel;
+    if (rb->pend_gen != s->gen) {
+        for (int i = 0; i < DETECT_SLOTS; i++) rb->pend[i] = -1;
+        rb->pend_gen = s->gen;
+    }
+    detect_pending *pd;
+    if (rb->pend[slot] >= 0) {
+        pd = &s->pend[rb->pend[slot]];
+        if (e->level > pd->e.level) pd->notify = 1;
+    } else {
+        if (s->npend == s->pend_cap) {
+            s->pend_cap = s->pend_cap ? s->pend_cap * 2 : 64;
+            s->pend = xrealloc(s->pend, s->pend_cap * sizeof *s->pend);
+        }
+        rb->pend[slot] = (int32_t)s->npend;
+        pd = &s->pend[s->npend++];
+        memset(pd, 0, sizeof *pd);
+        pd->robot_id = rb->id;
+        pd->notify = ev == DETECT_EPISODE_OPEN;
+    }
+    pd->e = *e;
+    if (ev == DETECT_EPISODE_CLOSE) {
+        pd->closed = 1;
+        rb->pend[slot] = -1; /* a later episode of the slot is another row */
+    }
+}
+
+static void detect_rows(void *stage, const reading *rows, size_t n)
+{
+    detect_stage *s = stage;
+    for (size_t i = 0; i < n; i++) {
+        const reading *x = &rows[i];
+        detect_robot *rb = detect_robot_get(s, x->robot_id, 1);
+        detect_result res;
+        detect_step(&rb->st, &s->cfg, x->ts_us, x->axis, &res);
+        s->cur = rb;
+        detect_episodes_step(&rb->ep, READING_AXES, DETECT_EPISODE_DEFAULT_BRIDGE, rb->n, x->ts_us,
+                             &res, detect_on_episode, s);
+        rb->n++;
+        rb->dirty = 1;
+    }
+}
+
+/* PostgreSQL's binary array format: a one-dimensional array of n elements of type oid. */
+static void detect_array_header(buf *b, uint32_t oid, size_t n)
+{
+    uint32_t h[5] = {htonl(1), htonl(0), htonl(oid), htonl((uint32_t)n), htonl(1)};
+    buf_append(b, h, sizeof h);
+}
+
+static void detect_array_elem(buf *b, const void *p, size_t len)
+{
+    uint32_t l = htonl((uint32_t)len);
+    buf_append(b, &l, 4);
+    buf_append(b, p, len);
+}
+
+static int detect_write_states(detect_stage *s, PGconn *conn, char *err, size_t errlen)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->robots_cap; i++) n += s->robots[i] && s->robots[i]->dirty;
+    if (!n) return 0;
+    buf ids = {0}, states = {0}, one = {0};
+    detect_array_header(&ids, DETECT_OID_INT4, n);
+    detect_array_header(&states, DETECT_OID_BYTEA, n);
+    for (size_t i = 0; i < s->robots_cap; i++) {
+        detect_robot *rb = s->robots[i];
+        if (!rb || !rb->dirty) continue;
+        uint32_t id = htonl((uint32_t)rb->id);
+        detect_array_elem(&ids, &id, 4);
+        buf_reset(&one);
+        detect_robot_save(rb, &one);
+        detect_array_elem(&states, one.data, one.len);
+    }
+    const char *p[] = {s->ctx.consumer, (const char *)ids.data, (const char *)states.data};
+    int lens[] = {0, (int)ids.len, (int)states.len};
+    int fmts[] = {0, 1, 1};
+    PGresult *r = PQexecParams(conn,
+                               "INSERT INTO detect_robot_state (consumer, robot_id, state) "
+                               "SELECT $1, i, st FROM unnest($2::int[], $3::bytea[]) AS x(i, st) "
+                               "ON CONFLICT (consumer, robot_id) DO UPDATE SET state = EXCLUDED.state",
+                               3, NULL, p, lens, fmts, 0);
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        pgconn_result_error(r, conn, err, errlen);
+        rc = -1;
+    }
+    PQclear(r);
+    buf_free(&ids);
+    buf_free(&states);
+    buf_free(&one);
+    return rc;
+}
+
+static int detect_write_episodes(detect_stage *s, PGconn *conn, char *err, size_t errlen)
+{
+    pgarray rid = {0}, axis = {0}, level = {0}, first = {0}, t0 = {0}, t1 = {0}, peak = {0},
+            pz = {0}, det = {0}, reason = {0}, pts = {0}, open = {0};
+    char t[40], rs[128];
+    for (size_t i = 0; i < s->npend; i++) {
+        const detect_pending *pd = &s->pend[i];
+        const detect_episode *e = &pd->e;
+        pgarray_int(&rid, pd->robot_id);
+        if (e->channel == DETECT_EPISODE_MULTI)
+            pgarray_null(&axis);
+        else
+            pgarray_int(&axis, e->channel + 1);
+        pgarray_str(&level, detect_level_name(e->level));
+        tstamp_format(e->ts_first, t, sizeof t);
+        pgarray_str(&first, t);
+        tstamp_format(e->ts_start, t, sizeof t);
+        pgarray_str(&t0, t);
+        tstamp_format(e->ts_end, t, sizeof t);
+        pgarray_str(&t1, t);
+        double sc = e->peak_score < 0 ? 0 : e->peak_score > 1 ? 1 : e->peak_score;
+        pgarray_float(&peak, sc);
+        pgarray_float(&pz, e->peak_z);
+        pgarray_str(&det, detect_kind_name((detect_kind)e->detector));
+        detect_reason_format(e->reason, rs, sizeof rs);
+        pgarray_str(&reason, rs);
+        pgarray_int(&pts, e->points);
+        pgarray_str(&open, pd->closed ? "f" : "t");
+    }
+    const char *p[] = {s->ctx.consumer,   pgarray_end(&rid),  pgarray_end(&axis),
+                       pgarray_end(&level), pgarray_end(&first), pgarray_end(&t0),
+                       pgarray_end(&t1),  pgarray_end(&peak), pgarray_end(&pz),
+                       pgarray_end(&det), pgarray_end(&reason), pgarray_end(&pts),
+                       pgarray_end(&open)};
+    int rc = pgconn_query(conn,
+                          "INSERT INTO anomaly AS a (consumer, robot_id, axis, level, ts_first, "
+                          "ts_start, ts_end, peak_score, peak_z, detector, reason, readings, open) "
+                          "SELECT $1, * FROM unnest($2::int[], $3::smallint[], $4::text[], "
+                          "$5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::float8[], "
+                          "$9::float8[], $10::text[], $11::text[], $12::int[], $13::bool[]) "
+                          "ON CONFLICT (consumer, robot_id, axis_key, ts_first) DO UPDATE SET "
+                          "level = EXCLUDED.level, ts_start = EXCLUDED.ts_start, ts_end = "
+                          "EXCLUDED.ts_end, peak_score = EXCLUDED.peak_score, peak_z = "
+                          "EXCLUDED.peak_z, detector = EXCLUDED.detector, reason = "
+                          "EXCLUDED.reason, readings = EXCLUDED.readings, open = EXCLUDED.open, "
+                          "updated_at = clock_timestamp()",
+                          13, p, PGRES_COMMAND_OK, NULL, err, errlen);
+    pgarray_free(&rid);
+    pgarray_free(&axis);
+    pgarray_free(&level);
+    pgarray_free(&first);
+    pgarray_free(&t0);
+    pgarray_free(&t1);
+    pgarray_free(&peak);
+    pgarray_free(&pz);
+    pgarray_free(&det);
+    pgarray_free(&reason);
+    pgarray_free(&pts);
+    pgarray_free(&open);
+    return rc;
+}
+
+/* One NOTIFY for the episodes that opened or rose to ERROR in this batch. */
+static int detect_notify(detect_stage *s, PGconn *conn, char *err, size_t errlen)
+{
+    size_t count = 0;
+    buf b = {0};
+    buf_printf(&b, "{\"consumer\":\"%s\",\"anomalies\":[", s->ctx.consumer);
+    char t[40];
+    for (size_t i = 0; i < s->npend; i++) {
+        const detect_pending *pd = &s->pend[i];
+        if (!pd->notify) continue;
+        if (count++ >= DETECT_NOTIFY_MAX) continue;
+        tstamp_format(pd->e.ts_first, t, sizeof t);
+        char axis[16] = "null";
+        if (pd->e.channel != DETECT_EPISODE_MULTI) snprintf(axis, sizeof axis, "%d", pd->e.channel + 1);
+        buf_printf(&b, "%s{\"robot_id\":%d,\"axis\":%s,\"level\":\"%s\",\"ts\":\"%s\",\"detector\":\"%s\",\"score\":%.4f}",
+                   count > 1 ? "," : "", (int)pd->robot_id, axis, detect_level_name(pd->e.level), t,
+                   detect_kind_name((detect_kind)pd->e.detector), pd->e.peak_score);
+    }
+    int rc = 0;
+    if (count) {
+        buf_printf(&b, "],\"count\":%zu}", count);
+        buf_append(&b, "", 1);
+        const char *p[] = {DETECT_CHANNEL, (const char *)b.data};
+        rc = pgconn_query(conn, "SELECT pg_notify($1, $2)", 2, p, PGRES_TUPLES_OK, NULL, err, errlen);
+    }
+    buf_free(&b);
+    return rc;
+}
+
+static int detect_commit(void *stage, PGconn *conn, buf *state, char *err, size_t errlen)
+{
+    (void)state;
+    detect_stage *s = stage;
+    if (s->npend && detect_write_episodes(s, conn, err, errlen)) return -1;
+    if (detect_write_states(s, conn, err, errlen)) return -1;
+    if (s->npend && detect_notify(s, conn, err, errlen)) return -1;
+    /* Written; on failure the consumer reopens the stage from the committed state instead. */
+    for (size_t i = 0; i < s->robots_cap; i++)
+        if (s->robots[i]) s->robots[i]->dirty = 0;
+    s->npend = 0;
+    s->gen++;
+    return 0;
+}
+
+static void detect_free(void *stage)
+{
+    detect_free_stage(stage);
+}
+
+const stream_stage_ops stage_detect_ops = {
+    .name = "detect",
+    .open = detect_open,
+    .rows = detect_rows,
+    .commit = detect_commit,
+    .free = detect_free,
+};

@@ -1,0 +1,267 @@
+/* Integration tests of the detect stage (stage_detect, detect_*, cmd_detect) against a real
+ * PostgreSQL: the live stage writes the same episodes as `detect --replay` over the same rows
+ * (one code path), announces them on pgpulse_anomaly, and writes exactly what an uninterrupted
+ * consumer writes when it is SIGKILLed at random moments. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "harness.h"
+#include "util.h"
+
+#define SIM_ROWS 60000
+
+/* The anomaly table, as text to compare two databases (everything a consumer decides, nothing
+ * that depends on when it ran). */
+static char *anomaly_fingerprint(PGconn *conn)
+{
+    return harness_query_text(
+        conn, "SELECT md5(coalesce(string_agg((robot_id, axis, level, ts_first, ts_start, ts_end, "
+              "peak_score, peak_z, detector, reason, readings, open)::text, ';' ORDER BY robot_id, "
+              "axis_key, ts_first), '')) FROM anomaly");
+}
+
+static int start_detect(const char *db, const char *name, const char *log)
+{
+    return harness_spawn(NULL, log, (const char *[]){"detect", "--db", db, "--name", name,
+                                                     "--status-every", "0", NULL});
+}
+
+static void wait_slot(PGconn *conn, const char *consumer)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM stream_consumer c JOIN pg_replication_slots s ON s.slot_name = "
+             "c.slot_name WHERE c.consumer = '%s' AND s.active",
+             consumer);
+    for (int i = 0; i < 200; i++) {
+        if (harness_query_int(conn, sql) == 1) return;
+        util_sleep_ms(50);
+    }
+    fail_msg("consumer %s did not start streaming", consumer);
+}
+
+/* Waits until the consumer's checkpoint counts rows; on failure shows its log. */
+static void wait_rows(PGconn *conn, const char *consumer, int64_t rows, const char *log)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT coalesce(sum(rows), 0) FROM stream_checkpoint WHERE consumer = '%s'",
+             consumer);
+    int64_t got = 0;
+    for (int i = 0; i < 900 && got < rows; i++) {
+        got = harness_query_int(conn, sql);
+        if (got < rows) util_sleep_ms(100);
+    }
+    if (got != rows) {
+        char *text = log ? harness_read_file(log) : NULL;
+        fail_msg("consumer %s: %lld rows, expected %lld; its log:\n%s", consumer, (long long)got,
+                 (long long)rows, text ? text : "(none)");
+    }
+}
+
+/* A simulated fleet with many faults as a native CSV, each (robot, ts) once (the database
+ * keeps one row per key, so a replay of this file sees exactly what the stage sees). Returns
+ * the path and the row count. */
+static const char *sim_csv(int64_t *rows)
+{
+    static char path[512];
+    const char *dir = harness_tmpdir();
+    char *raw = xasprintf("%s/sim-raw.csv", dir);
+    snprintf(path, sizeof path, "%s/sim.csv", dir);
+    char *cmd = xasprintf("'%s' gen --robots 10 --first-robot 1001 --rows %d --faults heavy --seed 5 "
+                          "--start 2026-03-01T00:00:00Z --out - > '%s' && awk -F, 'NR == 1 || !seen[$1 \",\" $2]++' "
+                          "'%s' > '%s'",
+                          getenv("PGPULSE_BIN"), SIM_ROWS, raw, raw, path);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    char *text = harness_read_file(path);
+    int64_t n = -1;
+    for (const char *p = text; *p; p++) n += *p == '\n';
+    free(text);
+    free(raw);
+    *rows = n;
+    return path;
+}
+
+/* Loads an episodes CSV written by `detect --replay --episodes` into the temporary table ep. */
+static void load_episodes(PGconn *conn, const char *path)
+{
+    harness_exec(conn, "CREATE TEMP TABLE ep (key int, channel text, level text, ts_start timestamptz, "
+                       "ts_end timestamptz, peak_score float8, detector text, reason text, points int)");
+    PGresult *r = PQexec(conn, "COPY ep FROM STDIN (FORMAT csv, HEADER true)");
+    assert_int_equal(PQresultStatus(r), PGRES_COPY_IN);
+    PQclear(r);
+    char *text = harness_read_file(path);
+    assert_int_equal(PQputCopyData(conn, text, (int)strlen(text)), 1);
+    assert_int_equal(PQputCopyEnd(conn, NULL), 1);
+    r = PQgetResult(conn);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) fail_msg("COPY ep: %s", PQerrorMessage(conn));
+    PQclear(r);
+    PQclear(PQgetResult(conn));
+    free(text);
+}
+
+static void test_live_stage_equals_replay(void **state)
+{
+    (void)state;
+    const char *db = harness_db("detect_live", 1);
+    if (!db) skip();
+    int64_t rows;
+    const char *csv = sim_csv(&rows);
+    PGconn *conn = harness_connect(db);
+    harness_exec(conn, "INSERT INTO robot (robot_id, name) SELECT g, 'sim-' || g FROM "
+                       "generate_series(1001, 1010) g");
+    PGconn *listen = harness_connect(db);
+    harness_exec(listen, "LISTEN pgpulse_anomaly");
+    char *log = xasprintf("%s/detect-live.log", harness_tmpdir());
+    int c = start_detect(db, "det", log);
+    wait_slot(conn, "det");
+    harness_out o = harness_pgpulse(NULL, (const char *[]){"ingest", "--db", db, csv, NULL});
+    if (o.status != 0) fail_msg("ingest: %s", o.err);
+    harness_out_free(&o);
+    wait_rows(conn, "det", rows, log);
+    kill(c, SIGINT);
+    assert_int_equal(harness_wait(c, NULL), 0);
+
+    char *ep = xasprintf("%s/episodes.csv", harness_tmpdir());
+    o = harness_pgpulse(NULL, (const char *[]){"detect", "--replay", csv, "--out", "/dev/null",
+                                               "--episodes", ep, NULL});
+    if (o.status != 0) fail_msg("replay: %s", o.err);
+    harness_out_free(&o);
+    load_episodes(conn, ep);
+    int64_t n = harness_query_int(conn, "SELECT count(*) FROM anomaly");
+    print_message("%lld rows, %lld episodes\n", (long long)rows, (long long)n);
+    assert_true(n >= 20); /* heavy faults: plenty to find */
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM ep"), n);
+    /* Row for row the same, but for `open`: the stage's last episodes are still open, the
+     * replay closed them at the end of its file. */
+    const char *diff =
+        "SELECT count(*) FROM ((SELECT robot_id, coalesce(axis, 0), level, ts_start, ts_end, "
+        "detector, readings, round(peak_score::numeric, 6) FROM anomaly EXCEPT SELECT key, "
+        "CASE channel WHEN 'multi' THEN 0 ELSE substr(channel, 5)::int END, level, ts_start, "
+        "ts_end, detector, points, round(peak_score::numeric, 6) FROM ep) UNION ALL (SELECT key, "
+        "CASE channel WHEN 'multi' THEN 0 ELSE substr(channel, 5)::int END, level, ts_start, "
+        "ts_end, detector, points, round(peak_score::numeric, 6) FROM ep EXCEPT SELECT robot_id, "
+        "coalesce(axis, 0), level, ts_start, ts_end, detector, readings, "
+        "round(peak_score::numeric, 6) FROM anomaly)) d";
+    assert_int_equal(harness_query_int(conn, diff), 0);
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM detect_robot_state WHERE consumer = 'det'"),
+                     10);
+
+    /* Each episode that opened was announced, with its robot and level. */
+    PQconsumeInput(listen);
+    int notes = 0;
+    int64_t announced = 0;
+    PGnotify *nt;
+    while ((nt = PQnotifies(listen)) != NULL) {
+        json_error_t jerr;
+        json_t *j = json_loads(nt->extra, 0, &jerr);
+        if (!j) fail_msg("payload is not JSON: %s", nt->extra);
+        assert_string_equal(json_string_value(json_object_get(j, "consumer")), "det");
+        json_t *arr = json_object_get(j, "anomalies");
+        assert_true(json_is_array(arr));
+        int64_t count = json_integer_value(json_object_get(j, "count"));
+        assert_true(count >= 1);
+        assert_int_equal(json_array_size(arr), count < 20 ? count : 20); /* the first 20 listed */
+        announced += count;
+        size_t i;
+        json_t *a;
+        json_array_foreach(arr, i, a) {
+            int64_t robot = json_integer_value(json_object_get(a, "robot_id"));
+            assert_true(robot >= 1001 && robot <= 1010);
+            const char *lv = json_string_value(json_object_get(a, "level"));
+            assert_true(!strcmp(lv, "ALERT") || !strcmp(lv, "ERROR"));
+        }
+        notes++;
+        json_decref(j);
+        PQfreemem(nt);
+    }
+    assert_true(notes >= 1);
+    assert_true(announced >= n); /* every opening, and every rise to ERROR */
+
+    free(ep);
+    free(log);
+    PQfinish(listen);
+    PQfinish(conn);
+}
+
+/* A writer: the simulator into db at rate rows/s with many faults, a fixed start and seed. */
+static int start_writer(const char *db, int rows, int rate)
+{
+    char n[16], r[16];
+    snprintf(n, sizeof n, "%d", rows);
+    snprintf(r, sizeof r, "%d", rate);
+    return harness_spawn(NULL, NULL, (const char *[]){"gen", "--db", db, "--robots", "10",
+                                                      "--first-robot", "2001", "--rows", n,
+                                                      "--seed", "9", "--faults", "heavy", "--start",
+                                                      "2026-03-01T00:00:00Z", "--rate", r,
+                                                      "--batch", "2000", NULL});
+}
+
+static void test_killed_at_random_moments(void **state)
+{
+    (void)state;
+    const int rows = 100000, rate = 25000;
+    /* The reference: nobody interrupts it. */
+    const char *db = harness_db("detect_ref", 1);
+    if (!db) skip();
+    PGconn *conn = harness_connect(db);
+    int c = start_detect(db, "det_ref", NULL);
+    wait_slot(conn, "det_ref");
+    int w = start_writer(db, rows, rate);
+    assert_int_equal(harness_wait(w, NULL), 0);
+    int64_t stored = harness_query_int(conn, "SELECT count(*) FROM reading");
+    wait_rows(conn, "det_ref", stored, NULL);
+    kill(c, SIGINT);
+    assert_int_equal(harness_wait(c, NULL), 0);
+    char *ref = anomaly_fingerprint(conn);
+    int64_t nref = harness_query_int(conn, "SELECT count(*) FROM anomaly");
+    PQfinish(conn);
+
+    db = harness_db("detect_kill", 1);
+    conn = harness_connect(db);
+    char *log = xasprintf("%s/detect-kill.log", harness_tmpdir());
+    c = start_detect(db, "det_kill", log);
+    wait_slot(conn, "det_kill");
+    w = start_writer(db, rows, rate);
+    srand((unsigned)time(NULL));
+    for (int k = 0; k < 6; k++) {
+        util_sleep_ms(300 + rand() % 500);
+        kill(c, SIGKILL);
+        harness_wait(c, NULL);
+        c = start_detect(db, "det_kill", log);
+    }
+    assert_int_equal(harness_wait(w, NULL), 0);
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM reading"), stored);
+    wait_rows(conn, "det_kill", stored, log);
+    kill(c, SIGINT);
+    assert_int_equal(harness_wait(c, NULL), 0);
+    char *fp = anomaly_fingerprint(conn);
+    print_message("%lld rows, %lld episodes\n", (long long)stored, (long long)nref);
+    assert_true(nref >= 20);
+    assert_string_equal(fp, ref);
+    free(fp);
+    free(ref);
+    free(log);
+    PQfinish(conn);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_live_stage_equals_replay),
+        cmocka_unit_test(test_killed_at_random_moments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
