@@ -149,6 +149,15 @@ double detect_combine_fisher_L(double L_sum, int m)
     return L > 0 ? L : 0;
 }
 
+double detect_combine_joint_L(double L_sum, double p_min, int m)
+{
+    double L = detect_combine_fisher_L(L_sum, m);
+    if (m < 1 || !(p_min > 0)) return L;
+    /* Bonferroni: the smallest of m p-values, times m (valid under any dependence). */
+    double Lb = -log10(p_min) - log10((double)m);
+    return Lb > L ? Lb : L;
+}
+
 double detect_combine_score_of_L(const detect_combine_cfg *c, double L)
 {
     if (!(L > 0)) return 0;
@@ -256,16 +265,18 @@ double detect_combine_step(detect_combine_state *s, const detect_combine_cfg *c,
 
     /* sum of -log10 p as one product (a logarithm per point instead of one per stream),
      * folded into the sum before it could underflow. */
-    double L_sum = 0, prod = 1, growth = 1 / (1 - c->alpha);
+    double L_sum = 0, prod = 1, growth = 1 / (1 - c->alpha), p_min = 1;
     int m = 0;
     for (int k = 0; k < DETECT_COMBINE_STREAMS; k++) {
         if (!used[k]) continue;
         /* A detector that sets no level on the point abstains: it adds no degrees of
          * freedom (its history still learns the zero). */
-        if (k >= DETECT_NKINDS || ev[k] > 0) m++;
+        int counted = k >= DETECT_NKINDS || ev[k] > 0;
+        m += counted;
         double r = combine_clamp(ev[k]);
         int b = combine_bin(r);
         double p = cmax(combine_tail_p_bin(&s->tail[k], c, r, b), 1e-300);
+        if (counted && p < p_min) p_min = p;
         if (p < 1e-100) {
             L_sum -= log10(p); /* a product of two such would underflow to 0 */
         } else {
@@ -278,7 +289,7 @@ double detect_combine_step(detect_combine_state *s, const detect_combine_cfg *c,
         if (update) combine_tail_add_bin(&s->tail[k], c, r, b, growth);
     }
     if (prod < 1) L_sum -= log10(prod);
-    double L = detect_combine_fisher_L(L_sum, m);
+    double L = detect_combine_joint_L(L_sum, p_min, m);
 
     /* Repeats (see detect_combine.h): the hold, then the record. */
     if (s->hold_left > 0) {

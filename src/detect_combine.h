@@ -150,6 +150,11 @@ void detect_combine_tail_add(detect_combine_tail *t, const detect_combine_cfg *c
  * returned as -log10 of it (>= 0). */
 double detect_combine_fisher_L(double L_sum, int m);
 
+/* The joint evidence of m streams (see above): the larger of Fisher's L for L_sum = sum of
+ * -log10 p_k and Bonferroni's -log10(m p_min), p_min the smallest p_k (in (0, 1]); returned
+ * as -log10 p (>= 0). m < 1 gives 0. */
+double detect_combine_joint_L(double L_sum, double p_min, int m);
+
 /* The score of a point with evidence L = -log10 p (the map above). */
 double detect_combine_score_of_L(const detect_combine_cfg *c, double L);
 
