@@ -98,7 +98,7 @@ static int regress_invert(double a[][REGRESS_D], int n, double inv[][REGRESS_D])
 static void regress_refresh(detect_regress_state *s, const detect_regress_cfg *c)
 {
     int d = s->d, nch = s->nch;
-    double a[REGRESS_D][REGRESS_D], inv[REGRESS_D][REGRESS_D];
+    double a[REGRESS_D][REGRESS_D], inv[REGRESS_D][REGRESS_D] = {{0}}; /* whole rows are copied */
     double tr = 0;
     for (int i = 0; i < d; i++)
         tr += s->cov[regress_pk(d, i, i)];
