@@ -152,9 +152,10 @@ double detect_combine_fisher_L(double L_sum, int m)
 double detect_combine_joint_L(double L_sum, double p_min, int m)
 {
     double L = detect_combine_fisher_L(L_sum, m);
-    if (m < 1 || !(p_min > 0)) return L;
-    /* Bonferroni: the smallest of m p-values, times m (valid under any dependence). */
-    double Lb = -log10(p_min) - log10((double)m);
+    /* Bonferroni: the smallest of m p-values, times m (valid under any dependence); nothing
+     * to add when that is 1 or more (most points: no logarithm). */
+    if (m < 1 || !(p_min > 0) || p_min * m >= 1) return L;
+    double Lb = -log10(p_min * m);
     return Lb > L ? Lb : L;
 }
 

@@ -12,7 +12,7 @@ void detect_cusum_cfg_default(detect_cusum_cfg *c)
     c->scale_alpha = 0.01;
     c->k = 1.0;
     c->spread_k = 0.25;
-    c->h = 8.0;
+    c->h = 16.0;
     c->clip = 2.0;
     c->spread_r = 1.5;
     c->spread_h = 5.0;

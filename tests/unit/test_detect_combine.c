@@ -1,8 +1,9 @@
 /* Unit tests for detect_combine: the tail probability of a stream's history (empty, the body,
- * the exponential tail above the threshold, decay), Fisher's method and the score map against
- * hand-computed values, and the whole step: quiet on a steady series, a spike scored high, the
- * hold after it, idle points left out of the history, and a detector's z counted only with a
- * level. */
+ * the exponential tail above the threshold, decay), Fisher's method, the joint evidence (the
+ * larger of Fisher's and Bonferroni's) and the score map against hand-computed values, and the
+ * whole step: quiet on a steady series, a spike scored high, the hold after it, idle points
+ * left out of the history, a detector's z counted only with a level, and one loud stream not
+ * diluted by quiet ones. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -132,6 +133,24 @@ static void test_fisher(void **state)
     assert_true(isfinite(a) && b > a && a > 280);
 }
 
+/* The joint evidence: the larger of Fisher's and Bonferroni's. One p of 1e-5 among four
+ * (L_sum = 5): Fisher, X/2 = 5 ln 10 = 11.512925, p = 1e-5 (1 + X/2 + (X/2)^2 / 2 +
+ * (X/2)^3 / 6) = 1e-5 x 333.121476, L = 2.477397; Bonferroni, 4 x 1e-5, L = 5 - log10 4 =
+ * 4.397940: one loud stream is not diluted by three quiet ones. Four p of 0.01 (L_sum = 8):
+ * Fisher, X/2 = 18.420681, p = 1e-8 x 1230.836860, L = 4.909800; Bonferroni, L = 2 - log10 4
+ * = 1.397940: agreement weighs more than any one stream. */
+static void test_joint(void **state)
+{
+    (void)state;
+    assert_near(detect_combine_fisher_L(5, 4), 2.477397, 1e-6);
+    assert_near(detect_combine_joint_L(5, 1e-5, 4), 4.397940, 1e-6);
+    assert_near(detect_combine_fisher_L(8, 4), 4.909800, 1e-6);
+    assert_near(detect_combine_joint_L(8, 0.01, 4), 4.909800, 1e-6);
+    assert_near(detect_combine_joint_L(2.5, pow(10, -2.5), 1), 2.5, 1e-12); /* m = 1: p itself */
+    assert_near(detect_combine_joint_L(0, 1, 4), 0, 0);                    /* no evidence */
+    assert_near(detect_combine_joint_L(3, 1e-3, 0), 0, 0);                 /* no stream */
+}
+
 static void test_score_map(void **state)
 {
     (void)state;
@@ -224,6 +243,33 @@ static void test_detector_gating(void **state)
     assert_true(off < 0.3);
 }
 
+/* In the step, a single loud stream counts at least as Bonferroni says: robust's z of 40 with
+ * an ERROR on a point the combiner's four own streams find ordinary gives L >= -log10(5 p),
+ * p = robust's tail probability of 40 (m = 5 streams). */
+static void test_single_stream_not_diluted(void **state)
+{
+    (void)state;
+    detect_combine_cfg c;
+    detect_combine_cfg_default(&c);
+    c.hold = 0;
+    c.record_factor = 1;
+    static detect_combine_state a;
+    static detect_out out[DETECT_NKINDS];
+    unsigned en = 1u << DETECT_ROBUST;
+    detect_combine_init(&a, &c, 1);
+    for (int64_t i = 0; i < 500; i++) {
+        out[DETECT_ROBUST].z[0] = (double)(i % 5);
+        out[DETECT_ROBUST].level[0] = i % 50 == 0 ? DETECT_ALERT : DETECT_NONE;
+        step1(&a, &c, i, 10 + (double)(i % 3), out, en);
+    }
+    double p = detect_combine_tail_p(&a.tail[DETECT_ROBUST], &c, 40);
+    assert_true(p > 0 && p < 1e-3);
+    out[DETECT_ROBUST].z[0] = 40;
+    out[DETECT_ROBUST].level[0] = DETECT_ERROR;
+    step1(&a, &c, 500, 11, out, en);
+    assert_true(a.last_L >= -log10(5 * p) - 1e-9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,10 +278,12 @@ int main(void)
         cmocka_unit_test(test_tail_mean_excess),
         cmocka_unit_test(test_tail_decay),
         cmocka_unit_test(test_fisher),
+        cmocka_unit_test(test_joint),
         cmocka_unit_test(test_score_map),
         cmocka_unit_test(test_spike_and_hold),
         cmocka_unit_test(test_idle_not_learnt),
         cmocka_unit_test(test_detector_gating),
+        cmocka_unit_test(test_single_stream_not_diluted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 /* Unit tests for detect_cusum: the first point and the warm-up, a hand-computed level shift
- * (ALERT on the 7th shifted point, ERROR on the 14th, then the level re-learnt from the
+ * (ALERT on the 7th shifted point, ERROR on the 15th, then the level re-learnt from the
  * shifted segment), the same downwards, the spread CUSUM, idle, late and duplicate points
  * leaving the state alone, and the false-alarm rate on Gaussian noise. */
 #include <setjmp.h>
@@ -66,18 +66,22 @@ static void test_warmup_is_quiet(void **state)
 }
 
 /* A constant 10 has a zero residual, so the scale is the floor rel_floor * m (0.01) and no
- * point exceeds: the exceedance rate pex is 0. A step to 10 + d (|d| >= 0.05: |r| above the
- * clip 2 however the level moves) adds clip - k = 1 a point to the level CUSUM (j on the j-th
- * shifted point) and 1 - pex - spread_k to the spread CUSUM, pex rising by 0.01 (1 - pex)
- * on the first three points and then waiting with the level (the level CUSUM is past h / 2):
- *   sv = 0.75, 1.49, 2.2201, then + 0.720299 a point: 5.101296 on the 7th, 10.143389 on the
- *   14th; in units of h (times h / spread_h = 1.6): 8.16 on the 7th, 16.23 on the 14th,
- * so ALERT from the 7th shifted point (the level CUSUM alone would say the 8th) and ERROR on
- * the 14th (the level CUSUM: the 16th). The level moves by alpha e on the first three points
- * only. After the ERROR the level is the mean of the shifted segment, 10 + d, and the next
- * shifted point is quiet. */
+ * point exceeds: the exceedance rate pex is 0. A step to 10 + d (|d| >= 0.1: |r| above the
+ * clip 2 however the level and scale move) adds clip - k = 1 a point to the level CUSUM (j on
+ * the j-th shifted point) and 1 - pex - spread_k to the spread CUSUM; pex rises by
+ * 0.01 (1 - pex) a point while the level CUSUM is below h / 2 = 8 (the first seven points)
+ * and then waits with the level:
+ *   sv = 0.75, 1.49, 2.2201, 2.940399, 3.65099501, 4.3519850599, 5.043465209301 on the 7th,
+ *   then + 0.68206534790699 a point: 9.81792264465 on the 14th, 10.499987992557 on the 15th;
+ * in units of h (times h / spread_h = 3.2) the spread CUSUM passes h = 16 (sv >= 5) on the 7th
+ * shifted point and 2h (sv >= 10) on the 15th, long before the level CUSUM (16th and 32nd).
+ * So ALERT from the 7th shifted point and ERROR on the 15th. The level moves by alpha e on
+ * the first seven points only. After the ERROR the level is the mean of the shifted segment,
+ * 10 + d, and the next shifted point is quiet. */
 static void check_shift(double d)
 {
+    static const double sv_want[8] = {0, 0.75, 1.49, 2.2201, 2.940399, 3.65099501,
+                                      4.3519850599, 5.043465209301};
     detect_cusum_cfg c;
     detect_cusum_cfg_default(&c);
     detect_cusum_state s;
@@ -90,17 +94,23 @@ static void check_shift(double d)
     }
     assert_near(s.ch[0].m, 10.0, 1e-12);
     double m = 10.0;
-    for (int j = 1; j <= 14; j++, i++) {
+    for (int j = 1; j <= 15; j++, i++) {
+        /* z = max(|r|, 3 cu / h): |r| against the level and scale before the point (the
+         * scale: the floor, or the root of the squared residuals taken so far once above
+         * it), cu the spread CUSUM in units of h (the level CUSUM, j, stays below it). */
+        double sc = fmax(sqrt(s.ch[0].ms), c.rel_floor * s.ch[0].m);
+        double r = fabs(10.0 + d - s.ch[0].m) / sc;
+        double sv = j <= 7 ? sv_want[j] : sv_want[7] + (j - 7) * 0.68206534790699;
+        double z = fmax(r, 3 * fmax(j, sv * c.h / c.spread_h) / c.h);
         step1(&s, &c, i, 10.0 + d, &o);
-        int want = j >= 14 ? DETECT_ERROR : j >= 7 ? DETECT_ALERT : DETECT_NONE;
+        int want = j >= 15 ? DETECT_ERROR : j >= 7 ? DETECT_ALERT : DETECT_NONE;
         if (o.level[0] != want) fail_msg("d %g, shifted point %d: level %d, want %d", d, j, o.level[0], want);
-        /* z: the point's |r| (the scale is the floor: the few squared residuals taken before
-         * the level waits leave sqrt(ms) below it), which here exceeds 3 cu / h. */
-        double r = fabs(10.0 + d - m) / (c.rel_floor * m);
-        assert_near(o.z[0], r, 1e-9 * r);
-        if (j == 7) assert_near(s.ch[0].sv, 5.101296, 1e-6);
-        if (j <= 3) m += c.alpha * (10.0 + d - m);
-        if (j < 14) assert_near(s.ch[0].m, m, 1e-12);
+        assert_true(r > c.clip);
+        assert_near(o.z[0], z, 1e-9 * z);
+        if (j <= 7) assert_near(s.ch[0].sv, sv_want[j], 1e-9);
+        if (j == 14) assert_near(s.ch[0].sv, 9.81792264465, 1e-9);
+        if (j <= 7) m += c.alpha * (10.0 + d - m);
+        if (j < 15) assert_near(s.ch[0].m, m, 1e-12);
     }
     assert_near(s.ch[0].m, 10.0 + d, 1e-12);
     assert_near(s.ch[0].sp + s.ch[0].sn + s.ch[0].sv, 0, 0);
@@ -181,8 +191,8 @@ static void test_spread(void **state)
     if (first < 0) fail_msg("no level within 40 points of noise 4 times wider");
 }
 
-/* Gaussian noise: a two-sided CUSUM with k = 1, h = 8 on clipped residuals has an in-control
- * run length in the millions, so 200,000 points give next to no level. */
+/* Gaussian noise: a two-sided CUSUM with k = 1, h = 16 on clipped residuals has an
+ * in-control run length far beyond millions, so 200,000 points give next to no level. */
 static void test_quiet_on_noise(void **state)
 {
     (void)state;
