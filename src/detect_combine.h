@@ -8,7 +8,7 @@
  * With score_L = 3, 0.5 means "one point in a thousand of this key is as unusual", 0.667 one
  * in a million; the same score means the same rarity on every key and series, which is what
  * lets one threshold serve a whole fleet (or NAB's one threshold over its corpus). The log map
- * keeps ranks apart where 1 - p would round to 1 (the replay writes six decimals).
+ * keeps ranks apart where 1 - p would round to 1 (the replay writes nine decimals).
  *
  * Evidence streams, each a number >= 0 per point:
  *   - per enabled detector: the largest z over its channels and its multi_z, counted only

@@ -178,7 +178,7 @@ static void detect_on_episode(void *arg, const detect_episode *e, detect_episode
     detect_pending *pd;
     if (rb->pend[slot] >= 0) {
         pd = &s->pend[rb->pend[slot]];
-        if (e->level > pd->e.level) pd->notify = 1;
+        pd->notify |= e->rose;
     } else {
         if (s->npend == s->pend_cap) {
             s->pend_cap = s->pend_cap ? s->pend_cap * 2 : 64;
@@ -188,7 +188,7 @@ static void detect_on_episode(void *arg, const detect_episode *e, detect_episode
         pd = &s->pend[s->npend++];
         memset(pd, 0, sizeof *pd);
         pd->robot_id = rb->id;
-        pd->notify = ev == DETECT_EPISODE_OPEN;
+        pd->notify = ev == DETECT_EPISODE_OPEN || e->rose;
     }
     pd->e = *e;
     if (ev == DETECT_EPISODE_CLOSE) {
