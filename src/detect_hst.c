@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "normal.h"
 #include "rng.h"
 
 #define HST_DEFAULT_SEED 0x4853545472656573ull
@@ -55,37 +56,6 @@ void detect_hst_init(detect_hst_state *s, const detect_hst_cfg *c, int nch)
     (void)c;
     memset(s, 0, sizeof *s);
     s->nch = nch;
-}
-
-double detect_hst_probit(double p)
-{
-    static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,
-                               -2.759285104469687e+02, 1.383577518672690e+02,
-                               -3.066479806614716e+01, 2.506628277459239e+00};
-    static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02,
-                               -1.556989798598866e+02, 6.680131188771972e+01,
-                               -1.328068155288572e+01};
-    static const double cc[] = {-7.784894002430293e-03, -3.223964580411365e-01,
-                                -2.400758277161838e+00, -2.549732539343734e+00,
-                                4.374664141464968e+00,  2.938163982698783e+00};
-    static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
-                               3.754408661907416e+00};
-    const double lo = 0.02425;
-    if (p <= 0) return -INFINITY;
-    if (p >= 1) return INFINITY;
-    if (p < lo) {
-        double q = sqrt(-2 * log(p));
-        return (((((cc[0] * q + cc[1]) * q + cc[2]) * q + cc[3]) * q + cc[4]) * q + cc[5]) /
-               ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
-    }
-    if (p > 1 - lo) {
-        double q = sqrt(-2 * log(1 - p));
-        return -(((((cc[0] * q + cc[1]) * q + cc[2]) * q + cc[3]) * q + cc[4]) * q + cc[5]) /
-               ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
-    }
-    double q = p - 0.5, r = q * q;
-    return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
-           (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
 }
 
 /* Maps x through channel q's quantiles to about [0, 1], then moves the quantiles towards x. */
@@ -218,7 +188,7 @@ void detect_hst_step(detect_hst_state *s, const detect_hst_cfg *c, const detect_
         double p = (below + 0.5 * s->hist[bin]) / s->hist_w;
         double pmin = 0.1 / s->hist_w;
         if (p < pmin) p = pmin;
-        double z = p < 0.5 ? -detect_hst_probit(p) : 0;
+        double z = p < 0.5 ? -normal_quantile(p) : 0;
         o->multi_z = z;
         int al = hst_hold(z, c->alert_z, c->alert_points, &s->run_a);
         int er = hst_hold(z, c->error_z, c->error_points, &s->run_e);

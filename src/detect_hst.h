@@ -115,8 +115,4 @@ void detect_hst_init(detect_hst_state *s, const detect_hst_cfg *c, int nch);
 void detect_hst_step(detect_hst_state *s, const detect_hst_cfg *c, const detect_ctx *ctx,
                      const double *x, detect_out *o);
 
-/* Phi^-1(p) for 0 < p < 1 (Acklam's rational approximation, relative error below 1.2e-9);
- * exported for the tests. */
-double detect_hst_probit(double p);
-
 #endif

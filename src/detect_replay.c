@@ -39,14 +39,6 @@ typedef struct replay {
     int bridge;
 } replay;
 
-static size_t replay_hash(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= UINT64_C(0xff51afd7ed558ccd);
-    x ^= x >> 33;
-    return (size_t)x;
-}
-
 static replay_key *replay_key_get(replay *r, int64_t key)
 {
     if ((r->nkeys + 1) * 2 > r->keys_cap) {
@@ -56,14 +48,14 @@ static replay_key *replay_key_get(replay *r, int64_t key)
         r->keys = xcalloc(r->keys_cap, sizeof *r->keys);
         for (size_t i = 0; i < oldcap; i++) {
             if (!old[i]) continue;
-            size_t j = replay_hash((uint64_t)old[i]->key) & (r->keys_cap - 1);
+            size_t j = util_hash64((uint64_t)old[i]->key) & (r->keys_cap - 1);
             while (r->keys[j]) j = (j + 1) & (r->keys_cap - 1);
             r->keys[j] = old[i];
         }
         free(old);
     }
     size_t mask = r->keys_cap - 1;
-    for (size_t j = replay_hash((uint64_t)key) & mask;; j = (j + 1) & mask) {
+    for (size_t j = util_hash64((uint64_t)key) & mask;; j = (j + 1) & mask) {
         if (r->keys[j] && r->keys[j]->key == key) return r->keys[j];
         if (!r->keys[j]) {
             replay_key *k = xmalloc(sizeof *k);

@@ -5,6 +5,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "normal.h"
+
 void detect_robust_cfg_default(detect_robust_cfg *c)
 {
     memset(c, 0, sizeof *c);
@@ -26,31 +28,10 @@ void detect_robust_init(detect_robust_state *s, const detect_robust_cfg *c, int 
     s->nch = nch;
 }
 
-/* Phi^-1(p) for 0.5 < p < 1 (Acklam's rational approximation, relative error < 1.2e-9). */
-static double detect_robust_probit(double p)
-{
-    static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
-                               1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
-    static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-                               6.680131188771972e+01,  -1.328068155288572e+01};
-    static const double cc[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
-                                -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
-    static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
-                               3.754408661907416e+00};
-    if (p > 0.97575) {
-        double q = sqrt(-2 * log(1 - p));
-        return -(((((cc[0] * q + cc[1]) * q + cc[2]) * q + cc[3]) * q + cc[4]) * q + cc[5]) /
-               ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
-    }
-    double q = p - 0.5, r = q * q;
-    return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
-           (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
-}
-
 static double detect_robust_tail_units(const detect_robust_cfg *c)
 {
     double t = c->tail_q > 0 && c->tail_q < 0.5 ? c->tail_q : 0.001;
-    return detect_robust_probit(1 - t);
+    return normal_quantile(1 - t);
 }
 
 static double detect_robust_floor(const detect_robust_est *e, const detect_robust_cfg *c)

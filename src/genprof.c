@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "normal.h"
 #include "util.h"
 
 extern const char genprof_default_json[]; /* profiles/default.json, compiled in */
@@ -24,36 +25,6 @@ double genprof_table(const double *q, size_t n, double u)
     size_t i = (size_t)pos;
     double f = pos - (double)i;
     return q[i] + f * (q[i + 1] - q[i]);
-}
-
-double genprof_probit(double p)
-{
-    static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,
-                               -2.759285104469687e+02, 1.383577518672690e+02,
-                               -3.066479806614716e+01, 2.506628277459239e+00};
-    static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02,
-                               -1.556989798598866e+02, 6.680131188771972e+01,
-                               -1.328068155288572e+01};
-    static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01,
-                               -2.400758277161838e+00, -2.549732539343734e+00,
-                               4.374664141464968e+00,  2.938163982698783e+00};
-    static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01,
-                               2.445134137142996e+00, 3.754408661907416e+00};
-    if (p <= 0) return -8.3;
-    if (p >= 1) return 8.3;
-    if (p < 0.02425) {
-        double q = sqrt(-2 * log(p));
-        return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
-               ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
-    }
-    if (p > 1 - 0.02425) {
-        double q = sqrt(-2 * log1p(-p));
-        return -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
-               ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
-    }
-    double q = p - 0.5, r = q * q;
-    return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
-           (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
 }
 
 /* Fills table[0..nq) with the quantiles of v[0..n) (sorted here); zeros if n is 0. */
@@ -91,7 +62,7 @@ static void genprof_normal_scores(const double *v, size_t n, double *z, genprof_
         size_t j = i;
         while (j + 1 < n && tmp[j + 1].v == tmp[i].v) j++;
         double rank = ((double)i + (double)j) / 2.0;
-        double s = genprof_probit((rank + 0.5) / (double)n);
+        double s = normal_quantile((rank + 0.5) / (double)n);
         for (size_t k = i; k <= j; k++) z[tmp[k].i] = s;
         i = j + 1;
     }

@@ -66,7 +66,4 @@ int genprof_save(const genprof *p, const char *path, char *err, size_t errlen);
 /* Evaluates a quantile table of n levels (0..1 evenly spaced) at u in [0, 1]. */
 double genprof_table(const double *q, size_t n, double u);
 
-/* The inverse of the standard normal CDF (Acklam's approximation, |error| < 1.2e-9). */
-double genprof_probit(double p);
-
 #endif

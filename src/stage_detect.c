@@ -57,14 +57,6 @@ typedef struct detect_stage {
     detect_robot *cur;              /* robot being stepped (episode callback) */
 } detect_stage;
 
-static size_t detect_hash(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= UINT64_C(0xff51afd7ed558ccd);
-    x ^= x >> 33;
-    return (size_t)x;
-}
-
 static detect_robot *detect_robot_get(detect_stage *s, int32_t id, int create)
 {
     if ((s->nrobots + 1) * 2 > s->robots_cap) {
@@ -74,14 +66,14 @@ static detect_robot *detect_robot_get(detect_stage *s, int32_t id, int create)
         s->robots = xcalloc(s->robots_cap, sizeof *s->robots);
         for (size_t i = 0; i < oldcap; i++) {
             if (!old[i]) continue;
-            size_t j = detect_hash((uint64_t)(uint32_t)old[i]->id) & (s->robots_cap - 1);
+            size_t j = util_hash64((uint64_t)(uint32_t)old[i]->id) & (s->robots_cap - 1);
             while (s->robots[j]) j = (j + 1) & (s->robots_cap - 1);
             s->robots[j] = old[i];
         }
         free(old);
     }
     size_t mask = s->robots_cap - 1;
-    for (size_t j = detect_hash((uint64_t)(uint32_t)id) & mask;; j = (j + 1) & mask) {
+    for (size_t j = util_hash64((uint64_t)(uint32_t)id) & mask;; j = (j + 1) & mask) {
         if (s->robots[j] && s->robots[j]->id == id) return s->robots[j];
         if (!s->robots[j]) {
             if (!create) return NULL;

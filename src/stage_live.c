@@ -55,14 +55,6 @@ typedef struct live_stage {
     int64_t last_purge;    /* newest at the last retention delete */
 } live_stage;
 
-static size_t live_hash(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= UINT64_C(0xff51afd7ed558ccd);
-    x ^= x >> 33;
-    return (size_t)x;
-}
-
 static live_robot *live_robot_slot(live_stage *s, int32_t id);
 
 static void live_robots_grow(live_stage *s)
@@ -85,7 +77,7 @@ static live_robot *live_robot_slot(live_stage *s, int32_t id)
 {
     if ((s->nrobots + 1) * 2 > s->robots_cap) live_robots_grow(s);
     size_t mask = s->robots_cap - 1;
-    for (size_t i = live_hash((uint64_t)(uint32_t)id) & mask;; i = (i + 1) & mask) {
+    for (size_t i = util_hash64((uint64_t)(uint32_t)id) & mask;; i = (i + 1) & mask) {
         live_robot *r = &s->robots[i];
         if (r->id == id) return r;
         if (!r->id) {
@@ -113,7 +105,7 @@ static live_second *live_second_slot(live_stage *s, int64_t second)
         free(old);
     }
     size_t mask = s->seconds_cap - 1;
-    for (size_t i = live_hash((uint64_t)second) & mask;; i = (i + 1) & mask) {
+    for (size_t i = util_hash64((uint64_t)second) & mask;; i = (i + 1) & mask) {
         live_second *e = &s->seconds[i];
         if (e->second == second) return e;
         if (e->second == INT64_MIN) {

@@ -38,4 +38,13 @@ void util_random_bytes(void *buf, size_t n);
 /* Formats n with thousands separators ("1,234,567") into buf of size len; returns buf. */
 char *util_fmt_count(char *buf, size_t len, uint64_t n);
 
+/* A 64-bit mixer (MurmurHash3's finaliser) for open-addressing tables keyed by integers. */
+static inline size_t util_hash64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= UINT64_C(0xff51afd7ed558ccd);
+    x ^= x >> 33;
+    return (size_t)x;
+}
+
 #endif

@@ -260,3 +260,17 @@ char *harness_read_file(const char *path)
     close(fd);
     return s;
 }
+
+void harness_wait_slot(PGconn *conn, const char *consumer)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM stream_consumer c JOIN pg_replication_slots s ON s.slot_name = "
+             "c.slot_name WHERE c.consumer = '%s' AND s.active",
+             consumer);
+    for (int i = 0; i < 200; i++) {
+        if (harness_query_int(conn, sql) == 1) return;
+        util_sleep_ms(50);
+    }
+    fail_msg("consumer %s did not start streaming", consumer);
+}

@@ -28,6 +28,10 @@ char *harness_query_text(PGconn *conn, const char *sql);
 /* Runs SQL without a result; fails the test on error. */
 void harness_exec(PGconn *conn, const char *sql);
 
+/* Waits (up to 10 s) until the stream consumer `consumer` has created its slot and streams
+ * from it; fails the test otherwise. */
+void harness_wait_slot(PGconn *conn, const char *consumer);
+
 /* The output of a command run by harness_pgpulse. */
 typedef struct harness_out {
     int status;   /* exit status, or 128+signal */

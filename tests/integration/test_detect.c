@@ -38,20 +38,6 @@ static int start_detect(const char *db, const char *name, const char *log)
                                                      "--status-every", "0", NULL});
 }
 
-static void wait_slot(PGconn *conn, const char *consumer)
-{
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM stream_consumer c JOIN pg_replication_slots s ON s.slot_name = "
-             "c.slot_name WHERE c.consumer = '%s' AND s.active",
-             consumer);
-    for (int i = 0; i < 200; i++) {
-        if (harness_query_int(conn, sql) == 1) return;
-        util_sleep_ms(50);
-    }
-    fail_msg("consumer %s did not start streaming", consumer);
-}
-
 /* Waits until the consumer's checkpoint counts rows; on failure shows its log. */
 static void wait_rows(PGconn *conn, const char *consumer, int64_t rows, const char *log)
 {
@@ -126,7 +112,7 @@ static void test_live_stage_equals_replay(void **state)
     harness_exec(listen, "LISTEN pgpulse_anomaly");
     char *log = xasprintf("%s/detect-live.log", harness_tmpdir());
     int c = start_detect(db, "det", log);
-    wait_slot(conn, "det");
+    harness_wait_slot(conn, "det");
     harness_out o = harness_pgpulse(NULL, (const char *[]){"ingest", "--db", db, csv, NULL});
     if (o.status != 0) fail_msg("ingest: %s", o.err);
     harness_out_free(&o);
@@ -218,7 +204,7 @@ static void test_killed_at_random_moments(void **state)
     if (!db) skip();
     PGconn *conn = harness_connect(db);
     int c = start_detect(db, "det_ref", NULL);
-    wait_slot(conn, "det_ref");
+    harness_wait_slot(conn, "det_ref");
     int w = start_writer(db, rows, rate);
     assert_int_equal(harness_wait(w, NULL), 0);
     int64_t stored = harness_query_int(conn, "SELECT count(*) FROM reading");
@@ -233,7 +219,7 @@ static void test_killed_at_random_moments(void **state)
     conn = harness_connect(db);
     char *log = xasprintf("%s/detect-kill.log", harness_tmpdir());
     c = start_detect(db, "det_kill", log);
-    wait_slot(conn, "det_kill");
+    harness_wait_slot(conn, "det_kill");
     w = start_writer(db, rows, rate);
     srand((unsigned)time(NULL));
     for (int k = 0; k < 6; k++) {

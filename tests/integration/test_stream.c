@@ -83,21 +83,6 @@ static void wait_rows(PGconn *conn, const char *consumer, int64_t rows)
                               (long long)rows);
 }
 
-/* Waits for a new consumer to have created its slot. */
-static void wait_slot(PGconn *conn, const char *consumer)
-{
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM stream_consumer c JOIN pg_replication_slots s ON s.slot_name = "
-             "c.slot_name WHERE c.consumer = '%s' AND s.active",
-             consumer);
-    for (int i = 0; i < 200; i++) {
-        if (harness_query_int(conn, sql) == 1) return;
-        util_sleep_ms(50);
-    }
-    fail_msg("consumer %s did not start streaming", consumer);
-}
-
 /* The reference: the same two writers' rows (the same flags: the rate sets the simulated
  * sampling interval) loaded into a fresh database, one consumer that nobody interrupts.
  * Returns the fingerprint. */
@@ -108,7 +93,7 @@ static char *reference(const char *name, const char *consumer, int rate)
     char *log = xasprintf("%s/%s.log", harness_tmpdir(), name);
     /* The consumer first: a new consumer reads only what commits after it starts. */
     int c = start_consumer(db, consumer, NULL, NULL, log);
-    wait_slot(conn, consumer);
+    harness_wait_slot(conn, consumer);
     int w1 = start_writer(db, 1, ROWS_PER_WRITER, rate, NULL);
     int w2 = start_writer(db, 101, ROWS_PER_WRITER, rate, NULL);
     assert_int_equal(harness_wait(w1, NULL), 0);
@@ -131,7 +116,7 @@ static void test_killed_at_random_moments(void **state)
     PGconn *conn = harness_connect(db);
     char *log = xasprintf("%s/kill.log", harness_tmpdir());
     int c = start_consumer(db, "live_kill", NULL, NULL, log);
-    wait_slot(conn, "live_kill");
+    harness_wait_slot(conn, "live_kill");
     int w1 = start_writer(db, 1, ROWS_PER_WRITER, 25000, NULL);
     int w2 = start_writer(db, 101, ROWS_PER_WRITER, 25000, NULL);
     srand((unsigned)time(NULL));
@@ -169,7 +154,7 @@ static void test_server_restart(void **state)
     PGconn *conn = harness_connect(db);
     char *log = xasprintf("%s/restart.log", harness_tmpdir());
     int c = start_consumer(db, "live_restart", NULL, NULL, log);
-    wait_slot(conn, "live_restart");
+    harness_wait_slot(conn, "live_restart");
     PQfinish(conn);
     int w1 = start_writer(db, 1, ROWS_PER_WRITER, 25000, NULL);
     int w2 = start_writer(db, 101, ROWS_PER_WRITER, 25000, NULL);
@@ -205,8 +190,8 @@ static void test_two_shards_equal_one_worker(void **state)
     PGconn *conn = harness_connect(db);
     int s0 = start_consumer(db, "live.s0of2", "--shard", "0/2", NULL);
     int s1 = start_consumer(db, "live.s1of2", "--shard", "1/2", NULL);
-    wait_slot(conn, "live.s0of2");
-    wait_slot(conn, "live.s1of2");
+    harness_wait_slot(conn, "live.s0of2");
+    harness_wait_slot(conn, "live.s1of2");
     int w1 = start_writer(db, 1, ROWS_PER_WRITER, 0, NULL);
     int w2 = start_writer(db, 101, ROWS_PER_WRITER, 0, NULL);
     assert_int_equal(harness_wait(w1, NULL), 0);
@@ -268,7 +253,7 @@ static void test_dropped_slot_is_reported(void **state)
     PGconn *conn = harness_connect(db);
     char *log = xasprintf("%s/drop.log", harness_tmpdir());
     int c = start_consumer(db, "live_drop", NULL, NULL, log);
-    wait_slot(conn, "live_drop");
+    harness_wait_slot(conn, "live_drop");
     int w = start_writer(db, 1, 2000, 0, NULL);
     assert_int_equal(harness_wait(w, NULL), 0);
     wait_rows(conn, "live_drop", 2000);
@@ -298,7 +283,7 @@ static void test_status_and_slots(void **state)
     if (!db) skip();
     PGconn *conn = harness_connect(db);
     int c = start_consumer(db, "live_status", NULL, NULL, NULL);
-    wait_slot(conn, "live_status");
+    harness_wait_slot(conn, "live_status");
     harness_exec(conn, "LISTEN pgpulse_live");
     int w = start_writer(db, 1, 3000, 0, NULL);
     assert_int_equal(harness_wait(w, NULL), 0);
@@ -384,7 +369,7 @@ static void test_idle_slot_keeps_moving(void **state)
     if (!db) skip();
     PGconn *conn = harness_connect(db);
     int c = start_consumer(db, "live_idle", NULL, NULL, NULL);
-    wait_slot(conn, "live_idle");
+    harness_wait_slot(conn, "live_idle");
     harness_exec(conn, "CREATE TABLE other (x int); INSERT INTO other SELECT generate_series(1, 50000)");
     char *lsn = harness_query_text(conn, "SELECT pg_current_wal_lsn()::text");
     char sql[256];

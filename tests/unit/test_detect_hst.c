@@ -1,4 +1,4 @@
-/* Unit tests for detect_hst: the probit against tabulated normal quantiles, the trees derived
+/* Unit tests for detect_hst: the trees derived
  * from the seed (same seed, same trees), the channel quantiles converging on a known
  * distribution, idle points left out, the window swap (every level of the reference holds the
  * window's points), a joint break of three correlated channels that no channel shows alone, an
@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "detect_hst.h"
+#include "normal.h"
 #include "rng.h"
 
 /* cmocka compares only floats; this compares doubles and says what differed. */
@@ -64,17 +65,6 @@ static void normal_point(feed *f, double *x)
     double a = 1 + 10 * rng_uniform(&f->r);
     for (int i = 0; i < 3; i++)
         x[i] = a * (1 + 0.02 * rng_normal(&f->r));
-}
-
-static void test_probit(void **state)
-{
-    (void)state;
-    assert_near(detect_hst_probit(0.5), 0, 1e-9);
-    assert_near(detect_hst_probit(0.975), 1.959963984540054, 1e-8);
-    assert_near(detect_hst_probit(0.025), -1.959963984540054, 1e-8);
-    assert_near(detect_hst_probit(0.001), -3.090232306167813, 1e-8);
-    assert_near(detect_hst_probit(1e-5), -4.264890793922825, 1e-7);
-    assert_near(detect_hst_probit(0.8413447460685429), 1, 1e-8);
 }
 
 static void test_trees_from_seed(void **state)
@@ -202,7 +192,7 @@ static void test_axis_moving_alone(void **state)
     double x[3] = {0, 6, 0}; /* not idle: one axis moves while two rest */
     feed_step(&f, x, &o);
     /* No earlier point had a mass that low: z is the ceiling. */
-    assert_near(o.multi_z, -detect_hst_probit(0.1 / f.s.hist_w), 1e-3);
+    assert_near(o.multi_z, -normal_quantile(0.1 / f.s.hist_w), 1e-3);
     assert_true(o.multi_z > 4);
 }
 
@@ -258,7 +248,6 @@ static void test_state_is_plain_data(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_probit),
         cmocka_unit_test(test_trees_from_seed),
         cmocka_unit_test(test_quantiles_converge),
         cmocka_unit_test(test_idle_is_left_out),

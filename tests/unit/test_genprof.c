@@ -1,6 +1,6 @@
 /* Unit tests for genprof: the built-in profile, the JSON round trip (in memory and through a
  * file), the messages for broken profiles, fitting (a synthetic duty cycle, and the inputs it
- * refuses), and the helpers genprof_table and genprof_probit. */
+ * refuses), and the helper genprof_table. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -402,28 +402,6 @@ static void test_fit_refuses(void **state)
 
 /* ---- helpers ---- */
 
-static void test_probit(void **state)
-{
-    (void)state;
-    assert_near(genprof_probit(0.5), 0, 1e-12);
-    assert_near(genprof_probit(0.975), 1.959964, 1e-6);
-    assert_near(genprof_probit(0.001), -3.090232, 1e-6);
-    assert_near(genprof_probit(0.01), -2.326348, 1e-6); /* the lower tail formula */
-    assert_near(genprof_probit(0.84134474606854293), 1, 1e-8);
-    assert_near(genprof_probit(1e-9), -5.997807, 1e-5);
-    for (double p = 0.0005; p < 0.5; p += 0.0123) {
-        assert_near(genprof_probit(1 - p), -genprof_probit(p), 1e-8);
-        assert_true(genprof_probit(p) < genprof_probit(p + 0.001)); /* increasing */
-    }
-    /* Continuous where the formulas meet (0.02425 and 1 - 0.02425). */
-    assert_near(genprof_probit(0.02425 - 1e-12), genprof_probit(0.02425 + 1e-12), 1e-8);
-    assert_near(genprof_probit(0.97575 - 1e-12), genprof_probit(0.97575 + 1e-12), 1e-8);
-    /* Clamped outside (0, 1). */
-    assert_near(genprof_probit(0), -8.3, 0);
-    assert_near(genprof_probit(-1), -8.3, 0);
-    assert_near(genprof_probit(1), 8.3, 0);
-}
-
 static void test_table(void **state)
 {
     (void)state;
@@ -454,7 +432,6 @@ int main(void)
         cmocka_unit_test(test_json_errors),
         cmocka_unit_test(test_fit),
         cmocka_unit_test(test_fit_refuses),
-        cmocka_unit_test(test_probit),
         cmocka_unit_test(test_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
