@@ -1,7 +1,6 @@
 /* detect: the per-point pipeline over the detectors and the combiner (see detect.h). */
 #include "detect.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -196,8 +195,13 @@ long detect_state_load(detect_state *s, const uint8_t *p, size_t len, char *err,
         return -1;
     }
     memcpy(s, p + sizeof h, sizeof *s);
-    if (s->magic != DETECT_STATE_MAGIC || s->nch < 1 || s->nch > DETECT_MAX_CH) {
-        snprintf(err, errlen, "detector state: corrupt (channels %d)", (int)s->nch);
+    /* The block is this build's own bytes (size and version checked); the indices used for
+     * writing are checked too, so that damage cannot turn into a write out of bounds here. */
+    int cap = (int)(sizeof s->dt_hist / sizeof s->dt_hist[0]);
+    if (s->magic != DETECT_STATE_MAGIC || s->nch < 1 || s->nch > DETECT_MAX_CH ||
+        s->dt_pos < 0 || s->dt_pos >= cap || s->dt_n < 0 || s->dt_n > cap) {
+        snprintf(err, errlen, "detector state: corrupt (channels %d, interval ring %d/%d)",
+                 (int)s->nch, (int)s->dt_pos, (int)s->dt_n);
         return -1;
     }
     return (long)(sizeof h + sizeof *s);

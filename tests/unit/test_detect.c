@@ -154,6 +154,11 @@ static void test_state_save_and_load(void **state)
     b.data[nch_at] = 99;
     assert_int_equal(detect_state_load(&t, b.data + 1, b.len - 1, err, sizeof err), -1);
     assert_non_null(strstr(err, "corrupt"));
+    b.data[nch_at] = 8;
+    int32_t bad = 32; /* one past the interval ring */
+    memcpy(b.data + 1 + 16 + offsetof(detect_state, dt_pos), &bad, sizeof bad);
+    assert_int_equal(detect_state_load(&t, b.data + 1, b.len - 1, err, sizeof err), -1);
+    assert_non_null(strstr(err, "interval ring 32/"));
     buf_free(&b);
 }
 
