@@ -114,6 +114,15 @@ static int detect_robot_load(detect_robot *r, const uint8_t *p, size_t len, char
     }
     memcpy(&r->n, p, sizeof r->n);
     memcpy(&r->ep, p + sizeof r->n, sizeof r->ep);
+    for (int i = 0; i <= DETECT_MAX_CH; i++) {
+        const detect_episode *e = &r->ep.ep[i];
+        int want = i == DETECT_MAX_CH ? DETECT_EPISODE_MULTI : i;
+        if (e->level < 0 || e->level > DETECT_ERROR || (e->level && e->channel != want)) {
+            snprintf(err, errlen, "detect_robot_state of robot %d: corrupt open episode "
+                     "(drop the consumer to start afresh)", (int)r->id);
+            return -1;
+        }
+    }
     size_t off = sizeof r->n + sizeof r->ep;
     char e2[256];
     long used = detect_state_load(&r->st, p + off, len - off, e2, sizeof e2);
