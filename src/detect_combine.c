@@ -32,6 +32,7 @@ void detect_combine_cfg_default(detect_combine_cfg *c)
     c->hold = 100;
     c->hold_factor = 0.5;
     c->score_L = 3.0;
+    c->duty_alpha = 0.1;
 }
 
 void detect_combine_init(detect_combine_state *s, const detect_combine_cfg *c, int nch)
@@ -235,6 +236,28 @@ static void combine_own(detect_combine_ch *ch, const detect_combine_cfg *c, int6
     }
 }
 
+/* The activity stream: the fast running fraction relative to the slow one (0 until the key
+ * has been idle once). Updates the fractions when update is set. */
+static double combine_activity(detect_combine_state *s, const detect_combine_cfg *c, int idle,
+                               int update)
+{
+    double run = idle ? 0.0 : 1.0;
+    double fast = s->duty_fast, slow = s->duty_slow;
+    if (s->act_n > 0) {
+        fast += c->duty_alpha * (run - fast);
+        slow += cmax(c->alpha, 1.0 / (double)(s->act_n + 1)) * (run - slow);
+    } else {
+        fast = slow = run;
+    }
+    if (update) {
+        s->duty_fast = fast;
+        s->duty_slow = slow;
+        s->act_n++;
+        if (idle) s->idle_seen = 1;
+    }
+    return s->idle_seen || idle ? (slow > 0 ? fast / slow : 0) : 0;
+}
+
 double detect_combine_step(detect_combine_state *s, const detect_combine_cfg *c,
                            const detect_ctx *ctx, const double *x, const detect_out *out,
                            unsigned enabled)
@@ -255,6 +278,12 @@ double detect_combine_step(detect_combine_state *s, const detect_combine_cfg *c,
     }
     for (int j = 0; j < DETECT_COMBINE_OWN; j++)
         used[DETECT_NKINDS + j] = j < 3 || c->tod_alpha > 0;
+    int in_order = !(ctx->n > 0 && ctx->dt_s <= 0);
+    /* The activity stream counts once the key has been idle: a key that never rests has
+     * nothing to say there. */
+    int act = DETECT_NKINDS + DETECT_COMBINE_OWN;
+    used[act] = c->duty_alpha > 0 && (s->idle_seen || ctx->idle);
+    if (c->duty_alpha > 0) ev[act] = combine_activity(s, c, ctx->idle, in_order);
     if (!ctx->idle) {
         for (int i = 0; i < ctx->nch; i++) {
             double own[DETECT_COMBINE_OWN] = {0};
@@ -287,7 +316,8 @@ double detect_combine_step(detect_combine_state *s, const detect_combine_cfg *c,
                 prod = 1;
             }
         }
-        if (update) combine_tail_add_bin(&s->tail[k], c, r, b, growth);
+        if (k >= act ? in_order : update)
+            combine_tail_add_bin(&s->tail[k], c, r, b, growth);
     }
     if (prod < 1) L_sum -= log10(prod);
     double L = detect_combine_joint_L(L_sum, p_min, m);
@@ -295,12 +325,12 @@ double detect_combine_step(detect_combine_state *s, const detect_combine_cfg *c,
     /* Repeats (see detect_combine.h): the hold, then the record. */
     if (s->hold_left > 0) {
         L *= c->hold_factor;
-        if (update) s->hold_left--;
+        if (in_order) s->hold_left--;
     } else if (L >= c->alarm_L) {
         s->hold_left = c->hold;
     }
     double rec = s->record;
-    if (update) s->record = cmax(rec * (1 - c->record_decay), L);
+    if (in_order) s->record = cmax(rec * (1 - c->record_decay), L);
     if (L < rec) L *= c->record_factor;
     s->last_L = L;
     return detect_combine_score_of_L(c, L);

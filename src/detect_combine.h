@@ -27,7 +27,25 @@
  *     hour of day (UTC; 24 EWMA means and scales with a memory of tod_days = 2 days whatever
  *     the sampling rate, and of at least 1 / tod_alpha = 10 visits: a daily pattern is
  *     learnt in a few days and a break of it shows; on robots sampled every 2 s it is the
- *     last two days' level of each hour).
+ *     last two days' level of each hour);
+ *   - the combiner's activity stream, for keys that rest (a point where every channel is
+ *     exactly 0 is idle, detect.h): the running fraction over about 1 / duty_alpha = 10
+ *     points divided by the running fraction over about 1 / alpha = 2,000. A robot that
+ *     starts and stops far more often than it does, or a sparse counter that fires in a
+ *     burst, changes no value (every running value may be ordinary: NAB's
+ *     art_increase_spike_density is spikes of one height coming five times as often) but
+ *     changes this ratio. It is the one stream that learns from idle points too (every
+ *     in-order point), and it is counted only once the key has had an idle point, so a key
+ *     that never rests scores exactly as without it. On NAB +0.9 (72.0 against 71.1: the
+ *     spike-density window caught at its middle, some FPs on the other zero-inflated
+ *     series); duty_alpha 0.05: 72.1, 0.2: 70.5 (tuned on this split: a gain just above
+ *     the noise). Tried and left out: the current idle run's length beyond the longest
+ *     completed one (a stopped line; NAB's ec2_disk_write_bytes_c0d644 last window), as
+ *     range novelty (a record-breaking run is a ramp its own history learns from), as
+ *     p = exp(-(run - max) / mean run) / (runs + 1) at every idle point (the same ramp: 51
+ *     false alarms on c0d644, 67.1), and that p reported once, where the run first passes the
+ *     longest by a margin: 73.3 at a margin of 25 %, but 72.0 at 10 % and 71.9 at 50 % (one
+ *     window caught near its end at one setting only: tuned to that window, so left out).
  * Each stream keeps a decayed histogram of its own history (64 bins on a sqrt scale, memory
  * 1/alpha = 2,000 points). p of a value in the body is the histogram's mass at or above it;
  * above the stream's tail_q = 0.98 quantile it is the peaks-over-threshold estimate
@@ -58,11 +76,16 @@
  * reaches the recent record of L (a running maximum that decays by record_decay = 3 % a point,
  * a memory of about 30 points); below it, it is multiplied by record_factor (0.5). And after
  * a point whose L passes alarm_L (2, p < 0.01), L is multiplied by hold_factor (0.5) for the
- * next hold points (100).
+ * next hold points (100), counted over every in-order point, idle or running (counted over
+ * running points only, a hold on a key that is mostly idle lasted thousands of points: on
+ * NAB's sparse series it swallowed the next event; alone this change costs 0.5 on NAB, with
+ * the activity stream it is what lets that stream's alarms through). The record decays per
+ * in-order point too.
  *
  * State-awareness: a point where every channel is exactly 0 (a robot at rest) is scored but
- * does not enter the history, nor does a late or duplicate point; so the history is that of
- * the running robot. No score before min_points (100) points of history: with fewer, one
+ * does not enter the histories of the values (only the activity stream's, the hold and the
+ * record), nor does a late or duplicate point (not even those); so the value histories are
+ * those of the running robot. No score before min_points (100) points of history: with fewer, one
  * point is already a 1 % tail, and on NAB the early false alarms cost more than the windows
  * right after the probation gain (2 points better than with 30).
  *
@@ -70,7 +93,10 @@
  * profile, one configuration for all files: 71.1 with every detector (68.3 before the
  * Bonferroni term); one detector at a time: regress 70.0, robust 70.8, cusum 73.1, quality
  * 70.9 and hst 70.9 (hst is off for one channel and quality finds nothing about NAB's values:
- * both are the combiner's own streams alone) (bench/detect/nab.sh).
+ * both are the combiner's own streams alone) (bench/detect/nab.sh). With the activity stream
+ * and the hold over every in-order point (later the same day): 72.0 with every detector;
+ * regress 71.1, robust 71.9, cusum 74.1, hst 72.3, quality 72.3. The simulator's figures
+ * (seeds 7 and 11) do not move: the combiner sets no level.
  * Neighbouring settings move it by +-1.5 (hold 70 or 150: 69.8, 68.4; hold_factor 0.4: 69.3;
  * alarm_L 2.5: 68.8; tod_days 4: 69.6; own_alpha 0.02: 71.4), and by the same amount with
  * Fisher alone (averaged over those neighbours at h = 8, the Bonferroni term is worth about
@@ -80,8 +106,12 @@
  * (p 1e-2 / 1e-3 / 1e-6) on 6.2e-3 / 1.3e-3 / 9e-5 of them: close to nominal down to 1e-3; further out the streams'
  * dependence (Fisher assumes independence) makes high scores about 100 times too common.
  * Speed: about 160 ns a point plus 25 ns a channel (6 M points/s on one channel, 21 M
- * channel-points/s on eight).
- * State: 9 streams x 568 bytes + 16 channels x 344 bytes, 10,640 bytes per key. */
+ * channel-points/s on eight). The activity stream costs about 5 ns a point on a key that never
+ * rests (bench/detect_cores, pipeline=none: series1 5.5 M points/s, was 5.7 M) and about 40 ns
+ * on one that does (fleet8: 4.6 M, was 5.7 M: one more stream whose p is below 1 on most
+ * points, so Fisher's sum needs its logarithm).
+ * State: 10 streams x 568 bytes + 16 channels x 344 bytes + 32 bytes of activity, 11,240
+ * bytes per key (600 more than without the activity stream). */
 #ifndef PGPULSE_DETECT_COMBINE_H
 #define PGPULSE_DETECT_COMBINE_H
 
@@ -89,8 +119,9 @@
 
 #define DETECT_COMBINE_BINS 64
 #define DETECT_COMBINE_BIN_W 0.171875 /* bin width in sqrt(r): 64 bins reach r = 121 */
-#define DETECT_COMBINE_OWN 4 /* the combiner's own evidence streams */
-#define DETECT_COMBINE_STREAMS (DETECT_NKINDS + DETECT_COMBINE_OWN)
+#define DETECT_COMBINE_OWN 4 /* the combiner's own evidence streams from the values */
+#define DETECT_COMBINE_ACT 1 /* and from the key's activity (idle / running) */
+#define DETECT_COMBINE_STREAMS (DETECT_NKINDS + DETECT_COMBINE_OWN + DETECT_COMBINE_ACT)
 #define DETECT_COMBINE_TOD 24 /* hour-of-day profile bins */
 
 typedef struct detect_combine_cfg {
@@ -107,6 +138,7 @@ typedef struct detect_combine_cfg {
     int hold;             /* points of a hold (100) */
     double hold_factor;   /* L is multiplied by this during a hold (0.5) */
     double score_L;       /* L of score 0.5 (3) */
+    double duty_alpha;    /* EWMA weight of the fast running fraction (0.1; 0: activity off) */
 } detect_combine_cfg;
 
 /* The history of one evidence stream: a decayed histogram of sqrt(r). Counts are kept in
@@ -140,6 +172,11 @@ typedef struct detect_combine_state {
     int32_t hold_left;  /* points left in the current hold */
     double record;      /* decayed running maximum of L */
     double last_L;      /* the last point's L, after the repeat rules (for tests) */
+    double duty_fast;   /* EWMA of "running" (not idle) over about 1 / duty_alpha points */
+    double duty_slow;   /* and over about 1 / alpha points */
+    int64_t act_n;      /* in-order points taken by the activity streams */
+    int32_t idle_seen;  /* the key has had an idle point */
+    int32_t pad;        /* keeps the layout free of implicit padding */
     detect_combine_tail tail[DETECT_COMBINE_STREAMS];
     detect_combine_ch ch[DETECT_MAX_CH];
 } detect_combine_state;
@@ -151,8 +188,9 @@ void detect_combine_cfg_default(detect_combine_cfg *c);
 void detect_combine_init(detect_combine_state *s, const detect_combine_cfg *c, int nch);
 
 /* The anomaly_score of the point x[0..ctx->nch-1] whose detector outputs are out[0..DETECT_NKINDS-1] (a
- * detector whose bit is not in enabled is to be ignored). Updates the histories (unless the
- * point is idle, late or a duplicate). No allocation. */
+ * detector whose bit is not in enabled is to be ignored). Updates the histories of the values
+ * (unless the point is idle, late or a duplicate) and the activity stream, the hold and the
+ * record (unless it is late or a duplicate). No allocation. */
 double detect_combine_step(detect_combine_state *s, const detect_combine_cfg *c,
                            const detect_ctx *ctx, const double *x, const detect_out *out,
                            unsigned enabled);

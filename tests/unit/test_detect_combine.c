@@ -2,8 +2,10 @@
  * the exponential tail above the threshold, decay), Fisher's method, the joint evidence (the
  * larger of Fisher's and Bonferroni's) and the score map against hand-computed values, and the
  * whole step: quiet on a steady series, a spike scored high, the hold after it, idle points
- * left out of the history, a detector's z counted only with a level, and one loud stream not
- * diluted by quiet ones. */
+ * left out of the value histories, the activity stream (its running fractions by hand, silent
+ * on a key that never rests, a burst of activity scored high, the hold counted over idle
+ * points), a detector's z counted only with a level, and one loud stream not diluted by quiet
+ * ones. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -200,7 +202,8 @@ static void test_spike_and_hold(void **state)
     assert_true(again < spike);
 }
 
-/* An idle point is scored but leaves the state alone. */
+/* An idle point is scored but leaves the value histories alone (the channels' forecasts and
+ * every stream's history but the activity stream's). */
 static void test_idle_not_learnt(void **state)
 {
     (void)state;
@@ -212,8 +215,89 @@ static void test_idle_not_learnt(void **state)
     memcpy(&before, &s, sizeof s);
     double sc = step1(&s, &c, 200, 0, NULL, 0);
     assert_true(sc >= 0);
-    s.last_L = before.last_L; /* the one field a scored point sets */
-    assert_memory_equal(&s, &before, sizeof s);
+    assert_memory_equal(&s.ch, &before.ch, sizeof s.ch);
+    assert_memory_equal(&s.tail, &before.tail,
+                        sizeof s.tail[0] * (DETECT_NKINDS + DETECT_COMBINE_OWN));
+    assert_true(s.idle_seen && !before.idle_seen);
+}
+
+/* The activity stream's running fractions, by hand: running, idle, idle. fast (duty_alpha
+ * 0.1): 1, 0.9, 0.81; slow (weights 1/(n+1) while above alpha: 1/2, 1/3): 1, 0.5, 1/3. */
+static void test_activity_fractions(void **state)
+{
+    (void)state;
+    detect_combine_cfg c;
+    detect_combine_cfg_default(&c);
+    static detect_combine_state s;
+    detect_combine_init(&s, &c, 1);
+    step1(&s, &c, 0, 5, NULL, 0);
+    assert_near(s.duty_fast, 1, 0);
+    assert_near(s.duty_slow, 1, 0);
+    assert_int_equal(s.idle_seen, 0);
+    step1(&s, &c, 1, 0, NULL, 0);
+    assert_near(s.duty_fast, 0.9, 1e-15);
+    assert_near(s.duty_slow, 0.5, 1e-15);
+    step1(&s, &c, 2, 0, NULL, 0);
+    assert_near(s.duty_fast, 0.81, 1e-15);
+    assert_near(s.duty_slow, 1.0 / 3, 1e-15);
+    assert_int_equal(s.idle_seen, 1);
+    assert_int_equal(s.act_n, 3);
+}
+
+/* A key that never rests scores exactly as with the activity stream off. */
+static void test_activity_abstains_without_idle(void **state)
+{
+    (void)state;
+    detect_combine_cfg c, off;
+    detect_combine_cfg_default(&c);
+    off = c;
+    off.duty_alpha = 0;
+    static detect_combine_state a, b;
+    detect_combine_init(&a, &c, 1);
+    detect_combine_init(&b, &off, 1);
+    rng r;
+    rng_seed(&r, 5, 1);
+    for (int64_t i = 0; i < 1500; i++) {
+        double x = 50 + rng_normal(&r) + (i == 1200 ? 20 : 0);
+        double sa = step1(&a, &c, i, x, NULL, 0), sb = step1(&b, &off, i, x, NULL, 0);
+        if (sa != sb) fail_msg("point %lld: %.17g with the stream, %.17g without", (long long)i, sa, sb);
+    }
+    assert_true(a.last_L > 0);
+}
+
+/* A sparse key (one running point of 20 every 50, else 0) whose running points come five
+ * times as often for a while: no value is unusual, only the activity is. With the activity
+ * stream the burst scores high; without it, not. The hold counts down over idle points. */
+static void test_activity_burst(void **state)
+{
+    (void)state;
+    detect_combine_cfg c, off;
+    detect_combine_cfg_default(&c);
+    off = c;
+    off.duty_alpha = 0;
+    static detect_combine_state a, b;
+    detect_combine_init(&a, &c, 1);
+    detect_combine_init(&b, &off, 1);
+    double quiet = 0, burst_a = 0, burst_b = 0;
+    int64_t i = 0;
+    for (; i < 4000; i++) {
+        double x = i % 50 == 0 ? 20 : 0;
+        double sa = step1(&a, &c, i, x, NULL, 0);
+        step1(&b, &off, i, x, NULL, 0);
+        if (i >= 2500 && sa > quiet) quiet = sa;
+    }
+    for (int j = 0; j < 40; j++, i++) {
+        double x = j % 10 == 0 ? 20 : 0;
+        double sa = step1(&a, &c, i, x, NULL, 0), sb = step1(&b, &off, i, x, NULL, 0);
+        if (sa > burst_a) burst_a = sa;
+        if (sb > burst_b) burst_b = sb;
+    }
+    assert_true(quiet < 0.3);
+    assert_true(burst_a > 0.5);
+    assert_true(burst_b < 0.1);
+    a.hold_left = 5;
+    step1(&a, &c, i, 0, NULL, 0);
+    assert_int_equal(a.hold_left, 4);
 }
 
 /* A detector's z counts only where the detector sets a level; a disabled detector not at all. */
@@ -282,6 +366,9 @@ int main(void)
         cmocka_unit_test(test_score_map),
         cmocka_unit_test(test_spike_and_hold),
         cmocka_unit_test(test_idle_not_learnt),
+        cmocka_unit_test(test_activity_fractions),
+        cmocka_unit_test(test_activity_abstains_without_idle),
+        cmocka_unit_test(test_activity_burst),
         cmocka_unit_test(test_detector_gating),
         cmocka_unit_test(test_single_stream_not_diluted),
     };
