@@ -17,7 +17,6 @@ static void detect_episode_slot(detect_episodes *e, int slot, int channel, int b
     detect_episode *ep = &e->ep[slot];
     if (!level) {
         if (ep->level && ++e->quiet[slot] >= bridge) {
-            ep->rose = 0;
             emit(arg, ep, DETECT_EPISODE_CLOSE);
             memset(ep, 0, sizeof *ep);
             e->quiet[slot] = 0;
@@ -29,12 +28,12 @@ static void detect_episode_slot(detect_episodes *e, int slot, int channel, int b
         *ep = (detect_episode){.channel = channel, .level = level, .ts_first = ts_us, .ts_start = ts_us,
                                .ts_end = ts_us, .first_n = n, .last_n = n, .points = 1,
                                .peak_score = score, .peak_z = z, .detector = detector,
-                               .reason = reason};
+                               .reason = reason, .rose_n = -1};
         emit(arg, ep, DETECT_EPISODE_OPEN);
         return;
     }
-    ep->rose = level > ep->level;
     if (level > ep->level) {
+        ep->rose_n = n;
         ep->level = level;
         ep->detector = detector;
         ep->peak_z = z;
@@ -70,7 +69,6 @@ void detect_episodes_flush(detect_episodes *e, int nch, detect_episode_fn *emit,
 {
     for (int i = 0; i <= DETECT_MAX_CH; i++) {
         if (i >= nch && i < DETECT_MAX_CH) continue;
-        e->ep[i].rose = 0;
         if (e->ep[i].level) emit(arg, &e->ep[i], DETECT_EPISODE_CLOSE);
         memset(&e->ep[i], 0, sizeof e->ep[i]);
         e->quiet[i] = 0;

@@ -32,8 +32,8 @@ typedef struct detect_episode {
     double peak_z;        /* the deciding detector's highest statistic */
     uint32_t detector;    /* detect_kind that gave the level */
     uint32_t reason;      /* DETECT_Q_* flags seen (quality episodes) */
-    int32_t rose;         /* at the event being reported: the level rose (ALERT to ERROR) */
-    int32_t spare;        /* (keeps the struct free of padding: it is saved as bytes) */
+    int64_t rose_n;       /* index of the point at which the level rose to ERROR after opening
+                             at ALERT, -1 if it has not */
 } detect_episode;
 
 /* Per key: an open episode per channel and one for the whole point. */

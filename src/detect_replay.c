@@ -10,18 +10,12 @@
 #include "buf.h"
 #include "csvin.h"
 #include "detect_episode.h"
+#include "detect_keys.h"
 #include "numparse.h"
 #include "tstamp.h"
 #include "util.h"
 
 #define REPLAY_FLUSH_BYTES (1u << 20)
-
-typedef struct replay_key {
-    int64_t key;
-    int64_t n;               /* points taken */
-    detect_state st;
-    detect_episodes ep;
-} replay_key;
 
 typedef struct replay {
     const detect_replay_opts *o;
@@ -31,44 +25,12 @@ typedef struct replay {
     int col_time, col_key;
     int nch;                 /* 0 until decided */
     int ch_col[DETECT_MAX_CH];
-    replay_key **keys;       /* open addressing on key */
-    size_t keys_cap, nkeys;
-    replay_key *cur;         /* the key being stepped (for the episode callback) */
+    detect_keys keys;        /* the state per key (robot_id value; 0 without the column) */
+    detect_key *cur;         /* the key being stepped (for the episode callback) */
     buf out;
     buf ep;
     int bridge;
 } replay;
-
-static replay_key *replay_key_get(replay *r, int64_t key)
-{
-    if ((r->nkeys + 1) * 2 > r->keys_cap) {
-        replay_key **old = r->keys;
-        size_t oldcap = r->keys_cap;
-        r->keys_cap = oldcap ? oldcap * 2 : 64;
-        r->keys = xcalloc(r->keys_cap, sizeof *r->keys);
-        for (size_t i = 0; i < oldcap; i++) {
-            if (!old[i]) continue;
-            size_t j = util_hash64((uint64_t)old[i]->key) & (r->keys_cap - 1);
-            while (r->keys[j]) j = (j + 1) & (r->keys_cap - 1);
-            r->keys[j] = old[i];
-        }
-        free(old);
-    }
-    size_t mask = r->keys_cap - 1;
-    for (size_t j = util_hash64((uint64_t)key) & mask;; j = (j + 1) & mask) {
-        if (r->keys[j] && r->keys[j]->key == key) return r->keys[j];
-        if (!r->keys[j]) {
-            replay_key *k = xmalloc(sizeof *k);
-            k->key = key;
-            k->n = 0;
-            detect_state_init(&k->st, r->o->cfg, r->nch);
-            detect_episodes_init(&k->ep);
-            r->keys[j] = k;
-            r->nkeys++;
-            return k;
-        }
-    }
-}
 
 /* Appends a CSV field, quoted when it must be. */
 static void replay_put_field(buf *b, const char *p, size_t len)
@@ -234,6 +196,7 @@ static int replay_header(replay *r, const csvin_row *row, char *err, size_t errl
             if (!e) break;
             p = e + 1;
         }
+        detect_keys_init(&r->keys, r->o->cfg, r->nch);
     }
     return 0;
 }
@@ -264,6 +227,7 @@ static int replay_pick_channels(replay *r, const csvin_row *row, char *err, size
         snprintf(err, errlen, "no value is a number (the channels are the numeric columns of the first line that has one)");
         return -1;
     }
+    detect_keys_init(&r->keys, r->o->cfg, r->nch);
     return 0;
 }
 
@@ -363,12 +327,9 @@ int detect_replay_run(int in_fd, FILE *out, const detect_replay_opts *o, detect_
                 fprintf(o->msgs, "%s:%llu: skipped: %s\n", o->in_name, (unsigned long long)row.line_no, reason);
             buf_puts(&r.out, o->explain ? ",0.000000000,0,,,\n" : ",0.000000000,0\n");
         } else {
-            replay_key *k = replay_key_get(&r, key);
+            r.cur = detect_keys_get(&r.keys, key);
             detect_result res;
-            detect_step(&k->st, o->cfg, ts, x, &res);
-            r.cur = k;
-            detect_episodes_step(&k->ep, r.nch, r.bridge, k->n, ts, &res, replay_on_episode, &r);
-            k->n++;
+            detect_key_step(r.cur, o->cfg, r.bridge, ts, x, &res, replay_on_episode, &r);
             replay_put_score(&r.out, res.score);
             buf_append(&r.out, res.level ? ",1" : ",0", 2);
             if (res.level) st->flagged++;
@@ -377,10 +338,10 @@ int detect_replay_run(int in_fd, FILE *out, const detect_replay_opts *o, detect_
         }
         if (replay_flush(&r, out, 0, err, errlen)) goto cleanup;
     }
-    for (size_t i = 0; i < r.keys_cap; i++)
-        if (r.keys[i]) {
-            r.cur = r.keys[i];
-            detect_episodes_flush(&r.keys[i]->ep, r.nch, replay_on_episode, &r);
+    for (size_t i = 0; i < r.keys.cap; i++)
+        if (r.keys.slots[i]) {
+            r.cur = r.keys.slots[i];
+            detect_episodes_flush(&r.cur->ep, r.nch, replay_on_episode, &r);
         }
     if (replay_flush(&r, out, 1, err, errlen)) goto cleanup;
     if (!r.nch && st->lines) {
@@ -391,14 +352,13 @@ int detect_replay_run(int in_fd, FILE *out, const detect_replay_opts *o, detect_
     if (st->bad > DETECT_REPLAY_MAX_REPORTS && o->msgs)
         fprintf(o->msgs, "%s: %lld bad lines in all (the first %d shown)\n", o->in_name,
                 (long long)st->bad, DETECT_REPLAY_MAX_REPORTS);
-    st->keys = (int64_t)r.nkeys;
+    st->keys = (int64_t)r.keys.count;
     st->channels = r.nch;
     rc = 0;
 
 cleanup:
     csvin_free(in);
-    for (size_t i = 0; i < r.keys_cap; i++) free(r.keys ? r.keys[i] : NULL);
-    free(r.keys);
+    detect_keys_free(&r.keys);
     for (size_t i = 0; i < r.ncols; i++) free(r.names[i]);
     free(r.names);
     buf_free(&r.out);

@@ -17,6 +17,7 @@
 
 #include "detect.h"
 #include "detect_episode.h"
+#include "detect_keys.h"
 #include "pgarray.h"
 #include "pgconn.h"
 #include "tstamp.h"
@@ -24,92 +25,47 @@
 
 #define DETECT_CHANNEL "pgpulse_anomaly"
 #define DETECT_NOTIFY_MAX 20        /* episodes listed in one NOTIFY payload (the rest counted) */
-#define DETECT_SLOTS (DETECT_MAX_CH + 1)
 #define DETECT_OID_INT4 23
 #define DETECT_OID_BYTEA 17
 
-typedef struct detect_robot {
-    int32_t id;
-    int dirty;                      /* state changed since the last commit */
-    int64_t n;                      /* readings taken */
-    int64_t pend_gen;               /* batch whose pending entries pend[] point to */
-    int32_t pend[DETECT_SLOTS];     /* per episode slot: index in the pending list, -1: none */
-    detect_state st;
-    detect_episodes ep;
-} detect_robot;
-
-/* An episode to write at the next commit (the latest version of it). */
-typedef struct detect_pending {
+/* An episode to write at the commit: one that closed since the last commit (kept as it
+ * closes), or one still open that grew since (read from its robot's block at the commit). */
+typedef struct detect_change {
     int32_t robot_id;
-    detect_episode e;
     int closed;
-    int notify;                     /* opened, or rose to ERROR, in this batch */
-} detect_pending;
+    int notify;                     /* it opened, or rose to ERROR, since the last commit */
+    detect_episode e;
+} detect_change;
 
 typedef struct detect_stage {
     stream_ctx ctx;
     detect_cfg cfg;
-    detect_robot **robots;          /* open addressing on id */
-    size_t robots_cap, nrobots;
-    detect_pending *pend;
-    size_t npend, pend_cap;
-    int64_t gen;                    /* batch number */
-    detect_robot *cur;              /* robot being stepped (episode callback) */
+    detect_keys robots;             /* the detectors' state per robot_id */
+    detect_change *changes;         /* what the next commit writes (see detect_change) */
+    size_t nchanges, changes_cap;
+    detect_key *cur;                /* robot being stepped (episode callback) */
 } detect_stage;
-
-static detect_robot *detect_robot_get(detect_stage *s, int32_t id, int create)
-{
-    if ((s->nrobots + 1) * 2 > s->robots_cap) {
-        detect_robot **old = s->robots;
-        size_t oldcap = s->robots_cap;
-        s->robots_cap = oldcap ? oldcap * 2 : 64;
-        s->robots = xcalloc(s->robots_cap, sizeof *s->robots);
-        for (size_t i = 0; i < oldcap; i++) {
-            if (!old[i]) continue;
-            size_t j = util_hash64((uint64_t)(uint32_t)old[i]->id) & (s->robots_cap - 1);
-            while (s->robots[j]) j = (j + 1) & (s->robots_cap - 1);
-            s->robots[j] = old[i];
-        }
-        free(old);
-    }
-    size_t mask = s->robots_cap - 1;
-    for (size_t j = util_hash64((uint64_t)(uint32_t)id) & mask;; j = (j + 1) & mask) {
-        if (s->robots[j] && s->robots[j]->id == id) return s->robots[j];
-        if (!s->robots[j]) {
-            if (!create) return NULL;
-            detect_robot *r = xcalloc(1, sizeof *r);
-            r->id = id;
-            r->pend_gen = -1;
-            detect_state_init(&r->st, &s->cfg, READING_AXES);
-            detect_episodes_init(&r->ep);
-            s->robots[j] = r;
-            s->nrobots++;
-            return r;
-        }
-    }
-}
 
 static void detect_free_stage(detect_stage *s)
 {
     if (!s) return;
-    for (size_t i = 0; i < s->robots_cap; i++) free(s->robots[i]);
-    free(s->robots);
-    free(s->pend);
+    detect_keys_free(&s->robots);
+    free(s->changes);
     free(s);
 }
 
 /* The blob of one robot: n, open episodes, then the detectors' state. */
-static void detect_robot_save(const detect_robot *r, buf *b)
+static void detect_robot_save(const detect_key *r, buf *b)
 {
     buf_append(b, &r->n, sizeof r->n);
     buf_append(b, &r->ep, sizeof r->ep);
     detect_state_save(&r->st, b);
 }
 
-static int detect_robot_load(detect_robot *r, const uint8_t *p, size_t len, char *err, size_t errlen)
+static int detect_robot_load(detect_key *r, const uint8_t *p, size_t len, char *err, size_t errlen)
 {
     if (len < sizeof r->n + sizeof r->ep) {
-        snprintf(err, errlen, "detect_robot_state of robot %d: %zu bytes, too short", (int)r->id, len);
+        snprintf(err, errlen, "detect_robot_state of robot %d: %zu bytes, too short", (int)r->key, len);
         return -1;
     }
     memcpy(&r->n, p, sizeof r->n);
@@ -119,7 +75,7 @@ static int detect_robot_load(detect_robot *r, const uint8_t *p, size_t len, char
         int want = i == DETECT_MAX_CH ? DETECT_EPISODE_MULTI : i;
         if (e->level < 0 || e->level > DETECT_ERROR || (e->level && e->channel != want)) {
             snprintf(err, errlen, "detect_robot_state of robot %d: corrupt open episode "
-                     "(drop the consumer to start afresh)", (int)r->id);
+                     "(drop the consumer to start afresh)", (int)r->key);
             return -1;
         }
     }
@@ -128,7 +84,7 @@ static int detect_robot_load(detect_robot *r, const uint8_t *p, size_t len, char
     long used = detect_state_load(&r->st, p + off, len - off, e2, sizeof e2);
     if (used < 0 || (size_t)used != len - off) {
         snprintf(err, errlen, "detect_robot_state of robot %d: %s (drop the consumer to start afresh)",
-                 (int)r->id, used < 0 ? e2 : "trailing bytes");
+                 (int)r->key, used < 0 ? e2 : "trailing bytes");
         return -1;
     }
     return 0;
@@ -142,6 +98,7 @@ static void *detect_open(const uint8_t *state, size_t len, const stream_ctx *ctx
     detect_stage *s = xcalloc(1, sizeof *s);
     s->ctx = *ctx;
     detect_cfg_default(&s->cfg);
+    detect_keys_init(&s->robots, &s->cfg, READING_AXES);
     const char *p[] = {ctx->consumer};
     PGresult *r = PQexecParams(conn,
                                "SELECT robot_id, state FROM detect_robot_state WHERE consumer = $1",
@@ -155,7 +112,7 @@ static void *detect_open(const uint8_t *state, size_t len, const stream_ctx *ctx
     for (int i = 0; i < PQntuples(r); i++) {
         uint32_t id;
         memcpy(&id, PQgetvalue(r, i, 0), 4);
-        detect_robot *rb = detect_robot_get(s, (int32_t)ntohl(id), 1);
+        detect_key *rb = detect_keys_get(&s->robots, (int32_t)ntohl(id));
         if (detect_robot_load(rb, (const uint8_t *)PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1),
                               err, errlen)) {
             PQclear(r);
@@ -167,50 +124,34 @@ static void *detect_open(const uint8_t *state, size_t len, const stream_ctx *ctx
     return s;
 }
 
+static void detect_change_add(detect_stage *s, const detect_key *k, const detect_episode *e,
+                              int closed)
+{
+    if (s->nchanges == s->changes_cap) {
+        s->changes_cap = s->changes_cap ? s->changes_cap * 2 : 64;
+        s->changes = xrealloc(s->changes, s->changes_cap * sizeof *s->changes);
+    }
+    s->changes[s->nchanges++] = (detect_change){
+        .robot_id = (int32_t)k->key, .closed = closed,
+        .notify = e->first_n >= k->batch_n || e->rose_n >= k->batch_n, .e = *e};
+}
+
+/* Keeps the episodes that close; the open ones stay in their robot's block. */
 static void detect_on_episode(void *arg, const detect_episode *e, detect_episode_event ev)
 {
     detect_stage *s = arg;
-    detect_robot *rb = s->cur;
-    int slot = e->channel == DETECT_EPISODE_MULTI ? DETECT_MAX_CH : e->channel;
-    if (rb->pend_gen != s->gen) {
-        for (int i = 0; i < DETECT_SLOTS; i++) rb->pend[i] = -1;
-        rb->pend_gen = s->gen;
-    }
-    detect_pending *pd;
-    if (rb->pend[slot] >= 0) {
-        pd = &s->pend[rb->pend[slot]];
-        pd->notify |= e->rose;
-    } else {
-        if (s->npend == s->pend_cap) {
-            s->pend_cap = s->pend_cap ? s->pend_cap * 2 : 64;
-            s->pend = xrealloc(s->pend, s->pend_cap * sizeof *s->pend);
-        }
-        rb->pend[slot] = (int32_t)s->npend;
-        pd = &s->pend[s->npend++];
-        memset(pd, 0, sizeof *pd);
-        pd->robot_id = rb->id;
-        pd->notify = ev == DETECT_EPISODE_OPEN || e->rose;
-    }
-    pd->e = *e;
-    if (ev == DETECT_EPISODE_CLOSE) {
-        pd->closed = 1;
-        rb->pend[slot] = -1; /* a later episode of the slot is another row */
-    }
+    if (ev == DETECT_EPISODE_CLOSE) detect_change_add(s, s->cur, e, 1);
 }
 
 static void detect_rows(void *stage, const reading *rows, size_t n)
 {
     detect_stage *s = stage;
+    detect_result res;
     for (size_t i = 0; i < n; i++) {
         const reading *x = &rows[i];
-        detect_robot *rb = detect_robot_get(s, x->robot_id, 1);
-        detect_result res;
-        detect_step(&rb->st, &s->cfg, x->ts_us, x->axis, &res);
-        s->cur = rb;
-        detect_episodes_step(&rb->ep, READING_AXES, DETECT_EPISODE_DEFAULT_BRIDGE, rb->n, x->ts_us,
-                             &res, detect_on_episode, s);
-        rb->n++;
-        rb->dirty = 1;
+        s->cur = detect_keys_get(&s->robots, x->robot_id);
+        detect_key_step(s->cur, &s->cfg, DETECT_EPISODE_DEFAULT_BRIDGE, x->ts_us, x->axis, &res,
+                        detect_on_episode, s);
     }
 }
 
@@ -231,19 +172,22 @@ static void detect_array_elem(buf *b, const void *p, size_t len)
 static int detect_write_states(detect_stage *s, PGconn *conn, char *err, size_t errlen)
 {
     size_t n = 0;
-    for (size_t i = 0; i < s->robots_cap; i++) n += s->robots[i] && s->robots[i]->dirty;
+    for (size_t i = 0; i < s->robots.cap; i++) n += s->robots.slots[i] && s->robots.slots[i]->dirty;
     if (!n) return 0;
-    buf ids = {0}, states = {0}, one = {0};
+    buf ids = {0}, states = {0};
     detect_array_header(&ids, DETECT_OID_INT4, n);
     detect_array_header(&states, DETECT_OID_BYTEA, n);
-    for (size_t i = 0; i < s->robots_cap; i++) {
-        detect_robot *rb = s->robots[i];
+    for (size_t i = 0; i < s->robots.cap; i++) {
+        const detect_key *rb = s->robots.slots[i];
         if (!rb || !rb->dirty) continue;
-        uint32_t id = htonl((uint32_t)rb->id);
+        uint32_t id = htonl((uint32_t)rb->key);
         detect_array_elem(&ids, &id, 4);
-        buf_reset(&one);
-        detect_robot_save(rb, &one);
-        detect_array_elem(&states, one.data, one.len);
+        /* The element's length, then the block saved in place. */
+        size_t at = states.len;
+        buf_append(&states, "\0\0\0\0", 4);
+        detect_robot_save(rb, &states);
+        uint32_t len = htonl((uint32_t)(states.len - at - 4));
+        memcpy(states.data + at, &len, 4);
     }
     const char *p[] = {s->ctx.consumer, (const char *)ids.data, (const char *)states.data};
     int lens[] = {0, (int)ids.len, (int)states.len};
@@ -261,7 +205,6 @@ static int detect_write_states(detect_stage *s, PGconn *conn, char *err, size_t 
     PQclear(r);
     buf_free(&ids);
     buf_free(&states);
-    buf_free(&one);
     return rc;
 }
 
@@ -270,8 +213,8 @@ static int detect_write_episodes(detect_stage *s, PGconn *conn, char *err, size_
     pgarray rid = {0}, axis = {0}, level = {0}, first = {0}, t0 = {0}, t1 = {0}, peak = {0},
             pz = {0}, det = {0}, reason = {0}, pts = {0}, open = {0};
     char t[40], rs[128];
-    for (size_t i = 0; i < s->npend; i++) {
-        const detect_pending *pd = &s->pend[i];
+    for (size_t i = 0; i < s->nchanges; i++) {
+        const detect_change *pd = &s->changes[i];
         const detect_episode *e = &pd->e;
         pgarray_int(&rid, pd->robot_id);
         if (e->channel == DETECT_EPISODE_MULTI)
@@ -334,8 +277,8 @@ static int detect_notify(detect_stage *s, PGconn *conn, char *err, size_t errlen
     buf b = {0};
     buf_printf(&b, "{\"consumer\":\"%s\",\"anomalies\":[", s->ctx.consumer);
     char t[40];
-    for (size_t i = 0; i < s->npend; i++) {
-        const detect_pending *pd = &s->pend[i];
+    for (size_t i = 0; i < s->nchanges; i++) {
+        const detect_change *pd = &s->changes[i];
         if (!pd->notify) continue;
         if (count++ >= DETECT_NOTIFY_MAX) continue;
         tstamp_format(pd->e.ts_first, t, sizeof t);
@@ -360,14 +303,21 @@ static int detect_commit(void *stage, PGconn *conn, buf *state, char *err, size_
 {
     (void)state;
     detect_stage *s = stage;
-    if (s->npend && detect_write_episodes(s, conn, err, errlen)) return -1;
+    /* With the closed ones: the open episodes that grew since the last commit. */
+    for (size_t i = 0; i < s->robots.cap; i++) {
+        const detect_key *k = s->robots.slots[i];
+        if (!k || !k->dirty) continue;
+        for (int j = 0; j <= DETECT_MAX_CH; j++)
+            if (k->ep.ep[j].level && k->ep.ep[j].last_n >= k->batch_n)
+                detect_change_add(s, k, &k->ep.ep[j], 0);
+    }
+    if (s->nchanges && detect_write_episodes(s, conn, err, errlen)) return -1;
     if (detect_write_states(s, conn, err, errlen)) return -1;
-    if (s->npend && detect_notify(s, conn, err, errlen)) return -1;
+    if (s->nchanges && detect_notify(s, conn, err, errlen)) return -1;
     /* Written; on failure the consumer reopens the stage from the committed state instead. */
-    for (size_t i = 0; i < s->robots_cap; i++)
-        if (s->robots[i]) s->robots[i]->dirty = 0;
-    s->npend = 0;
-    s->gen++;
+    for (size_t i = 0; i < s->robots.cap; i++)
+        if (s->robots.slots[i]) s->robots.slots[i]->dirty = 0;
+    s->nchanges = 0;
     return 0;
 }
 

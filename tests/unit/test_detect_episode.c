@@ -70,10 +70,11 @@ static void test_points_merge_and_close_after_bridge(void **state)
     step(&e, 3, 0, 2, DETECT_ALERT, 0.5, &s);
     assert_int_equal(s.ev[0], DETECT_EPISODE_OPEN);
     step(&e, 3, 1, 2, DETECT_ERROR, 0.9, &s);
-    assert_int_equal(s.e[1].rose, 1); /* ALERT to ERROR: announced */
+    assert_int_equal(s.e[0].rose_n, -1);
+    assert_int_equal(s.e[1].rose_n, 1); /* ALERT to ERROR at point 1 */
     step(&e, 3, 2, 2, DETECT_ALERT, 0.6, &s);
     assert_int_equal(s.ev[2], DETECT_EPISODE_EXTEND);
-    assert_int_equal(s.e[2].rose, 0);
+    assert_int_equal(s.e[2].rose_n, 1);
     step(&e, 3, 3, 2, 0, 0.1, &s);
     step(&e, 3, 4, 2, 0, 0.1, &s);
     assert_int_equal(closes(&s), 0); /* 2 quiet points < bridge 3 */
