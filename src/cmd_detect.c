@@ -29,7 +29,10 @@ static void cmd_detect_usage(FILE *out)
             "  --episodes FILE     also write the merged episodes as CSV\n"
             "  --explain           add level, channel and detector columns to OUT\n"
             "  --channels LIST     the channel columns (default: every numeric column)\n"
-            "  --bridge N          points without a flag that end an episode (default 10)\n");
+            "  --bridge N          points without a flag that end an episode (default 10)\n"
+            "  --max-keys N        robot_id values given a state (~27 KB each), at most; lines\n"
+            "                      of further ones are skipped as bad (default %d)\n",
+            DETECT_REPLAY_MAX_KEYS);
 }
 
 static int cmd_detect_replay(int argc, char **argv)
@@ -38,7 +41,8 @@ static int cmd_detect_replay(int argc, char **argv)
         {"replay", required_argument, NULL, 'r'},   {"out", required_argument, NULL, 'o'},
         {"detector", required_argument, NULL, 'd'}, {"episodes", required_argument, NULL, 'e'},
         {"explain", no_argument, NULL, 'x'},        {"channels", required_argument, NULL, 'c'},
-        {"bridge", required_argument, NULL, 'b'},   {"help", no_argument, NULL, 'h'},
+        {"bridge", required_argument, NULL, 'b'},   {"max-keys", required_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
         {0}};
     const char *in_path = NULL, *out_path = "-", *ep_path = NULL;
     detect_cfg cfg;
@@ -63,6 +67,10 @@ static int cmd_detect_replay(int argc, char **argv)
         case 'b':
             if (cli_parse_long("detect", "--bridge", optarg, 1, 1000000, &v)) return CLI_USAGE;
             o.bridge = (int)v;
+            break;
+        case 'k':
+            if (cli_parse_long("detect", "--max-keys", optarg, 1, 100000000, &v)) return CLI_USAGE;
+            o.max_keys = v;
             break;
         case 'h': cmd_detect_usage(stdout); return CLI_OK;
         default: cmd_detect_usage(stderr); return CLI_USAGE;

@@ -30,6 +30,7 @@ typedef struct replay {
     buf out;
     buf ep;
     int bridge;
+    int64_t max_keys;
 } replay;
 
 /* Appends a CSV field, quoted when it must be. */
@@ -259,6 +260,11 @@ static int replay_decode(replay *r, const csvin_row *row, int64_t *ts, int64_t *
                      (int)(f->len > 64 ? 64 : f->len), f->p);
             return -1;
         }
+        if (r->nch && (int64_t)r->keys.count >= r->max_keys && !detect_keys_find(&r->keys, *key)) {
+            snprintf(reason, rlen, "%s %lld: more than %lld keys (raise --max-keys)",
+                     r->names[r->col_key], (long long)*key, (long long)r->max_keys);
+            return -1;
+        }
     }
     if (!r->nch) {
         int p = replay_pick_channels(r, row, reason, rlen);
@@ -285,7 +291,9 @@ int detect_replay_run(int in_fd, FILE *out, const detect_replay_opts *o, detect_
     r.o = o;
     r.st = st;
     r.bridge = o->bridge > 0 ? o->bridge : DETECT_EPISODE_DEFAULT_BRIDGE;
+    r.max_keys = o->max_keys > 0 ? o->max_keys : DETECT_REPLAY_MAX_KEYS;
     csvin *in = csvin_new(in_fd, 0);
+    csvin_keep_blank_lines(in, 1); /* a blank line is a line: reported, and kept in OUT */
     csvin_row row;
     int rc = -1, got;
     char reason[512];

@@ -11,7 +11,8 @@
  * the point's level is ALERT or ERROR); with explain also level, channel (the name of the
  * channel that decided the level, or multi) and detector. A bad line (wrong number of fields,
  * bad time, key or value) is reported as NAME:LINE: skipped: reason and written with score 0 and
- * label 0, so output lines stay aligned with input lines. Episodes (detect_episode.h) go to
+ * label 0, so output lines stay aligned with input lines; so is an empty line, and a line of
+ * a robot_id beyond max_keys distinct ones (each key holds ~27 KB of state). Episodes (detect_episode.h) go to
  * an optional CSV: key,channel,level,ts_start,ts_end,peak_score,detector,reason,points. */
 #ifndef PGPULSE_DETECT_REPLAY_H
 #define PGPULSE_DETECT_REPLAY_H
@@ -31,7 +32,11 @@ typedef struct detect_replay_opts {
     int bridge;             /* episode bridge (points); 0: the default */
     FILE *episodes;         /* episodes CSV, or NULL */
     FILE *msgs;             /* where bad lines are reported (stderr) */
+    int64_t max_keys;       /* robot_id values given a state, at most (0: the default); a line
+                               of a further key is a bad line */
 } detect_replay_opts;
+
+#define DETECT_REPLAY_MAX_KEYS 10000 /* the default: ~275 MB of detector state */
 
 typedef struct detect_replay_stats {
     int64_t lines;          /* data lines */

@@ -1,6 +1,7 @@
 /* Unit tests for detect_replay: the output keeps one line per input line, in order, with the
  * input's fields and two more; bad lines (field count, time, key, value, broken quote) are
- * reported with their line numbers and written with score 0 and label 0; whole-file errors
+ * reported with their line numbers and written with score 0 and label 0, as are empty lines and
+ * the lines of keys beyond --max-keys; whole-file errors
  * (empty input, no time column, no numeric column, too many channels, an unknown --channels
  * name) stop with a message naming the file; time in epoch seconds; robot_id keys separate
  * states; a spike in a steady series is flagged and makes an episode. */
@@ -28,7 +29,7 @@ typedef struct run {
 } run;
 
 /* Replays text with opts (cfg default unless given). */
-static run replay_text(const char *text, const char *channels, int explain)
+static run replay_keys(const char *text, const char *channels, int explain, int64_t max_keys)
 {
     run r;
     memset(&r, 0, sizeof r);
@@ -45,13 +46,19 @@ static run replay_text(const char *text, const char *channels, int explain)
     detect_cfg cfg;
     detect_cfg_default(&cfg);
     detect_replay_opts o = {.cfg = &cfg, .in_name = "in.csv", .channels = channels,
-                            .explain = explain, .episodes = ep, .msgs = msgs};
+                            .explain = explain, .episodes = ep, .msgs = msgs,
+                            .max_keys = max_keys};
     r.rc = detect_replay_run(fds[0], out, &o, &r.st, r.err, sizeof r.err);
     close(fds[0]);
     fclose(out);
     fclose(msgs);
     fclose(ep);
     return r;
+}
+
+static run replay_text(const char *text, const char *channels, int explain)
+{
+    return replay_keys(text, channels, explain, 0);
 }
 
 static void run_free(run *r)
@@ -93,10 +100,12 @@ static void test_bad_lines_are_reported_and_kept_aligned(void **state)
                      "2024-01-01 00:03:00,1.5\n"           /* 5: field count */
                      "2024-01-01 00:04:00,\"1.5,d\n"       /* 6: broken quote */
                      "2024-01-01 00:05:00,nan,e\n"         /* 7: not finite */
-                     "2024-01-01 00:06:00,2.5,\"f, g\"\n"; /* 8: good, quoted note */
+                     "2024-01-01 00:06:00,2.5,\"f, g\"\n"  /* 8: good, quoted note */
+                     "\n"                                     /* 9: empty */
+                     "2024-01-01 00:07:00,2.5,h\n";           /* 10 */
     run r = replay_text(in, NULL, 0);
     assert_int_equal(r.rc, 0);
-    assert_int_equal(count_lines(r.out), 8);
+    assert_int_equal(count_lines(r.out), 10);
     char b[256];
     assert_string_equal(line_of(r.out, 1, b, sizeof b), "timestamp,value,note,anomaly_score,label");
     assert_string_equal(line_of(r.out, 3, b, sizeof b), "2024-01-01 00:01:00,x1,b,0.000000000,0");
@@ -110,8 +119,11 @@ static void test_bad_lines_are_reported_and_kept_aligned(void **state)
     assert_non_null(strstr(r.msgs, "in.csv:7: skipped: value:"));
     assert_null(strstr(r.msgs, "in.csv:2:"));
     assert_null(strstr(r.msgs, "in.csv:8:"));
-    assert_int_equal(r.st.lines, 7);
-    assert_int_equal(r.st.bad, 5);
+    assert_non_null(strstr(r.msgs, "in.csv:9: skipped: empty line"));
+    assert_string_equal(line_of(r.out, 9, b, sizeof b), ",0.000000000,0");
+    assert_true(!strncmp(line_of(r.out, 10, b, sizeof b), "2024-01-01 00:07:00,2.5,h,", 26));
+    assert_int_equal(r.st.lines, 9);
+    assert_int_equal(r.st.bad, 6);
     assert_int_equal(r.st.channels, 1); /* note is text: carried, not a channel */
     run_free(&r);
 }
@@ -180,6 +192,15 @@ static void test_epoch_seconds_and_keys(void **state)
     assert_string_equal(line_of(r.out, 1, b, sizeof b),
                         "robot_id,time,a,b,anomaly_score,label,level,channel,detector");
     assert_string_equal(line_of(r.out, 5, b, sizeof b), "x,1700000002,1,2,0.000000000,0,,,");
+    run_free(&r);
+    /* At most max_keys states: a further key's lines are bad lines; known keys go on. */
+    r = replay_keys("robot_id,ts,a\n1,1700000000,1\n2,1700000001,1\n3,1700000002,1\n1,1700000003,1\n",
+                    NULL, 0, 2);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.st.keys, 2);
+    assert_int_equal(r.st.bad, 1);
+    assert_non_null(strstr(r.msgs, "in.csv:4: skipped: robot_id 3: more than 2 keys (raise --max-keys)"));
+    assert_int_equal(count_lines(r.out), 5);
     run_free(&r);
 }
 
