@@ -80,8 +80,7 @@ static int rd_str(pgoutput_rd *r, const char **s)
     return 0;
 }
 
-/* The name of a protocol version 1 message kind, or NULL for any other byte. */
-static const char *kind_name(char kind)
+const char *pgoutput_kind_name(char kind)
 {
     switch (kind) {
     case 'B':
@@ -299,7 +298,7 @@ int pgoutput_read(const uint8_t *data, size_t len, pgoutput_msg *out, char *err,
     if (len == 0) return util_err(err, errlen, "pgoutput: empty message");
     pgoutput_rd r = {data + 1, data + len};
     out->kind = (char)data[0];
-    const char *name = kind_name(out->kind);
+    const char *name = pgoutput_kind_name(out->kind);
     const char *why = NULL;
     if (!name) return util_err(err, errlen, "pgoutput: unknown message kind 0x%02x", data[0]);
     if (rd_body(&r, out, &why) != 0)

@@ -164,4 +164,8 @@ void pgoutput_write_message(buf *b, uint8_t flags, uint64_t lsn, const char *pre
 void pgoutput_lsn_format(uint64_t lsn, char *out, size_t len);
 int pgoutput_lsn_parse(const char *s, uint64_t *lsn);
 
+/* The name of a protocol version 1 message kind ("Begin", "Insert", ...), or NULL for any
+ * other byte. */
+const char *pgoutput_kind_name(char kind);
+
 #endif

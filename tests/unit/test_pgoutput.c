@@ -550,34 +550,6 @@ static void assert_round_trip(const uint8_t *bytes, size_t len)
     free(p);
 }
 
-static const char *kind_word(char kind)
-{
-    switch (kind) {
-    case 'B':
-        return "Begin";
-    case 'C':
-        return "Commit";
-    case 'R':
-        return "Relation";
-    case 'Y':
-        return "Type";
-    case 'I':
-        return "Insert";
-    case 'U':
-        return "Update";
-    case 'D':
-        return "Delete";
-    case 'T':
-        return "Truncate";
-    case 'O':
-        return "Origin";
-    case 'M':
-        return "Message";
-    default:
-        return "?";
-    }
-}
-
 /* Every proper prefix of a valid message is rejected with a message naming its kind, and so is
  * the message with a byte of garbage after it. */
 static void assert_truncations_rejected(const uint8_t *bytes, size_t len)
@@ -587,7 +559,7 @@ static void assert_truncations_rejected(const uint8_t *bytes, size_t len)
         if (read_copy(bytes, n, err, sizeof err) != -1)
             fail_msg("prefix of %zu of %zu bytes (kind %c) accepted", n, len, bytes[0]);
         assert_true(err[0] != '\0');
-        if (n > 0) assert_non_null(strstr(err, kind_word((char)bytes[0])));
+        if (n > 0) assert_non_null(strstr(err, pgoutput_kind_name((char)bytes[0])));
     }
     for (int junk = 0; junk < 256; junk += 85) {
         uint8_t *p = malloc(len + 1);
