@@ -1,7 +1,8 @@
 /* Integration tests of the detect stage (stage_detect, detect_*, cmd_detect) against a real
  * PostgreSQL: the live stage writes the same episodes as `detect --replay` over the same rows
  * (one code path), announces them on pgpulse_anomaly, and writes exactly what an uninterrupted
- * consumer writes when it is SIGKILLed at random moments. */
+ * consumer writes when it is SIGKILLed at random moments; and replay scores the NAB
+ * development split at 70 or more. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "buf.h"
 #include "harness.h"
 #include "util.h"
 
@@ -243,11 +245,50 @@ static void test_killed_at_random_moments(void **state)
     PQfinish(conn);
 }
 
+/* The NAB development split (../shared, skipped without it), replayed with the defaults and
+ * scored by the shared NAB scorer, as bench/detect/nab.sh does: the issue's bar is 70. */
+static void test_nab_dev_split(void **state)
+{
+    (void)state;
+    const char *root = harness_shared("data/nab-dev");
+    if (!root) {
+        print_message("../shared/data/nab-dev is absent: skipped\n");
+        skip();
+    }
+    char *root_copy = xstrdup(root); /* harness_shared's storage is static */
+    const char *scorer = harness_shared("tools/nab_score.py");
+    if (!scorer) {
+        free(root_copy);
+        print_message("../shared/tools/nab_score.py is absent: skipped\n");
+        skip();
+    }
+    char *cmd = xasprintf("BIN='%s' NAB_ROOT='%s' NAB_SCORE='%s' sh bench/detect/nab.sh 2>&1",
+                          getenv("PGPULSE_BIN"), root_copy, scorer);
+    free(root_copy);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char line[512];
+    double score = -1;
+    buf out = {0};
+    while (fgets(line, sizeof line, p)) {
+        buf_puts(&out, line);
+        if (!strncmp(line, "nab_standard=", 13)) score = strtod(line + 13, NULL);
+    }
+    buf_append(&out, "", 1);
+    int st = pclose(p);
+    if (st != 0) fail_msg("nab.sh exited with %d:\n%s", st, (const char *)out.data);
+    buf_free(&out);
+    print_message("nab_standard=%.2f\n", score);
+    assert_true(score >= 70);
+    free(cmd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_live_stage_equals_replay),
         cmocka_unit_test(test_killed_at_random_moments),
+        cmocka_unit_test(test_nab_dev_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
