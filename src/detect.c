@@ -140,7 +140,6 @@ void detect_context(detect_state *s, int64_t ts_us, const double *x, detect_ctx 
     ctx->run_start_us = s->run_start_us;
     s->n++;
     if (ts_us > s->newest_us) s->newest_us = ts_us;
-    memcpy(s->last, x, sizeof x[0] * (size_t)nch);
 }
 
 void detect_step(detect_state *s, const detect_cfg *c, int64_t ts_us, const double *x,

@@ -72,7 +72,6 @@ typedef struct detect_state {
     int64_t n;                    /* points seen */
     int64_t newest_us;            /* newest time seen */
     int64_t run_start_us;         /* start of the current non-idle run, 0 while idle */
-    double last[DETECT_MAX_CH];   /* the newest point's values */
     double dt_hist[32];           /* recent positive intervals, for the running median */
     int32_t dt_n, dt_pos;
     double median_dt_s;
