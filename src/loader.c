@@ -17,6 +17,7 @@
 
 #define LOADER_SEND_CHUNK (256 * 1024) /* bytes handed to libpq at a time */
 #define LOADER_ROBOT_REFRESH_US 1000000 /* re-read the robot table at most once a second */
+#define LOADER_RECONNECTS 10 /* reconnects in a row for one step before the load gives up */
 
 /* The columns a loader writes (reading's others, such as txid, take their defaults). */
 #define LOADER_COLUMNS "robot_id, ts, axis1, axis2, axis3, axis4, axis5, axis6, axis7, axis8"
@@ -107,8 +108,12 @@ static int loader_lost(const loader *l)
     return l->lost || pgconn_is_lost(l->conn);
 }
 
-static int loader_load_robots(loader *l, char *err, size_t errlen)
+/* A step that needs the connection; arg is the step's own. Returns 0 or -1 with a message. */
+typedef int loader_op(loader *l, const void *arg, char *err, size_t errlen);
+
+static int loader_load_robots(loader *l, const void *arg, char *err, size_t errlen)
 {
+    (void)arg;
     PGresult *r = PQexec(l->conn, "SELECT robot_id FROM robot ORDER BY robot_id");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         loader_fail(l, r, err, errlen);
@@ -166,9 +171,10 @@ static void loader_day_insert(loader *l, int64_t day)
     l->ndays++;
 }
 
-/* Creates the partition of `day` if missing. Must run outside a transaction. */
-static int loader_ensure_day(loader *l, int64_t day, char *err, size_t errlen)
+/* Creates the partition of the day *arg (int64_t) if missing. Must run outside a transaction. */
+static int loader_ensure_day(loader *l, const void *arg, char *err, size_t errlen)
 {
+    int64_t day = *(const int64_t *)arg;
     char date[32];
     tstamp_format(day * TSTAMP_US_PER_DAY, date, sizeof date);
     date[10] = '\0';
@@ -193,6 +199,20 @@ static int loader_connect(loader *l, char *err, size_t errlen)
     return l->conn ? 0 : -1;
 }
 
+/* Runs op; while it fails because the connection was lost, reconnects (each reconnect waits up
+ * to retry_seconds for the server) and runs it again, LOADER_RECONNECTS times at most: a
+ * connection can be lost between any two statements, including right after a reconnect. */
+static int loader_with_reconnect(loader *l, loader_op *op, const void *arg, char *err,
+                                 size_t errlen)
+{
+    for (int attempt = 0;; attempt++) {
+        if (op(l, arg, err, errlen) == 0) return 0;
+        if (!loader_lost(l) || attempt == LOADER_RECONNECTS) return -1;
+        if (loader_connect(l, err, errlen) != 0) return -1;
+        l->stats.reconnects++;
+    }
+}
+
 loader *loader_new(const char *conninfo, const loader_opts *opts, char *err, size_t errlen)
 {
     loader *l = xcalloc(1, sizeof *l);
@@ -205,7 +225,8 @@ loader *loader_new(const char *conninfo, const loader_opts *opts, char *err, siz
     l->seq = 1;
     l->path = LOADER_FAST;
     l->last_day = INT64_MIN;
-    if (loader_connect(l, err, errlen) != 0 || loader_load_robots(l, err, errlen) != 0) {
+    if (loader_connect(l, err, errlen) != 0 ||
+        loader_with_reconnect(l, loader_load_robots, NULL, err, errlen) != 0) {
         loader_free(l);
         return NULL;
     }
@@ -296,12 +317,7 @@ int loader_add(loader *l, const reading *rd, uint64_t line_no, const char *raw, 
          * (the query needs the connection, so a pending batch is committed first). */
         if (util_mono_us() - l->robots_loaded_us > LOADER_ROBOT_REFRESH_US) {
             if (l->tx_open && loader_flush(l, err, errlen) != 0) return -1;
-            if (loader_load_robots(l, err, errlen) != 0) {
-                if (!loader_lost(l) || loader_connect(l, err, errlen) != 0 ||
-                    loader_load_robots(l, err, errlen) != 0)
-                    return -1;
-                l->stats.reconnects++;
-            }
+            if (loader_with_reconnect(l, loader_load_robots, NULL, err, errlen) != 0) return -1;
         }
         if (!loader_robot_known(l, rd->robot_id)) {
             char reason[96];
@@ -319,12 +335,7 @@ int loader_add(loader *l, const reading *rd, uint64_t line_no, const char *raw, 
             /* A COPY's partition routing is fixed when it starts: commit what is pending,
              * then create the partition. New days are rare (once per day of data). */
             if (l->tx_open && loader_flush(l, err, errlen) != 0) return -1;
-            if (loader_ensure_day(l, day, err, errlen) != 0) {
-                if (!loader_lost(l)) return -1;
-                if (loader_connect(l, err, errlen) != 0 || loader_ensure_day(l, day, err, errlen))
-                    return -1;
-                l->stats.reconnects++;
-            }
+            if (loader_with_reconnect(l, loader_ensure_day, &day, err, errlen) != 0) return -1;
         }
         l->last_day = day;
     }
@@ -585,7 +596,7 @@ static int loader_flush_batch(loader *l, char *err, size_t errlen)
         fprintf(stderr, "pgpulse ingest: lost the database connection at batch %d (%s); "
                         "reconnecting\n", l->seq, err);
         int c = -1;
-        for (int attempt = 0; attempt < 10 && c < 0; attempt++) {
+        for (int attempt = 0; attempt < LOADER_RECONNECTS && c < 0; attempt++) {
             if (loader_connect(l, err, errlen) != 0) return -1;
             l->stats.reconnects++;
             c = loader_batch_committed(l, &inserted, &present, err, errlen);
