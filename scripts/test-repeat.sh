@@ -20,7 +20,7 @@ while [ $# -gt 0 ]; do
         --shared) shared=${2:?--shared needs a directory}; shift 2 ;;
         --no-shared) noshared=1; shift ;;
         --keep) keep=1; shift ;;
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "test-repeat: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
