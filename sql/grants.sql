@@ -2,7 +2,8 @@
 --
 -- Not a migration: `pgpulse init` runs it after the migrations every time, in the same
 -- transaction, so it is the whole truth about the three roles' rights on pgpulse's tables: it
--- first takes every table privilege they hold in this schema away, then gives the ones below.
+-- first takes every privilege they hold on the schema's tables and views away, then gives the
+-- ones below.
 -- A migration that adds a table or view adds its lines here (tests/integration/test_roles.c
 -- fails for a relation that no role may use). The roles themselves are created by
 -- `pgpulse init` and `pgpulse db start` (src/roles.c) before this runs.
@@ -11,10 +12,22 @@
 --   pgpulse_stage   the stream consumers (live, detect, ...)
 --   pgpulse_reader  the dashboard and API: reads, never writes
 
+-- A grant rewrites the catalog row of its table: a partition being created at the same time
+-- (by a load, or by the init that ran just before) would make one of the two fail ("tuple
+-- concurrently updated"). reading_ensure_partition takes this lock too.
+SELECT pg_advisory_xact_lock(hashtext('pgpulse.reading_ensure_partition'));
+
 DO $$
+DECLARE
+    rel regclass;
 BEGIN
-    EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA %I FROM pgpulse_writer, pgpulse_stage,'
-                   ' pgpulse_reader', current_schema());
+    -- Partitions are left alone: they are reached through `reading` only.
+    FOR rel IN SELECT c.oid FROM pg_class c
+                WHERE c.relnamespace = current_schema()::regnamespace
+                  AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition LOOP
+        EXECUTE format('REVOKE ALL ON %s FROM pgpulse_writer, pgpulse_stage, pgpulse_reader',
+                       rel);
+    END LOOP;
     -- Whoever may grant on the schema and database (their owner) makes the rights the roles
     -- need explicit, so that a hardened PUBLIC (no USAGE, no TEMPORARY) does not break them.
     IF has_schema_privilege(current_schema(), 'USAGE WITH GRANT OPTION') THEN
@@ -60,11 +73,15 @@ GRANT EXECUTE ON FUNCTION reading_ensure_partition(date), reading_ensure_partiti
 GRANT SELECT ON reading TO pgpulse_stage;
 GRANT SELECT, INSERT, UPDATE, DELETE ON stream_consumer, stream_checkpoint, stream_stage_state,
     live_robot, live_fleet_second_part, anomaly, detect_robot_state TO pgpulse_stage;
+-- Schema version 6: the shared publications and the recovery's applied transactions.
 DO $$
 BEGIN
     IF to_regprocedure('reading_publication(integer, integer)') IS NOT NULL THEN
         REVOKE EXECUTE ON FUNCTION reading_publication(integer, integer) FROM PUBLIC;
         GRANT EXECUTE ON FUNCTION reading_publication(integer, integer) TO pgpulse_stage;
+    END IF;
+    IF to_regclass('stream_applied_xid') IS NOT NULL THEN
+        GRANT SELECT, INSERT, UPDATE, DELETE ON stream_applied_xid TO pgpulse_stage;
     END IF;
 END $$;
 

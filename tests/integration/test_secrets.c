@@ -169,9 +169,10 @@ static void test_password_appears_nowhere(void **state)
 
     /* A running consumer's command line. */
     char *log = xasprintf("%s/secrets_live.log", harness_tmpdir());
-    spawned[0] = harness_spawn(NULL, log, (const char *[]){"live", "--db", url, "--status-every",
-                                                           "0", NULL});
-    harness_wait_slot(owner, "live");
+    spawned[0] = harness_spawn(NULL, log, (const char *[]){"live", "--db", url, "--name",
+                                                           "secrets_live", "--status-every", "0",
+                                                           NULL});
+    harness_wait_slot(owner, "secrets_live");
     char *cl = cmdline(spawned[0]);
     keep("live cmdline", cl);
     assert_non_null(strstr(cl, "--db postgresql://" USER ":***@127.0.0.1:"));
@@ -184,16 +185,20 @@ static void test_password_appears_nowhere(void **state)
     free(text);
     o = run("status", (const char *[]){"status", "--db", url, NULL});
     assert_int_equal(o.status, 0);
-    assert_non_null(strstr(o.out, "live "));
+    assert_non_null(strstr(o.out, "secrets_live "));
     harness_out_free(&o);
     o = run("slots", (const char *[]){"slots", "list", "--db", url, NULL});
     assert_int_equal(o.status, 0);
     harness_out_free(&o);
-    o = run("slots drop", (const char *[]){"slots", "drop", "live", "--db", url, NULL});
+    o = run("slots drop", (const char *[]){"slots", "drop", "secrets_live", "--db", url, NULL});
     assert_int_equal(o.status, 0);
     harness_out_free(&o);
 
-    /* run and the stages it starts. */
+    /* run and the stages it starts. Their consumers are named live and detect, and slot names
+     * are cluster-wide: a slot of that name left in another test's database would stand in
+     * their way (stream.c names a slot after its consumer only). */
+    harness_exec(owner, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                        "WHERE slot_name IN ('pgpulse_live', 'pgpulse_detect') AND NOT active");
     char *runlog = xasprintf("%s/secrets_run.log", harness_tmpdir());
     spawned[1] = harness_spawn(NULL, runlog, (const char *[]){"run", "--db", url, "--robots",
                                                               "2", "--rate", "20", NULL});
