@@ -94,21 +94,32 @@ static int pgcluster_read_port(const pgcluster *c)
     return port;
 }
 
-/* The server directory recorded in HOME/serverdir, or NULL when the server's files are in
- * HOME itself. */
-static char *pgcluster_read_serverdir(const char *home)
+/* The first line of HOME/name, newly allocated, or NULL if there is none. */
+static char *pgcluster_read_setting(const char *home, const char *name)
 {
-    char *path = xasprintf("%s/serverdir", home);
+    char *path = xasprintf("%s/%s", home, name);
     FILE *f = fopen(path, "r");
     free(path);
     if (!f) return NULL;
     char line[4096];
-    char *dir = NULL;
+    char *v = NULL;
     if (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = '\0';
-        if (line[0] == '/') dir = xstrdup(line);
+        if (line[0]) v = xstrdup(line);
     }
     fclose(f);
+    return v;
+}
+
+/* The server directory recorded in HOME/serverdir, or NULL when the server's files are in
+ * HOME itself. */
+static char *pgcluster_read_serverdir(const char *home)
+{
+    char *dir = pgcluster_read_setting(home, "serverdir");
+    if (dir && dir[0] != '/') {
+        free(dir);
+        dir = NULL;
+    }
     return dir;
 }
 
@@ -126,23 +137,6 @@ static void pgcluster_set_serverdir(pgcluster *c, const char *dir)
     c->server_tlsdir = xasprintf("%s/tls", d);
     free(c->serverdir);
     c->serverdir = d;
-}
-
-/* The first line of HOME/name, newly allocated, or NULL if there is none. */
-static char *pgcluster_read_setting(const pgcluster *c, const char *name)
-{
-    char *path = xasprintf("%s/%s", c->home, name);
-    FILE *f = fopen(path, "r");
-    free(path);
-    if (!f) return NULL;
-    char line[256];
-    char *v = NULL;
-    if (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = '\0';
-        if (line[0]) v = xstrdup(line);
-    }
-    fclose(f);
-    return v;
 }
 
 pgcluster *pgcluster_open(const char *home, char *err, size_t errlen)
@@ -169,7 +163,7 @@ pgcluster *pgcluster_open(const char *home, char *err, size_t errlen)
     char *ca = xasprintf("%s/ca.crt", c->tlsdir);
     c->tls = pgcluster_is_file(ca, R_OK);
     free(ca);
-    c->slot_wal_limit = pgcluster_read_setting(c, "slot_wal_limit");
+    c->slot_wal_limit = pgcluster_read_setting(c->home, "slot_wal_limit");
     if (!c->slot_wal_limit) c->slot_wal_limit = xstrdup(PGCLUSTER_SLOT_WAL_DEFAULT);
     return c;
 }

@@ -196,32 +196,30 @@ static char *show_wal_limit(void)
     return v;
 }
 
+/* Starts the cluster (with --slot-wal-limit value unless NULL) and checks what the server
+ * uses. */
+static void set_wal_limit(const char *value, const char *want)
+{
+    harness_out o = value ? db_cmd2("start", "--slot-wal-limit", value) : db_cmd("start");
+    if (o.status != 0) fail_msg("db start failed: %s", o.err);
+    harness_out_free(&o);
+    char *v = show_wal_limit();
+    assert_string_equal(v, want);
+    free(v);
+}
+
 /* --slot-wal-limit reaches the server at once (a running cluster reloads) and is kept for
  * later starts; a value that is no size is refused with what was given. */
 static void test_slot_wal_limit(void **state)
 {
     (void)state;
     if (!home) skip();
-    harness_out o = db_cmd2("start", "--slot-wal-limit", "512MB");
-    assert_int_equal(o.status, 0);
+    set_wal_limit("512MB", "512MB");
+    /* Kept across a stop and a start without the flag. */
+    harness_out o = db_cmd("stop");
     harness_out_free(&o);
-    char *v = show_wal_limit();
-    assert_string_equal(v, "512MB");
-    free(v);
-    o = db_cmd("stop");
-    harness_out_free(&o);
-    o = db_cmd("start");
-    assert_int_equal(o.status, 0);
-    harness_out_free(&o);
-    v = show_wal_limit();
-    assert_string_equal(v, "512MB");
-    free(v);
-    o = db_cmd2("start", "--slot-wal-limit", "-1");
-    assert_int_equal(o.status, 0);
-    harness_out_free(&o);
-    v = show_wal_limit();
-    assert_string_equal(v, "-1");
-    free(v);
+    set_wal_limit(NULL, "512MB");
+    set_wal_limit("-1", "-1");
     o = db_cmd2("start", "--slot-wal-limit", "lots");
     assert_int_equal(o.status, 2);
     assert_non_null(strstr(o.err, "--slot-wal-limit: expected a size such as 4GB"));
@@ -230,12 +228,7 @@ static void test_slot_wal_limit(void **state)
     o = db_cmd2("start", "--slot-wal-limit", "99999TB");
     assert_int_equal(o.status, 2);
     harness_out_free(&o);
-    o = db_cmd2("start", "--slot-wal-limit", "4GB");
-    assert_int_equal(o.status, 0);
-    harness_out_free(&o);
-    v = show_wal_limit();
-    assert_string_equal(v, "4GB");
-    free(v);
+    set_wal_limit("4GB", "4GB");
 }
 
 /* Group roles are cluster-wide: inits in several databases at once create them once, and one
