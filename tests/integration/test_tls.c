@@ -1,6 +1,6 @@
 /* Integration tests of the private cluster with TLS (`pgpulse db start --tls`), on a cluster of
- * their own in a temporary HOME (the suite's shared cluster is plain): the certificates it
- * makes, every command over verify-full TLS — the replication connection of a consumer
+ * their own in a temporary HOME (the suite's shared cluster is plain), started plain and then
+ * switched to TLS while it runs: the certificates it makes, every command over verify-full TLS — the replication connection of a consumer
  * included — and the refusals: a CA that did not sign the server's certificate, a host name the
  * certificate does not name, and a connection without TLS. */
 #define _GNU_SOURCE
@@ -57,7 +57,15 @@ static int setup(void **state)
     if (!getenv("PGPULSE_TEST_HOME")) return 0; /* no cluster for tests: skip all */
     chmod(harness_tmpdir(), 0755); /* the server may run as the postgres user */
     home = xasprintf("%s/tls_cluster", harness_tmpdir());
-    harness_out o = db("start", "--tls", NULL);
+    /* Plain first, then TLS asked of the running cluster (it reloads its settings). */
+    harness_out o = db("start", NULL, NULL);
+    int plain = o.status == 0 && !strstr(o.err, "with TLS");
+    harness_out_free(&o);
+    if (!plain) {
+        fprintf(stderr, "db start failed or started with TLS\n");
+        return -1;
+    }
+    o = db("start", "--tls", NULL);
     if (o.status != 0) {
         fprintf(stderr, "db start --tls failed: %s\n", o.err);
         harness_out_free(&o);
