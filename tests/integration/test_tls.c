@@ -1,8 +1,9 @@
 /* Integration tests of the private cluster with TLS (`pgpulse db start --tls`), on a cluster of
  * their own in a temporary HOME (the suite's shared cluster is plain), started plain and then
- * switched to TLS while it runs: the certificates it makes, every command over verify-full TLS — the replication connection of a consumer
- * included — and the refusals: a CA that did not sign the server's certificate, a host name the
- * certificate does not name, and a connection without TLS. */
+ * switched to TLS while it runs: the certificates it makes, every command over verify-full
+ * TLS — the replication connection of a consumer included, and `pgpulse run` with each job as
+ * its own login — and the refusals: a CA that did not sign the server's certificate, a host
+ * name the certificate does not name, and a connection without TLS. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <signal.h>
@@ -273,6 +274,59 @@ static void test_wrong_ca_wrong_host_and_plain_are_refused(void **state)
     free(other);
 }
 
+/* `pgpulse run` on the private cluster: over TLS, the simulator as the writer's login, the
+ * stages as the stage runner's (once the schema gives them their publication) — each job as
+ * its own role. */
+static void test_run_uses_a_login_per_job(void **state)
+{
+    (void)state;
+    if (!home) skip();
+    char *owner = url(NULL);
+    PGconn *conn = harness_connect(owner);
+    char *log = xasprintf("%s/tls_run.log", harness_tmpdir());
+    setenv("PGPULSE_HOME", home, 1);
+    running = harness_spawn(NULL, log, (const char *[]){"run", "--robots", "2", "--rate", "20",
+                                                        NULL});
+    unsetenv("PGPULSE_HOME");
+    int64_t rows = 0;
+    for (int i = 0; i < 300 && rows < 10; i++) {
+        rows = harness_query_int(conn, "SELECT coalesce(sum(rows_total), 0) FROM live_robot "
+                                       "WHERE robot_id IN (1001, 1002)");
+        if (rows < 10) util_sleep_ms(100);
+    }
+    if (rows < 10) fail_msg("run did not stream: %s", harness_read_file(log));
+    char *v = harness_query_text(conn, "SELECT string_agg(DISTINCT usename, ',') FROM "
+                                       "pg_stat_activity WHERE application_name IN "
+                                       "('pgpulse-gen', 'pgpulse-ingest')");
+    assert_string_equal(v, "pgpulse_ingest");
+    free(v);
+    int split = harness_query_int(conn, "SELECT count(*) FROM pg_proc WHERE proname = "
+                                        "'reading_publication'") == 1;
+    v = harness_query_text(conn, "SELECT string_agg(DISTINCT usename, ',') FROM "
+                                 "pg_stat_activity WHERE application_name IN ('pgpulse-live', "
+                                 "'pgpulse-detect') OR backend_type = 'walsender'");
+    assert_string_equal(v, split ? "pgpulse_stages" : "pgpulse");
+    free(v);
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM pg_stat_ssl s JOIN "
+                                             "pg_stat_activity a USING (pid) WHERE "
+                                             "a.usename LIKE 'pgpulse%' AND NOT s.ssl AND "
+                                             "a.client_addr IS NOT NULL"),
+                     0);
+    kill(running, SIGINT);
+    int st = harness_wait(running, NULL);
+    running = 0;
+    if (st != 0) fail_msg("run exited with %d: %s", st, harness_read_file(log));
+    for (const char *c = "live", *d = "detect"; c; c = d, d = NULL) {
+        harness_out o = harness_pgpulse(NULL, (const char *[]){"slots", "drop", c, "--db", owner,
+                                                                NULL});
+        assert_int_equal(o.status, 0);
+        harness_out_free(&o);
+    }
+    PQfinish(conn);
+    free(log);
+    free(owner);
+}
+
 /* TLS stays on across a restart without --tls. */
 static void test_tls_persists(void **state)
 {
@@ -303,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_certificates_and_url),
         cmocka_unit_test(test_commands_over_tls),
         cmocka_unit_test(test_wrong_ca_wrong_host_and_plain_are_refused),
+        cmocka_unit_test(test_run_uses_a_login_per_job),
         cmocka_unit_test(test_tls_persists),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
