@@ -122,13 +122,15 @@ static size_t pgconn_value_end(const char *s, size_t j, int in_uri)
     return j;
 }
 
-/* Finds the secrets of s (see pgconn_mask). Fills up to max spans in order; returns their
- * count (at most max). */
-static size_t pgconn_secrets(const char *s, pgconn_span *spans, size_t max)
+/* Finds the secrets of s (see pgconn_mask): returns them in order (newly allocated, the
+ * caller frees) and their count in *count. */
+static pgconn_span *pgconn_secrets(const char *s, size_t *count)
 {
+    /* Every secret takes at least four characters of s ("p:x@", "password=x"). */
+    pgconn_span *spans = xcalloc(strlen(s) / 4 + 1, sizeof *spans);
     size_t n = 0;
     int in_uri = 0;
-    for (size_t i = 0; s[i] && n < max;) {
+    for (size_t i = 0; s[i];) {
         if (isspace((unsigned char)s[i])) {
             in_uri = 0;
             i++;
@@ -163,15 +165,14 @@ static size_t pgconn_secrets(const char *s, pgconn_span *spans, size_t max)
         }
         i++;
     }
-    return n;
+    *count = n;
+    return spans;
 }
-
-#define PGCONN_MAX_SECRETS 16
 
 char *pgconn_mask(const char *s)
 {
-    pgconn_span spans[PGCONN_MAX_SECRETS];
-    size_t n = pgconn_secrets(s, spans, PGCONN_MAX_SECRETS);
+    size_t n;
+    pgconn_span *spans = pgconn_secrets(s, &n);
     size_t len = strlen(s);
     char *out = xmalloc(len + n * sizeof PGCONN_MASK + 1);
     size_t o = 0, from = 0;
@@ -184,6 +185,7 @@ char *pgconn_mask(const char *s)
     }
     memcpy(out + o, s + from, len - from);
     out[o + len - from] = '\0';
+    free(spans);
     return out;
 }
 
@@ -238,8 +240,8 @@ char *pgconn_redact(const char *msg, const char *conninfo)
 {
     char *out = xstrdup(msg ? msg : "");
     if (!conninfo) return out;
-    pgconn_span spans[PGCONN_MAX_SECRETS];
-    size_t n = pgconn_secrets(conninfo, spans, PGCONN_MAX_SECRETS);
+    size_t n;
+    pgconn_span *spans = pgconn_secrets(conninfo, &n);
     for (size_t k = 0; k < n; k++) {
         char *raw = xstrndup(conninfo + spans[k].at, spans[k].len);
         char *value = pgconn_secret_value(conninfo, spans[k]);
@@ -248,6 +250,7 @@ char *pgconn_redact(const char *msg, const char *conninfo)
         free(raw);
         free(value);
     }
+    free(spans);
     return out;
 }
 
@@ -258,9 +261,12 @@ int pgconn_hide_argv(int argc, char **argv)
 {
     int changed = 0;
     for (int i = 1; i < argc; i++) {
-        pgconn_span spans[PGCONN_MAX_SECRETS];
-        size_t n = pgconn_secrets(argv[i], spans, PGCONN_MAX_SECRETS);
-        if (n == 0) continue;
+        size_t n;
+        pgconn_span *spans = pgconn_secrets(argv[i], &n);
+        if (n == 0) {
+            free(spans);
+            continue;
+        }
         if (!pgconn_argv_copies)
             pgconn_argv_copies = xcalloc((size_t)argc, sizeof *pgconn_argv_copies);
         char *orig = argv[i];
@@ -276,6 +282,7 @@ int pgconn_hide_argv(int argc, char **argv)
             for (size_t k = 0; k < n; k++) memset(orig + spans[k].at, '*', spans[k].len);
         }
         free(masked);
+        free(spans);
         argv[i] = pgconn_argv_copies[i];
         changed++;
     }

@@ -152,6 +152,13 @@ static void test_mask_keyword_value(void **state)
     assert_masked("host=h dbname=password", "host=h dbname=password");
     assert_masked("", "");
     assert_masked("no secret here", "no secret here");
+    /* However many there are. */
+    char many[2048] = "", want[2048] = "";
+    for (int i = 0; i < 40; i++) {
+        strcat(many, "password=secret ");
+        strcat(want, "password=*** ");
+    }
+    assert_masked(many, want);
 }
 
 static void test_redact_message(void **state)
