@@ -6,7 +6,8 @@
 set -eu
 
 PKGS="gcc make pkg-config libc6-dev libpq-dev postgresql postgresql-contrib libcmocka-dev libjansson-dev"
-PKGS="$PKGS clang libclang-rt-14-dev valgrind"
+# openssl: the certificates of `pgpulse db start --tls`.
+PKGS="$PKGS openssl clang libclang-rt-14-dev valgrind"
 BENCH_PKGS="python3 python3-psycopg2 python3-pandas python3-sqlalchemy python3-sklearn postgresql-client hyperfine"
 
 check=0

@@ -2,7 +2,12 @@
  * one is configured), the schema, optional asset tables and an optional data file, a summary
  * of what the database holds, then the stages as supervised child processes — the live stage,
  * the detect stage and a simulated fleet streaming into the database — until Ctrl-C. Later stages join the
- * supervised set as they land. */
+ * supervised set as they land.
+ *
+ * The children get their database in PGPULSE_DB, never on their command line (other users can
+ * read a command line). On the private cluster each job logs in as its own role: the loads as
+ * pgpulse_ingest, the stages as pgpulse_stages (docs/security.md); a configured database is
+ * used as given for everything. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,30 +44,69 @@ static void cmd_run_usage(FILE *out)
                  "robot). --no-sim stops after loading.\n");
 }
 
+/* Who each job connects as. */
+typedef struct cmd_run_db {
+    char *owner;  /* the schema (migrations, grants) and the summary */
+    char *writer; /* import-assets, ingest, gen */
+    char *stage;  /* the stream consumers (live, detect) */
+} cmd_run_db;
+
+static void cmd_run_db_free(cmd_run_db *d)
+{
+    free(d->owner);
+    free(d->writer);
+    free(d->stage);
+}
+
 /* The database to use: a configured one, else the private cluster, started (and created)
- * as needed. */
-static char *cmd_run_database(const char *db)
+ * as needed. Returns 0, or -1 after printing why. */
+static int cmd_run_database(const char *db, cmd_run_db *out)
 {
     char err[1024];
+    memset(out, 0, sizeof *out);
     int configured = (db && *db) || (getenv("PGPULSE_DB") && *getenv("PGPULSE_DB")) ||
                      getenv("PGHOST") || getenv("PGDATABASE") || getenv("PGSERVICE");
     if (configured) {
-        char *url = pgconn_resolve(db, err, sizeof err);
-        if (!url) cli_error("run", "%s", err);
-        return url;
+        out->owner = pgconn_resolve(db, err, sizeof err);
+        if (!out->owner) {
+            cli_error("run", "%s", err);
+            return -1;
+        }
+        out->writer = xstrdup(out->owner);
+        out->stage = xstrdup(out->owner);
+        return 0;
     }
     pgcluster *c = pgcluster_open(NULL, err, sizeof err);
     if (!c) {
         cli_error("run", "%s", err);
-        return NULL;
+        return -1;
     }
-    char *url = NULL;
-    if (pgcluster_start(c, err, sizeof err) != 0)
+    int rc = pgcluster_start(c, err, sizeof err);
+    if (rc != 0) {
         cli_error("run", "%s", err);
-    else
-        url = pgcluster_url(c);
+    } else {
+        out->owner = pgcluster_url(c);
+        out->writer = pgcluster_url_as(c, PGCLUSTER_WRITER);
+        out->stage = pgcluster_url_as(c, PGCLUSTER_STAGE);
+    }
     pgcluster_free(c);
-    return url;
+    return rc;
+}
+
+/* A consumer that is not the owner of `reading` gets its publication from
+ * reading_publication() (SECURITY DEFINER) when the schema has it; without it the consumer
+ * creates the publication itself, which only the owner may: then the stages run as the
+ * owner. */
+static void cmd_run_stage_login(PGconn *conn, cmd_run_db *d)
+{
+    PGresult *r = PQexec(conn, "SELECT to_regprocedure('reading_publication(integer, integer)') "
+                               "IS NOT NULL");
+    int have = PQresultStatus(r) == PGRES_TUPLES_OK && PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (!have) {
+        free(d->stage);
+        d->stage = xstrdup(d->owner);
+    }
 }
 
 static void cmd_run_summary(PGconn *conn)
@@ -124,12 +168,12 @@ int cmd_run(int argc, char **argv)
         cmd_run_usage(stderr);
         return CLI_USAGE;
     }
-    char *url = cmd_run_database(db);
-    if (!url) return CLI_FAIL;
+    cmd_run_db d;
+    if (cmd_run_database(db, &d) != 0) return CLI_FAIL;
 
     int rc = CLI_FAIL;
     char err[1024];
-    PGconn *conn = pgconn_connect(url, "run", err, sizeof err);
+    PGconn *conn = pgconn_connect(d.owner, "run", err, sizeof err);
     if (!conn) {
         cli_error("run", "cannot connect: %s", err);
         goto cleanup;
@@ -140,24 +184,27 @@ int cmd_run(int argc, char **argv)
         goto cleanup;
     }
     printf("database ready: schema version %d\n", mr.to_version);
+    cmd_run_stage_login(conn, &d);
     fflush(stdout); /* keep our lines in order with the subcommands' stderr */
     if (assets) {
-        char *av[] = {"import-assets", "--db", url, (char *)assets, NULL};
+        char *av[] = {"import-assets", "--db", d.writer, (char *)assets, NULL};
         optind = 1;
         if (cmd_import_assets(4, av) != CLI_OK) goto cleanup;
         fflush(stdout);
     }
     if (data) {
-        char *av[] = {"ingest", "--db", url, "--robot", (char *)robot, "--create-robot",
+        char *av[] = {"ingest", "--db", d.writer, "--robot", (char *)robot, "--create-robot",
                       (char *)data, NULL};
         optind = 1;
         if (cmd_ingest(7, av) != CLI_OK) goto cleanup;
         fflush(stdout);
     }
     cmd_run_summary(conn);
+    char *shown = pgconn_mask(d.owner);
     printf("\ndatabase: %s\n(psql \"$(./pgpulse db url)\" opens it; ./pgpulse db stop stops the "
            "private cluster)\n",
-           url);
+           shown);
+    free(shown);
     rc = CLI_OK;
     if (sim) {
         char fleet_rate[32];
@@ -171,11 +218,12 @@ int cmd_run(int argc, char **argv)
         fflush(stdout);
         PQfinish(conn);
         conn = NULL;
-        char *live[] = {"live", "--db", url, NULL};
-        char *detect[] = {"detect", "--db", url, NULL};
-        char *gen[] = {"gen", "--db", url, "--robots", (char *)robots, "--rate", (char *)rate,
+        char *live[] = {"live", NULL};
+        char *detect[] = {"detect", NULL};
+        char *gen[] = {"gen", "--robots", (char *)robots, "--rate", (char *)rate,
                        "--first-robot", RUN_FLEET_FIRST, NULL};
-        const supervise_child children[] = {{"live", live}, {"detect", detect}, {"gen", gen}};
+        const supervise_child children[] = {
+            {"live", live, d.stage}, {"detect", detect, d.stage}, {"gen", gen, d.writer}};
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = cmd_run_on_signal;
@@ -189,6 +237,6 @@ int cmd_run(int argc, char **argv)
     }
 cleanup:
     if (conn) PQfinish(conn);
-    free(url);
+    cmd_run_db_free(&d);
     return rc;
 }

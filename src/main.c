@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "pgconn.h"
 
 static const struct {
     const char *name;
@@ -34,6 +35,11 @@ static void main_usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* A password given on the command line (--db URL) is visible to every user of the machine
+     * in ps and /proc/PID/cmdline: hide it at once, and say what is safer. */
+    if (pgconn_hide_argv(argc, argv) > 0)
+        fprintf(stderr, "pgpulse: warning: a password on the command line can be seen by other "
+                        "users; PGPULSE_DB or a passfile keeps it private (docs/security.md)\n");
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
         !strcmp(argv[1], "help")) {
         main_usage(argc < 2 ? stderr : stdout);

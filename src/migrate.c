@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "pgconn.h"
+#include "roles.h"
 #include "util.h"
 
 #define MIGRATE_LOCK "SELECT pg_advisory_xact_lock(hashtext('pgpulse.migrate'))"
@@ -135,12 +136,18 @@ static int migrate_apply_locked(PGconn *conn, migrate_result *res, char *err, si
         res->applied++;
         res->to_version = s->version;
     }
+    /* Every time, not once: a migration's new table gets its grants from the same run. */
+    char msg[1024];
+    if (pgconn_exec(conn, migrate_grants_sql, msg, sizeof msg) != 0)
+        return util_err(err, errlen, "grants.sql failed: %s", msg);
     return 0;
 }
 
 int migrate_apply(PGconn *conn, migrate_result *res, char *err, size_t errlen)
 {
     memset(res, 0, sizeof *res);
+    /* Roles are cluster-wide and CREATE ROLE commits on its own: before the transaction. */
+    if (roles_ensure_groups(conn, err, errlen) != 0) return -1;
     if (pgconn_exec(conn, "BEGIN", err, errlen) != 0) return -1;
     if (migrate_apply_locked(conn, res, err, errlen) != 0) {
         PQclear(PQexec(conn, "ROLLBACK"));

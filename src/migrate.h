@@ -21,6 +21,10 @@ typedef struct migrate_script {
 extern const migrate_script migrate_scripts[];
 extern const int migrate_nscripts;
 
+/* sql/grants.sql: the privileges of pgpulse's roles (see roles.h), applied after the
+ * migrations by every migrate_apply. */
+extern const char migrate_grants_sql[];
+
 typedef struct migrate_result {
     int from_version; /* schema version found (0: none) */
     int to_version;   /* schema version after applying */
@@ -30,9 +34,10 @@ typedef struct migrate_result {
 /* The newest schema version this binary knows. */
 int migrate_latest_version(void);
 
-/* Applies every pending migration in one transaction, then creates the reading partitions
- * of today and the next 7 days (UTC). Returns 0, or -1 with a message in err (nothing is
- * applied then). */
+/* Creates pgpulse's group roles if missing (roles_ensure_groups), applies every pending
+ * migration and then the grants (sql/grants.sql) in one transaction, then creates the reading
+ * partitions of today and the next 7 days (UTC). Returns 0, or -1 with a message in err
+ * (nothing is applied then; roles created before the failure stay). */
 int migrate_apply(PGconn *conn, migrate_result *res, char *err, size_t errlen);
 
 /* Reads the schema version of the database into *version (0 if never initialised).

@@ -1,7 +1,8 @@
 /* pgcluster: create, start, stop and describe the private PostgreSQL cluster.
  *
  * Everything is done with the server's own tools (initdb, pg_ctl) run as child processes;
- * their output goes to HOME/postgresql.log so that a failure message can point at it. */
+ * their output goes to HOME/postgresql.log so that a failure message can point at it. The
+ * certificates are made in pgcluster_tls.c, the logins in pgcluster_logins.c. */
 #include "pgcluster.h"
 
 #include <dirent.h>
@@ -22,6 +23,7 @@
 
 #include <libpq-fe.h>
 
+#include "pgcluster_private.h"
 #include "util.h"
 
 #define PGCLUSTER_SERVER_USER "postgres" /* system user the server runs as when we are root */
@@ -92,21 +94,32 @@ static int pgcluster_read_port(const pgcluster *c)
     return port;
 }
 
-/* The server directory recorded in HOME/serverdir, or NULL when the server's files are in
- * HOME itself. */
-static char *pgcluster_read_serverdir(const char *home)
+/* The first line of HOME/name, newly allocated, or NULL if there is none. */
+static char *pgcluster_read_setting(const char *home, const char *name)
 {
-    char *path = xasprintf("%s/serverdir", home);
+    char *path = xasprintf("%s/%s", home, name);
     FILE *f = fopen(path, "r");
     free(path);
     if (!f) return NULL;
     char line[4096];
-    char *dir = NULL;
+    char *v = NULL;
     if (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = '\0';
-        if (line[0] == '/') dir = xstrdup(line);
+        if (line[0]) v = xstrdup(line);
     }
     fclose(f);
+    return v;
+}
+
+/* The server directory recorded in HOME/serverdir, or NULL when the server's files are in
+ * HOME itself. */
+static char *pgcluster_read_serverdir(const char *home)
+{
+    char *dir = pgcluster_read_setting(home, "serverdir");
+    if (dir && dir[0] != '/') {
+        free(dir);
+        dir = NULL;
+    }
     return dir;
 }
 
@@ -117,9 +130,11 @@ static void pgcluster_set_serverdir(pgcluster *c, const char *dir)
     free(c->datadir);
     free(c->rundir);
     free(c->logfile);
+    free(c->server_tlsdir);
     c->datadir = xasprintf("%s/data", d);
     c->rundir = xasprintf("%s/run", d);
     c->logfile = xasprintf("%s/postgresql.log", d);
+    c->server_tlsdir = xasprintf("%s/tls", d);
     free(c->serverdir);
     c->serverdir = d;
 }
@@ -144,6 +159,12 @@ pgcluster *pgcluster_open(const char *home, char *err, size_t errlen)
     c->passfile = xasprintf("%s/pgpass", c->home);
     c->bindir = bindir;
     c->port = pgcluster_read_port(c);
+    c->tlsdir = xasprintf("%s/tls", c->home);
+    char *ca = xasprintf("%s/ca.crt", c->tlsdir);
+    c->tls = pgcluster_is_file(ca, R_OK);
+    free(ca);
+    c->slot_wal_limit = pgcluster_read_setting(c->home, "slot_wal_limit");
+    if (!c->slot_wal_limit) c->slot_wal_limit = xstrdup(PGCLUSTER_SLOT_WAL_DEFAULT);
     return c;
 }
 
@@ -157,12 +178,66 @@ void pgcluster_free(pgcluster *c)
     free(c->logfile);
     free(c->passfile);
     free(c->bindir);
+    free(c->tlsdir);
+    free(c->server_tlsdir);
+    free(c->slot_wal_limit);
     free(c);
 }
 
-/* When we are root, the server and its tools run as the postgres system user. Fills uid and
- * gid of the account to run as; returns 0, or -1 if root and there is no such user. */
-static int pgcluster_server_ids(uid_t *uid, gid_t *gid)
+void pgcluster_want_tls(pgcluster *c)
+{
+    c->tls = 1;
+}
+
+int pgcluster_set_slot_wal_limit(pgcluster *c, const char *size, char *err, size_t errlen)
+{
+    /* A number of MB (at most PostgreSQL's INT_MAX) with an optional unit, or -1. */
+    static const struct {
+        const char *unit;
+        double mb;
+    } units[] = {{"", 1}, {"kB", 1.0 / 1024}, {"MB", 1}, {"GB", 1024}, {"TB", 1024 * 1024}};
+    int ok = !strcmp(size, "-1");
+    if (!ok) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(size, &end, 10);
+        int digits = end != size && size[0] >= '0' && size[0] <= '9';
+        for (size_t i = 0; digits && !errno && i < UTIL_ARRAY_LEN(units); i++)
+            if (!strcmp(end, units[i].unit) && (double)v * units[i].mb <= 2147483647.0) ok = 1;
+    }
+    if (!ok)
+        return util_err(err, errlen,
+                        "--slot-wal-limit: expected a size such as 4GB or 512MB (kB, MB, GB, TB; "
+                        "no unit: MB), or -1 for no limit; got '%s'",
+                        size);
+    free(c->slot_wal_limit);
+    c->slot_wal_limit = xstrdup(size);
+    return 0;
+}
+
+int pgcluster_role_parse(const char *name, pgcluster_role *role)
+{
+    static const char *const names[] = {"owner", "writer", "stage", "reader"};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(names); i++)
+        if (!strcmp(name, names[i])) {
+            *role = (pgcluster_role)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *pgcluster_login(pgcluster_role role)
+{
+    switch (role) {
+    case PGCLUSTER_WRITER: return "pgpulse_ingest";
+    case PGCLUSTER_STAGE: return "pgpulse_stages";
+    case PGCLUSTER_READER: return "pgpulse_web";
+    case PGCLUSTER_OWNER: break;
+    }
+    return PGCLUSTER_USER;
+}
+
+int pgcluster_server_ids(uid_t *uid, gid_t *gid)
 {
     *uid = geteuid();
     *gid = getegid();
@@ -174,16 +249,19 @@ static int pgcluster_server_ids(uid_t *uid, gid_t *gid)
     return 0;
 }
 
-/* Runs argv (argv[0] is a path) as the server user, output appended to the log. Returns the
- * exit status, or -1 if it could not run. */
-static int pgcluster_run(const pgcluster *c, char *const argv[])
+int pgcluster_exec(const pgcluster *c, char *const argv[], int as_server)
 {
-    uid_t uid;
-    gid_t gid;
-    if (pgcluster_server_ids(&uid, &gid) != 0) return -1;
+    uid_t uid = geteuid(), luid;
+    gid_t gid = getegid(), lgid;
+    if (pgcluster_server_ids(&luid, &lgid) != 0) return -1;
+    if (as_server) {
+        uid = luid;
+        gid = lgid;
+    }
+    /* The log belongs to the server user, whoever writes to it. */
     int logfd = open(c->logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (logfd < 0) return -1;
-    if (fchown(logfd, uid, gid) != 0 && geteuid() == 0) {
+    if (fchown(logfd, luid, lgid) != 0 && geteuid() == 0) {
         close(logfd);
         return -1;
     }
@@ -197,6 +275,7 @@ static int pgcluster_run(const pgcluster *c, char *const argv[])
         if (geteuid() == 0 && uid != 0) {
             if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0) _exit(126);
         }
+        umask(077);
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull >= 0) dup2(devnull, 0);
         dup2(logfd, 1);
@@ -207,7 +286,7 @@ static int pgcluster_run(const pgcluster *c, char *const argv[])
         unsetenv("PGDATA");
         unsetenv("PGPORT");
         unsetenv("PGHOST");
-        execv(argv[0], argv);
+        execvp(argv[0], argv);
         _exit(127);
     }
     close(logfd);
@@ -226,7 +305,7 @@ pgcluster_state pgcluster_get_state(pgcluster *c)
     if (!exists) return PGCLUSTER_ABSENT;
     char *pgctl = xasprintf("%s/pg_ctl", c->bindir);
     char *argv[] = {pgctl, "status", "-D", c->datadir, NULL};
-    int rc = pgcluster_run(c, argv);
+    int rc = pgcluster_exec(c, argv, 1);
     free(pgctl);
     return rc == 0 ? PGCLUSTER_RUNNING : PGCLUSTER_STOPPED;
 }
@@ -273,8 +352,8 @@ static int pgcluster_pick_port(void)
     return port;
 }
 
-static int pgcluster_write_file(const char *path, const char *text, mode_t mode, uid_t uid,
-                                gid_t gid, char *err, size_t errlen)
+int pgcluster_write_file(const char *path, const char *text, mode_t mode, uid_t uid, gid_t gid,
+                         char *err, size_t errlen)
 {
     char *tmp = xasprintf("%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -372,7 +451,7 @@ static int pgcluster_initdb(pgcluster *c, uid_t uid, gid_t gid, char *err, size_
     char *argv[] = {initdb,          "-D",      c->datadir, "-U",           PGCLUSTER_USER,
                     "-E",            "UTF8",    "--locale=C", "--auth-local=trust",
                     "--auth-host=scram-sha-256", pwopt, "--no-instructions", NULL};
-    rc = pgcluster_run(c, argv);
+    rc = pgcluster_exec(c, argv, 1);
     unlink(pwfile);
     free(pwfile);
     free(pwopt);
@@ -400,12 +479,37 @@ static int pgcluster_initdb(pgcluster *c, uid_t uid, gid_t gid, char *err, size_
     return 0;
 }
 
-/* Writes the settings file read at every start (the port may change between starts). */
+/* Writes text to path unless it already holds exactly that. Returns 1 if it wrote, 0 if
+ * nothing changed, -1 with a message on error. */
+static int pgcluster_update_file(const char *path, const char *text, mode_t mode, uid_t uid,
+                                 gid_t gid, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (f) {
+        size_t len = strlen(text);
+        char *old = xmalloc(len + 2);
+        size_t n = fread(old, 1, len + 1, f);
+        fclose(f);
+        int same = n == len && memcmp(old, text, len) == 0;
+        free(old);
+        if (same) return 0;
+    }
+    return pgcluster_write_file(path, text, mode, uid, gid, err, errlen) == 0 ? 1 : -1;
+}
+
+/* Writes the settings file read at every start (the port may change between starts) and the
+ * authentication rules. Returns 1 if either changed, 0 if not, -1 on error. */
 static int pgcluster_write_conf(const pgcluster *c, uid_t uid, gid_t gid, char *err,
                                 size_t errlen)
 {
     /* A socket path longer than sun_path cannot be used: fall back to TCP only. */
     int socket_ok = strlen(c->rundir) + strlen("/.s.PGSQL.65535") <= PGCLUSTER_SUN_PATH_MAX;
+    char *ssl = c->tls ? xasprintf("ssl = on\n"
+                                   "ssl_cert_file = '%s/server.crt'\n"
+                                   "ssl_key_file = '%s/server.key'\n"
+                                   "ssl_min_protocol_version = 'TLSv1.2'\n",
+                                   c->server_tlsdir, c->server_tlsdir)
+                       : xstrdup("ssl = off\n");
     char *text = xasprintf("# Written by pgpulse at every start; edits are overwritten.\n"
                            "listen_addresses = '127.0.0.1'\n"
                            "port = %d\n"
@@ -414,45 +518,86 @@ static int pgcluster_write_conf(const pgcluster *c, uid_t uid, gid_t gid, char *
                            "wal_level = logical\n"
                            "max_wal_senders = 32\n"
                            "max_replication_slots = 32\n"
+                           "max_slot_wal_keep_size = '%s'\n"
                            "max_connections = 200\n"
                            "shared_buffers = 256MB\n"
                            "max_wal_size = 4GB\n"
                            "timezone = 'UTC'\n"
                            "log_timezone = 'UTC'\n"
                            "log_min_messages = warning\n"
-                           "log_line_prefix = '%%m [%%p] '\n",
-                           c->port, socket_ok ? c->rundir : "");
+                           "log_line_prefix = '%%m [%%p] '\n"
+                           "%s",
+                           c->port, socket_ok ? c->rundir : "", c->slot_wal_limit, ssl);
+    free(ssl);
     char *path = xasprintf("%s/pgpulse.conf", c->datadir);
-    int rc = pgcluster_write_file(path, text, 0600, uid, gid, err, errlen);
+    int conf = pgcluster_update_file(path, text, 0600, uid, gid, err, errlen);
     free(path);
     free(text);
-    return rc;
+    if (conf < 0) return -1;
+    /* The unix socket (mode 0700, the server user's) trusts its peers; TCP asks for the
+     * password, and with TLS only over TLS. */
+    const char *host = c->tls ? "hostssl" : "host   ";
+    text = xasprintf("# Written by pgpulse at every start; edits are overwritten.\n"
+                     "# TYPE    DATABASE     USER  ADDRESS       METHOD\n"
+                     "local     all          all                 trust\n"
+                     "local     replication  all                 trust\n"
+                     "%s   all          all   127.0.0.1/32  scram-sha-256\n"
+                     "%s   replication  all   127.0.0.1/32  scram-sha-256\n"
+                     "%s",
+                     host, host,
+                     c->tls ? "hostnossl all          all   0.0.0.0/0     reject\n"
+                              "hostnossl replication  all   0.0.0.0/0     reject\n"
+                            : "");
+    path = xasprintf("%s/pg_hba.conf", c->datadir);
+    int hba = pgcluster_update_file(path, text, 0600, uid, gid, err, errlen);
+    free(path);
+    free(text);
+    if (hba < 0) return -1;
+    return conf || hba;
 }
 
-static int pgcluster_save_port(const pgcluster *c, char *err, size_t errlen)
+/* Records the port and the slot WAL limit in HOME for later starts and for clients. */
+static int pgcluster_save_settings(const pgcluster *c, char *err, size_t errlen)
 {
     char *path = xasprintf("%s/port", c->home);
     char *text = xasprintf("%d\n", c->port);
     int rc = pgcluster_write_file(path, text, 0644, geteuid(), getegid(), err, errlen);
     free(text);
     free(path);
+    if (rc != 0) return rc;
+    path = xasprintf("%s/slot_wal_limit", c->home);
+    text = xasprintf("%s\n", c->slot_wal_limit);
+    rc = pgcluster_update_file(path, text, 0644, geteuid(), getegid(), err, errlen) < 0 ? -1 : 0;
+    free(text);
+    free(path);
     return rc;
+}
+
+PGconn *pgcluster_connect_admin(const pgcluster *c, const char *dbname, char *err, size_t errlen)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", c->port);
+    char *ca = xasprintf("%s/ca.crt", c->tlsdir);
+    const char *kw[] = {"host",     "port",    "user",        "dbname",     "passfile",
+                        "connect_timeout", "sslmode", "sslrootcert", NULL};
+    const char *val[] = {"127.0.0.1", port, PGCLUSTER_USER, dbname, c->passfile, "10",
+                         c->tls ? "verify-full" : "prefer", c->tls ? ca : NULL, NULL};
+    PGconn *conn = PQconnectdbParams(kw, val, 0);
+    free(ca);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        util_err(err, errlen, "cannot connect to the private cluster: %s", PQerrorMessage(conn));
+        PQfinish(conn);
+        return NULL;
+    }
+    return conn;
 }
 
 /* Creates the pgpulse database once the server runs. */
 static int pgcluster_create_db(const pgcluster *c, char *err, size_t errlen)
 {
-    char port[16];
-    snprintf(port, sizeof port, "%d", c->port);
-    const char *kw[] = {"host", "port", "user", "dbname", "passfile", "connect_timeout", NULL};
-    const char *val[] = {"127.0.0.1", port, PGCLUSTER_USER, "postgres", c->passfile, "10", NULL};
-    PGconn *conn = PQconnectdbParams(kw, val, 0);
+    PGconn *conn = pgcluster_connect_admin(c, "postgres", err, errlen);
+    if (!conn) return -1;
     int rc = 0;
-    if (PQstatus(conn) != CONNECTION_OK) {
-        rc = util_err(err, errlen, "cannot connect to the private cluster: %s",
-                      PQerrorMessage(conn));
-        goto cleanup;
-    }
     PGresult *r = PQexecParams(conn, "SELECT 1 FROM pg_database WHERE datname = $1", 1, NULL,
                                (const char *[]){PGCLUSTER_DBNAME}, NULL, NULL, 0);
     int exists = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
@@ -465,9 +610,39 @@ static int pgcluster_create_db(const pgcluster *c, char *err, size_t errlen)
             rc = util_err(err, errlen, "CREATE DATABASE failed: %s", PQresultErrorMessage(r));
         PQclear(r);
     }
-cleanup:
     PQfinish(conn);
     return rc;
+}
+
+/* Makes the running server read its settings again, and waits (up to 10 s) until a new
+ * session sees them: pg_ctl reload only signals the server. */
+static int pgcluster_reload(const pgcluster *c, char *err, size_t errlen)
+{
+    int64_t asked = util_now_us();
+    char *pgctl = xasprintf("%s/pg_ctl", c->bindir);
+    char *argv[] = {pgctl, "reload", "-D", c->datadir, NULL};
+    int rc = pgcluster_exec(c, argv, 1);
+    free(pgctl);
+    if (rc != 0)
+        return util_err(err, errlen, "pg_ctl reload failed (exit %d); see %s", rc, c->logfile);
+    /* Connecting may fail until then (TLS just turned on): keep trying. */
+    for (int64_t deadline = util_mono_us() + 10000000;;) {
+        PGconn *conn = pgcluster_connect_admin(c, "postgres", err, errlen);
+        int done = 0;
+        if (conn) {
+            PGresult *r = PQexec(conn, "SELECT (extract(epoch FROM pg_conf_load_time()) * "
+                                       "1000000)::bigint");
+            done = PQresultStatus(r) == PGRES_TUPLES_OK &&
+                   strtoll(PQgetvalue(r, 0, 0), NULL, 10) >= asked;
+            PQclear(r);
+            PQfinish(conn);
+        }
+        if (done) return 0;
+        if (util_mono_us() > deadline)
+            return util_err(err, errlen, "the private PostgreSQL did not take its new settings "
+                            "within 10 s; see %s", c->logfile);
+        util_sleep_ms(50);
+    }
 }
 
 /* Holds an exclusive lock on HOME/lock so that concurrent starts and stops take turns. */
@@ -503,32 +678,41 @@ int pgcluster_start(pgcluster *c, char *err, size_t errlen)
 
     pgcluster_state st = pgcluster_get_state(c);
     if (st == PGCLUSTER_RUNNING) {
+        /* Settings that changed (TLS asked for, a new slot WAL limit) take effect by a reload;
+         * the port stays. */
         c->port = pgcluster_read_port(c);
-        rc = pgcluster_create_db(c, err, errlen);
-        goto cleanup;
-    }
-    if (st == PGCLUSTER_ABSENT && pgcluster_initdb(c, uid, gid, err, errlen) != 0) goto cleanup;
-    if (pgcluster_mkdir(c->rundir, 0700, uid, gid, err, errlen) != 0) goto cleanup;
+        if (c->tls && pgcluster_tls_make(c, uid, gid, err, errlen) != 0) goto cleanup;
+        int changed = pgcluster_write_conf(c, uid, gid, err, errlen);
+        if (changed < 0 || pgcluster_save_settings(c, err, errlen) != 0) goto cleanup;
+        if (changed && pgcluster_reload(c, err, errlen) != 0) goto cleanup;
+    } else {
+        if (st == PGCLUSTER_ABSENT && pgcluster_initdb(c, uid, gid, err, errlen) != 0)
+            goto cleanup;
+        if (pgcluster_mkdir(c->rundir, 0700, uid, gid, err, errlen) != 0) goto cleanup;
+        if (c->tls && pgcluster_tls_make(c, uid, gid, err, errlen) != 0) goto cleanup;
 
-    c->port = pgcluster_read_port(c);
-    if (c->port == 0 || !pgcluster_port_free(c->port)) c->port = pgcluster_pick_port();
-    if (c->port == 0) {
-        util_err(err, errlen, "cannot find a free TCP port on 127.0.0.1");
-        goto cleanup;
-    }
-    if (pgcluster_write_conf(c, uid, gid, err, errlen) != 0) goto cleanup;
-    if (pgcluster_save_port(c, err, errlen) != 0) goto cleanup;
+        c->port = pgcluster_read_port(c);
+        if (c->port == 0 || !pgcluster_port_free(c->port)) c->port = pgcluster_pick_port();
+        if (c->port == 0) {
+            util_err(err, errlen, "cannot find a free TCP port on 127.0.0.1");
+            goto cleanup;
+        }
+        if (pgcluster_write_conf(c, uid, gid, err, errlen) < 0) goto cleanup;
+        if (pgcluster_save_settings(c, err, errlen) != 0) goto cleanup;
 
-    char *pgctl = xasprintf("%s/pg_ctl", c->bindir);
-    char *argv[] = {pgctl, "start", "-w", "-t", "120", "-D", c->datadir, "-l", c->logfile, NULL};
-    int st_rc = pgcluster_run(c, argv);
-    free(pgctl);
-    if (st_rc != 0) {
-        util_err(err, errlen, "the private PostgreSQL did not start (pg_ctl exit %d); see %s",
-                 st_rc, c->logfile);
-        goto cleanup;
+        char *pgctl = xasprintf("%s/pg_ctl", c->bindir);
+        char *argv[] = {pgctl, "start", "-w", "-t", "120", "-D", c->datadir, "-l", c->logfile,
+                        NULL};
+        int st_rc = pgcluster_exec(c, argv, 1);
+        free(pgctl);
+        if (st_rc != 0) {
+            util_err(err, errlen, "the private PostgreSQL did not start (pg_ctl exit %d); see %s",
+                     st_rc, c->logfile);
+            goto cleanup;
+        }
     }
-    rc = pgcluster_create_db(c, err, errlen);
+    if (pgcluster_create_db(c, err, errlen) != 0) goto cleanup;
+    rc = pgcluster_logins_ensure(c, err, errlen);
 cleanup:
     close(lockfd);
     return rc;
@@ -542,7 +726,7 @@ int pgcluster_stop(pgcluster *c, char *err, size_t errlen)
     if (pgcluster_get_state(c) == PGCLUSTER_RUNNING) {
         char *pgctl = xasprintf("%s/pg_ctl", c->bindir);
         char *argv[] = {pgctl, "stop", "-w", "-t", "60", "-m", "fast", "-D", c->datadir, NULL};
-        int st = pgcluster_run(c, argv);
+        int st = pgcluster_exec(c, argv, 1);
         free(pgctl);
         if (st != 0)
             rc = util_err(err, errlen, "pg_ctl stop failed (exit %d); see %s", st, c->logfile);
@@ -567,10 +751,19 @@ static void pgcluster_urlencode(char *out, size_t outlen, const char *s)
     out[o] = '\0';
 }
 
+char *pgcluster_url_as(const pgcluster *c, pgcluster_role role)
+{
+    char pass[4096 * 3], ca[4096 * 3];
+    pgcluster_urlencode(pass, sizeof pass, c->passfile);
+    char *ca_path = xasprintf("%s/ca.crt", c->tlsdir);
+    pgcluster_urlencode(ca, sizeof ca, ca_path);
+    free(ca_path);
+    return xasprintf("postgresql://%s@127.0.0.1:%d/%s?passfile=%s%s%s", pgcluster_login(role),
+                     c->port, PGCLUSTER_DBNAME, pass,
+                     c->tls ? "&sslmode=verify-full&sslrootcert=" : "", c->tls ? ca : "");
+}
+
 char *pgcluster_url(const pgcluster *c)
 {
-    char pass[4096 * 3];
-    pgcluster_urlencode(pass, sizeof pass, c->passfile);
-    return xasprintf("postgresql://%s@127.0.0.1:%d/%s?passfile=%s", PGCLUSTER_USER, c->port,
-                     PGCLUSTER_DBNAME, pass);
+    return pgcluster_url_as(c, PGCLUSTER_OWNER);
 }

@@ -7,7 +7,16 @@
  * (mode 0600) that the connection URL names as its passfile, so no secret appears in a
  * process listing. PostgreSQL refuses to run as root: when the caller is root the server
  * runs as the `postgres` system user; if that user cannot reach HOME, the server's files go to
- * /var/lib/pgpulse/<hash of HOME> instead (HOME keeps the password file and a pointer). */
+ * /var/lib/pgpulse/<hash of HOME> instead (HOME keeps the password file and a pointer).
+ *
+ * Every start also makes a login for each of pgpulse's group roles (roles.h) — pgpulse_ingest
+ * (writer), pgpulse_stages (stage runner, with REPLICATION) and pgpulse_web (reader) — with
+ * random passwords in HOME/pgpass, and writes pgpulse.conf and pg_hba.conf afresh from what
+ * HOME records: the port, the WAL a replication slot may hold (max_slot_wal_keep_size,
+ * HOME/slot_wal_limit, default PGCLUSTER_SLOT_WAL_DEFAULT) and TLS. With TLS (started once
+ * with it; HOME/tls/ca.crt then keeps it on) the server presents a certificate signed by a CA
+ * of its own (HOME/tls, made with the openssl program), TCP logins must use TLS, and URLs ask
+ * for sslmode=verify-full against that CA. */
 #ifndef PGPULSE_PGCLUSTER_H
 #define PGPULSE_PGCLUSTER_H
 
@@ -24,7 +33,26 @@ typedef struct pgcluster {
     char *passfile; /* HOME/pgpass: libpq password file for the TCP URL */
     char *bindir;   /* directory holding initdb, pg_ctl and postgres */
     int port;       /* TCP port on 127.0.0.1, 0 until chosen */
+    char *tlsdir;   /* HOME/tls: the CA clients check the server against (ca.crt) */
+    char *server_tlsdir;  /* SERVERDIR/tls: the server's certificate and key */
+    int tls;              /* TCP logins are TLS-only (HOME/tls/ca.crt exists, or asked for) */
+    char *slot_wal_limit; /* max_slot_wal_keep_size: HOME/slot_wal_limit, else the default */
 } pgcluster;
+
+/* How much WAL a replication slot may hold before the server gives up on it: a consumer that
+ * keeps up holds next to nothing, and one that is gone must not fill the disk. 4 GB is about
+ * 16 million readings (~255 bytes of WAL each), some 27 minutes of a 10,000 rows/s fleet and
+ * days of the default simulated one; a slot past it is invalidated and its consumer recovers
+ * from the table. */
+#define PGCLUSTER_SLOT_WAL_DEFAULT "4GB"
+
+/* Who a private-cluster URL logs in as. */
+typedef enum pgcluster_role {
+    PGCLUSTER_OWNER = 0,  /* pgpulse: the superuser that owns the schema */
+    PGCLUSTER_WRITER = 1, /* pgpulse_ingest, in pgpulse_writer */
+    PGCLUSTER_STAGE = 2,  /* pgpulse_stages, in pgpulse_stage, with REPLICATION */
+    PGCLUSTER_READER = 3, /* pgpulse_web, in pgpulse_reader */
+} pgcluster_role;
 
 typedef enum pgcluster_state {
     PGCLUSTER_ABSENT = 0,  /* no cluster has been created under HOME */
@@ -51,9 +79,29 @@ int pgcluster_start(pgcluster *c, char *err, size_t errlen);
 /* Stops the cluster (fast shutdown) if it runs. Returns 0 or -1 with a message. */
 int pgcluster_stop(pgcluster *c, char *err, size_t errlen);
 
-/* Returns the libpq connection URI of the running cluster (newly allocated), for example
- * postgresql://pgpulse@127.0.0.1:5433/pgpulse?passfile=%2Fhome%2Fu%2F.pgpulse%2Fpgpass */
+/* Asks for TLS: certificates are made at the next pgcluster_start if missing, and TLS stays
+ * on for later starts. */
+void pgcluster_want_tls(pgcluster *c);
+
+/* Sets max_slot_wal_keep_size for this and later starts (recorded in HOME at the next
+ * pgcluster_start): a size with a unit (kB, MB, GB, TB; none means MB) or -1 for no limit.
+ * Returns 0, or -1 with a message naming the value when it is not one. */
+int pgcluster_set_slot_wal_limit(pgcluster *c, const char *size, char *err, size_t errlen);
+
+/* Parses "owner", "writer", "stage" or "reader" into *role. Returns 0 or -1. */
+int pgcluster_role_parse(const char *name, pgcluster_role *role);
+
+/* The login name of a role ("pgpulse", "pgpulse_ingest", ...). */
+const char *pgcluster_login(pgcluster_role role);
+
+/* Returns the libpq connection URI of the running cluster for the superuser (newly
+ * allocated), for example
+ * postgresql://pgpulse@127.0.0.1:5433/pgpulse?passfile=%2Fhome%2Fu%2F.pgpulse%2Fpgpass
+ * With TLS it ends in &sslmode=verify-full&sslrootcert=<HOME/tls/ca.crt>. */
 char *pgcluster_url(const pgcluster *c);
+
+/* The same URI for the login of role. Newly allocated. */
+char *pgcluster_url_as(const pgcluster *c, pgcluster_role role);
 
 /* Releases c. NULL-safe. */
 void pgcluster_free(pgcluster *c);

@@ -1,6 +1,8 @@
-/* pgconn: database resolution, connection with backoff, result helpers. */
+/* pgconn: database resolution, connection with backoff, result helpers, and keeping passwords
+ * out of what pgpulse prints and of its command line. */
 #include "pgconn.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +73,225 @@ char *pgconn_describe(const char *conninfo)
     return s;
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Secrets in connection strings */
+
+#define PGCONN_MASK "***"
+#define PGCONN_REDACT_MIN 4 /* shorter secrets are not searched for in messages */
+
+typedef struct pgconn_span {
+    size_t at;  /* offset of a secret value in the string */
+    size_t len; /* its length (for a quoted value: with its quotes) */
+} pgconn_span;
+
+static int pgconn_is_word(char ch)
+{
+    return isalnum((unsigned char)ch) || ch == '_';
+}
+
+/* Length of the keyword password or sslpassword at s[i] followed by '=' (spaces around it
+ * allowed outside a URI): the offset of the value from i, or 0 if there is none. */
+static size_t pgconn_secret_key(const char *s, size_t i, int in_uri)
+{
+    static const char *const keys[] = {"sslpassword", "password"};
+    if (i > 0 && pgconn_is_word(s[i - 1])) return 0;
+    for (size_t k = 0; k < UTIL_ARRAY_LEN(keys); k++) {
+        size_t n = strlen(keys[k]);
+        if (strncmp(s + i, keys[k], n) != 0) continue;
+        size_t j = i + n;
+        while (!in_uri && (s[j] == ' ' || s[j] == '\t')) j++;
+        if (s[j] != '=') return 0;
+        j++;
+        while (!in_uri && (s[j] == ' ' || s[j] == '\t')) j++;
+        return j - i;
+    }
+    return 0;
+}
+
+/* The end of a value starting at s[j]: a quoted one (key=value form) ends after its closing
+ * quote (backslash escapes), an unquoted one at white space (and, in a URI, at '&' or '#'). */
+static size_t pgconn_value_end(const char *s, size_t j, int in_uri)
+{
+    if (!in_uri && s[j] == '\'') {
+        for (j++; s[j] && s[j] != '\''; j++)
+            if (s[j] == '\\' && s[j + 1]) j++;
+        return s[j] ? j + 1 : j;
+    }
+    while (s[j] && !isspace((unsigned char)s[j]) && !(in_uri && (s[j] == '&' || s[j] == '#')))
+        j++;
+    return j;
+}
+
+/* Finds the secrets of s (see pgconn_mask): returns them in order (newly allocated, the
+ * caller frees) and their count in *count. */
+static pgconn_span *pgconn_secrets(const char *s, size_t *count)
+{
+    /* Every secret takes at least four characters of s ("p:x@", "password=x"). */
+    pgconn_span *spans = xcalloc(strlen(s) / 4 + 1, sizeof *spans);
+    size_t n = 0;
+    int in_uri = 0;
+    for (size_t i = 0; s[i];) {
+        if (isspace((unsigned char)s[i])) {
+            in_uri = 0;
+            i++;
+            continue;
+        }
+        size_t scheme = !strncmp(s + i, "postgresql://", 13) ? 13
+                        : !strncmp(s + i, "postgres://", 11) ? 11
+                                                              : 0;
+        if (scheme) {
+            /* libpq takes the user info up to the first '@' before any '/'. */
+            in_uri = 1;
+            size_t j = i + scheme, at = j;
+            while (s[at] && s[at] != '@' && s[at] != '/' && !isspace((unsigned char)s[at])) at++;
+            if (s[at] == '@') {
+                const char *colon = memchr(s + j, ':', at - j);
+                if (colon && (size_t)(colon - s) + 1 < at) {
+                    size_t from = (size_t)(colon - s) + 1;
+                    spans[n++] = (pgconn_span){from, at - from};
+                }
+                i = at + 1;
+            } else {
+                i = j;
+            }
+            continue;
+        }
+        size_t v = pgconn_secret_key(s, i, in_uri);
+        if (v) {
+            size_t from = i + v, end = pgconn_value_end(s, from, in_uri);
+            if (end > from) spans[n++] = (pgconn_span){from, end - from};
+            i = end > from ? end : from;
+            continue;
+        }
+        i++;
+    }
+    *count = n;
+    return spans;
+}
+
+char *pgconn_mask(const char *s)
+{
+    size_t n;
+    pgconn_span *spans = pgconn_secrets(s, &n);
+    size_t len = strlen(s);
+    char *out = xmalloc(len + n * sizeof PGCONN_MASK + 1);
+    size_t o = 0, from = 0;
+    for (size_t k = 0; k < n; k++) {
+        memcpy(out + o, s + from, spans[k].at - from);
+        o += spans[k].at - from;
+        memcpy(out + o, PGCONN_MASK, strlen(PGCONN_MASK));
+        o += strlen(PGCONN_MASK);
+        from = spans[k].at + spans[k].len;
+    }
+    memcpy(out + o, s + from, len - from);
+    out[o + len - from] = '\0';
+    free(spans);
+    return out;
+}
+
+static int pgconn_hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    ch = (char)tolower((unsigned char)ch);
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* The value as libpq reads it: percent-decoded (URI) or unquoted (key=value). */
+static char *pgconn_secret_value(const char *s, pgconn_span sp)
+{
+    char *v = xmalloc(sp.len + 1);
+    size_t o = 0, i = sp.at, end = sp.at + sp.len;
+    if (s[i] == '\'' && sp.len >= 2 && s[end - 1] == '\'') {
+        for (i++, end--; i < end; i++) {
+            if (s[i] == '\\' && i + 1 < end) i++;
+            v[o++] = s[i];
+        }
+    } else {
+        for (; i < end; i++) {
+            int hi, lo;
+            if (s[i] == '%' && i + 2 < end && (hi = pgconn_hexval(s[i + 1])) >= 0 &&
+                (lo = pgconn_hexval(s[i + 2])) >= 0) {
+                v[o++] = (char)(hi * 16 + lo);
+                i += 2;
+            } else {
+                v[o++] = s[i];
+            }
+        }
+    }
+    v[o] = '\0';
+    return v;
+}
+
+/* Replaces every occurrence of secret in *text (reallocated) by the mask. */
+static void pgconn_replace_all(char **text, const char *secret)
+{
+    size_t n = strlen(secret);
+    if (n < PGCONN_REDACT_MIN) return;
+    const char *hit;
+    while ((hit = strstr(*text, secret))) {
+        size_t at = (size_t)(hit - *text);
+        char *next = xasprintf("%.*s%s%s", (int)at, *text, PGCONN_MASK, hit + n);
+        free(*text);
+        *text = next;
+    }
+}
+
+char *pgconn_redact(const char *msg, const char *conninfo)
+{
+    char *out = xstrdup(msg ? msg : "");
+    if (!conninfo) return out;
+    size_t n;
+    pgconn_span *spans = pgconn_secrets(conninfo, &n);
+    for (size_t k = 0; k < n; k++) {
+        char *raw = xstrndup(conninfo + spans[k].at, spans[k].len);
+        char *value = pgconn_secret_value(conninfo, spans[k]);
+        pgconn_replace_all(&out, raw);
+        pgconn_replace_all(&out, value);
+        free(raw);
+        free(value);
+    }
+    free(spans);
+    return out;
+}
+
+/* The original arguments, kept reachable (argv points at them) until the process exits. */
+static char **pgconn_argv_copies;
+
+int pgconn_hide_argv(int argc, char **argv)
+{
+    int changed = 0;
+    for (int i = 1; i < argc; i++) {
+        size_t n;
+        pgconn_span *spans = pgconn_secrets(argv[i], &n);
+        if (n == 0) {
+            free(spans);
+            continue;
+        }
+        if (!pgconn_argv_copies)
+            pgconn_argv_copies = xcalloc((size_t)argc, sizeof *pgconn_argv_copies);
+        char *orig = argv[i];
+        size_t len = strlen(orig);
+        char *masked = pgconn_mask(orig);
+        pgconn_argv_copies[i] = xstrdup(orig);
+        if (strlen(masked) <= len) {
+            /* The masked text, then NULs up to the argument's old end. */
+            memset(orig, 0, len);
+            memcpy(orig, masked, strlen(masked));
+        } else {
+            /* A secret shorter than the mask: star it out in place. */
+            for (size_t k = 0; k < n; k++) memset(orig + spans[k].at, '*', spans[k].len);
+        }
+        free(masked);
+        free(spans);
+        argv[i] = pgconn_argv_copies[i];
+        changed++;
+    }
+    return changed;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Results */
+
 void pgconn_result_error(const PGresult *r, PGconn *conn, char *err, size_t errlen)
 {
     const char *msg = r ? PQresultErrorMessage(r) : "";
@@ -104,7 +325,13 @@ PGconn *pgconn_connect(const char *conninfo, const char *role, char *err, size_t
     const char *val[] = {appname, conninfo, NULL};
     PGconn *conn = PQconnectdbParams(kw, val, 1);
     if (PQstatus(conn) != CONNECTION_OK) {
-        pgconn_result_error(NULL, conn, err, errlen);
+        char *msg = pgconn_redact(PQerrorMessage(conn), conninfo);
+        size_t n = strlen(msg);
+        while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) msg[--n] = '\0';
+        for (char *p = msg; *p; p++)
+            if (*p == '\n') *p = ' ';
+        util_err(err, errlen, "%s", msg);
+        free(msg);
         PQfinish(conn);
         return NULL;
     }

@@ -24,8 +24,28 @@ char *pgconn_resolve(const char *db_flag, char *err, size_t errlen);
  * Newly allocated. */
 char *pgconn_describe(const char *conninfo);
 
+/* Returns a copy of s (newly allocated) with every secret replaced by "***": the password of a
+ * URI (postgresql://user:***@host/db), and the values of password= and sslpassword=, as URI
+ * query parameters or as key=value pairs (quoted or not). s may be a URI or conninfo, or any
+ * text holding some (a command-line argument such as --db=URL). Text without a secret is
+ * returned unchanged. Every URL or conninfo pgpulse prints goes through it. */
+char *pgconn_mask(const char *s);
+
+/* Returns a copy of msg (newly allocated) in which every secret of conninfo (see pgconn_mask),
+ * as written or percent-decoded, is replaced by "***". Secrets shorter than 4 characters are
+ * left alone (replacing them would mangle the message); libpq's own messages never quote a
+ * password, so this guards against echoes of a malformed conninfo. */
+char *pgconn_redact(const char *msg, const char *conninfo);
+
+/* Hides the secrets of the command line from other processes: every argument that holds one
+ * (see pgconn_mask) is copied to the heap, argv[i] is pointed at the copy (so option parsing
+ * still sees the real value), and the original bytes — what /proc/PID/cmdline and ps show —
+ * are overwritten with the masked text. Returns the number of arguments changed. The copies
+ * live until the process exits. */
+int pgconn_hide_argv(int argc, char **argv);
+
 /* Connects (application_name pgpulse-<role> unless the conninfo sets one). Returns NULL with the
- * server's message in err on failure. */
+ * server's message in err on failure (any secret of conninfo redacted, see pgconn_redact). */
 PGconn *pgconn_connect(const char *conninfo, const char *role, char *err, size_t errlen);
 
 /* Connects, retrying with exponential backoff (100 ms doubling to 5 s) for up to

@@ -66,6 +66,7 @@ static int supervise_start(supervise_proc *p, const char *self)
         dup2(fds[1], 2);
         /* The children stop on the supervisor's SIGTERM, not on the terminal's Ctrl-C. */
         signal(SIGINT, SIG_IGN);
+        if (p->spec->db && setenv("PGPULSE_DB", p->spec->db, 1) != 0) _exit(126);
         size_t argc = 0;
         while (p->spec->argv[argc]) argc++;
         char **av = xcalloc(argc + 2, sizeof *av);

@@ -10,6 +10,9 @@
 typedef struct supervise_child {
     const char *name;        /* the log prefix */
     char *const *argv;       /* arguments to this program (argv[0] is the subcommand) */
+    const char *db;          /* the child's PGPULSE_DB (NULL: inherited): a connection string
+                                travels in the environment, which other users cannot read,
+                                never on the command line, which they can */
 } supervise_child;
 
 /* Runs the children until *stop becomes non-zero, then stops them. Returns 0, or -1 if this

@@ -1,5 +1,6 @@
 /* Integration tests of the private cluster (pgcluster, `pgpulse db`): creation, idempotent
- * start, settings, URL, stop, a taken port, and connection resolution. */
+ * start, settings, URL, stop, a taken port, the logins of pgpulse's roles, the slot WAL bound,
+ * group roles made by concurrent inits, and connection resolution. */
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -84,7 +85,41 @@ static void test_start_status_url_stop(void **state)
     v = harness_query_text(conn, "SELECT current_database()");
     assert_string_equal(v, "pgpulse");
     free(v);
+    /* A slot may hold 4 GB of WAL unless told otherwise. */
+    v = harness_query_text(conn, "SHOW max_slot_wal_keep_size");
+    assert_string_equal(v, "4GB");
+    free(v);
     PQfinish(conn);
+
+    /* A login per role, each in its group; only the stage runner's may replicate. */
+    static const char *const roles[][3] = {{"writer", "pgpulse_ingest", "pgpulse_writer"},
+                                           {"stage", "pgpulse_stages", "pgpulse_stage"},
+                                           {"reader", "pgpulse_web", "pgpulse_reader"}};
+    for (size_t i = 0; i < 3; i++) {
+        setenv("PGPULSE_HOME", home, 1);
+        o = harness_pgpulse(NULL, (const char *[]){"db", "url", "--role", roles[i][0], NULL});
+        unsetenv("PGPULSE_HOME");
+        assert_int_equal(o.status, 0);
+        PGconn *lc = harness_connect(trim(o.out));
+        harness_out_free(&o);
+        char *sql = xasprintf("SELECT current_user || ' ' || pg_has_role('%s', 'MEMBER') || ' ' "
+                              "|| rolreplication || ' ' || rolsuper FROM pg_roles WHERE rolname "
+                              "= current_user",
+                              roles[i][2]);
+        v = harness_query_text(lc, sql);
+        char *want = xasprintf("%s true %s false", roles[i][1], i == 1 ? "true" : "false");
+        assert_string_equal(v, want);
+        free(want);
+        free(v);
+        free(sql);
+        PQfinish(lc);
+    }
+    setenv("PGPULSE_HOME", home, 1);
+    o = harness_pgpulse(NULL, (const char *[]){"db", "url", "--role", "admin", NULL});
+    unsetenv("PGPULSE_HOME");
+    assert_int_equal(o.status, 2);
+    assert_non_null(strstr(o.err, "--role: expected owner, writer, stage or reader"));
+    harness_out_free(&o);
 
     /* The password file is private to its owner. */
     char *pass = xasprintf("%s/pgpass", home);
@@ -140,6 +175,140 @@ static void test_taken_port_moves_to_a_free_one(void **state)
     assert_null(strstr(o.out, oldport));
     harness_out_free(&o);
     close(fd);
+}
+
+static harness_out db_cmd2(const char *a1, const char *a2, const char *a3)
+{
+    setenv("PGPULSE_HOME", home, 1);
+    harness_out o = harness_pgpulse(NULL, (const char *[]){"db", a1, a2, a3, NULL});
+    unsetenv("PGPULSE_HOME");
+    return o;
+}
+
+static char *show_wal_limit(void)
+{
+    harness_out o = db_cmd("url");
+    assert_int_equal(o.status, 0);
+    PGconn *conn = harness_connect(trim(o.out));
+    harness_out_free(&o);
+    char *v = harness_query_text(conn, "SHOW max_slot_wal_keep_size");
+    PQfinish(conn);
+    return v;
+}
+
+/* Starts the cluster (with --slot-wal-limit value unless NULL) and checks what the server
+ * uses. */
+static void set_wal_limit(const char *value, const char *want)
+{
+    harness_out o = value ? db_cmd2("start", "--slot-wal-limit", value) : db_cmd("start");
+    if (o.status != 0) fail_msg("db start failed: %s", o.err);
+    harness_out_free(&o);
+    char *v = show_wal_limit();
+    assert_string_equal(v, want);
+    free(v);
+}
+
+/* --slot-wal-limit reaches the server at once (a running cluster reloads) and is kept for
+ * later starts; a value that is no size is refused with what was given. */
+static void test_slot_wal_limit(void **state)
+{
+    (void)state;
+    if (!home) skip();
+    set_wal_limit("512MB", "512MB");
+    /* Kept across a stop and a start without the flag. */
+    harness_out o = db_cmd("stop");
+    harness_out_free(&o);
+    set_wal_limit(NULL, "512MB");
+    set_wal_limit("-1", "-1");
+    o = db_cmd2("start", "--slot-wal-limit", "lots");
+    assert_int_equal(o.status, 2);
+    assert_non_null(strstr(o.err, "--slot-wal-limit: expected a size such as 4GB"));
+    assert_non_null(strstr(o.err, "got 'lots'"));
+    harness_out_free(&o);
+    o = db_cmd2("start", "--slot-wal-limit", "99999TB");
+    assert_int_equal(o.status, 2);
+    harness_out_free(&o);
+    set_wal_limit("4GB", "4GB");
+}
+
+/* Group roles are cluster-wide: inits in several databases at once create them once, and one
+ * that finds a role being created by another session waits for it and goes on. Then `db
+ * start` makes the logins again. */
+static void test_groups_from_concurrent_inits(void **state)
+{
+    (void)state;
+    if (!home) skip();
+    harness_out o = db_cmd("url");
+    assert_int_equal(o.status, 0);
+    PGconn *conn = harness_connect(trim(o.out));
+    harness_out_free(&o);
+    harness_exec(conn, "DROP ROLE pgpulse_ingest, pgpulse_stages, pgpulse_web, pgpulse_writer, "
+                       "pgpulse_stage, pgpulse_reader");
+    char *portfile = xasprintf("%s/port", home);
+    char *port = harness_read_file(portfile);
+    free(portfile);
+    char *infos[4];
+    for (int i = 0; i < 4; i++) {
+        char *sql = xasprintf("CREATE DATABASE roles%d", i);
+        harness_exec(conn, sql);
+        free(sql);
+        infos[i] = xasprintf("host=127.0.0.1 port=%d user=pgpulse dbname=roles%d passfile=%s/pgpass",
+                             atoi(port), i, home);
+    }
+    /* Another session creates pgpulse_reader and holds it uncommitted: the init that gets
+     * there waits on it, then finds it created (unique_violation) and must go on. */
+    PGconn *other = harness_connect(infos[0]);
+    harness_exec(other, "BEGIN");
+    harness_exec(other, "CREATE ROLE pgpulse_reader NOLOGIN");
+    char *log = xasprintf("%s/init_blocked.log", harness_tmpdir());
+    int blocked = harness_spawn(NULL, log, (const char *[]){"init", "--db", infos[0], NULL});
+    int64_t waiting = 0;
+    for (int i = 0; i < 200 && !waiting; i++) {
+        waiting = harness_query_int(conn, "SELECT count(*) FROM pg_stat_activity WHERE "
+                                          "application_name = 'pgpulse-init' AND "
+                                          "wait_event_type = 'Lock'");
+        if (!waiting) util_sleep_ms(50);
+    }
+    assert_int_equal(waiting, 1);
+    harness_exec(other, "COMMIT");
+    PQfinish(other);
+    int st = harness_wait(blocked, NULL);
+    if (st != 0) fail_msg("init that waited on the role failed: %s", harness_read_file(log));
+
+    /* The other three at once, on a cluster without the groups. */
+    harness_exec(conn, "DROP DATABASE roles0");
+    harness_exec(conn, "DROP ROLE pgpulse_writer, pgpulse_stage, pgpulse_reader");
+    int pids[3];
+    char *logs[3];
+    for (int i = 0; i < 3; i++) {
+        logs[i] = xasprintf("%s/init_roles%d.log", harness_tmpdir(), i);
+        pids[i] = harness_spawn(NULL, logs[i], (const char *[]){"init", "--db", infos[i + 1], NULL});
+    }
+    for (int i = 0; i < 3; i++) {
+        st = harness_wait(pids[i], NULL);
+        if (st != 0) fail_msg("concurrent init %d failed: %s", i, harness_read_file(logs[i]));
+        free(logs[i]);
+    }
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM pg_roles WHERE rolname IN "
+                                             "('pgpulse_writer', 'pgpulse_stage', "
+                                             "'pgpulse_reader') AND NOT rolcanlogin"),
+                     3);
+    o = db_cmd("start");
+    assert_int_equal(o.status, 0);
+    harness_out_free(&o);
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM pg_roles WHERE rolname IN "
+                                             "('pgpulse_ingest', 'pgpulse_stages', "
+                                             "'pgpulse_web') AND rolcanlogin"),
+                     3);
+    for (int i = 0; i < 4; i++) {
+        char *sql = xasprintf("DROP DATABASE IF EXISTS roles%d", i);
+        harness_exec(conn, sql);
+        free(sql);
+        free(infos[i]);
+    }
+    PQfinish(conn);
+    free(port);
+    free(log);
 }
 
 /* As root, the server runs as postgres; a HOME it cannot reach (a 0700 directory) moves the
@@ -217,6 +386,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_start_status_url_stop),
         cmocka_unit_test(test_taken_port_moves_to_a_free_one),
+        cmocka_unit_test(test_slot_wal_limit),
+        cmocka_unit_test(test_groups_from_concurrent_inits),
         cmocka_unit_test(test_unreachable_home_as_root),
         cmocka_unit_test(test_connection_resolution),
     };

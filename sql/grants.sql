@@ -1,0 +1,95 @@
+-- grants: what each pgpulse role may do in this database (see docs/security.md).
+--
+-- Not a migration: `pgpulse init` runs it after the migrations every time, in the same
+-- transaction, so it is the whole truth about the three roles' rights on pgpulse's tables: it
+-- first takes every privilege they hold on the schema's tables and views away, then gives the
+-- ones below.
+-- A migration that adds a table or view adds its lines here (tests/integration/test_roles.c
+-- fails for a relation that no role may use). The roles themselves are created by
+-- `pgpulse init` and `pgpulse db start` (src/roles.c) before this runs.
+--
+--   pgpulse_writer  ingest, gen --db, import-assets
+--   pgpulse_stage   the stream consumers (live, detect, ...)
+--   pgpulse_reader  the dashboard and API: reads, never writes
+
+-- A grant rewrites the catalog row of its table: a partition being created at the same time
+-- (by a load, or by the init that ran just before) would make one of the two fail ("tuple
+-- concurrently updated"). reading_ensure_partition takes this lock too.
+SELECT pg_advisory_xact_lock(hashtext('pgpulse.reading_ensure_partition'));
+
+DO $$
+DECLARE
+    rel regclass;
+BEGIN
+    -- Partitions are left alone: they are reached through `reading` only.
+    FOR rel IN SELECT c.oid FROM pg_class c
+                WHERE c.relnamespace = current_schema()::regnamespace
+                  AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition LOOP
+        EXECUTE format('REVOKE ALL ON %s FROM pgpulse_writer, pgpulse_stage, pgpulse_reader',
+                       rel);
+    END LOOP;
+    -- Whoever may grant on the schema and database (their owner) makes the rights the roles
+    -- need explicit, so that a hardened PUBLIC (no USAGE, no TEMPORARY) does not break them.
+    IF has_schema_privilege(current_schema(), 'USAGE WITH GRANT OPTION') THEN
+        EXECUTE format('GRANT USAGE ON SCHEMA %I TO pgpulse_writer, pgpulse_stage,'
+                       ' pgpulse_reader', current_schema());
+    END IF;
+    -- PUBLIC may create objects in the public schema before PostgreSQL 15: no longer. The
+    -- schema's owner keeps the right (an owner's rights are not PUBLIC's).
+    IF pg_has_role((SELECT nspowner FROM pg_namespace WHERE nspname = current_schema()),
+                   'MEMBER') THEN
+        EXECUTE format('REVOKE CREATE ON SCHEMA %I FROM PUBLIC', current_schema());
+    END IF;
+    -- The loader stages a batch in a temporary table when a plain COPY meets rows that are
+    -- already stored.
+    IF has_database_privilege(current_database(), 'TEMPORARY WITH GRANT OPTION') THEN
+        EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO pgpulse_writer', current_database());
+    END IF;
+END $$;
+
+-- Every command checks the schema version first.
+GRANT SELECT ON schema_migration TO pgpulse_writer, pgpulse_stage, pgpulse_reader;
+
+-- ---------------------------------------------------------------------------------------
+-- pgpulse_writer: loads readings, rejects, ground truth and assets. It reads what it writes
+-- (INSERT ... ON CONFLICT needs it, and a load that lost its connection at COMMIT looks its
+-- batch up in ingest_batch); it reads no stage output.
+-- ---------------------------------------------------------------------------------------
+GRANT SELECT, INSERT, UPDATE ON plant, shop, asset_detail, robot, controller, part, data_source,
+    feed TO pgpulse_writer;
+GRANT SELECT, INSERT ON reading, ingest_batch, ingest_reject, fault, maintenance_event
+    TO pgpulse_writer;
+REVOKE EXECUTE ON FUNCTION reading_ensure_partition(date), reading_ensure_partitions(date, date)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION reading_ensure_partition(date), reading_ensure_partitions(date, date)
+    TO pgpulse_writer;
+
+-- ---------------------------------------------------------------------------------------
+-- pgpulse_stage: reads the stream, writes the consumers' positions and state and the stages'
+-- outputs. It cannot load readings. Creating a publication needs the owner of `reading`:
+-- consumers get theirs from reading_publication() (SECURITY DEFINER, schema version 6), when
+-- the schema has it.
+-- ---------------------------------------------------------------------------------------
+GRANT SELECT ON reading TO pgpulse_stage;
+GRANT SELECT, INSERT, UPDATE, DELETE ON stream_consumer, stream_checkpoint, stream_stage_state,
+    live_robot, live_fleet_second_part, anomaly, detect_robot_state TO pgpulse_stage;
+-- Schema version 6: the shared publications and the recovery's applied transactions.
+DO $$
+BEGIN
+    IF to_regprocedure('reading_publication(integer, integer)') IS NOT NULL THEN
+        REVOKE EXECUTE ON FUNCTION reading_publication(integer, integer) FROM PUBLIC;
+        GRANT EXECUTE ON FUNCTION reading_publication(integer, integer) TO pgpulse_stage;
+    END IF;
+    IF to_regclass('stream_applied_xid') IS NOT NULL THEN
+        GRANT SELECT, INSERT, UPDATE, DELETE ON stream_applied_xid TO pgpulse_stage;
+    END IF;
+END $$;
+
+-- ---------------------------------------------------------------------------------------
+-- pgpulse_reader: what the dashboard, the API and `pgpulse status` show. Not the stages'
+-- internal state (stream_stage_state, detect_robot_state), not the partition helpers.
+-- ---------------------------------------------------------------------------------------
+GRANT SELECT ON plant, shop, asset_detail, robot, controller, part, data_source, feed, reading,
+    ingest_batch, ingest_reject, fault, maintenance_event, stream_consumer, stream_checkpoint,
+    live_robot, live_fleet_second_part, live_fleet_second, live_robot_status, anomaly
+    TO pgpulse_reader;
