@@ -282,6 +282,12 @@ int stream_ckpt_read(consumer *c, char *err, size_t errlen)
         k->cursor_robot = (int32_t)stream_get_int(r, 0, 13);
     }
     PQclear(r);
+    rc = pgconn_query(c->db,
+                      "SELECT count(*) FROM stream_applied_xid WHERE consumer = $1 AND source = $2",
+                      2, p, PGRES_TUPLES_OK, &r, err, errlen);
+    if (rc) return rc;
+    k->napplied = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
     if (!k->partial_lsn) return 0;
     /* The applied part of the transaction of partial_lsn. */
     rc = pgconn_query(c->db,
@@ -481,11 +487,12 @@ done:
     return rc;
 }
 
-int stream_applied_update(consumer *c, const xidset_snap *covered, int clear, char *err,
-                          size_t errlen)
+int stream_applied_update(consumer *c, const xidset_snap *covered, int clear, int64_t *napplied,
+                          char *err, size_t errlen)
 {
     int rc = 0;
     buf b = {0};
+    PGresult *r = NULL;
     if (clear || covered) {
         if (covered)
             xidset_snap_format_xip(covered, &b);
@@ -499,7 +506,10 @@ int stream_applied_update(consumer *c, const xidset_snap *covered, int clear, ch
         rc = pgconn_query(c->db,
                           "DELETE FROM stream_applied_xid WHERE consumer = $1 AND source = $2 AND "
                           "($3::bigint IS NULL OR (xid < $3::bigint AND xid <> ALL($4::bigint[])))",
-                          4, p, PGRES_COMMAND_OK, NULL, err, errlen);
+                          4, p, PGRES_COMMAND_OK, &r, err, errlen);
+        if (rc == 0) *napplied = clear ? 0 : *napplied - strtoll(PQcmdTuples(r), NULL, 10);
+        PQclear(r);
+        r = NULL;
     }
     if (rc == 0 && !clear && c->b_xids.n) {
         xidset_list add = {0};
@@ -513,11 +523,18 @@ int stream_applied_update(consumer *c, const xidset_snap *covered, int clear, ch
             rc = pgconn_query(c->db,
                               "INSERT INTO stream_applied_xid (consumer, source, xid) SELECT $1, "
                               "$2, unnest($3::bigint[]) ON CONFLICT DO NOTHING",
-                              3, p, PGRES_COMMAND_OK, NULL, err, errlen);
+                              3, p, PGRES_COMMAND_OK, &r, err, errlen);
+        if (rc == 0 && add.n) *napplied += strtoll(PQcmdTuples(r), NULL, 10);
+        PQclear(r);
         xidset_list_free(&add);
     }
     buf_free(&b);
     return rc;
+}
+
+int stream_pending_due(const consumer *c)
+{
+    return c->npending && c->pending[0].lsn <= c->ck.end_lsn;
 }
 
 int stream_commit(consumer *c, stream_step step, int64_t poll_hi, char *err, size_t errlen)
@@ -596,7 +613,8 @@ int stream_commit(consumer *c, stream_step step, int64_t poll_hi, char *err, siz
             xidset_snap_copy(&next.covered, &c->pending[promote].snap);
             next.has_covered = 1;
         }
-        if ((rc = stream_applied_update(c, promote >= 0 ? &next.covered : NULL, 0, err, errlen)))
+        if ((rc = stream_applied_update(c, promote >= 0 ? &next.covered : NULL, 0, &next.napplied,
+                                        err, errlen)))
             goto done;
         break;
     case STREAM_STEP_POLL:
@@ -615,7 +633,7 @@ int stream_commit(consumer *c, stream_step step, int64_t poll_hi, char *err, siz
         next.mode = STREAM_MODE_STREAM;
         xidset_snap_copy(&next.covered, &next.catchup);
         next.has_covered = 1;
-        if ((rc = stream_applied_update(c, NULL, 1, err, errlen))) goto done;
+        if ((rc = stream_applied_update(c, NULL, 1, &next.napplied, err, errlen))) goto done;
         next.commit_lsn = 0;
         next.end_lsn = next.catchup_lsn;
         next.partial_lsn = 0;

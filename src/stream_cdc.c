@@ -197,6 +197,14 @@ int stream_cdc_loop(consumer *c, volatile sig_atomic_t *stop, char *err, size_t 
                 stream_print_status(c);
                 continue;
             }
+            /* Idle, with ids listed and a snapshot the stream has passed: one commit without
+             * rows makes it the covered one and empties the list (and then no more such
+             * commits follow, whatever WAL the consumer's own commits add). */
+            if (!c->batch_start_us && !c->in_txn && c->ck.napplied > 0 && stream_pending_due(c)) {
+                if ((rc = stream_commit(c, STREAM_STEP_CDC, 0, err, errlen))) return rc;
+                if ((rc = stream_send_status(c, err, errlen))) return rc;
+                continue;
+            }
             if (now - c->last_status_us >= STREAM_STATUS_US &&
                 (rc = stream_send_status(c, err, errlen)))
                 return rc;

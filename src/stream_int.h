@@ -50,6 +50,7 @@ typedef struct stream_ckpt {
                              consumer created by an older pgpulse) */
     xidset_snap covered;  /* transactions it shows as ended are accounted for, and so
                              are those listed in stream_applied_xid */
+    int64_t napplied;     /* ids in stream_applied_xid */
     xidset_snap catchup;  /* catchup: the new slot's exported snapshot */
     uint64_t catchup_lsn; /* catchup: the new slot's consistent point */
     int has_cursor;       /* catchup: rows up to (cursor_ts, cursor_robot) are delivered */
@@ -131,9 +132,13 @@ int stream_ckpt_write(consumer *c, const stream_ckpt *k, int64_t add_rows, int w
 
 /* Within the commit's transaction: with covered, removes from stream_applied_xid the ids it
  * shows as ended; with clear, removes them all; then (unless clear) adds the batch's b_xids that
- * are not ended in covered. Returns 0, or -1 / PGCONN_LOST with a message. */
-int stream_applied_update(consumer *c, const xidset_snap *covered, int clear, char *err,
-                          size_t errlen);
+ * are not ended in covered. *napplied follows the table's count. Returns 0, or -1 / PGCONN_LOST
+ * with a message. */
+int stream_applied_update(consumer *c, const xidset_snap *covered, int clear, int64_t *napplied,
+                          char *err, size_t errlen);
+
+/* True if a snapshot waits whose LSN the stream has passed (c->ck.end_lsn). */
+int stream_pending_due(const consumer *c);
 
 /* Reads the consumer's checkpoint into c->ck. Returns 0, or -1 / PGCONN_LOST with a message. */
 int stream_ckpt_read(consumer *c, char *err, size_t errlen);

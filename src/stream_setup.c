@@ -13,7 +13,7 @@
 #include "stream_int.h"
 #include "util.h"
 
-#define STREAM_SLOT_BUSY_TRIES 100 /* 100 ms each: a walsender that is exiting lets go */
+#define STREAM_SLOT_SAY_US (30 * INT64_C(1000000)) /* repeat a message this often */
 
 /* Registers the consumer and its checkpoint row, and reads the checkpoint. */
 static int stream_register(consumer *c, char *err, size_t errlen)
@@ -108,11 +108,14 @@ static int stream_slot_status(consumer *c, char *status, size_t len, char *err, 
     return 0;
 }
 
-/* Drops the slot if it exists, waiting a little for a walsender that is exiting. */
-static int stream_slot_drop(consumer *c, char *err, size_t errlen)
+/* Drops the slot if it exists. The slot is to be replaced (a new consumer's leftover, or a lost
+ * one): a process that still holds it — a walsender whose consumer was killed while it created
+ * the slot keeps it until the transactions it waits for end — is waited for, as long as it takes
+ * (until *stop). */
+static int stream_slot_drop(consumer *c, volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
     const char *p[] = {c->slot};
-    for (int tries = 0;; tries++) {
+    for (int64_t said = 0;;) {
         PGresult *r = PQexecParams(c->db,
                                    "SELECT pg_drop_replication_slot(slot_name) FROM "
                                    "pg_replication_slots WHERE slot_name = $1",
@@ -125,8 +128,14 @@ static int stream_slot_drop(consumer *c, char *err, size_t errlen)
         int lost = pgconn_result_lost(c->db, r), busy = pgconn_is_sqlstate(r, "55006");
         PQclear(r);
         if (lost) return PGCONN_LOST;
-        if (!busy || tries == STREAM_SLOT_BUSY_TRIES) return -1;
-        util_sleep_ms(100);
+        if (!busy || *stop) return -1;
+        int64_t now = util_mono_us();
+        if (!said || now - said > STREAM_SLOT_SAY_US) {
+            stream_log(c, "waiting for the process that holds slot %s to let go of it (%s)",
+                       c->slot, err);
+            said = now;
+        }
+        util_sleep_ms(200);
     }
 }
 
@@ -136,7 +145,7 @@ static int stream_slot_drop(consumer *c, char *err, size_t errlen)
 static int stream_slot_create(consumer *c, volatile sig_atomic_t *stop, PGconn *into,
                               uint64_t *consistent, xidset_snap *snap, char *err, size_t errlen)
 {
-    int rc = stream_slot_drop(c, err, errlen);
+    int rc = stream_slot_drop(c, stop, err, errlen);
     if (rc) return rc;
     const char *kw[] = {"dbname", "replication", NULL};
     const char *val[] = {c->o->conninfo, "database", NULL};
@@ -207,7 +216,7 @@ static int stream_start_new(consumer *c, volatile sig_atomic_t *stop, char *err,
         k.commit_lsn = 0;
         k.end_lsn = consistent;
         rc = pgconn_exec(c->db, "BEGIN", err, errlen);
-        if (rc == 0) rc = stream_applied_update(c, NULL, 1, err, errlen);
+        if (rc == 0) rc = stream_applied_update(c, NULL, 1, &k.napplied, err, errlen);
         if (rc == 0) rc = stream_ckpt_write(c, &k, 0, 0, NULL, err, errlen);
         if (rc == 0) rc = pgconn_exec(c->db, "COMMIT", err, errlen);
         if (rc == 0) stream_ckpt_copy(&c->ck, &k);
