@@ -96,7 +96,7 @@ void txnpart_put_robot(txnpart *p, int32_t robot, int64_t last)
 
 void txnpart_sort(txnpart *p)
 {
-    qsort(p->robots, p->nrobots, sizeof *p->robots, txnpart_robot_cmp);
+    if (p->nrobots) qsort(p->robots, p->nrobots, sizeof *p->robots, txnpart_robot_cmp);
     size_t o = 0;
     for (size_t i = 0; i < p->nrobots; i++) {
         if (o && p->robots[o - 1].robot == p->robots[i].robot) {
@@ -107,7 +107,7 @@ void txnpart_sort(txnpart *p)
         p->robots[o++] = p->robots[i];
     }
     p->nrobots = o;
-    qsort(p->skip, p->nskip, sizeof *p->skip, txnpart_key_cmp);
+    if (p->nskip) qsort(p->skip, p->nskip, sizeof *p->skip, txnpart_key_cmp);
     o = 0;
     for (size_t i = 0; i < p->nskip; i++)
         if (!o || txnpart_key_cmp(&p->skip[o - 1], &p->skip[i]) != 0) p->skip[o++] = p->skip[i];

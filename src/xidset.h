@@ -67,8 +67,8 @@ void xidset_list_merge(xidset_list *l, const xidset_list *src);
 /* Removes every id the snapshot shows as ended. */
 void xidset_list_drop_ended(xidset_list *l, const xidset_snap *s);
 
-/* Parses a PostgreSQL bigint array literal ("{1,2}", "{}"). Returns 0, or -1 with a message
- * (the list is then empty). */
+/* Parses a PostgreSQL bigint array literal ("{1,2}", "{}") into *out, which it initialises
+ * (free with xidset_list_free). Returns 0, or -1 with a message (the list is then empty). */
 int xidset_list_parse(const char *text, xidset_list *out, char *err, size_t errlen);
 
 /* Appends the list as an array literal ("{1,2}", no terminator). */

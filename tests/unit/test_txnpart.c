@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "rng.h"
+#include "unit/seed.h"
 #include "txnpart.h"
 #include "util.h"
 
@@ -106,11 +107,8 @@ static void test_reverse_order(void **state)
 static void test_shuffled_parts(void **state)
 {
     (void)state;
-    const char *env = getenv("PGPULSE_TEST_SEED");
-    uint64_t seed = env ? strtoull(env, NULL, 10) : (uint64_t)util_now_us();
-    print_message("seed %llu (PGPULSE_TEST_SEED replays it)\n", (unsigned long long)seed);
     rng r;
-    rng_seed(&r, seed, 0);
+    rng_seed(&r, test_seed(), 0);
     for (int round = 0; round < 200; round++) {
         size_t n = 1 + (size_t)rng_below(&r, 400);
         int robots = 1 + (int)rng_below(&r, 6);

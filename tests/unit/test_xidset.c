@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "rng.h"
+#include "unit/seed.h"
 #include "util.h"
 #include "xidset.h"
 
@@ -167,6 +168,7 @@ static void test_list(void **state)
     assert_int_equal(m.n, 5);
     xidset_list_clear(&m);
     assert_int_equal(m.n, 0);
+    xidset_list_free(&r);
     assert_int_equal(xidset_list_parse("{}", &r, err, sizeof err), 0);
     assert_int_equal(r.n, 0);
     static const char *const bad[] = {"", "{", "{1,}", "{,1}", "{a}", "{1}x", "1,2", "{1 2}"};
@@ -213,11 +215,8 @@ static void sim_snapshot(const sim *m, int next, xidset_snap *s)
 static void test_accounting_simulation(void **state)
 {
     (void)state;
-    const char *env = getenv("PGPULSE_TEST_SEED");
-    uint64_t seed = env ? strtoull(env, NULL, 10) : (uint64_t)util_now_us();
-    print_message("seed %llu (PGPULSE_TEST_SEED replays it)\n", (unsigned long long)seed);
     rng r;
-    rng_seed(&r, seed, 0);
+    rng_seed(&r, test_seed(), 0);
     sim *m = xcalloc(1, sizeof *m);
     m->base = (UINT64_C(1) << 32) * 7 - 1500; /* ids cross an epoch boundary */
     int next = 0;                             /* next transaction to begin */
