@@ -1,5 +1,7 @@
 /* pgpulse status [--json]: every consumer ("stage") — rows consumed, position, lag in bytes
- * and seconds, checkpoint age, whether it runs (see stream_status). */
+ * and seconds, checkpoint age, whether it runs, and how close its slot is to the server's bound
+ * on the WAL a slot may hold (max_slot_wal_keep_size), with a warning line for a slot that is
+ * near it, past it or lost (see stream_status, slotbound.h). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +10,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "slotbound.h"
 #include "stream.h"
 
 static json_t *cmd_status_num(PGresult *r, int row, int col, int integer)
@@ -15,6 +18,18 @@ static json_t *cmd_status_num(PGresult *r, int row, int col, int integer)
     if (PQgetisnull(r, row, col)) return json_null();
     return integer ? json_integer(strtoll(PQgetvalue(r, row, col), NULL, 10))
                    : json_real(strtod(PQgetvalue(r, row, col), NULL));
+}
+
+/* The slot of row i, as slotbound sees it; returns 0 for a consumer without a slot (poll). */
+static int cmd_status_slot(PGresult *r, int i, slotbound_slot *s)
+{
+    if (PQgetisnull(r, i, 11)) return 0;
+    const char *st = PQgetvalue(r, i, 11);
+    s->wal_status = strcmp(st, "missing") ? st : NULL;
+    s->has_safe = !PQgetisnull(r, i, 14);
+    s->safe_wal_bytes = s->has_safe ? strtoll(PQgetvalue(r, i, 14), NULL, 10) : 0;
+    s->max_bytes = PQgetisnull(r, i, 15) ? -1 : strtoll(PQgetvalue(r, i, 15), NULL, 10);
+    return 1;
 }
 
 int cmd_status(int argc, char **argv)
@@ -34,7 +49,9 @@ int cmd_status(int argc, char **argv)
             FILE *out = ch == 'h' ? stdout : stderr;
             fprintf(out, "usage: pgpulse status [--json] [--db URL]\n"
                          "Every stream consumer: rows consumed, position, lag (bytes of WAL its slot\n"
-                         "holds, seconds behind), checkpoint age, and whether it runs.\n");
+                         "holds, seconds behind), checkpoint age, whether it runs, and the WAL its\n"
+                         "slot may still hold before max_slot_wal_keep_size (a warning line when\n"
+                         "less than 20 %% is left, or the slot is past it or lost).\n");
             return ch == 'h' ? CLI_OK : CLI_USAGE;
         }
     }
@@ -69,6 +86,18 @@ int cmd_status(int argc, char **argv)
             json_object_set_new(o, "slot_status", PQgetisnull(r, i, 11)
                                                       ? json_null()
                                                       : json_string(PQgetvalue(r, i, 11)));
+            json_object_set_new(o, "mode", PQgetisnull(r, i, 13) ? json_null()
+                                                                 : json_string(PQgetvalue(r, i, 13)));
+            json_object_set_new(o, "recoveries", cmd_status_num(r, i, 16, 1));
+            json_object_set_new(o, "applied_xids", cmd_status_num(r, i, 17, 1));
+            json_object_set_new(o, "slot_safe_wal_bytes", cmd_status_num(r, i, 14, 1));
+            json_object_set_new(o, "max_slot_wal_keep_bytes", cmd_status_num(r, i, 15, 1));
+            slotbound_slot sl;
+            double left = -1;
+            char msg[512] = "";
+            if (cmd_status_slot(r, i, &sl)) slotbound_assess(&sl, &left, msg, sizeof msg);
+            json_object_set_new(o, "slot_wal_left", left >= 0 ? json_real(left) : json_null());
+            json_object_set_new(o, "warning", msg[0] ? json_string(msg) : json_null());
             json_array_append_new(stages, o);
         }
         json_t *root = json_pack("{s:o}", "stages", stages);
@@ -79,17 +108,39 @@ int cmd_status(int argc, char **argv)
     } else if (PQntuples(r) == 0) {
         printf("no stream consumers yet (pgpulse live starts one)\n");
     } else {
-        printf("%-20s %-6s %-6s %12s %-14s %12s %9s %9s %-7s %s\n", "consumer", "source", "shard",
-               "rows", "position", "lag bytes", "lag s", "ckpt age", "running", "slot status");
+        printf("%-20s %-6s %-6s %12s %-14s %12s %9s %9s %-7s %-11s %s\n", "consumer", "source",
+               "shard", "rows", "position", "lag bytes", "lag s", "ckpt age", "running",
+               "slot status", "WAL left");
+        buf warnings = {0};
         for (int i = 0; i < PQntuples(r); i++) {
-            char shard[32];
+            char shard[32], left_text[48] = "-", msg[512] = "";
             snprintf(shard, sizeof shard, "%s/%s", PQgetvalue(r, i, 2), PQgetvalue(r, i, 3));
-            printf("%-20s %-6s %-6s %12s %-14s %12s %9s %9s %-7s %s\n", PQgetvalue(r, i, 0),
+            slotbound_slot sl;
+            double left = -1;
+            if (cmd_status_slot(r, i, &sl) && slotbound_assess(&sl, &left, msg, sizeof msg) != SLOTBOUND_OK)
+                buf_printf(&warnings, "warning: %s: %s\n", PQgetvalue(r, i, 0), msg);
+            if (left >= 0 && sl.has_safe)
+                snprintf(left_text, sizeof left_text, "%.1f MB (%.0f %%)",
+                         (double)sl.safe_wal_bytes / (1024.0 * 1024.0), left * 100);
+            const char *status = PQgetisnull(r, i, 10) ? "-" : PQgetvalue(r, i, 11);
+            char status_text[48];
+            snprintf(status_text, sizeof status_text, "%s%s", status,
+                     !PQgetisnull(r, i, 13) && !strcmp(PQgetvalue(r, i, 13), "catchup")
+                         ? " (catching up)" : "");
+            printf("%-20s %-6s %-6s %12s %-14s %12s %9s %9s %-7s %-11s %s\n", PQgetvalue(r, i, 0),
                    PQgetvalue(r, i, 1), shard, PQgetvalue(r, i, 4), PQgetvalue(r, i, 5),
                    PQgetisnull(r, i, 6) ? "-" : PQgetvalue(r, i, 6), PQgetvalue(r, i, 7),
-                   PQgetvalue(r, i, 8), PQgetvalue(r, i, 9)[0] == 't' ? "yes" : "no",
-                   PQgetisnull(r, i, 10) ? "-" : PQgetvalue(r, i, 11));
+                   PQgetvalue(r, i, 8), PQgetvalue(r, i, 9)[0] == 't' ? "yes" : "no", status_text,
+                   left_text);
         }
+        if (PQntuples(r) && !PQgetisnull(r, 0, 15))
+            printf("max_slot_wal_keep_size: %.1f MB\n",
+                   (double)strtoll(PQgetvalue(r, 0, 15), NULL, 10) / (1024.0 * 1024.0));
+        else
+            printf("max_slot_wal_keep_size: unbounded (-1): a stopped consumer's slot keeps WAL "
+                   "without limit\n");
+        if (warnings.len) fwrite(warnings.data, 1, warnings.len, stdout);
+        buf_free(&warnings);
     }
     PQclear(r);
     PQfinish(conn);

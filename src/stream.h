@@ -1,9 +1,11 @@
 /* stream: the consumer machinery every analytic stage runs on. A consumer reads new readings
- * once — through logical replication (a slot and a publication of its own, pgoutput with binary
- * values) or, on servers without replication rights, by polling — and hands them in batches to
- * one or more stages. It commits every stage's outputs, every stage's state and its position in
- * one transaction, so that killed at any instant and restarted it produces exactly what an
- * uninterrupted run produces. See docs/streaming.md.
+ * once — through logical replication (a slot of its own and a publication shared by the
+ * consumers of its shard, pgoutput with binary values) or, on servers without replication
+ * rights, by polling — and hands them in batches to one or more stages. It commits every stage's
+ * outputs, every stage's state and its position in one transaction, so that killed at any
+ * instant and restarted it produces exactly what an uninterrupted run produces. When the server
+ * invalidates its slot (max_slot_wal_keep_size) it reads what it missed from the table and goes
+ * on from a new slot, still exactly once. See docs/streaming.md.
  *
  * Positions are kept per source (stream_checkpoint.source): 'local' on plain PostgreSQL; on
  * Citus each node's stream is a source of its own (docs/scaling.md). */
@@ -64,25 +66,31 @@ typedef struct stream_opts {
 
 /* Runs a consumer until *stop becomes non-zero (it then commits what it has and returns 0).
  * Connection losses and server restarts are retried with backoff, resuming from the last
- * checkpoint. Returns -1 with a message for what retrying cannot fix: a bad name, a consumer
- * that exists with other settings, a slot that was dropped under a consumer with a
- * checkpoint. */
+ * checkpoint; a slot that was invalidated or dropped is replaced, the rows it did not deliver
+ * read from the table. Returns -1 with a message for what retrying cannot fix: a bad name, a
+ * consumer that exists with other settings, a lost slot under a checkpoint written by a pgpulse
+ * too old to say which transactions it applied. */
 int stream_run(const stream_opts *o, volatile sig_atomic_t *stop, char *err, size_t errlen);
 
-/* Every consumer's position and lag, one row each, ordered by name: consumer, source_kind,
- * shard, shards, rows, position (end LSN or poll transaction id), lag_bytes (cdc: WAL the slot
- * still holds for it; NULL for poll), lag_seconds (0 when caught up), checkpoint_age_seconds,
- * active (a process of it is connected), slot_name, slot_status (wal_status of its slot,
- * 'missing' if it has none, NULL for poll), stages. Returns the result, or NULL with a
- * message. */
+/* Every consumer's position and lag, one row each, ordered by name, in these columns:
+ *   0 consumer, 1 source_kind, 2 shard, 3 shards, 4 rows, 5 position (end LSN or poll
+ *   transaction id), 6 lag_bytes (cdc: WAL the slot still holds for it; NULL for poll),
+ *   7 lag_seconds (0 when caught up), 8 checkpoint_age_seconds, 9 active (a process of it is
+ *   connected), 10 slot_name, 11 slot_status (wal_status of its slot, 'missing' if it has none,
+ *   NULL for poll), 12 stages, 13 mode (cdc: stream, catchup, ...), 14 safe_wal_size (bytes the
+ *   server may still write before the slot is past max_slot_wal_keep_size; NULL if unbounded or
+ *   lost), 15 max_slot_wal_keep_size in bytes (NULL: unbounded), 16 recoveries (lost slots
+ *   recovered from), 17 applied_xids (ids the checkpoint lists beyond its covered snapshot).
+ * Returns the result, or NULL with a message. */
 PGresult *stream_status(PGconn *conn, char *err, size_t errlen);
 
-/* Removes a consumer: its slot (which must not be in use), its publication, its checkpoint and
- * its stages' state. Its stages' output tables are left as they are. Returns 0, or -1 with a
- * message (unknown consumer, still running). */
+/* Removes a consumer: its slot (which must not be in use), its checkpoint and its stages'
+ * state, and its publication if it had one of its own (older pgpulse; the shared ones stay).
+ * Its stages' output tables are left as they are. Returns 0, or -1 with a message (unknown
+ * consumer, still running). */
 int stream_drop(PGconn *conn, const char *consumer, char *err, size_t errlen);
 
-/* The slot and publication names of a consumer (identifiers: [a-z0-9_]). */
+/* The slot name of a consumer (an identifier: [a-z0-9_]). */
 void stream_slot_name(const char *consumer, char *out, size_t len);
 
 /* Checks a consumer or stage name; returns 0 or -1 with a message. */
