@@ -67,29 +67,23 @@ GRANT EXECUTE ON FUNCTION reading_ensure_partition(date), reading_ensure_partiti
 -- ---------------------------------------------------------------------------------------
 -- pgpulse_stage: reads the stream, writes the consumers' positions and state and the stages'
 -- outputs. It cannot load readings. Creating a publication needs the owner of `reading`:
--- consumers get theirs from reading_publication() (SECURITY DEFINER, schema version 6), when
--- the schema has it.
+-- consumers get theirs from reading_publication() (SECURITY DEFINER).
 -- ---------------------------------------------------------------------------------------
 GRANT SELECT ON reading TO pgpulse_stage;
 GRANT SELECT, INSERT, UPDATE, DELETE ON stream_consumer, stream_checkpoint, stream_stage_state,
-    live_robot, live_fleet_second_part, anomaly, detect_robot_state TO pgpulse_stage;
--- Schema version 6: the shared publications and the recovery's applied transactions.
-DO $$
-BEGIN
-    IF to_regprocedure('reading_publication(integer, integer)') IS NOT NULL THEN
-        REVOKE EXECUTE ON FUNCTION reading_publication(integer, integer) FROM PUBLIC;
-        GRANT EXECUTE ON FUNCTION reading_publication(integer, integer) TO pgpulse_stage;
-    END IF;
-    IF to_regclass('stream_applied_xid') IS NOT NULL THEN
-        GRANT SELECT, INSERT, UPDATE, DELETE ON stream_applied_xid TO pgpulse_stage;
-    END IF;
-END $$;
+    stream_applied_xid, live_robot, live_fleet_second_part, anomaly, detect_robot_state
+    TO pgpulse_stage;
+REVOKE EXECUTE ON FUNCTION reading_publication(integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION reading_publication(integer, integer) TO pgpulse_stage;
 
 -- ---------------------------------------------------------------------------------------
 -- pgpulse_reader: what the dashboard, the API and `pgpulse status` show. Not the stages'
 -- internal state (stream_stage_state, detect_robot_state), not the partition helpers.
+-- stream_applied_xid is read for its count only (status: how many applied transactions a
+-- consumer still lists).
 -- ---------------------------------------------------------------------------------------
 GRANT SELECT ON plant, shop, asset_detail, robot, controller, part, data_source, feed, reading,
     ingest_batch, ingest_reject, fault, maintenance_event, stream_consumer, stream_checkpoint,
+    stream_applied_xid,
     live_robot, live_fleet_second_part, live_fleet_second, live_robot_status, anomaly
     TO pgpulse_reader;

@@ -93,22 +93,6 @@ static int cmd_run_database(const char *db, cmd_run_db *out)
     return rc;
 }
 
-/* A consumer that is not the owner of `reading` gets its publication from
- * reading_publication() (SECURITY DEFINER) when the schema has it; without it the consumer
- * creates the publication itself, which only the owner may: then the stages run as the
- * owner. */
-static void cmd_run_stage_login(PGconn *conn, cmd_run_db *d)
-{
-    PGresult *r = PQexec(conn, "SELECT to_regprocedure('reading_publication(integer, integer)') "
-                               "IS NOT NULL");
-    int have = PQresultStatus(r) == PGRES_TUPLES_OK && PQgetvalue(r, 0, 0)[0] == 't';
-    PQclear(r);
-    if (!have) {
-        free(d->stage);
-        d->stage = xstrdup(d->owner);
-    }
-}
-
 static void cmd_run_summary(PGconn *conn)
 {
     PGresult *r = PQexec(conn,
@@ -184,7 +168,6 @@ int cmd_run(int argc, char **argv)
         goto cleanup;
     }
     printf("database ready: schema version %d\n", mr.to_version);
-    cmd_run_stage_login(conn, &d);
     fflush(stdout); /* keep our lines in order with the subcommands' stderr */
     if (assets) {
         char *av[] = {"import-assets", "--db", d.writer, (char *)assets, NULL};

@@ -275,14 +275,8 @@ static void test_stage_runs_consumers_and_cannot_load(void **state)
                      1);
     stop(pid, log);
 
-    /* Logical replication: the live and detect stages in one consumer. Without
-     * reading_publication() (schema version 6) a consumer creates its own publication, which
-     * only the owner of reading may: the owner makes it first, as `init` does for the shared
-     * ones. */
-    if (harness_query_int(owner, "SELECT count(*) FROM pg_proc WHERE proname = "
-                                 "'reading_publication'") == 0)
-        harness_exec(owner, "CREATE PUBLICATION pgpulse_ld_cdc FOR TABLE reading WITH (publish = "
-                            "'insert', publish_via_partition_root = true)");
+    /* Logical replication: the live and detect stages in one consumer. Its publication comes
+     * from reading_publication() (SECURITY DEFINER): the stage login may not create one. */
     char *log2 = xasprintf("%s/roles_cdc.log", harness_tmpdir());
     pid = harness_spawn(NULL, log2, (const char *[]){"consume", "--stages", "live,detect", "--db", s,
                                                      "--name", "ld_cdc", "--status-every", "0",
