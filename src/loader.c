@@ -314,9 +314,9 @@ int loader_add(loader *l, const reading *rd, uint64_t line_no, const char *raw, 
 {
     if (!loader_robot_known(l, rd->robot_id)) {
         /* The robot may have been added since we looked: look again, at most once a second
-         * (the query needs the connection, so a pending batch is committed first). */
+         * (the query needs the connection, so pending rows are committed first). */
         if (util_mono_us() - l->robots_loaded_us > LOADER_ROBOT_REFRESH_US) {
-            if (l->tx_open && loader_flush(l, err, errlen) != 0) return -1;
+            if (l->nrows > 0 && loader_flush(l, err, errlen) != 0) return -1;
             if (loader_with_reconnect(l, loader_load_robots, NULL, err, errlen) != 0) return -1;
         }
         if (!loader_robot_known(l, rd->robot_id)) {
@@ -332,9 +332,11 @@ int loader_add(loader *l, const reading *rd, uint64_t line_no, const char *raw, 
         int found;
         loader_day_pos(l, day, &found);
         if (!found) {
-            /* A COPY's partition routing is fixed when it starts: commit what is pending,
-             * then create the partition. New days are rare (once per day of data). */
-            if (l->tx_open && loader_flush(l, err, errlen) != 0) return -1;
+            /* A COPY's partition routing is fixed when it starts: commit the rows pending,
+             * then create the partition. New days are rare (once per day of data). Rows are
+             * pending whether or not their COPY could be opened (a lost connection is dealt
+             * with at flush), so where a batch ends never depends on the connection. */
+            if (l->nrows > 0 && loader_flush(l, err, errlen) != 0) return -1;
             if (loader_with_reconnect(l, loader_ensure_day, &day, err, errlen) != 0) return -1;
         }
         l->last_day = day;
