@@ -173,12 +173,13 @@ typedef struct fp_side {
     int eof;             /* the source closed (or failed) */
     int held;            /* the head message was counted and is held by a stall */
     int64_t stall_until; /* monotonic us until which nothing is framed; 0: none */
+    int64_t write_after; /* monotonic us before which nothing is written (CUT_LATE); 0 */
 } fp_side;
 
 typedef struct fp_conn {
     int id;                 /* from 1, in accept order */
     int fd[2];              /* fd[TO_SERVER] is the client's socket, fd[TO_CLIENT] the server's:
-                               side d reads fd[d] and writes fd[!d] */
+                               side d reads fd[d] and writes fd[!d]; -1 once closed */
     fp_side side[2];        /* indexed by faultproxy_dir */
     faultproxy_framing fr;
     int dying;              /* cut or ended: write what is queued, then close */
@@ -287,6 +288,19 @@ static void fp_die(fp_conn *c)
     c->dying_deadline = util_mono_us() + FP_CLOSE_GRACE_US;
 }
 
+/* CUT_LATE: the client's socket goes now; what is queued for the server waits until `until`
+ * (FP_STALL_HELD: until released). */
+static void fp_cut_late(fp_conn *c, int64_t until)
+{
+    close(c->fd[FAULTPROXY_TO_SERVER]);
+    c->fd[FAULTPROXY_TO_SERVER] = -1;
+    buf_reset(&c->side[FAULTPROXY_TO_CLIENT].out);
+    c->side[FAULTPROXY_TO_CLIENT].out_off = 0;
+    c->side[FAULTPROXY_TO_SERVER].write_after = until;
+    fp_die(c);
+    c->dying_deadline = until == FP_STALL_HELD ? INT64_MAX : until + FP_CLOSE_GRACE_US;
+}
+
 static void fp_forward(fp_side *s, const uint8_t *p, size_t n)
 {
     buf_append(&s->out, p, n);
@@ -330,21 +344,20 @@ static void fp_frame_side(faultproxy *p, fp_conn *c, faultproxy_dir dir, int64_t
                 int64_t until = r->stall_ms == FAULTPROXY_UNTIL_RELEASED
                                     ? FP_STALL_HELD
                                     : now + (int64_t)r->stall_ms * 1000;
-                if (r->when == FAULTPROXY_BEFORE) {
-                    if (r->action == FAULTPROXY_CUT) {
-                        fp_die(c);
-                        break;
-                    }
-                    s->held = 1;
-                    s->stall_until = until;
-                    continue;
+                if (r->when == FAULTPROXY_AFTER) {
+                    fp_forward(s, msg, (size_t)m);
+                    s->in_off += (size_t)m;
                 }
-                fp_forward(s, msg, (size_t)m);
-                s->in_off += (size_t)m;
-                if (r->action == FAULTPROXY_CUT)
+                if (r->action == FAULTPROXY_CUT) {
                     fp_die(c);
-                else
-                    s->stall_until = until;
+                    break;
+                }
+                if (r->action == FAULTPROXY_CUT_LATE) {
+                    fp_cut_late(c, until);
+                    break;
+                }
+                s->held = r->when == FAULTPROXY_BEFORE;
+                s->stall_until = until;
                 continue;
             }
         }
@@ -382,9 +395,15 @@ static void fp_read_side(fp_conn *c, faultproxy_dir dir)
     }
 }
 
-static void fp_write_side(fp_conn *c, faultproxy_dir dir)
+static void fp_write_side(fp_conn *c, faultproxy_dir dir, int64_t now)
 {
     fp_side *s = &c->side[dir];
+    if (c->fd[!dir] < 0) { /* its destination is gone (CUT_LATE) */
+        buf_reset(&s->out);
+        s->out_off = 0;
+        return;
+    }
+    if (now < s->write_after) return;
     while (s->out_off < s->out.len) {
         ssize_t n = send(c->fd[!dir], s->out.data + s->out_off, s->out.len - s->out_off,
                          MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -464,10 +483,13 @@ static void *fp_main(void *arg)
                 /* fd[d] is read by side d and written by side !d. */
                 short ev = 0;
                 if (!c->dying && !c->side[d].eof) ev |= POLLIN;
-                if (c->side[!d].out_off < c->side[!d].out.len) ev |= POLLOUT;
+                if (c->side[!d].out_off < c->side[!d].out.len && now >= c->side[!d].write_after)
+                    ev |= POLLOUT;
                 pfd[n + (size_t)d] = (struct pollfd){.fd = ev ? c->fd[d] : -1, .events = ev};
                 int64_t until = c->side[d].stall_until;
                 if (until && until != FP_STALL_HELD && until < next) next = until;
+                if (c->side[d].write_after > now && c->side[d].write_after < next)
+                    next = c->side[d].write_after;
             }
             if (c->dying && c->dying_deadline < next) next = c->dying_deadline;
         }
@@ -493,7 +515,7 @@ static void *fp_main(void *arg)
                     !c->dying)
                     fp_read_side(c, (faultproxy_dir)d);
             for (int d = 0; d < 2; d++) fp_frame_side(p, c, (faultproxy_dir)d, now);
-            for (int d = 0; d < 2; d++) fp_write_side(c, (faultproxy_dir)d);
+            for (int d = 0; d < 2; d++) fp_write_side(c, (faultproxy_dir)d, now);
             if (c->broken || (c->dying && (!fp_pending_out(c) || now >= c->dying_deadline))) {
                 *pc = c->next;
                 fp_conn_free(c);
@@ -580,8 +602,10 @@ int faultproxy_port(const faultproxy *p)
 static void fp_release_held(faultproxy *p)
 {
     for (fp_conn *c = p->conns; c; c = c->next)
-        for (int d = 0; d < 2; d++)
+        for (int d = 0; d < 2; d++) {
             if (c->side[d].stall_until == FP_STALL_HELD) c->side[d].stall_until = 1;
+            if (c->side[d].write_after == FP_STALL_HELD) c->side[d].write_after = 1;
+        }
 }
 
 void faultproxy_arm(faultproxy *p, const faultproxy_rule *rule)

@@ -123,8 +123,13 @@ typedef enum faultproxy_when {
 } faultproxy_when;
 
 typedef enum faultproxy_action {
-    FAULTPROXY_CUT,   /* close both sockets of the connection at once */
-    FAULTPROXY_STALL, /* hold this direction for stall_ms (the other keeps flowing) */
+    FAULTPROXY_CUT,      /* close both sockets of the connection at once */
+    FAULTPROXY_STALL,    /* hold this direction for stall_ms (the other keeps flowing) */
+    FAULTPROXY_CUT_LATE, /* for messages to the server: the client's socket closes at once,
+                            the server gets what was forwarded to it (with AFTER, the message
+                            too) stall_ms later, then its socket closes: a request that arrives
+                            after its client gave up, e.g. a COMMIT that commits while the
+                            client is already asking whether it did */
 } faultproxy_action;
 
 #define FAULTPROXY_UNTIL_RELEASED (-1) /* stall_ms: hold until faultproxy_release */
@@ -138,7 +143,8 @@ typedef struct faultproxy_rule {
     long n;                  /* fires at the nth counted message (from 1) */
     faultproxy_when when;
     faultproxy_action action;
-    int stall_ms;            /* for FAULTPROXY_STALL: how long, or FAULTPROXY_UNTIL_RELEASED */
+    int stall_ms;            /* FAULTPROXY_STALL: how long; FAULTPROXY_CUT_LATE: the server's
+                                delay; either may be FAULTPROXY_UNTIL_RELEASED */
 } faultproxy_rule;
 
 /* One message relayed, as the trace and faultproxy_fired report it. */
@@ -168,7 +174,8 @@ void faultproxy_arm(faultproxy *p, const faultproxy_rule *rule);
 /* Returns 1 if the armed rule has fired, and where (*at, if not NULL); else 0. */
 int faultproxy_fired(faultproxy *p, faultproxy_event *at);
 
-/* Ends a stall armed with FAULTPROXY_UNTIL_RELEASED (a no-op if none is held). */
+/* Ends a stall or a late delivery armed with FAULTPROXY_UNTIL_RELEASED (a no-op if none is
+ * held). */
 void faultproxy_release(faultproxy *p);
 
 /* Empties the trace (it records every relayed message from the proxy's start). */
