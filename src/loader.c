@@ -390,7 +390,10 @@ int loader_reject(loader *l, uint64_t line_no, const char *raw, size_t rawlen,
     return 0;
 }
 
-/* Writes the batch's rejects and its ingest_batch row (inside the open transaction). */
+/* Writes the batch's rejects and its ingest_batch row (inside the open transaction). Returns
+ * 0; 1 when the batch's ingest_batch row exists already: an earlier attempt, whose COMMIT
+ * seemed lost, did commit (after this attempt's lookup; its rows made this one wait); or -1
+ * with a message. */
 static int loader_write_bookkeeping(loader *l, uint32_t inserted, uint32_t present, char *err,
                                     size_t errlen)
 {
@@ -439,12 +442,14 @@ static int loader_write_bookkeeping(loader *l, uint32_t inserted, uint32_t prese
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         (int)UTIL_ARRAY_LEN(params), NULL, params, NULL, NULL, 0);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    /* The rejects are inserted ON CONFLICT DO NOTHING: a unique violation is ingest_batch's. */
+    int committed_before = pgconn_is_sqlstate(r, PGCONN_UNIQUE_VIOLATION);
     if (!ok) loader_fail(l, r, err, errlen);
     PQclear(r);
     pgarray_free(&lines);
     pgarray_free(&raws);
     pgarray_free(&reasons);
-    return ok ? 0 : -1;
+    return ok ? 0 : committed_before ? 1 : -1;
 }
 
 /* After a lost connection: did this batch commit before it was lost? Returns 1 (and fills the
@@ -491,6 +496,7 @@ typedef enum loader_attempt {
     LOADER_DONE,      /* committed */
     LOADER_RETRY,     /* rolled back for a reason that a second attempt fixes */
     LOADER_LOST,      /* the connection is gone; outcome of COMMIT unknown */
+    LOADER_COMMITTED, /* rolled back: an earlier attempt committed the batch after all */
     LOADER_FAILED,    /* a real error: err says what */
 } loader_attempt;
 
@@ -566,12 +572,12 @@ static loader_attempt loader_try_commit(loader *l, uint32_t *inserted, uint32_t 
             return loader_lost(l) ? LOADER_LOST : LOADER_FAILED;
         l->tx_open = 1;
     }
-    if (loader_write_bookkeeping(l, *inserted, *present, err, errlen) != 0 ||
-        loader_exec(l, "COMMIT", err, errlen) != 0) {
+    int bk = loader_write_bookkeeping(l, *inserted, *present, err, errlen);
+    if (bk != 0 || loader_exec(l, "COMMIT", err, errlen) != 0) {
         if (loader_lost(l)) return LOADER_LOST;
         PQclear(PQexec(l->conn, "ROLLBACK"));
         l->tx_open = 0;
-        return LOADER_FAILED;
+        return bk == 1 ? LOADER_COMMITTED : LOADER_FAILED;
     }
     l->tx_open = 0;
     return LOADER_DONE;
@@ -591,6 +597,17 @@ static int loader_flush_batch(loader *l, char *err, size_t errlen)
         if (a == LOADER_RETRY) {
             if (++retries > 5) return -1;
             continue;
+        }
+        if (a == LOADER_COMMITTED) {
+            /* Its counts are those of the attempt that committed. */
+            int c = loader_batch_committed(l, &inserted, &present, err, errlen);
+            if (c == 1) break;
+            if (c == 0)
+                return util_err(err, errlen,
+                                "batch %d: its ingest_batch row exists, then does not (deleted "
+                                "during the load?)",
+                                l->seq);
+            if (!loader_lost(l)) return -1;
         }
         /* Lost: reconnect, then learn whether the COMMIT made it before resending. A server
          * that is restarting may drop us again at once: each reconnect waits up to
