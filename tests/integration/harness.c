@@ -346,6 +346,16 @@ faultproxy *harness_proxy(void)
     return harness_the_proxy;
 }
 
+void harness_proxy_wait_idle(void)
+{
+    int open = 1;
+    for (int i = 0; i < 1000 && open; i++) {
+        faultproxy_counts(harness_proxy(), NULL, &open);
+        if (open) util_sleep_ms(10);
+    }
+    if (open) fail_msg("%d connection(s) through the proxy did not close", open);
+}
+
 const char *harness_proxy_db(const char *name)
 {
     static char conninfo[4096];

@@ -80,6 +80,10 @@ uint64_t harness_seed(void);
  * is configured. */
 faultproxy *harness_proxy(void);
 
+/* Waits until every connection through harness_proxy() has closed (a client's last messages
+ * are in the trace then); fails the test after 10 s. */
+void harness_proxy_wait_idle(void);
+
 /* The conninfo of the database test_<name> (made by harness_db) through harness_proxy(), with
  * sslmode=disable and gssencmode=disable so the proxy sees the plain protocol. Static storage,
  * overwritten by the next call; NULL when no test cluster is configured. */
