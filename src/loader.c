@@ -545,8 +545,9 @@ static loader_attempt loader_try_commit(loader *l, uint32_t *inserted, uint32_t 
                                            "SELECT reading_ensure_partitions($1::date, $2::date)",
                                            2, NULL, (const char *[]){lo, hi}, NULL, NULL, 0);
                 int eok = PQresultStatus(e) == PGRES_TUPLES_OK;
+                if (!eok) loader_fail(l, e, err, errlen);
                 PQclear(e);
-                return eok ? LOADER_RETRY : LOADER_FAILED;
+                return eok ? LOADER_RETRY : loader_lost(l) ? LOADER_LOST : LOADER_FAILED;
             }
             return LOADER_FAILED;
         }
