@@ -124,6 +124,8 @@ static void sweep_sample(const sweep *s, uint64_t stream)
         point *pts = all[a];
         size_t take = draw(pts, nall[a],
                            override ? strtoul(override, NULL, 10) : (size_t)s->sample[a], &r);
+        print_message("%s: %zu of the %zu cut points on %s\n", s->name, take, nall[a],
+                      s->apps[a]);
         for (size_t i = 0; i < take; i++, ran++) {
             const point *pt = &pts[i];
             char what[160];
