@@ -668,6 +668,13 @@ faultproxy_event *faultproxy_trace(faultproxy *p, const char *match_key, const c
     return out;
 }
 
+long faultproxy_ordinal(const faultproxy_event *ev, size_t i)
+{
+    long k = 0;
+    for (size_t j = 0; j <= i; j++) k += ev[j].dir == ev[i].dir;
+    return k;
+}
+
 void faultproxy_counts(faultproxy *p, int *accepted, int *open)
 {
     pthread_mutex_lock(&p->mu);

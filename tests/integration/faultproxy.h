@@ -187,6 +187,10 @@ void faultproxy_trace_reset(faultproxy *p);
 faultproxy_event *faultproxy_trace(faultproxy *p, const char *match_key, const char *match_value,
                                    size_t *n);
 
+/* The position of trace event ev[i] among the events of its direction (from 1): the n of a
+ * rule that acts at that message, given the same connections match. */
+long faultproxy_ordinal(const faultproxy_event *ev, size_t i);
+
 /* Connections accepted since the start, and those still open. */
 void faultproxy_counts(faultproxy *p, int *accepted, int *open);
 

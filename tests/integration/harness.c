@@ -356,6 +356,18 @@ void harness_proxy_wait_idle(void)
     if (open) fail_msg("%d connection(s) through the proxy did not close", open);
 }
 
+faultproxy_event *harness_proxy_record(const char *const argv[], const char *app, size_t *n)
+{
+    faultproxy *p = harness_proxy();
+    harness_proxy_wait_idle();
+    faultproxy_trace_reset(p);
+    harness_out o = harness_run(120, NULL, argv);
+    if (o.status != 0) fail_msg("the undisturbed run of pgpulse %s failed: %s", argv[0], o.err);
+    harness_out_free(&o);
+    harness_proxy_wait_idle();
+    return faultproxy_trace(p, app ? "application_name" : NULL, app, n);
+}
+
 const char *harness_proxy_db(const char *name)
 {
     static char conninfo[4096];

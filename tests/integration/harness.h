@@ -84,6 +84,11 @@ faultproxy *harness_proxy(void);
  * are in the trace then); fails the test after 10 s. */
 void harness_proxy_wait_idle(void);
 
+/* Runs pgpulse with argv (whose --db should point through the proxy) undisturbed, failing the
+ * test if it fails, and returns the trace of its connections named app (application_name; NULL:
+ * all), newly allocated, *n events (see faultproxy_trace). */
+faultproxy_event *harness_proxy_record(const char *const argv[], const char *app, size_t *n);
+
 /* The conninfo of the database test_<name> (made by harness_db) through harness_proxy(), with
  * sslmode=disable and gssencmode=disable so the proxy sees the plain protocol. Static storage,
  * overwritten by the next call; NULL when no test cluster is configured. */

@@ -479,14 +479,6 @@ static size_t next_event(const faultproxy_event *ev, size_t n, size_t i, faultpr
     return 0;
 }
 
-/* The position (from 1, in its direction) of trace event i. */
-static long ordinal_of(const faultproxy_event *ev, size_t i)
-{
-    long k = 0;
-    for (size_t j = 0; j <= i; j++) k += ev[j].dir == ev[i].dir;
-    return k;
-}
-
 /* Backends terminated by an administrator (pg_terminate_backend: FATAL 57P01, then the socket
  * closes) at chosen moments, not at random ones: the fault proxy holds the load at a message
  * until the test has terminated the backend and seen it gone, then lets it go on. The moments:
@@ -507,14 +499,8 @@ static void test_lost_connections_are_retried_without_duplicates(void **state)
     const char *argv[] = {"ingest", "--db", proxied, "--batch", "2000", path, NULL};
 
     /* An undisturbed load through the proxy gives the messages to stop at. */
-    harness_proxy_wait_idle();
-    faultproxy_trace_reset(p);
-    harness_out o = harness_pgpulse(NULL, argv);
-    if (o.status != 0) fail_msg("ingest failed: %s", o.err);
-    harness_out_free(&o);
-    harness_proxy_wait_idle();
     size_t n;
-    faultproxy_event *ev = faultproxy_trace(p, "application_name", "pgpulse-ingest", &n);
+    faultproxy_event *ev = harness_proxy_record(argv, "pgpulse-ingest", &n);
     assert_int_equal(ev[0].kind, FAULTPROXY_STARTUP);
     size_t check = next_event(ev, n, 0, FAULTPROXY_TO_SERVER, FAULTPROXY_QUERY);
     size_t copydone = 0;
@@ -529,9 +515,9 @@ static void test_lost_connections_are_retried_without_duplicates(void **state)
         faultproxy_dir dir;
         long n;
     } moments[3] = {
-        {"before the schema check", FAULTPROXY_TO_SERVER, ordinal_of(ev, check)},
-        {"during batch 3's COPY", FAULTPROXY_TO_SERVER, ordinal_of(ev, copydone)},
-        {"after batch 3's COMMIT", FAULTPROXY_TO_CLIENT, ordinal_of(ev, reply)},
+        {"before the schema check", FAULTPROXY_TO_SERVER, faultproxy_ordinal(ev, check)},
+        {"during batch 3's COPY", FAULTPROXY_TO_SERVER, faultproxy_ordinal(ev, copydone)},
+        {"after batch 3's COMMIT", FAULTPROXY_TO_CLIENT, faultproxy_ordinal(ev, reply)},
     };
     free(ev);
 
