@@ -1,6 +1,7 @@
 /* The fault proxy's own tests (faultproxy.h): framing across split reads, without a server;
  * then against the real server: the trace, rule matching, one-shot rules, a COMMIT cut before
- * and after it reaches the server, a COMMIT that arrives late, stalls. */
+ * and after it reaches the server, a COMMIT that arrives late, stalls, and the kinds of a
+ * logical replication stream. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -358,11 +359,97 @@ static void test_proxy_trace_rules_and_one_shot(void **state)
     PQfinish(direct);
 }
 
+/* A logical replication connection through the proxy: CopyBoth, then XLogData from the server
+ * and standby status updates from the client, each a kind of its own; a cut before the first
+ * XLogData ends the stream. */
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+/* Starts streaming a temporary test_decoding slot on a new replication connection. */
+static PGconn *start_stream(const char *app)
+{
+    char *ci = xasprintf("%s replication=database application_name=%s",
+                         harness_proxy_db("faults_repl"), app);
+    PGconn *c = PQconnectdb(ci);
+    free(ci);
+    if (PQstatus(c) != CONNECTION_OK) fail_msg("replication connection: %s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, "CREATE_REPLICATION_SLOT fp_slot TEMPORARY LOGICAL test_decoding");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) fail_msg("slot: %s", PQerrorMessage(c));
+    PQclear(r);
+    r = PQexec(c, "START_REPLICATION SLOT fp_slot LOGICAL 0/0");
+    if (PQresultStatus(r) != PGRES_COPY_BOTH) fail_msg("stream: %s", PQerrorMessage(c));
+    PQclear(r);
+    return c;
+}
+
+/* Reads the stream until an XLogData message; returns 1, or 0 if the stream ended first. */
+static int read_xlogdata(PGconn *c)
+{
+    for (int i = 0; i < 1000; i++) {
+        char *msg = NULL;
+        int n = PQgetCopyData(c, &msg, 0);
+        if (n < 0) return 0;
+        int w = n > 0 && msg[0] == 'w';
+        PQfreemem(msg);
+        if (w) return 1;
+    }
+    fail_msg("no XLogData in 1000 messages");
+    return 0;
+}
+
+static void test_replication_stream_kinds(void **state)
+{
+    (void)state;
+    const char *db = harness_db("faults_repl", 0);
+    if (!db) skip();
+    faultproxy *p = harness_proxy();
+    PGconn *direct = harness_connect(db);
+    harness_exec(direct, "CREATE TABLE t (v int)");
+
+    harness_proxy_wait_idle();
+    faultproxy_trace_reset(p);
+    PGconn *c = start_stream("fp-repl");
+    harness_exec(direct, "INSERT INTO t VALUES (7)");
+    assert_true(read_xlogdata(c));
+    uint8_t status[34] = {'r'};
+    put64(status + 1, 0); /* written, flushed, applied: nothing yet, a valid update all the same */
+    put64(status + 9, 0);
+    put64(status + 17, 0);
+    put64(status + 25, 0);
+    assert_int_equal(PQputCopyData(c, (const char *)status, sizeof status), 1);
+    assert_int_equal(PQflush(c), 0);
+    PQfinish(c);
+    harness_proxy_wait_idle();
+    size_t n;
+    faultproxy_event *ev = faultproxy_trace(p, "replication", "database", &n);
+    assert_int_equal(count_kind(ev, n, FAULTPROXY_TO_CLIENT, FAULTPROXY_COPY_BOTH), 1);
+    assert_true(count_kind(ev, n, FAULTPROXY_TO_CLIENT, FAULTPROXY_XLOG_DATA) >= 1);
+    assert_int_equal(count_kind(ev, n, FAULTPROXY_TO_SERVER, FAULTPROXY_STANDBY_STATUS), 1);
+    assert_int_equal(count_kind(ev, n, FAULTPROXY_TO_SERVER, FAULTPROXY_COPY_DATA), 0);
+    free(ev);
+
+    /* Cut before the first XLogData: the client never sees it. */
+    faultproxy_arm(p, &(faultproxy_rule){.match_key = "replication", .match_value = "database",
+                                         .dir = FAULTPROXY_TO_CLIENT,
+                                         .kind = FAULTPROXY_XLOG_DATA, .n = 1,
+                                         .when = FAULTPROXY_BEFORE, .action = FAULTPROXY_CUT});
+    c = start_stream("fp-repl");
+    harness_exec(direct, "INSERT INTO t VALUES (8)");
+    assert_false(read_xlogdata(c));
+    assert_true(faultproxy_fired(p, NULL));
+    faultproxy_arm(p, NULL);
+    PQfinish(c);
+    PQfinish(direct);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_framing_across_split_reads),
         cmocka_unit_test(test_proxy_trace_rules_and_one_shot),
+        cmocka_unit_test(test_replication_stream_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
