@@ -349,7 +349,7 @@ faultproxy *harness_proxy(void)
 void harness_proxy_wait_idle(void)
 {
     int open = 1;
-    for (int i = 0; i < 1000 && open; i++) {
+    for (int i = 0; i < 3000 && open; i++) {
         faultproxy_counts(harness_proxy(), NULL, &open);
         if (open) util_sleep_ms(10);
     }

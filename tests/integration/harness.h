@@ -81,7 +81,7 @@ uint64_t harness_seed(void);
 faultproxy *harness_proxy(void);
 
 /* Waits until every connection through harness_proxy() has closed (a client's last messages
- * are in the trace then); fails the test after 10 s. */
+ * are in the trace then); fails the test after 30 s. */
 void harness_proxy_wait_idle(void);
 
 /* Runs pgpulse with argv (whose --db should point through the proxy) undisturbed, failing the

@@ -286,7 +286,7 @@ static void test_ingest_commit_that_arrives_late(void **state)
                                              "--source", "sweep.csv", loadpath, NULL});
     /* The resent batch blocks on the first attempt's rows, still uncommitted. */
     int waiting = 0;
-    for (int i = 0; i < 1000 && !waiting; i++) {
+    for (int i = 0; i < 3000 && !waiting; i++) {
         waiting = (int)harness_query_int(ingconn, "SELECT count(*) FROM pg_stat_activity WHERE "
                                                   "application_name = 'pgpulse-ingest' AND "
                                                   "wait_event_type = 'Lock'");
@@ -451,7 +451,7 @@ static void test_ingest_partition_dropped_then_connection_lost(void **state)
                                          .stall_ms = FAULTPROXY_UNTIL_RELEASED});
     char *log = xasprintf("%s/dropped.log", harness_tmpdir());
     int pid = harness_spawn(NULL, log, argv);
-    for (int k = 0; k < 1000 && !faultproxy_fired(p, NULL); k++) util_sleep_ms(10);
+    for (int k = 0; k < 3000 && !faultproxy_fired(p, NULL); k++) util_sleep_ms(10);
     assert_true(faultproxy_fired(p, NULL));
     assert_int_equal(harness_query_int(ingconn, "SELECT count(*) FROM reading"), 100);
     harness_exec(ingconn, "DROP TABLE reading_p20240701");
