@@ -317,8 +317,8 @@ static void fp_frame_side(faultproxy *p, fp_conn *c, faultproxy_dir dir, int64_t
             s->stall_until = 0;
         }
         size_t avail = s->in.len - s->in_off;
-        const uint8_t *msg = s->in.data + s->in_off;
         if (avail == 0) break;
+        const uint8_t *msg = s->in.data + s->in_off;
         faultproxy_kind kind = FAULTPROXY_OTHER;
         long m = c->fr.opaque ? -1 : faultproxy_frame(&c->fr, dir, msg, avail, &kind);
         if (m < 0) { /* unframed: relay the rest as it is */
