@@ -33,7 +33,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 INT_SRC  := $(wildcard tests/integration/test_*.c)
 INT_BIN  := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(INT_SRC))
-INT_LIB  := $(B)/tests/integration/harness.o
+INT_LIB  := $(B)/tests/integration/harness.o $(B)/tests/integration/faultproxy.o
 
 .PHONY: all test test-unit test-integration run deps bench-deps bench bench-build fuzz clean FORCE
 .DELETE_ON_ERROR:
@@ -74,8 +74,9 @@ $(B)/tests/%.o: tests/%.c
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS)
 
+# The integration tests' fault proxy (tests/integration/faultproxy.c) runs in a thread.
 $(B)/tests/integration/%: $(B)/tests/integration/%.o $(INT_LIB) $(LIB_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS) -lpthread
 
 deps:
 	@scripts/deps.sh

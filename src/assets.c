@@ -1733,7 +1733,8 @@ int assets_write(PGconn *conn, const assets_model *m, assets_write_stats *st, ch
     }
     assets_table_stats *t = st->tables;
 
-    if (pgconn_exec(conn, "BEGIN", err, errlen) != 0) return -1;
+    int brc = pgconn_exec(conn, "BEGIN", err, errlen);
+    if (brc != 0) return brc;
     /* Parents before children: the placeholders a child needs exist before it is written. */
     int rc = -1;
     if (pgconn_exec(conn, "SELECT pg_advisory_xact_lock(hashtext('pgpulse.import_assets'))", err,
@@ -1767,6 +1768,7 @@ int assets_write(PGconn *conn, const assets_model *m, assets_write_stats *st, ch
         goto cleanup;
     rc = 0;
 cleanup:
-    if (rc != 0) PQclear(PQexec(conn, "ROLLBACK"));
+    if (rc != 0 && pgconn_is_lost(conn)) rc = PGCONN_LOST;
+    if (rc == -1) PQclear(PQexec(conn, "ROLLBACK"));
     return rc;
 }

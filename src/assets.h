@@ -260,8 +260,10 @@ typedef struct assets_write_stats {
  * defined becomes a real row), inserts placeholder rows for undefined references unless the
  * id is already stored, and records the defects with a raw line in ingest_reject as
  * (source = file path, line_no, raw, reason = message), once per line however often it is
- * run. Concurrent imports are serialised by an advisory lock. Returns 0 with *st filled, or
- * -1 with the server's message in err, having rolled everything back. */
+ * run. Concurrent imports are serialised by an advisory lock. Returns 0 with *st filled;
+ * PGCONN_LOST (pgconn.h) with a message when the connection was lost, the transaction having
+ * committed or not (running it again on a new connection is safe: it then changes nothing or
+ * does it all); or -1 with the server's message in err, having rolled everything back. */
 int assets_write(PGconn *conn, const assets_model *m, assets_write_stats *st, char *err,
                  size_t errlen);
 

@@ -277,6 +277,7 @@ typedef struct gen_sink {
     /* database */
     loader *ld;
     PGconn *ctl;             /* faults and maintenance events */
+    const char *conninfo;    /* to reconnect ctl */
     pgarray f_robot, f_axis, f_kind, f_level, f_start, f_end, f_mag, f_rows;
     size_t f_n;
     pgarray e_robot, e_axis, e_kind, e_ts;
@@ -326,53 +327,57 @@ static void gen_fmt_ts(int64_t us, char *out, size_t len)
     tstamp_format(us, out, len);
 }
 
-/* Writes the faults and events gathered so far to the database (one statement each). */
-static int gen_sink_flush_truth(gen_sink *s, char *err, size_t errlen)
+/* The faults and events of one flush as statement parameters (a cli_retry step's argument). */
+typedef struct gen_truth {
+    const char *faults[9];
+    size_t nfaults;
+    const char *events[5];
+    size_t nevents;
+} gen_truth;
+
+/* Inserts them: a cli_retry step, as both statements skip rows already stored. */
+static int gen_insert_truth(PGconn *conn, void *arg, char *err, size_t errlen)
 {
-    if (!s->ctl) return 0;
+    const gen_truth *t = arg;
     int rc = 0;
-    if (s->f_n) {
-        const char *params[] = {pgarray_end(&s->f_robot), pgarray_end(&s->f_axis),
-                                pgarray_end(&s->f_kind),  pgarray_end(&s->f_level),
-                                pgarray_end(&s->f_start), pgarray_end(&s->f_end),
-                                pgarray_end(&s->f_mag),   pgarray_end(&s->f_rows), s->source};
-        PGresult *r = PQexecParams(
-            s->ctl,
+    if (t->nfaults)
+        rc = pgconn_query(
+            conn,
             "INSERT INTO fault (robot_id, axis, kind, level, ts_start, ts_end, magnitude, rows, "
             "source) SELECT *, $9 FROM unnest($1::int[], $2::smallint[], $3::text[], $4::text[], "
             "$5::timestamptz[], $6::timestamptz[], $7::float8[], $8::bigint[]) "
             "ON CONFLICT (robot_id, kind, coalesce(axis, 0), ts_start) DO NOTHING",
-            9, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) rc = -1, pgconn_result_error(r, s->ctl, err, errlen);
-        PQclear(r);
-        pgarray_free(&s->f_robot);
-        pgarray_free(&s->f_axis);
-        pgarray_free(&s->f_kind);
-        pgarray_free(&s->f_level);
-        pgarray_free(&s->f_start);
-        pgarray_free(&s->f_end);
-        pgarray_free(&s->f_mag);
-        pgarray_free(&s->f_rows);
-        s->f_n = 0;
-    }
-    if (s->e_n && rc == 0) {
-        const char *params[] = {pgarray_end(&s->e_robot), pgarray_end(&s->e_axis),
-                                pgarray_end(&s->e_kind), pgarray_end(&s->e_ts), s->source};
-        PGresult *r = PQexecParams(
-            s->ctl,
+            9, t->faults, PGRES_COMMAND_OK, NULL, err, errlen);
+    if (rc == 0 && t->nevents)
+        rc = pgconn_query(
+            conn,
             "INSERT INTO maintenance_event (robot_id, axis, kind, ts, detail, source) "
             "SELECT r, a, k, t, CASE k WHEN 'failure' THEN 'wear of axis ' || a END, $5 "
             "FROM unnest($1::int[], $2::smallint[], $3::text[], $4::timestamptz[]) AS x(r, a, k, t) "
             "ON CONFLICT (robot_id, kind, ts) DO NOTHING",
-            5, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) rc = -1, pgconn_result_error(r, s->ctl, err, errlen);
-        PQclear(r);
-        pgarray_free(&s->e_robot);
-        pgarray_free(&s->e_axis);
-        pgarray_free(&s->e_kind);
-        pgarray_free(&s->e_ts);
-        s->e_n = 0;
-    }
+            5, t->events, PGRES_COMMAND_OK, NULL, err, errlen);
+    return rc;
+}
+
+/* Writes the faults and events gathered so far to the database (one statement each; a lost
+ * connection is re-established and the statements run again). */
+static int gen_sink_flush_truth(gen_sink *s, char *err, size_t errlen)
+{
+    if (!s->ctl || (!s->f_n && !s->e_n)) return 0;
+    gen_truth t = {.faults = {pgarray_end(&s->f_robot), pgarray_end(&s->f_axis),
+                              pgarray_end(&s->f_kind), pgarray_end(&s->f_level),
+                              pgarray_end(&s->f_start), pgarray_end(&s->f_end),
+                              pgarray_end(&s->f_mag), pgarray_end(&s->f_rows), s->source},
+                   .nfaults = s->f_n,
+                   .events = {pgarray_end(&s->e_robot), pgarray_end(&s->e_axis),
+                              pgarray_end(&s->e_kind), pgarray_end(&s->e_ts), s->source},
+                   .nevents = s->e_n};
+    int rc = cli_retry("gen", s->conninfo, CLI_RETRY_SECONDS, &s->ctl, gen_insert_truth, &t, err,
+                       errlen);
+    pgarray *arrays[] = {&s->f_robot, &s->f_axis,  &s->f_kind, &s->f_level, &s->f_start, &s->f_end,
+                         &s->f_mag,   &s->f_rows,  &s->e_robot, &s->e_axis, &s->e_kind, &s->e_ts};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(arrays); i++) pgarray_free(arrays[i]);
+    s->f_n = s->e_n = 0;
     return rc;
 }
 
@@ -429,26 +434,28 @@ static void gen_sink_drain(gen_sink *s, gen *g)
     while (gen_pop_event(g, &e)) gen_sink_event(s, &e);
 }
 
-/* Makes the fleet's robots exist (robots already there are used as they are). */
-static int gen_create_robots(PGconn *conn, const gen_args *a, char *err, size_t errlen)
+/* Makes the fleet's robots exist (robots already there are used as they are). A cli_retry
+ * step: the insert skips robots already stored. */
+static int gen_create_robots(PGconn *conn, void *arg, char *err, size_t errlen)
 {
+    const gen_args *a = arg;
     char first[16], last[16];
     snprintf(first, sizeof first, "%d", (int)a->first_robot);
     snprintf(last, sizeof last, "%d", (int)(a->first_robot + a->robots - 1));
-    PGresult *r = PQexecParams(conn,
-                               "INSERT INTO robot (robot_id, name) SELECT g, 'sim-' || g "
-                               "FROM generate_series($1::int, $2::int) g ON CONFLICT DO NOTHING",
-                               2, NULL, (const char *[]){first, last}, NULL, NULL, 0);
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    if (!ok) pgconn_result_error(r, conn, err, errlen);
-    PQclear(r);
-    if (!ok) return -1;
+    const char *params[] = {first, last};
+    int rc = pgconn_query(conn,
+                          "INSERT INTO robot (robot_id, name) SELECT g, 'sim-' || g "
+                          "FROM generate_series($1::int, $2::int) g ON CONFLICT DO NOTHING",
+                          2, params, PGRES_COMMAND_OK, NULL, err, errlen);
+    if (rc != 0) return rc;
     /* Real robots in the range would get simulated rows: say so. */
-    r = PQexecParams(conn,
-                     "SELECT count(*), string_agg(robot_id::text, ', ' ORDER BY robot_id) "
-                     "FROM robot WHERE robot_id BETWEEN $1 AND $2 AND name NOT LIKE 'sim-%'",
-                     2, NULL, (const char *[]){first, last}, NULL, NULL, 0);
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && atoi(PQgetvalue(r, 0, 0)) > 0)
+    PGresult *r = NULL;
+    rc = pgconn_query(conn,
+                      "SELECT count(*), string_agg(robot_id::text, ', ' ORDER BY robot_id) "
+                      "FROM robot WHERE robot_id BETWEEN $1 AND $2 AND name NOT LIKE 'sim-%'",
+                      2, params, PGRES_TUPLES_OK, &r, err, errlen);
+    if (rc != 0) return rc;
+    if (atoi(PQgetvalue(r, 0, 0)) > 0)
         fprintf(stderr,
                 "pgpulse gen: note: robot(s) %.200s are not simulated robots; their rows will "
                 "mix with simulated ones (--first-robot keeps a fleet apart)\n",
@@ -536,7 +543,9 @@ int cmd_gen(int argc, char **argv)
     } else {
         s.ctl = cli_connect("gen", a.db, 1, &conninfo);
         if (!s.ctl) goto cleanup;
-        if (gen_create_robots(s.ctl, &a, err, sizeof err) != 0) {
+        s.conninfo = conninfo;
+        if (cli_retry("gen", conninfo, CLI_RETRY_SECONDS, &s.ctl, gen_create_robots, &a, err,
+                      sizeof err) != 0) {
             cli_error("gen", "%s", err);
             goto cleanup;
         }

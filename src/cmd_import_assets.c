@@ -5,6 +5,7 @@
  * standard output. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "assets.h"
 #include "cli.h"
@@ -24,6 +25,18 @@ static void cmd_import_assets_usage(FILE *out)
             "One transaction; running it again changes nothing. Defects are printed as\n"
             "FILE:LINE: what, and what was done; rejected rows also go to ingest_reject.\n"
             "See docs/assets.md for the rules.\n");
+}
+
+/* assets_write as a cli_retry step. */
+typedef struct import_write {
+    const assets_model *m;
+    assets_write_stats *st;
+} import_write;
+
+static int cmd_import_assets_write(PGconn *conn, void *arg, char *err, size_t errlen)
+{
+    import_write *w = arg;
+    return assets_write(conn, w->m, w->st, err, errlen);
 }
 
 static void cmd_import_assets_summary(const char *dir, const assets_model *m,
@@ -74,6 +87,7 @@ int cmd_import_assets(int argc, char **argv)
     int rc = CLI_FAIL;
     char err[1024];
     PGconn *conn = NULL;
+    char *conninfo = NULL;
     assets_model *m = assets_model_new();
     if (assets_read_dir(m, dir, err, sizeof err) != 0) {
         cli_error("import-assets", "%s; nothing was imported", err);
@@ -81,12 +95,21 @@ int cmd_import_assets(int argc, char **argv)
     }
     assets_print_defects(m, stderr);
 
-    conn = cli_connect("import-assets", db, 1, NULL);
+    conn = cli_connect("import-assets", db, 1, &conninfo);
     if (!conn) goto cleanup;
     assets_write_stats st;
-    if (assets_write(conn, m, &st, err, sizeof err) != 0) {
-        cli_error("import-assets", "%s; nothing was imported (the transaction was rolled back)",
-                  err);
+    /* A lost connection leaves the transaction committed or not: running it again is safe
+     * either way (the counts are then the last attempt's). */
+    if (cli_retry("import-assets", conninfo, CLI_RETRY_SECONDS, &conn, cmd_import_assets_write,
+                  &(import_write){m, &st}, err, sizeof err) != 0) {
+        if (!conn || PQstatus(conn) == CONNECTION_BAD)
+            cli_error("import-assets",
+                      "%s; the connection was lost: the import may or may not have committed, "
+                      "and running the same command again finishes it",
+                      err);
+        else
+            cli_error("import-assets",
+                      "%s; nothing was imported (the transaction was rolled back)", err);
         goto cleanup;
     }
     cmd_import_assets_summary(dir, m, &st);
@@ -94,6 +117,7 @@ int cmd_import_assets(int argc, char **argv)
 
 cleanup:
     if (conn) PQfinish(conn);
+    free(conninfo);
     assets_model_free(m);
     return rc;
 }

@@ -113,9 +113,11 @@ static int cmd_ingest_parse(int argc, char **argv, ingest_args *a)
     return -1;
 }
 
-/* For a robot export: the robot must exist, or be created when asked. */
-static int cmd_ingest_check_robot(PGconn *conn, const ingest_args *a)
+/* For a robot export: the robot must exist, or be created when asked. A step (cli_retry):
+ * both statements can run again after a lost connection. */
+static int cmd_ingest_check_robot(PGconn *conn, void *arg, char *err, size_t errlen)
 {
+    const ingest_args *a = arg;
     char id[16];
     snprintf(id, sizeof id, "%d", (int)a->robot);
     /* A created robot is named after its file, without directory and extension. */
@@ -129,20 +131,17 @@ static int cmd_ingest_check_robot(PGconn *conn, const ingest_args *a)
                           ? "INSERT INTO robot (robot_id, name) VALUES ($1, $2) "
                             "ON CONFLICT (robot_id) DO NOTHING"
                           : "SELECT 1 FROM robot WHERE robot_id = $1 AND $2::text IS NOT NULL";
-    PGresult *r = PQexecParams(conn, sql, 2, NULL, params, NULL, NULL, 0);
-    int rc = 0;
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-        char err[512];
-        pgconn_result_error(r, conn, err, sizeof err);
-        cli_error("ingest", "%s", err);
-        rc = -1;
-    } else if (a->create_robot && strcmp(PQcmdTuples(r), "1") == 0) {
+    PGresult *r = NULL;
+    int rc = pgconn_query(conn, sql, 2, params,
+                          a->create_robot ? PGRES_COMMAND_OK : PGRES_TUPLES_OK, &r, err, errlen);
+    if (rc != 0) return rc;
+    if (a->create_robot && strcmp(PQcmdTuples(r), "1") == 0) {
         fprintf(stderr, "pgpulse ingest: created robot %d ('%s')\n", (int)a->robot, base);
     } else if (!a->create_robot && PQntuples(r) == 0) {
-        cli_error("ingest",
-                  "robot %d does not exist: load the asset tables (pgpulse import-assets DIR) or "
-                  "pass --create-robot",
-                  (int)a->robot);
+        util_err(err, errlen,
+                 "robot %d does not exist: load the asset tables (pgpulse import-assets DIR) or "
+                 "pass --create-robot",
+                 (int)a->robot);
         rc = -1;
     }
     PQclear(r);
@@ -197,9 +196,14 @@ int cmd_ingest(int argc, char **argv)
         fprintf(stderr, "pgpulse ingest: %s: ignoring column(s) %s\n", a.path, fmt.ignored);
     csvin_keep_blank_lines(in, 1); /* below the header, a line that lost its content is a reject */
 
-    conn = cli_connect("ingest", a.db, 1, &conninfo);
+    conn = cli_connect_retry("ingest", a.db, 1, a.retry_seconds, &conninfo);
     if (!conn) goto cleanup;
-    if (fmt.format == READINGCSV_WORKSHOP && cmd_ingest_check_robot(conn, &a) != 0) goto cleanup;
+    if (fmt.format == READINGCSV_WORKSHOP &&
+        cli_retry("ingest", conninfo, a.retry_seconds, &conn, cmd_ingest_check_robot, &a, err,
+                  sizeof err) != 0) {
+        cli_error("ingest", "%s", err);
+        goto cleanup;
+    }
     PQfinish(conn);
     conn = NULL;
 

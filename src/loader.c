@@ -314,9 +314,9 @@ int loader_add(loader *l, const reading *rd, uint64_t line_no, const char *raw, 
 {
     if (!loader_robot_known(l, rd->robot_id)) {
         /* The robot may have been added since we looked: look again, at most once a second
-         * (the query needs the connection, so a pending batch is committed first). */
+         * (the query needs the connection, so pending rows are committed first). */
         if (util_mono_us() - l->robots_loaded_us > LOADER_ROBOT_REFRESH_US) {
-            if (l->tx_open && loader_flush(l, err, errlen) != 0) return -1;
+            if (l->nrows > 0 && loader_flush(l, err, errlen) != 0) return -1;
             if (loader_with_reconnect(l, loader_load_robots, NULL, err, errlen) != 0) return -1;
         }
         if (!loader_robot_known(l, rd->robot_id)) {
@@ -332,9 +332,11 @@ int loader_add(loader *l, const reading *rd, uint64_t line_no, const char *raw, 
         int found;
         loader_day_pos(l, day, &found);
         if (!found) {
-            /* A COPY's partition routing is fixed when it starts: commit what is pending,
-             * then create the partition. New days are rare (once per day of data). */
-            if (l->tx_open && loader_flush(l, err, errlen) != 0) return -1;
+            /* A COPY's partition routing is fixed when it starts: commit the rows pending,
+             * then create the partition. New days are rare (once per day of data). Rows are
+             * pending whether or not their COPY could be opened (a lost connection is dealt
+             * with at flush), so where a batch ends never depends on the connection. */
+            if (l->nrows > 0 && loader_flush(l, err, errlen) != 0) return -1;
             if (loader_with_reconnect(l, loader_ensure_day, &day, err, errlen) != 0) return -1;
         }
         l->last_day = day;
@@ -388,7 +390,10 @@ int loader_reject(loader *l, uint64_t line_no, const char *raw, size_t rawlen,
     return 0;
 }
 
-/* Writes the batch's rejects and its ingest_batch row (inside the open transaction). */
+/* Writes the batch's rejects and its ingest_batch row (inside the open transaction). Returns
+ * 0; 1 when the batch's ingest_batch row exists already: an earlier attempt, whose COMMIT
+ * seemed lost, did commit (after this attempt's lookup; its rows made this one wait); or -1
+ * with a message. */
 static int loader_write_bookkeeping(loader *l, uint32_t inserted, uint32_t present, char *err,
                                     size_t errlen)
 {
@@ -437,12 +442,14 @@ static int loader_write_bookkeeping(loader *l, uint32_t inserted, uint32_t prese
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         (int)UTIL_ARRAY_LEN(params), NULL, params, NULL, NULL, 0);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    /* The rejects are inserted ON CONFLICT DO NOTHING: a unique violation is ingest_batch's. */
+    int committed_before = pgconn_is_sqlstate(r, PGCONN_UNIQUE_VIOLATION);
     if (!ok) loader_fail(l, r, err, errlen);
     PQclear(r);
     pgarray_free(&lines);
     pgarray_free(&raws);
     pgarray_free(&reasons);
-    return ok ? 0 : -1;
+    return ok ? 0 : committed_before ? 1 : -1;
 }
 
 /* After a lost connection: did this batch commit before it was lost? Returns 1 (and fills the
@@ -489,6 +496,7 @@ typedef enum loader_attempt {
     LOADER_DONE,      /* committed */
     LOADER_RETRY,     /* rolled back for a reason that a second attempt fixes */
     LOADER_LOST,      /* the connection is gone; outcome of COMMIT unknown */
+    LOADER_COMMITTED, /* rolled back: an earlier attempt committed the batch after all */
     LOADER_FAILED,    /* a real error: err says what */
 } loader_attempt;
 
@@ -537,8 +545,9 @@ static loader_attempt loader_try_commit(loader *l, uint32_t *inserted, uint32_t 
                                            "SELECT reading_ensure_partitions($1::date, $2::date)",
                                            2, NULL, (const char *[]){lo, hi}, NULL, NULL, 0);
                 int eok = PQresultStatus(e) == PGRES_TUPLES_OK;
+                if (!eok) loader_fail(l, e, err, errlen);
                 PQclear(e);
-                return eok ? LOADER_RETRY : LOADER_FAILED;
+                return eok ? LOADER_RETRY : loader_lost(l) ? LOADER_LOST : LOADER_FAILED;
             }
             return LOADER_FAILED;
         }
@@ -564,12 +573,12 @@ static loader_attempt loader_try_commit(loader *l, uint32_t *inserted, uint32_t 
             return loader_lost(l) ? LOADER_LOST : LOADER_FAILED;
         l->tx_open = 1;
     }
-    if (loader_write_bookkeeping(l, *inserted, *present, err, errlen) != 0 ||
-        loader_exec(l, "COMMIT", err, errlen) != 0) {
+    int bk = loader_write_bookkeeping(l, *inserted, *present, err, errlen);
+    if (bk != 0 || loader_exec(l, "COMMIT", err, errlen) != 0) {
         if (loader_lost(l)) return LOADER_LOST;
         PQclear(PQexec(l->conn, "ROLLBACK"));
         l->tx_open = 0;
-        return LOADER_FAILED;
+        return bk == 1 ? LOADER_COMMITTED : LOADER_FAILED;
     }
     l->tx_open = 0;
     return LOADER_DONE;
@@ -589,6 +598,17 @@ static int loader_flush_batch(loader *l, char *err, size_t errlen)
         if (a == LOADER_RETRY) {
             if (++retries > 5) return -1;
             continue;
+        }
+        if (a == LOADER_COMMITTED) {
+            /* Its counts are those of the attempt that committed. */
+            int c = loader_batch_committed(l, &inserted, &present, err, errlen);
+            if (c == 1) break;
+            if (c == 0)
+                return util_err(err, errlen,
+                                "batch %d: its ingest_batch row exists, then does not (deleted "
+                                "during the load?)",
+                                l->seq);
+            if (!loader_lost(l)) return -1;
         }
         /* Lost: reconnect, then learn whether the COMMIT made it before resending. A server
          * that is restarting may drop us again at once: each reconnect waits up to

@@ -14,7 +14,9 @@
  *
  * A lost connection is re-established with backoff for up to retry_seconds; a batch whose
  * COMMIT outcome is unknown is looked up in ingest_batch by (load_id, seq) before anything is
- * sent again. Rows for a robot that does not exist are rejected. The daily partitions a batch
+ * sent again. If that COMMIT reaches the server only after the lookup, the batch sent again
+ * waits for its rows, then finds its ingest_batch row taken: it rolls back and counts the batch
+ * as the first attempt committed it. Rows for a robot that does not exist are rejected. The daily partitions a batch
  * needs are created before its COPY starts. */
 #ifndef PGPULSE_LOADER_H
 #define PGPULSE_LOADER_H

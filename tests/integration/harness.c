@@ -1,4 +1,5 @@
-/* harness: test databases, running the binary, shared data. */
+/* harness: test databases, running the binary, shared data, the seed of randomised tests and
+ * the fault proxy. */
 #include "harness.h"
 
 #include <errno.h>
@@ -16,14 +17,16 @@
 
 #include <cmocka.h>
 
+#include "rng.h"
 #include "util.h"
 
 static char harness_conninfo[4096];
 
-const char *harness_db(const char *name, int init)
+/* The test cluster's port (fails the test without one); 0 when no cluster is configured. */
+static int harness_cluster_port(const char **home_out)
 {
     const char *home = getenv("PGPULSE_TEST_HOME");
-    if (!home || !*home) return NULL;
+    if (!home || !*home) return 0;
     char path[4096];
     snprintf(path, sizeof path, "%s/port", home);
     FILE *f = fopen(path, "r");
@@ -33,6 +36,15 @@ const char *harness_db(const char *name, int init)
         fclose(f);
     }
     if (port <= 0) fail_msg("no port file in %s: is the test cluster running?", home);
+    *home_out = home;
+    return port;
+}
+
+const char *harness_db(const char *name, int init)
+{
+    const char *home = NULL;
+    int port = harness_cluster_port(&home);
+    if (!port) return NULL;
 
     char admin[4096];
     snprintf(admin, sizeof admin,
@@ -130,7 +142,21 @@ static char *harness_slurp(int fd)
     return s;
 }
 
+static harness_out harness_run(int limit_seconds, const char *stdin_path,
+                               const char *const argv[]);
+
 harness_out harness_pgpulse(const char *stdin_path, const char *const argv[])
+{
+    return harness_run(0, stdin_path, argv);
+}
+
+harness_out harness_pgpulse_limit(int seconds, const char *stdin_path, const char *const argv[])
+{
+    return harness_run(seconds, stdin_path, argv);
+}
+
+static harness_out harness_run(int limit_seconds, const char *stdin_path,
+                               const char *const argv[])
 {
     const char *bin = getenv("PGPULSE_BIN");
     if (!bin) bin = "./pgpulse";
@@ -153,6 +179,7 @@ harness_out harness_pgpulse(const char *stdin_path, const char *const argv[])
         dup2(in, 0);
         dup2(outfd, 1);
         dup2(errfd, 2);
+        if (limit_seconds > 0) alarm((unsigned)limit_seconds); /* survives execv */
         execv(bin, av);
         _exit(127);
     }
@@ -273,4 +300,82 @@ void harness_wait_slot(PGconn *conn, const char *consumer)
         util_sleep_ms(50);
     }
     fail_msg("consumer %s did not start streaming", consumer);
+}
+
+uint64_t harness_seed(void)
+{
+    static uint64_t seed;
+    static int chosen;
+    if (!chosen) {
+        const char *env = getenv("PGPULSE_TEST_SEED");
+        if (env && *env) {
+            char *end;
+            seed = strtoull(env, &end, 10);
+            if (*end) fail_msg("PGPULSE_TEST_SEED: not a number: '%s'", env);
+        } else {
+            uint32_t r;
+            util_random_bytes(&r, sizeof r);
+            seed = r;
+        }
+        chosen = 1;
+        printf("seed %llu (replay: PGPULSE_TEST_SEED=%llu)\n", (unsigned long long)seed,
+               (unsigned long long)seed);
+        fflush(stdout);
+    }
+    return seed;
+}
+
+static faultproxy *harness_the_proxy;
+
+static void harness_stop_proxy(void)
+{
+    faultproxy_stop(harness_the_proxy);
+    harness_the_proxy = NULL;
+}
+
+faultproxy *harness_proxy(void)
+{
+    if (harness_the_proxy) return harness_the_proxy;
+    const char *home = NULL;
+    int port = harness_cluster_port(&home);
+    if (!port) return NULL;
+    char err[256];
+    harness_the_proxy = faultproxy_start("127.0.0.1", port, err, sizeof err);
+    if (!harness_the_proxy) fail_msg("%s", err);
+    atexit(harness_stop_proxy);
+    return harness_the_proxy;
+}
+
+void harness_proxy_wait_idle(void)
+{
+    int open = 1;
+    for (int i = 0; i < 3000 && open; i++) {
+        faultproxy_counts(harness_proxy(), NULL, &open);
+        if (open) util_sleep_ms(10);
+    }
+    if (open) fail_msg("%d connection(s) through the proxy did not close", open);
+}
+
+faultproxy_event *harness_proxy_record(const char *const argv[], const char *app, size_t *n)
+{
+    faultproxy *p = harness_proxy();
+    harness_proxy_wait_idle();
+    faultproxy_trace_reset(p);
+    harness_out o = harness_run(120, NULL, argv);
+    if (o.status != 0) fail_msg("the undisturbed run of pgpulse %s failed: %s", argv[0], o.err);
+    harness_out_free(&o);
+    harness_proxy_wait_idle();
+    return faultproxy_trace(p, app ? "application_name" : NULL, app, n);
+}
+
+const char *harness_proxy_db(const char *name)
+{
+    static char conninfo[4096];
+    faultproxy *p = harness_proxy();
+    if (!p) return NULL;
+    snprintf(conninfo, sizeof conninfo,
+             "host=127.0.0.1 port=%d user=pgpulse dbname=test_%s passfile=%s/pgpass "
+             "sslmode=disable gssencmode=disable",
+             faultproxy_port(p), name, getenv("PGPULSE_TEST_HOME"));
+    return conninfo;
 }

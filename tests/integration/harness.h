@@ -11,6 +11,8 @@
 
 #include <libpq-fe.h>
 
+#include "faultproxy.h"
+
 /* Creates (dropping any old one, and its replication slots) the database test_<name> with the pgpulse schema applied
  * when `init` is set, and returns its conninfo (static storage). Returns NULL when no test
  * cluster is configured; the test should then skip. */
@@ -42,6 +44,10 @@ typedef struct harness_out {
 /* Runs the pgpulse binary with argv (NULL-terminated, without the program name), standard
  * input from stdin_path (NULL: /dev/null). */
 harness_out harness_pgpulse(const char *stdin_path, const char *const argv[]);
+
+/* harness_pgpulse with a time limit: a run still going after `seconds` is ended by SIGALRM
+ * (status 128 + 14 = 142), so a hang fails the test instead of the suite. */
+harness_out harness_pgpulse_limit(int seconds, const char *stdin_path, const char *const argv[]);
 void harness_out_free(harness_out *o);
 
 /* Starts the pgpulse binary in the background (stdin from stdin_path or /dev/null; stdout
@@ -63,5 +69,29 @@ const char *harness_tmpdir(void);
 
 /* Writes text to path; fails the test on error. */
 void harness_write_file(const char *path, const char *text);
+
+/* The seed of this test process's random choices: PGPULSE_TEST_SEED when it is set, else a
+ * fresh one. The first call prints "seed N (replay: PGPULSE_TEST_SEED=N)"; later calls return
+ * the same N. Draw from it with rng.h (rng_seed(&r, harness_seed(), stream)). */
+uint64_t harness_seed(void);
+
+/* The fault proxy in front of the test cluster (faultproxy.h), started on first use and stopped
+ * at exit; one per test process. Fails the test if it cannot start; NULL when no test cluster
+ * is configured. */
+faultproxy *harness_proxy(void);
+
+/* Waits until every connection through harness_proxy() has closed (a client's last messages
+ * are in the trace then); fails the test after 30 s. */
+void harness_proxy_wait_idle(void);
+
+/* Runs pgpulse with argv (whose --db should point through the proxy) undisturbed, failing the
+ * test if it fails, and returns the trace of its connections named app (application_name; NULL:
+ * all), newly allocated, *n events (see faultproxy_trace). */
+faultproxy_event *harness_proxy_record(const char *const argv[], const char *app, size_t *n);
+
+/* The conninfo of the database test_<name> (made by harness_db) through harness_proxy(), with
+ * sslmode=disable and gssencmode=disable so the proxy sees the plain protocol. Static storage,
+ * overwritten by the next call; NULL when no test cluster is configured. */
+const char *harness_proxy_db(const char *name);
 
 #endif

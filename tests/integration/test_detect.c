@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "harness.h"
+#include "rng.h"
 #include "util.h"
 
 #define SIM_ROWS 60000
@@ -223,9 +224,11 @@ static void test_killed_at_random_moments(void **state)
     c = start_detect(db, "det_kill", log);
     harness_wait_slot(conn, "det_kill");
     w = start_writer(db, rows, rate);
-    srand((unsigned)time(NULL));
+    /* The moments come from the seed: a failure replays with PGPULSE_TEST_SEED. */
+    rng moments;
+    rng_seed(&moments, harness_seed(), 1);
     for (int k = 0; k < 6; k++) {
-        util_sleep_ms(300 + rand() % 500);
+        util_sleep_ms(300 + (int)rng_below(&moments, 500));
         kill(c, SIGKILL);
         harness_wait(c, NULL);
         c = start_detect(db, "det_kill", log);

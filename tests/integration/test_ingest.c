@@ -1,6 +1,7 @@
 /* Integration tests of `pgpulse ingest` (cmd_ingest, loader, readingcsv, csvin) against a
  * real PostgreSQL: the workshop export, reloads, rejects with line numbers, standard input,
- * kills at random instants, lost connections, a server restart and constant memory. */
+ * kills at seeded instants, backends terminated at chosen moments, a server restart and constant
+ * memory. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "rng.h"
 #include "util.h"
 
 static const char *db;
@@ -421,7 +423,7 @@ static void test_bad_headers_and_empty_input(void **state)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Failure: kill -9 at random instants, lost connections, a server restart. */
+/* Failure: kill -9 at seeded instants, terminated backends, a server restart. */
 
 #define BIG_ROWS 300000
 
@@ -444,12 +446,14 @@ static void test_killed_at_random_instants_then_rerun(void **state)
     make_robots(conn, 20);
     char *path = tmpfile_path("big.csv");
     write_native(path, BIG_ROWS, 20, 0);
-    srand((unsigned)time(NULL));
+    /* The moments come from the seed: a failure replays with PGPULSE_TEST_SEED. */
+    rng moments;
+    rng_seed(&moments, harness_seed(), 1);
     int64_t last = 0;
     for (int k = 0; k < 6; k++) {
         int pid = harness_spawn(NULL, NULL, (const char *[]){"ingest", "--db", db, "--batch", "7000",
                                                              path, NULL});
-        util_sleep_ms(100 + rand() % 400);
+        util_sleep_ms(100 + (int)rng_below(&moments, 400));
         kill(pid, SIGKILL);
         int st = harness_wait(pid, NULL);
         int64_t now = harness_query_int(conn, "SELECT count(*) FROM reading");
@@ -465,6 +469,22 @@ static void test_killed_at_random_instants_then_rerun(void **state)
     free(path);
 }
 
+/* The index of the first event of kind `kind` in direction dir after index i. */
+static size_t next_event(const faultproxy_event *ev, size_t n, size_t i, faultproxy_dir dir,
+                         faultproxy_kind kind)
+{
+    while (++i < n)
+        if (ev[i].dir == dir && ev[i].kind == kind) return i;
+    fail_msg("no %s in the trace after event %zu", faultproxy_kind_name(kind), i);
+    return 0;
+}
+
+/* Backends terminated by an administrator (pg_terminate_backend: FATAL 57P01, then the socket
+ * closes) at chosen moments, not at random ones: the fault proxy holds the load at a message
+ * until the test has terminated the backend and seen it gone, then lets it go on. The moments:
+ * before the schema check of the first connection (what failed, now and then, when this test
+ * terminated every pgpulse-ingest backend every 40 ms), in the middle of a COPY, and after a
+ * COMMIT whose reply is held back (the next statement meets the termination). */
 static void test_lost_connections_are_retried_without_duplicates(void **state)
 {
     (void)state;
@@ -473,29 +493,76 @@ static void test_lost_connections_are_retried_without_duplicates(void **state)
     reset_readings(conn);
     make_robots(conn, 20);
     char *path = tmpfile_path("big2.csv");
-    char *log = tmpfile_path("big2.log");
-    write_native(path, BIG_ROWS, 20, 1);
-    int pid = harness_spawn(NULL, log, (const char *[]){"ingest", "--db", db, "--batch", "3000",
-                                                        path, NULL});
-    int terminated = 0;
-    for (int i = 0; i < 200 && terminated < 4; i++) {
-        util_sleep_ms(40);
-        terminated += (int)harness_query_int(
-            conn, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                  "WHERE application_name = 'pgpulse-ingest'");
+    write_native(path, 20000, 20, 1);
+    const char *proxied = harness_proxy_db("ingest");
+    faultproxy *p = harness_proxy();
+    const char *argv[] = {"ingest", "--db", proxied, "--batch", "2000", path, NULL};
+
+    /* An undisturbed load through the proxy gives the messages to stop at. */
+    size_t n;
+    faultproxy_event *ev = harness_proxy_record(argv, "pgpulse-ingest", &n);
+    assert_int_equal(ev[0].kind, FAULTPROXY_STARTUP);
+    size_t check = next_event(ev, n, 0, FAULTPROXY_TO_SERVER, FAULTPROXY_QUERY);
+    size_t copydone = 0;
+    for (int k = 0; k < 3; k++)
+        copydone = next_event(ev, n, copydone, FAULTPROXY_TO_SERVER, FAULTPROXY_COPY_DONE);
+    /* After the COPY: the bookkeeping statement (extended protocol), then COMMIT. */
+    size_t sync = next_event(ev, n, copydone, FAULTPROXY_TO_SERVER, FAULTPROXY_SYNC);
+    size_t commit = next_event(ev, n, sync, FAULTPROXY_TO_SERVER, FAULTPROXY_QUERY);
+    size_t reply = next_event(ev, n, commit, FAULTPROXY_TO_CLIENT, FAULTPROXY_COMMAND_COMPLETE);
+    const struct {
+        const char *what;
+        faultproxy_dir dir;
+        long n;
+    } moments[3] = {
+        {"before the schema check", FAULTPROXY_TO_SERVER, faultproxy_ordinal(ev, check)},
+        {"during batch 3's COPY", FAULTPROXY_TO_SERVER, faultproxy_ordinal(ev, copydone)},
+        {"after batch 3's COMMIT", FAULTPROXY_TO_CLIENT, faultproxy_ordinal(ev, reply)},
+    };
+    free(ev);
+
+    for (int m = 0; m < 3; m++) {
+        reset_readings(conn);
+        faultproxy_arm(p, &(faultproxy_rule){.match_key = "application_name",
+                                             .match_value = "pgpulse-ingest",
+                                             .dir = moments[m].dir, .kind = FAULTPROXY_ANY,
+                                             .n = moments[m].n, .when = FAULTPROXY_BEFORE,
+                                             .action = FAULTPROXY_STALL,
+                                             .stall_ms = FAULTPROXY_UNTIL_RELEASED});
+        char *log = tmpfile_path("big2.log");
+        unlink(log);
+        int pid = harness_spawn(NULL, log, argv);
+        for (int i = 0; i < 3000 && !faultproxy_fired(p, NULL); i++) util_sleep_ms(10);
+        if (!faultproxy_fired(p, NULL)) fail_msg("%s: the load never got there", moments[m].what);
+        /* The load's newest backend (the first connection's may still be ending). */
+        int64_t victim = harness_query_int(conn, "SELECT pid FROM pg_stat_activity "
+                                                 "WHERE application_name = 'pgpulse-ingest' "
+                                                 "ORDER BY backend_start DESC LIMIT 1");
+        char sql[128];
+        snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)::int", (long long)victim);
+        assert_int_equal(harness_query_int(conn, sql), 1);
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %lld",
+                 (long long)victim);
+        for (int i = 0; i < 3000 && harness_query_int(conn, sql); i++) util_sleep_ms(10);
+        assert_int_equal(harness_query_int(conn, sql), 0);
+        faultproxy_release(p);
+        int st = harness_wait(pid, NULL);
+        faultproxy_arm(p, NULL);
+        char *out = harness_read_file(log);
+        if (st != 0) fail_msg("%s: ingest failed: %s", moments[m].what, out);
+        print_message("terminated %s: reconnected and went on\n", moments[m].what);
+        assert_non_null(strstr(out, "lost the database connection"));
+        assert_non_null(strstr(out, "inserted 20,000, already present 0, rejected 0"));
+        assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM reading"), 20000);
+        assert_int_equal(harness_query_int(conn, "SELECT sum(axis8)::bigint FROM reading"),
+                         (int64_t)19999 * 20000 / 2);
+        assert_int_equal(harness_query_int(conn, "SELECT sum(rows_inserted) FROM ingest_batch"),
+                         20000);
+        free(out);
+        free(log);
     }
-    int st = harness_wait(pid, NULL);
-    char *out = harness_read_file(log);
-    if (st != 0) fail_msg("ingest failed: %s", out);
-    print_message("terminated %d connections\n", terminated);
-    assert_true(terminated >= 1);
-    assert_non_null(strstr(out, "lost the database connection"));
-    assert_non_null(strstr(out, "inserted 300,000, already present 0, rejected 0"));
-    assert_big_load_complete(conn);
-    free(out);
     PQfinish(conn);
     free(path);
-    free(log);
 }
 
 static void test_server_restart_during_load(void **state)

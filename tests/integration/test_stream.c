@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "harness.h"
+#include "rng.h"
 #include "util.h"
 
 #define ROWS_PER_WRITER 100000
@@ -119,10 +120,12 @@ static void test_killed_at_random_moments(void **state)
     harness_wait_slot(conn, "live_kill");
     int w1 = start_writer(db, 1, ROWS_PER_WRITER, 25000, NULL);
     int w2 = start_writer(db, 101, ROWS_PER_WRITER, 25000, NULL);
-    srand((unsigned)time(NULL));
+    /* The moments come from the seed: a failure replays with PGPULSE_TEST_SEED. */
+    rng moments;
+    rng_seed(&moments, harness_seed(), 1);
     int kills = 0;
     for (; kills < 6; kills++) {
-        util_sleep_ms(300 + rand() % 500);
+        util_sleep_ms(300 + (int)rng_below(&moments, 500));
         kill(c, SIGKILL);
         harness_wait(c, NULL);
         print_message("kill %d: %lld rows committed\n", kills + 1,
