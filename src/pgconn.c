@@ -296,6 +296,13 @@ void pgconn_result_error(const PGresult *r, PGconn *conn, char *err, size_t errl
 {
     const char *msg = r ? PQresultErrorMessage(r) : "";
     if (!msg || !*msg) msg = conn ? PQerrorMessage(conn) : "unknown error";
+    /* A connection the server ended says why (FATAL: terminating connection due to
+     * administrator command) in the connection's message; the result only has libpq's "server
+     * closed the connection unexpectedly". */
+    if (conn && PQstatus(conn) == CONNECTION_BAD) {
+        const char *cm = PQerrorMessage(conn);
+        if (cm && strlen(cm) > strlen(msg)) msg = cm;
+    }
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) n--;
     util_err(err, errlen, "%.*s", (int)n, msg);
@@ -320,9 +327,13 @@ PGconn *pgconn_connect(const char *conninfo, const char *role, char *err, size_t
 {
     char appname[64];
     snprintf(appname, sizeof appname, "pgpulse-%s", role ? role : "cli");
-    /* A conninfo that names its own application_name keeps it (expanded later, it wins). */
-    const char *kw[] = {"application_name", "dbname", NULL};
-    const char *val[] = {appname, conninfo, NULL};
+    /* A conninfo that names its own application_name or keepalive settings keeps them
+     * (expanded later, it wins). TCP keepalives notice a server that vanished without closing
+     * the connection (a host powered off, a dropped NAT entry) in about two minutes, instead of
+     * leaving a load or a consumer waiting forever. */
+    const char *kw[] = {"application_name", "keepalives",       "keepalives_idle",
+                        "keepalives_interval", "keepalives_count", "dbname", NULL};
+    const char *val[] = {appname, "1", "60", "10", "6", conninfo, NULL};
     PGconn *conn = PQconnectdbParams(kw, val, 1);
     if (PQstatus(conn) != CONNECTION_OK) {
         char *msg = pgconn_redact(PQerrorMessage(conn), conninfo);

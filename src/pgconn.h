@@ -44,7 +44,8 @@ char *pgconn_redact(const char *msg, const char *conninfo);
  * live until the process exits. */
 int pgconn_hide_argv(int argc, char **argv);
 
-/* Connects (application_name pgpulse-<role> unless the conninfo sets one). Returns NULL with the
+/* Connects (application_name pgpulse-<role>, and TCP keepalives after 60 s idle, every 10 s,
+ * 6 probes, unless the conninfo sets them). Returns NULL with the
  * server's message in err on failure (any secret of conninfo redacted, see pgconn_redact). */
 PGconn *pgconn_connect(const char *conninfo, const char *role, char *err, size_t errlen);
 

@@ -2,6 +2,7 @@
  * start, settings, URL, stop, a taken port, the logins of pgpulse's roles, the slot WAL bound,
  * group roles made by concurrent inits, and connection resolution. */
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "pgconn.h"
 #include "util.h"
 
 static char *home;
@@ -381,6 +383,40 @@ static void test_connection_resolution(void **state)
     free(empty);
 }
 
+/* pgpulse's connections probe an idle server (TCP keepalives), so a server that vanished
+ * without closing the connection is noticed; a conninfo's own settings win. */
+static void test_connections_keep_alive(void **state)
+{
+    (void)state;
+    const char *db = harness_db("keepalive", 0);
+    if (!db) skip();
+    char err[512];
+    PGconn *c = pgconn_connect(db, "test", err, sizeof err);
+    if (!c) fail_msg("connect: %s", err);
+    int on = 0, idle = 0, intvl = 0, cnt = 0;
+    socklen_t len = sizeof on;
+    assert_int_equal(getsockopt(PQsocket(c), SOL_SOCKET, SO_KEEPALIVE, &on, &len), 0);
+    len = sizeof idle;
+    assert_int_equal(getsockopt(PQsocket(c), IPPROTO_TCP, TCP_KEEPIDLE, &idle, &len), 0);
+    len = sizeof intvl;
+    assert_int_equal(getsockopt(PQsocket(c), IPPROTO_TCP, TCP_KEEPINTVL, &intvl, &len), 0);
+    len = sizeof cnt;
+    assert_int_equal(getsockopt(PQsocket(c), IPPROTO_TCP, TCP_KEEPCNT, &cnt, &len), 0);
+    assert_int_equal(on, 1);
+    assert_int_equal(idle, 60);
+    assert_int_equal(intvl, 10);
+    assert_int_equal(cnt, 6);
+    PQfinish(c);
+    char *own = xasprintf("%s keepalives_idle=7", db);
+    c = pgconn_connect(own, "test", err, sizeof err);
+    if (!c) fail_msg("connect: %s", err);
+    len = sizeof idle;
+    assert_int_equal(getsockopt(PQsocket(c), IPPROTO_TCP, TCP_KEEPIDLE, &idle, &len), 0);
+    assert_int_equal(idle, 7);
+    PQfinish(c);
+    free(own);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_groups_from_concurrent_inits),
         cmocka_unit_test(test_unreachable_home_as_root),
         cmocka_unit_test(test_connection_resolution),
+        cmocka_unit_test(test_connections_keep_alive),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -552,6 +552,8 @@ static void test_lost_connections_are_retried_without_duplicates(void **state)
         if (st != 0) fail_msg("%s: ingest failed: %s", moments[m].what, out);
         print_message("terminated %s: reconnected and went on\n", moments[m].what);
         assert_non_null(strstr(out, "lost the database connection"));
+        /* The user is told why, not only that the socket closed. */
+        assert_non_null(strstr(out, "terminating connection due to administrator command"));
         assert_non_null(strstr(out, "inserted 20,000, already present 0, rejected 0"));
         assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM reading"), 20000);
         assert_int_equal(harness_query_int(conn, "SELECT sum(axis8)::bigint FROM reading"),
