@@ -1,4 +1,4 @@
-/* Deterministic connection faults in `pgpulse gen --db` and `pgpulse import-assets`: each runs
+/* Deterministic connection faults in `pgpulse gen --db`, `import-assets` and `init`: each runs
  * once through the fault proxy undisturbed, then again with the connection cut at a sample of
  * the message boundaries of that run (both directions, every connection the command makes; the
  * sample is drawn from the printed seed). Every run must exit 0 and leave the tables it writes
@@ -285,11 +285,60 @@ static void test_import_assets_cut_at_sampled_boundaries(void **state)
     free(proxied);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+
+/* Back to an empty database: the schema and the shared publication go (the roles are the
+ * cluster's and stay). */
+static void init_reset(PGconn *c)
+{
+    harness_exec(c, "BEGIN; DROP PUBLICATION IF EXISTS pgpulse_reading; DROP SCHEMA public "
+                    "CASCADE; CREATE SCHEMA public; COMMIT");
+}
+
+static void test_init_cut_at_sampled_boundaries(void **state)
+{
+    (void)state;
+    const char *db = harness_db("faults_init", 0);
+    if (!db) skip();
+    char *proxied = xstrdup(harness_proxy_db("faults_init"));
+    const char *argv[] = {"init", "--db", proxied, NULL};
+    const char *apps[] = {"pgpulse-init", NULL};
+    const int sample[] = {16};
+    sweep s = {
+        .name = "init",
+        .db = db,
+        .argv = argv,
+        .apps = apps,
+        .sample = sample,
+        .reset = init_reset,
+        /* Every migration once, every relation with its columns and its grants, the functions,
+         * the partitions and the publication with its table. */
+        .state_sql =
+            "SELECT concat_ws(' ', "
+            "(SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migration), "
+            "(SELECT count(*) || ' ' || md5(string_agg(x, '|' ORDER BY x)) FROM ("
+            "  SELECT c.relname || ':' || c.relkind::text || ':' || coalesce(c.relacl::text, '') || ':' "
+            "  || (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ','"
+            "  ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 "
+            "  AND NOT a.attisdropped) AS x FROM pg_class c WHERE c.relnamespace = "
+            "  'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'i', 'S')) r), "
+            "(SELECT count(*) || ' ' || md5(string_agg(p.proname || coalesce(p.proacl::text, '') "
+            "|| p.prosecdef::text, ',' ORDER BY p.proname)) FROM pg_proc p WHERE p.pronamespace = "
+            "'public'::regnamespace), "
+            "(SELECT string_agg(pubname || '=' || tablename, ',') FROM pg_publication_tables "
+            "WHERE pubname = 'pgpulse_reading'))",
+        .done = "schema migrated from version 0 to",
+    };
+    sweep_sample(&s, 13);
+    free(proxied);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gen_db_cut_at_sampled_boundaries),
         cmocka_unit_test(test_import_assets_cut_at_sampled_boundaries),
+        cmocka_unit_test(test_init_cut_at_sampled_boundaries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
