@@ -208,7 +208,16 @@ static void test_password_appears_nowhere(void **state)
         if (n < 3) util_sleep_ms(50);
     }
     assert_int_equal(n, 3);
-    harness_wait_slot(owner, "detect"); /* the children are past their start */
+    /* The children are past their start once both stages stream (bounded: only a failure
+     * waits the whole minute). */
+    for (int i = 0; i < 1200; i++) {
+        char *t = harness_read_file(runlog);
+        int up = strstr(t, "[live] pgpulse live: streaming from slot") &&
+                 strstr(t, "[detect] pgpulse detect: streaming from slot");
+        free(t);
+        if (up) break;
+        util_sleep_ms(50);
+    }
     cl = cmdline(spawned[1]);
     keep("run cmdline", cl);
     assert_non_null(strstr(cl, ":***@"));
