@@ -30,8 +30,9 @@ char *harness_query_text(PGconn *conn, const char *sql);
 /* Runs SQL without a result; fails the test on error. */
 void harness_exec(PGconn *conn, const char *sql);
 
-/* Waits (up to 10 s) until the stream consumer `consumer` has created its slot and streams
- * from it; fails the test otherwise. */
+/* Waits (up to 60 s) until the stream consumer `consumer` has created its slot, recorded it
+ * (checkpoint mode 'stream': rows committed from then on reach it) and streams from it; fails
+ * the test otherwise. */
 void harness_wait_slot(PGconn *conn, const char *consumer);
 
 /* The output of a command run by harness_pgpulse. */
