@@ -346,7 +346,12 @@ static int stream_open_stages(consumer *c, char *err, size_t errlen)
         char msg[512];
         c->stages[i] = o->stages[i]->open(blob, len, &c->ctx, c->db, msg, sizeof msg);
         PQclear(r);
-        if (!c->stages[i]) return util_err(err, errlen, "stage %s: %s", o->stages[i]->name, msg);
+        if (!c->stages[i]) {
+            /* A stage that could not read its tables because the connection went is opened
+             * again after the reconnect; any other failure is the stage's to report. */
+            util_err(err, errlen, "stage %s: %s", o->stages[i]->name, msg);
+            return pgconn_is_lost(c->db) ? PGCONN_LOST : -1;
+        }
     }
     return 0;
 }

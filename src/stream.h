@@ -34,7 +34,8 @@ typedef struct stream_ctx {
 /* A stage: an operator over the stream of readings.
  *   open       builds its state from the blob saved at the last commit (NULL, 0: fresh) and
  *              from its own tables (conn, outside any transaction of the consumer's); returns
- *              NULL with a message on error
+ *              NULL with a message on error (when conn was lost meanwhile, the consumer
+ *              reconnects and opens it again; any other error stops the consumer)
  *   rows       takes the next rows, in the order the source delivered them; no I/O
  *   commit     inside the consumer's transaction: writes what the rows since the last commit
  *              produced, and appends its state to *state (leave it empty if it has none);
