@@ -90,9 +90,14 @@ PGresult *stream_exec_interruptible(PGconn *conn, const char *sql, volatile sig_
         if (poll(&p, 1, 200) < 0 && errno != EINTR) break;
         if (!PQconsumeInput(conn)) break;
     }
+    /* As PQexec: the last result. A reply cut short after its rows (the connection lost
+     * before ReadyForQuery) ends in an error, which must not be hidden behind the rows: the
+     * snapshot a slot exports lives only as long as the connection that created it. */
     PGresult *r = PQgetResult(conn), *x;
-    while ((x = PQgetResult(conn)))
-        PQclear(x);
+    while ((x = PQgetResult(conn))) {
+        PQclear(r);
+        r = x;
+    }
     return r;
 }
 

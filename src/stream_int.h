@@ -160,7 +160,8 @@ void stream_add_result_rows(consumer *c, const PGresult *r);
 void stream_fault(const char *point);
 
 /* Runs a command that may wait (slot creation waits for the transactions open now) on conn,
- * cancelling it if *stop becomes set. Returns the result (the caller PQclears it). */
+ * cancelling it if *stop becomes set. Returns the last result, as PQexec does (an error when
+ * the connection was lost before the end of the reply; the caller PQclears it). */
 PGresult *stream_exec_interruptible(PGconn *conn, const char *sql, volatile sig_atomic_t *stop);
 
 /* stream_setup.c: registers the consumer, ensures its publication and slot, and starts a
