@@ -53,7 +53,10 @@ static int stream_register(consumer *c, char *err, size_t errlen)
     PQclear(r);
 
     /* The checkpoint row: a new cdc consumer has no slot yet; a new poller starts at the
-     * current end of the stream. */
+     * current end of the stream. For an existing row the insert also waits for a transaction of
+     * an earlier connection of this consumer that is still in flight (its checkpoint update
+     * holds the row: a COMMIT sent just before that connection was lost may still commit), so
+     * that the checkpoint read next is the one that stands. */
     const char *p2[] = {o->consumer, STREAM_SOURCE_LOCAL, o->poll ? "stream" : "new"};
     rc =
         pgconn_query(c->db,

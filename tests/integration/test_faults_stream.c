@@ -184,12 +184,18 @@ static void sw_tend(sw_run *x)
     if (!faultproxy_fired(p, NULL)) return;
     int64_t now = util_mono_us();
     if (!x->fired_us) x->fired_us = now;
-    if (harness_query_int(swconn, "SELECT count(*) FROM pg_stat_activity WHERE application_name "
-                                  "= '" SW_APP "' AND wait_event_type = 'Lock'") ||
-        now - x->fired_us > SW_LATE_MS * 1000) {
+    char *waiting = harness_query_text(swconn, "SELECT coalesce(min(left(query, 60)), '') FROM "
+                                              "pg_stat_activity WHERE application_name = '" SW_APP
+                                              "' AND wait_event_type = 'Lock'");
+    if (*waiting || now - x->fired_us > SW_LATE_MS * 1000) {
+        if (getenv("PGPULSE_FAULTS_TRACE"))
+            print_message("  the late COMMIT goes through after %.2f s; the new connection %s%s\n",
+                          (double)(now - x->fired_us) / 1e6, *waiting ? "waits in: " : "waits for no lock",
+                          waiting);
         faultproxy_release(p);
         x->released = 1;
     }
+    free(waiting);
 }
 
 /* Waits until sql (one integer) is non-zero. */
