@@ -38,12 +38,22 @@ int stream_check_name(const char *name, char *err, size_t errlen)
     return 0;
 }
 
-void stream_slot_name(const char *consumer_name, char *out, size_t len)
+void stream_slot_name(const char *database, const char *consumer_name, char *out, size_t len)
 {
-    size_t o = (size_t)snprintf(out, len, "pgpulse_");
-    for (const char *p = consumer_name; *p && o + 1 < len; p++)
-        out[o++] = (*p == '+' || *p == '.') ? '_' : *p;
-    out[o] = '\0';
+    /* FNV-1a (32 bits) over "database\0consumer": the same on every machine and release. */
+    uint32_t h = 2166136261u;
+    for (const char *p = database;; p++) {
+        h = (h ^ (uint8_t)*p) * 16777619u;
+        if (!*p) break;
+    }
+    for (const char *p = consumer_name; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    char name[STREAM_SLOT_NAME_MAX + 1];
+    size_t o = (size_t)snprintf(name, sizeof name, "pgpulse_");
+    for (const char *p = consumer_name; *p && o < 8 + STREAM_SLOT_CONSUMER_MAX; p++)
+        name[o++] = (*p == '+' || *p == '.') ? '_' : *p;
+    snprintf(name + o, sizeof name - o, "_%08x", (unsigned)h);
+    snprintf(out, len, "%s", name);
 }
 
 const char *stream_mode_name(stream_mode m)
@@ -716,7 +726,6 @@ int stream_run(const stream_opts *o, volatile sig_atomic_t *stop, char *err, siz
     memset(&c, 0, sizeof c);
     c.o = o;
     c.ctx = (stream_ctx){o->consumer, o->shard, o->shards};
-    stream_slot_name(o->consumer, c.slot, sizeof c.slot);
     int delay_ms = 100;
     int rc = 0;
     while (!*stop) {

@@ -91,8 +91,18 @@ PGresult *stream_status(PGconn *conn, char *err, size_t errlen);
  * consumer, still running). */
 int stream_drop(PGconn *conn, const char *consumer, char *err, size_t errlen);
 
-/* The slot name of a consumer (an identifier: [a-z0-9_]). */
-void stream_slot_name(const char *consumer, char *out, size_t len);
+#define STREAM_SLOT_NAME_MAX 63     /* bytes in a slot name (PostgreSQL's NAMEDATALEN - 1) */
+#define STREAM_SLOT_CONSUMER_MAX 46 /* characters of the consumer's name kept in it */
+
+/* The slot name of a new cdc consumer of database `database`: pgpulse_<consumer, '+' and '.' as
+ * '_', at most STREAM_SLOT_CONSUMER_MAX characters>_<8 hex digits of a hash of the database's
+ * and the consumer's names>, an identifier ([a-z0-9_]) of at most STREAM_SLOT_NAME_MAX bytes.
+ * Slot names are cluster-wide: the hash keeps consumers of the same name in two databases of
+ * one cluster (and "a+b" beside "a_b") apart. Written into out (len bytes, truncated if too
+ * small: give it STREAM_SLOT_NAME_MAX + 1). A consumer keeps the slot name recorded when it
+ * registered (stream_consumer.slot_name), so consumers made by an older pgpulse keep theirs
+ * (pgpulse_<consumer>). */
+void stream_slot_name(const char *database, const char *consumer, char *out, size_t len);
 
 /* Checks a consumer or stage name; returns 0 or -1 with a message. */
 int stream_check_name(const char *name, char *err, size_t errlen);

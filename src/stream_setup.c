@@ -28,13 +28,17 @@ static int stream_register(consumer *c, char *err, size_t errlen)
         buf_printf(&stages, "%s%s", i ? "," : "", o->stages[i]->name);
     buf_append(&stages, "}", 2);
     const char *kind = o->poll ? "poll" : "cdc";
-    const char *p1[] = {o->consumer, (const char *)stages.data, kind, c->slot, shard, shards};
+    /* A new consumer's slot is named after its database too (slot names are cluster-wide); an
+     * existing one keeps the name it registered with. */
+    char slot[STREAM_SLOT_NAME_MAX + 1];
+    stream_slot_name(PQdb(c->db), o->consumer, slot, sizeof slot);
+    const char *p1[] = {o->consumer, (const char *)stages.data, kind, slot, shard, shards};
     PGresult *r = NULL;
     int rc = pgconn_query(c->db,
                           "INSERT INTO stream_consumer (consumer, stages, source_kind, slot_name, "
                           "shard, shards) VALUES ($1, $2, $3, CASE WHEN $3 = 'cdc' THEN $4 END, "
                           "$5, $6) ON CONFLICT (consumer) DO UPDATE SET stages = EXCLUDED.stages "
-                          "RETURNING source_kind, shard, shards, publication",
+                          "RETURNING source_kind, shard, shards, publication, slot_name",
                           6, p1, PGRES_TUPLES_OK, &r, err, errlen);
     buf_free(&stages);
     if (rc) return rc;
@@ -50,7 +54,17 @@ static int stream_register(consumer *c, char *err, size_t errlen)
         return -1;
     }
     snprintf(c->pub, sizeof c->pub, "%s", PQgetisnull(r, 0, 3) ? "" : PQgetvalue(r, 0, 3));
+    snprintf(c->slot, sizeof c->slot, "%s", PQgetisnull(r, 0, 4) ? "" : PQgetvalue(r, 0, 4));
     PQclear(r);
+    /* The replication protocol takes no parameters: the name goes into its commands as it is,
+     * so only a name pgpulse could have made is used. */
+    size_t n = strlen(c->slot);
+    if (!o->poll && (n == 0 || n > STREAM_SLOT_NAME_MAX ||
+                     strspn(c->slot, "abcdefghijklmnopqrstuvwxyz0123456789_") != n))
+        return util_err(err, errlen,
+                        "consumer '%s': the slot name recorded in stream_consumer ('%s') is not "
+                        "one pgpulse makes ([a-z0-9_], at most %d bytes)",
+                        o->consumer, c->slot, STREAM_SLOT_NAME_MAX);
 
     /* The checkpoint row: a new cdc consumer has no slot yet; a new poller starts at the
      * current end of the stream. For an existing row the insert also waits for a transaction of
@@ -161,7 +175,7 @@ static int stream_slot_create(consumer *c, volatile sig_atomic_t *stop, PGconn *
     }
     stream_log(c, "creating replication slot %s (it waits for the transactions open now to end)",
                c->slot);
-    /* The name was checked (stream_check_name): safe as an identifier here, where the
+    /* The name was checked (stream_register): safe as an identifier here, where the
      * replication protocol takes no parameters. */
     char cmd[256];
     snprintf(cmd, sizeof cmd, "CREATE_REPLICATION_SLOT \"%s\" LOGICAL pgoutput EXPORT_SNAPSHOT",

@@ -285,8 +285,9 @@ static void test_stage_runs_consumers_and_cannot_load(void **state)
     /* It streams as the stage login, over a replication connection (while the slot is being
      * made, a normal session holds it: wait for the walsender). */
     assert_int_equal(wait_at_least(owner, "SELECT count(*) FROM pg_replication_slots s JOIN "
-                                          "pg_stat_activity a ON a.pid = s.active_pid WHERE "
-                                          "s.slot_name = 'pgpulse_ld_cdc' AND a.backend_type = "
+                                          "pg_stat_activity a ON a.pid = s.active_pid JOIN "
+                                          "stream_consumer c ON c.slot_name = s.slot_name WHERE "
+                                          "c.consumer = 'ld_cdc' AND a.backend_type = "
                                           "'walsender' AND a.usename = 'pgpulse_stages'", 1),
                      1);
     harness_exec(owner, "INSERT INTO reading (robot_id, ts, axis1, axis2, axis3, axis4, axis5, "
