@@ -73,6 +73,16 @@ typedef struct stream_opts {
  * too old to say which transactions it applied. */
 int stream_run(const stream_opts *o, volatile sig_atomic_t *stop, char *err, size_t errlen);
 
+/* Makes a consumer ready without running it: registers it (as stream_run would, with the same
+ * checks of its name and settings) and, for a cdc consumer that has no slot yet, finds its
+ * publication and creates its slot (which waits for the transactions open in the cluster at
+ * that moment to end), then returns. Every row committed after it returns is read when the
+ * consumer runs, however late it starts: `pgpulse run` prepares its consumers before it starts
+ * the simulator. A consumer that already exists is left as it is (a lost slot is recovered by
+ * the consumer when it runs). Connects once, without retrying. Returns 0, or -1 with a message
+ * (a connection that fails or is lost, a consumer that exists with other settings). */
+int stream_prepare(const stream_opts *o, char *err, size_t errlen);
+
 /* Every consumer's position and lag, one row each, ordered by name, in these columns:
  *   0 consumer, 1 source_kind, 2 shard, 3 shards, 4 rows, 5 position (end LSN or poll
  *   transaction id), 6 lag_bytes (cdc: WAL the slot still holds for it; NULL for poll),

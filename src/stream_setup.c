@@ -3,7 +3,8 @@
  * consumer whose slot was lost (invalidated past max_slot_wal_keep_size, or dropped) replaces it
  * and is left in catch-up mode, its table read (stream_catchup.c) holding the new slot's exported
  * snapshot. Each step is written to the checkpoint before the next, so a consumer killed at any
- * point redoes or resumes it (docs/streaming.md, "A lost slot"). */
+ * point redoes or resumes it (docs/streaming.md, "A lost slot"). stream_prepare does the first
+ * steps alone, for a consumer that starts later. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,16 +319,21 @@ static int stream_take_pending(consumer *c, char *err, size_t errlen)
     return 0;
 }
 
+/* A consumer of an older pgpulse that never committed has applied nothing: it is new. */
+static void stream_new_if_untouched(stream_ckpt *k)
+{
+    if (k->mode == STREAM_MODE_STREAM && !k->has_covered && !k->end_lsn && !k->commit_lsn &&
+        !k->partial_lsn)
+        k->mode = STREAM_MODE_NEW;
+}
+
 int stream_setup(consumer *c, volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
     int rc = stream_register(c, err, errlen);
     if (rc || c->o->poll) return rc;
     if ((rc = stream_publication(c, err, errlen))) return rc;
     stream_ckpt *k = &c->ck;
-    /* A consumer of an older pgpulse that never committed has applied nothing. */
-    if (k->mode == STREAM_MODE_STREAM && !k->has_covered && !k->end_lsn && !k->commit_lsn &&
-        !k->partial_lsn)
-        k->mode = STREAM_MODE_NEW;
+    stream_new_if_untouched(k);
     if (k->mode == STREAM_MODE_NEW) return stream_start_new(c, stop, err, errlen);
     if (k->mode == STREAM_MODE_STREAM) {
         char status[32];
@@ -337,4 +343,29 @@ int stream_setup(consumer *c, volatile sig_atomic_t *stop, char *err, size_t err
     }
     if (k->mode == STREAM_MODE_RECOVERING) return stream_replace_slot(c, stop, err, errlen);
     return 0; /* catching up: stream_catchup resumes from the cursor */
+}
+
+int stream_prepare(const stream_opts *o, char *err, size_t errlen)
+{
+    if (stream_check_name(o->consumer, err, errlen)) return -1;
+    if (o->shards < 1 || o->shard < 0 || o->shard >= o->shards)
+        return util_err(err, errlen, "shard %d/%d: expected 0 <= shard < shards", o->shard,
+                        o->shards);
+    consumer c;
+    memset(&c, 0, sizeof c);
+    c.o = o;
+    c.ctx = (stream_ctx){o->consumer, o->shard, o->shards};
+    volatile sig_atomic_t never = 0; /* the caller's signals end the process meanwhile */
+    c.db = pgconn_connect(o->conninfo, o->consumer, err, errlen);
+    int rc = c.db ? stream_register(&c, err, errlen) : -1;
+    if (rc == 0 && !o->poll) rc = stream_publication(&c, err, errlen);
+    if (rc == 0 && !o->poll) {
+        /* Only a new consumer gets its slot here; anything else (a lost slot, a catch-up) is
+         * for the consumer itself to handle when it runs. */
+        stream_new_if_untouched(&c.ck);
+        if (c.ck.mode == STREAM_MODE_NEW) rc = stream_start_new(&c, &never, err, errlen);
+    }
+    if (c.db) PQfinish(c.db);
+    stream_ckpt_free(&c.ck);
+    return rc ? -1 : 0;
 }
