@@ -716,16 +716,31 @@ void stream_print_status(consumer *c)
 
 /* ---------------------------------------------------------------------------------------- */
 
-int stream_run(const stream_opts *o, volatile sig_atomic_t *stop, char *err, size_t errlen)
+int stream_consumer_init(consumer *c, const stream_opts *o, char *err, size_t errlen)
 {
+    memset(c, 0, sizeof *c);
     if (stream_check_name(o->consumer, err, errlen)) return -1;
     if (o->shards < 1 || o->shard < 0 || o->shard >= o->shards)
         return util_err(err, errlen, "shard %d/%d: expected 0 <= shard < shards", o->shard,
                         o->shards);
+    c->o = o;
+    c->ctx = (stream_ctx){o->consumer, o->shard, o->shards};
+    return 0;
+}
+
+void stream_consumer_free(consumer *c)
+{
+    if (c->o) stream_close(c);
+    free(c->rows);
+    stream_ckpt_free(&c->ck);
+    xidset_list_free(&c->b_xids);
+    memset(c, 0, sizeof *c);
+}
+
+int stream_run(const stream_opts *o, volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
     consumer c;
-    memset(&c, 0, sizeof c);
-    c.o = o;
-    c.ctx = (stream_ctx){o->consumer, o->shard, o->shards};
+    if (stream_consumer_init(&c, o, err, errlen)) return -1;
     int delay_ms = 100;
     int rc = 0;
     while (!*stop) {
@@ -747,8 +762,6 @@ int stream_run(const stream_opts *o, volatile sig_atomic_t *stop, char *err, siz
         delay_ms = delay_ms * 2 > STREAM_MAX_BACKOFF_MS ? STREAM_MAX_BACKOFF_MS : delay_ms * 2;
         rc = 0;
     }
-    free(c.rows);
-    stream_ckpt_free(&c.ck);
-    xidset_list_free(&c.b_xids);
+    stream_consumer_free(&c);
     return rc ? -1 : 0;
 }

@@ -109,6 +109,14 @@ typedef struct consumer {
     int64_t printed_rows;
 } consumer;
 
+/* Checks the options' name and shard and sets c up for them (nothing connected). Returns 0,
+ * or -1 with a message. */
+int stream_consumer_init(consumer *c, const stream_opts *o, char *err, size_t errlen);
+
+/* Closes c's connections and stages and frees what it holds (after stream_consumer_init, even
+ * when that failed). */
+void stream_consumer_free(consumer *c);
+
 /* What a commit closes. */
 typedef enum stream_step {
     STREAM_STEP_CDC,      /* the batch ends after a whole transaction (or has none) */

@@ -347,14 +347,8 @@ int stream_setup(consumer *c, volatile sig_atomic_t *stop, char *err, size_t err
 
 int stream_prepare(const stream_opts *o, char *err, size_t errlen)
 {
-    if (stream_check_name(o->consumer, err, errlen)) return -1;
-    if (o->shards < 1 || o->shard < 0 || o->shard >= o->shards)
-        return util_err(err, errlen, "shard %d/%d: expected 0 <= shard < shards", o->shard,
-                        o->shards);
     consumer c;
-    memset(&c, 0, sizeof c);
-    c.o = o;
-    c.ctx = (stream_ctx){o->consumer, o->shard, o->shards};
+    if (stream_consumer_init(&c, o, err, errlen)) return -1;
     volatile sig_atomic_t never = 0; /* the caller's signals end the process meanwhile */
     c.db = pgconn_connect(o->conninfo, o->consumer, err, errlen);
     int rc = c.db ? stream_register(&c, err, errlen) : -1;
@@ -365,7 +359,6 @@ int stream_prepare(const stream_opts *o, char *err, size_t errlen)
         stream_new_if_untouched(&c.ck);
         if (c.ck.mode == STREAM_MODE_NEW) rc = stream_start_new(&c, &never, err, errlen);
     }
-    if (c.db) PQfinish(c.db);
-    stream_ckpt_free(&c.ck);
+    stream_consumer_free(&c);
     return rc ? -1 : 0;
 }
