@@ -130,8 +130,12 @@ static int cmd_run_prepare(const char *stage_url)
     static const char *const names[] = {"live", "detect"}; /* `pgpulse live`, `pgpulse detect` */
     for (size_t i = 0; i < UTIL_ARRAY_LEN(names); i++) {
         const stream_stage_ops *ops[1] = {stages_find(names[i])};
-        stream_opts o = {.conninfo = stage_url, .consumer = names[i], .stages = ops, .nstages = 1,
-                         .shards = 1, .batch_ms = STREAM_DEFAULT_BATCH_MS,
+        stream_opts o = {.conninfo = stage_url,
+                         .consumer = names[i],
+                         .stages = ops,
+                         .nstages = 1,
+                         .shards = 1,
+                         .batch_ms = STREAM_DEFAULT_BATCH_MS,
                          .batch_rows = STREAM_DEFAULT_BATCH_ROWS};
         char err[1024];
         if (!ops[0] || stream_prepare(&o, err, sizeof err) != 0) {

@@ -42,11 +42,11 @@
 
 #define SW_NAME "sweep"
 #define SW_APP "pgpulse-" SW_NAME
-#define SW_TXNS 4                            /* transactions of input */
-#define SW_ROWS (SW_TXNS * 30 + 1)           /* 10 instants of 3 robots each, and a late row */
-#define SW_WAIT_S 30                         /* a condition waited for fails after this */
-#define SW_LATE_MS 3000                      /* a late COMMIT is released after this at most */
-#define SW_SAMPLE_OTHER_COMMITS 6            /* default draws in each sampled group */
+#define SW_TXNS 4                  /* transactions of input */
+#define SW_ROWS (SW_TXNS * 30 + 1) /* 10 instants of 3 robots each, and a late row */
+#define SW_WAIT_S 30               /* a condition waited for fails after this */
+#define SW_LATE_MS 3000            /* a late COMMIT is released after this at most */
+#define SW_SAMPLE_OTHER_COMMITS 6  /* default draws in each sampled group */
 #define SW_SAMPLE_SETUP 8
 #define SW_SAMPLE_XLOGDATA 3
 #define SW_SAMPLE_STATUS 1
@@ -75,13 +75,13 @@ static void sw_add(sw_points *ps, const sw_point *pt)
 /* ------------------------------------------------------------------------------------------ */
 /* The database, the input, the end state. */
 
-static const char *swdb;      /* test_faults_stream, direct */
-static char *swproxy;         /* the same through the proxy */
-static PGconn *swconn;        /* direct, for the input and the checks */
-static char *swref;           /* the undisturbed run's end state */
+static const char *swdb;       /* test_faults_stream, direct */
+static char *swproxy;          /* the same through the proxy */
+static PGconn *swconn;         /* direct, for the input and the checks */
+static char *swref;            /* the undisturbed run's end state */
 static faultproxy_event *swev; /* its trace (every connection) up to its stop */
 static size_t nswev;
-static int *swkind;           /* per event of swev: 1 normal connection, 2 replication, 0 other */
+static int *swkind; /* per event of swev: 1 normal connection, 2 replication, 0 other */
 
 /* Transaction k of the input: instants i = 10k .. 10k+9 (two seconds apart) of robots 1..3, in
  * time order; robot 2's axis3 stuck at 3.25 for i = 15..22; in the last one, a late row of
@@ -93,8 +93,9 @@ static char *sw_txn_sql(int k)
                  "axis6, axis7, axis8) SELECT r, timestamptz '2026-03-01 00:00:00+00' + i * "
                  "interval '2 s'");
     for (int a = 1; a <= 8; a++)
-        buf_printf(&b, ", %sround((1 + 0.5 * sin(i * 0.7 + r + %d) + 0.01 * ((i * 7 + %d + r) %% "
-                       "11))::numeric, 4)%s",
+        buf_printf(&b,
+                   ", %sround((1 + 0.5 * sin(i * 0.7 + r + %d) + 0.01 * ((i * 7 + %d + r) %% "
+                   "11))::numeric, 4)%s",
                    a == 3 ? "CASE WHEN r = 2 AND i BETWEEN 15 AND 22 THEN 3.25 ELSE " : "", a,
                    3 * a, a == 3 ? " END" : "");
     buf_printf(&b, " FROM generate_series(%d, %d) i, generate_series(1, 3) r ORDER BY i, r;",
@@ -185,13 +186,13 @@ static void sw_tend(sw_run *x)
     int64_t now = util_mono_us();
     if (!x->fired_us) x->fired_us = now;
     char *waiting = harness_query_text(swconn, "SELECT coalesce(min(left(query, 60)), '') FROM "
-                                              "pg_stat_activity WHERE application_name = '" SW_APP
-                                              "' AND wait_event_type = 'Lock'");
+                                               "pg_stat_activity WHERE application_name = '" SW_APP
+                                               "' AND wait_event_type = 'Lock'");
     if (*waiting || now - x->fired_us > SW_LATE_MS * 1000) {
         if (getenv("PGPULSE_FAULTS_TRACE"))
             print_message("  the late COMMIT goes through after %.2f s; the new connection %s%s\n",
-                          (double)(now - x->fired_us) / 1e6, *waiting ? "waits in: " : "waits for no lock",
-                          waiting);
+                          (double)(now - x->fired_us) / 1e6,
+                          *waiting ? "waits in: " : "waits for no lock", waiting);
         faultproxy_release(p);
         x->released = 1;
     }
@@ -247,8 +248,8 @@ static void sw_once(sw_run *x, const sw_point *pt, int record, int *status)
     if (pt && !pt->at_rest) faultproxy_arm(p, &pt->rule);
     x->pid = harness_spawn(NULL, x->log,
                            (const char *[]){"consume", "--stages", "live,detect", "--db", swproxy,
-                                            "--name", SW_NAME, "--batch-ms", "5",
-                                            "--status-every", "0", NULL});
+                                            "--name", SW_NAME, "--batch-ms", "5", "--status-every",
+                                            "0", NULL});
     sw_wait_streaming(x);
     for (int k = 0; k < SW_TXNS; k++) {
         char *sql = sw_txn_sql(k);
@@ -408,8 +409,10 @@ static void sw_add_every(sw_points *ps, int conn, size_t from, size_t to, const 
         sw_point a = sw_at(i, FAULTPROXY_BEFORE, 1, label);
         sw_add(ps, &a);
         size_t j = i + 1;
-        while (j < nswev && swev[j].conn != conn) j++;
-        if (swev[i].dir == FAULTPROXY_TO_SERVER && j < nswev && swev[j].dir == FAULTPROXY_TO_CLIENT) {
+        while (j < nswev && swev[j].conn != conn)
+            j++;
+        if (swev[i].dir == FAULTPROXY_TO_SERVER && j < nswev &&
+            swev[j].dir == FAULTPROXY_TO_CLIENT) {
             sw_point b = sw_at(i, FAULTPROXY_AFTER, 1, label);
             sw_add(ps, &b);
         }
@@ -421,7 +424,8 @@ static void sw_draw(sw_points *out, const sw_points *ps, size_t take, rng *r)
 {
     if (take == 0 || take > ps->n) take = ps->n;
     size_t *idx = xcalloc(ps->n ? ps->n : 1, sizeof *idx);
-    for (size_t i = 0; i < ps->n; i++) idx[i] = i;
+    for (size_t i = 0; i < ps->n; i++)
+        idx[i] = i;
     for (size_t i = 0; i < take; i++) {
         size_t j = i + (size_t)rng_below(r, ps->n - i);
         size_t t = idx[i];
@@ -435,7 +439,8 @@ static void sw_draw(sw_points *out, const sw_points *ps, size_t take, rng *r)
             idx[j] = idx[j - 1];
             idx[j - 1] = t;
         }
-    for (size_t i = 0; i < take; i++) sw_add(out, &ps->p[idx[i]]);
+    for (size_t i = 0; i < take; i++)
+        sw_add(out, &ps->p[idx[i]]);
     free(idx);
 }
 
@@ -454,9 +459,9 @@ static int sw_every(void)
 
 /* The connections of the undisturbed run, by kind, in order of their first message. */
 typedef struct sw_conns {
-    int db;          /* the normal connection */
-    int slot, repl;  /* the replication connections: slot creation, streaming */
-    size_t start;    /* index in swev of START_REPLICATION: the db's setup ends there */
+    int db;         /* the normal connection */
+    int slot, repl; /* the replication connections: slot creation, streaming */
+    size_t start;   /* index in swev of START_REPLICATION: the db's setup ends there */
 } sw_conns;
 
 static sw_conns swc;
@@ -515,7 +520,8 @@ static int sw_setup(void)
             swc.start = i;
     }
     size_t per[3][2] = {{0}};
-    for (size_t i = 0; i < nswev; i++) per[swkind[i]][swev[i].dir]++;
+    for (size_t i = 0; i < nswev; i++)
+        per[swkind[i]][swev[i].dir]++;
     print_message("undisturbed run in %.1f s: %lld anomalies; messages to the server / client: "
                   "%zu / %zu on the normal connection, %zu / %zu on the replication ones\n",
                   (double)(util_mono_us() - t0) / 1e6, (long long)anomalies, per[1][0], per[1][1],
@@ -523,8 +529,9 @@ static int sw_setup(void)
     if (getenv("PGPULSE_FAULTS_TRACE"))
         for (size_t i = 0; i < nswev; i++)
             if (swkind[i])
-                print_message("  %s conn %d %s %s\n", swkind[i] == 1 ? "db  " : "repl", swev[i].conn,
-                              sw_dir(swev[i].dir), faultproxy_kind_name(swev[i].kind));
+                print_message("  %s conn %d %s %s\n", swkind[i] == 1 ? "db  " : "repl",
+                              swev[i].conn, sw_dir(swev[i].dir),
+                              faultproxy_kind_name(swev[i].kind));
     return 1;
 }
 
@@ -560,7 +567,8 @@ static size_t sw_commits(const sw_stmt *st, size_t nst, size_t **starts)
         if (st[i].first < swc.start || swev[st[i].first].kind != FAULTPROXY_QUERY) continue;
         /* A BEGIN: the commit runs to the next simple query (its COMMIT). */
         size_t j = i + 1;
-        while (j < nst && swev[st[j].first].kind != FAULTPROXY_QUERY) j++;
+        while (j < nst && swev[st[j].first].kind != FAULTPROXY_QUERY)
+            j++;
         if (j == nst) break;
         *starts = xrealloc(*starts, (n + 1) * 2 * sizeof **starts);
         (*starts)[2 * n] = i;
@@ -608,8 +616,10 @@ static void test_commit_cut_at_every_statement(void **state)
             late.rule.action = FAULTPROXY_CUT_LATE;
             late.rule.stall_ms = FAULTPROXY_UNTIL_RELEASED;
             late.late = 1;
-            snprintf(late.what, sizeof late.what, "commit %zu of %zu: its COMMIT (Query #%ld) "
-                     "delivered late", c + 1, ncm, late.rule.n);
+            snprintf(late.what, sizeof late.what,
+                     "commit %zu of %zu: its COMMIT (Query #%ld) "
+                     "delivered late",
+                     c + 1, ncm, late.rule.n);
             sw_add(&full, &late);
         }
     }
@@ -652,8 +662,9 @@ static void test_setup_cut_at_sampled_statements(void **state)
         free(st);
         nst = sw_statements(swc.slot, &st);
         for (size_t s = 0; s < nst; s++)
-            sw_add_stmt(&slot, &st[s], s == 0 ? "slot connection, startup"
-                                              : "slot connection, CREATE_REPLICATION_SLOT");
+            sw_add_stmt(&slot, &st[s],
+                        s == 0 ? "slot connection, startup"
+                               : "slot connection, CREATE_REPLICATION_SLOT");
     }
     free(st);
     rng r;
@@ -678,8 +689,8 @@ static void test_replication_cut(void **state)
     size_t nst = sw_statements(swc.repl, &st);
     sw_points fixed = {0}, xlog = {0}, status = {0};
     for (size_t s = 0; s < nst; s++) {
-        const char *label = s == 0 ? "streaming connection, startup"
-                                   : "streaming connection, START_REPLICATION";
+        const char *label =
+            s == 0 ? "streaming connection, startup" : "streaming connection, START_REPLICATION";
         if (sw_every()) {
             sw_add_every(&fixed, swc.repl, st[s].first, st[s].ready + 1, label);
         } else {
@@ -713,8 +724,8 @@ static void test_replication_cut(void **state)
         }
     }
     if (nx < SW_ROWS || !status.n || !nk)
-        fail_msg("the stream had %d XLogData, %zu status updates, %d keepalives", nx,
-                 status.n / 2, nk);
+        fail_msg("the stream had %d XLogData, %zu status updates, %d keepalives", nx, status.n / 2,
+                 nk);
     for (int w = 0; w < 2; w++) {
         sw_point c = sw_at(first_k, (faultproxy_when)w, 0, "streaming, the first");
         sw_add(&fixed, &c);
@@ -727,9 +738,13 @@ static void test_replication_cut(void **state)
         /* The next status update once the input is consumed: the reply to a keepalive. */
         sw_point d;
         memset(&d, 0, sizeof d);
-        d.rule = (faultproxy_rule){.match_key = "replication", .match_value = "database",
-                                   .dir = FAULTPROXY_TO_SERVER, .kind = FAULTPROXY_STANDBY_STATUS,
-                                   .n = 1, .when = (faultproxy_when)w, .action = FAULTPROXY_CUT};
+        d.rule = (faultproxy_rule){.match_key = "replication",
+                                   .match_value = "database",
+                                   .dir = FAULTPROXY_TO_SERVER,
+                                   .kind = FAULTPROXY_STANDBY_STATUS,
+                                   .n = 1,
+                                   .when = (faultproxy_when)w,
+                                   .action = FAULTPROXY_CUT};
         d.expect = FAULTPROXY_STANDBY_STATUS;
         d.at_rest = 1;
         snprintf(d.what, sizeof d.what, "at rest: cut %s the reply to a keepalive",
@@ -760,7 +775,8 @@ int main(int argc, char **argv)
     size_t n = 0;
     for (size_t i = 0; i < UTIL_ARRAY_LEN(all); i++) {
         int keep = argc < 2;
-        for (int a = 1; a < argc; a++) keep |= strstr(all[i].name, argv[a]) != NULL;
+        for (int a = 1; a < argc; a++)
+            keep |= strstr(all[i].name, argv[a]) != NULL;
         if (keep) tests[n++] = all[i];
     }
     int rc = _cmocka_run_group_tests("test_faults_stream", tests, n, NULL, NULL);

@@ -250,7 +250,8 @@ static void test_run_streams_the_default_fleet(void **state)
 static int64_t wait_at_least(PGconn *conn, const char *sql, int64_t want)
 {
     int64_t v = 0;
-    for (int i = 0; i < 300 && (v = harness_query_int(conn, sql)) < want; i++) util_sleep_ms(100);
+    for (int i = 0; i < 300 && (v = harness_query_int(conn, sql)) < want; i++)
+        util_sleep_ms(100);
     return v;
 }
 
@@ -286,9 +287,8 @@ static void test_run_counts_every_row_from_the_start(void **state)
     harness_exec(other, "SELECT txid_current()");
     char *fresh = xstrdup(harness_db("gen_run", 0));
     char *log = xasprintf("%s/run_fresh.log", harness_tmpdir());
-    int pid = run_pids[0] = harness_spawn(NULL, log, (const char *[]){"run", "--db", fresh,
-                                                                      "--robots", "5", "--rate",
-                                                                      "50", NULL});
+    int pid = run_pids[0] = harness_spawn(
+        NULL, log, (const char *[]){"run", "--db", fresh, "--robots", "5", "--rate", "50", NULL});
     char *out = NULL;
     for (int i = 0; i < 300; i++) {
         free(out);
@@ -315,13 +315,10 @@ static void test_run_counts_every_row_from_the_start(void **state)
     int64_t total = harness_query_int(conn, "SELECT count(*) FROM reading");
     char *logs[2] = {xasprintf("%s/run_live.log", harness_tmpdir()),
                      xasprintf("%s/run_detect.log", harness_tmpdir())};
-    int live = run_pids[1] = harness_spawn(NULL, logs[0], (const char *[]){"live", "--db", fresh,
-                                                                           "--status-every", "0",
-                                                                           NULL});
-    int detect = run_pids[2] = harness_spawn(NULL, logs[1], (const char *[]){"detect", "--db",
-                                                                             fresh,
-                                                                             "--status-every",
-                                                                             "0", NULL});
+    int live = run_pids[1] = harness_spawn(
+        NULL, logs[0], (const char *[]){"live", "--db", fresh, "--status-every", "0", NULL});
+    int detect = run_pids[2] = harness_spawn(
+        NULL, logs[1], (const char *[]){"detect", "--db", fresh, "--status-every", "0", NULL});
     /* Streaming (so past setting their signal handlers) before they are stopped. */
     for (int i = 0; i < 2; i++) {
         int streaming = 0;
@@ -339,7 +336,8 @@ static void test_run_counts_every_row_from_the_start(void **state)
                           "'live'",
                           "SELECT coalesce(sum(rows), 0) FROM stream_checkpoint WHERE consumer = "
                           "'detect'"};
-    for (int i = 0; i < 2; i++) got[i] = wait_at_least(conn, sql[i], total);
+    for (int i = 0; i < 2; i++)
+        got[i] = wait_at_least(conn, sql[i], total);
     kill(live, SIGINT);
     kill(detect, SIGINT);
     int st_live = harness_wait(live, NULL), st_detect = harness_wait(detect, NULL);

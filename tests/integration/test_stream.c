@@ -280,7 +280,8 @@ static void test_dropped_slot_is_recovered(void **state)
     char *sql = xasprintf("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s' AND "
                           "active",
                           slot);
-    for (int i = 0; i < 100 && harness_query_int(conn, sql) > 0; i++) util_sleep_ms(50);
+    for (int i = 0; i < 100 && harness_query_int(conn, sql) > 0; i++)
+        util_sleep_ms(50);
     free(sql);
     sql = xasprintf("SELECT pg_drop_replication_slot('%s')", slot);
     harness_exec(conn, sql);
