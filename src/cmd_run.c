@@ -18,6 +18,8 @@
 #include "migrate.h"
 #include "pgcluster.h"
 #include "pgconn.h"
+#include "stages.h"
+#include "stream.h"
 #include "supervise.h"
 #include "util.h"
 
@@ -120,6 +122,30 @@ static void cmd_run_summary(PGconn *conn)
     PQclear(r);
 }
 
+/* Registers the live and detect consumers and creates their slots, as the login they run as,
+ * before any child starts: a new consumer reads only what commits after its slot exists, and
+ * the simulator starts writing at once. Returns 0, or -1 after printing why. */
+static int cmd_run_prepare(const char *stage_url)
+{
+    static const char *const names[] = {"live", "detect"}; /* `pgpulse live`, `pgpulse detect` */
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(names); i++) {
+        const stream_stage_ops *ops[1] = {stages_find(names[i])};
+        stream_opts o = {.conninfo = stage_url,
+                         .consumer = names[i],
+                         .stages = ops,
+                         .nstages = 1,
+                         .shards = 1,
+                         .batch_ms = STREAM_DEFAULT_BATCH_MS,
+                         .batch_rows = STREAM_DEFAULT_BATCH_ROWS};
+        char err[1024];
+        if (!ops[0] || stream_prepare(&o, err, sizeof err) != 0) {
+            cli_error("run", "the %s stage: %s", names[i], ops[0] ? err : "unknown stage");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
@@ -201,6 +227,10 @@ int cmd_run(int argc, char **argv)
         fflush(stdout);
         PQfinish(conn);
         conn = NULL;
+        if (cmd_run_prepare(d.stage) != 0) {
+            rc = CLI_FAIL;
+            goto cleanup;
+        }
         char *live[] = {"live", NULL};
         char *detect[] = {"detect", NULL};
         char *gen[] = {"gen", "--robots", (char *)robots, "--rate", (char *)rate,

@@ -38,12 +38,22 @@ int stream_check_name(const char *name, char *err, size_t errlen)
     return 0;
 }
 
-void stream_slot_name(const char *consumer_name, char *out, size_t len)
+void stream_slot_name(const char *database, const char *consumer_name, char *out, size_t len)
 {
-    size_t o = (size_t)snprintf(out, len, "pgpulse_");
-    for (const char *p = consumer_name; *p && o + 1 < len; p++)
-        out[o++] = (*p == '+' || *p == '.') ? '_' : *p;
-    out[o] = '\0';
+    /* FNV-1a (32 bits) over "database\0consumer": the same on every machine and release. */
+    uint32_t h = 2166136261u;
+    for (const char *p = database;; p++) {
+        h = (h ^ (uint8_t)*p) * 16777619u;
+        if (!*p) break;
+    }
+    for (const char *p = consumer_name; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    char name[STREAM_SLOT_NAME_MAX + 1];
+    size_t o = (size_t)snprintf(name, sizeof name, "pgpulse_");
+    for (const char *p = consumer_name; *p && o < 8 + STREAM_SLOT_CONSUMER_MAX; p++)
+        name[o++] = (*p == '+' || *p == '.') ? '_' : *p;
+    snprintf(name + o, sizeof name - o, "_%08x", (unsigned)h);
+    snprintf(out, len, "%s", name);
 }
 
 const char *stream_mode_name(stream_mode m)
@@ -90,9 +100,14 @@ PGresult *stream_exec_interruptible(PGconn *conn, const char *sql, volatile sig_
         if (poll(&p, 1, 200) < 0 && errno != EINTR) break;
         if (!PQconsumeInput(conn)) break;
     }
+    /* As PQexec: the last result. A reply cut short after its rows (the connection lost
+     * before ReadyForQuery) ends in an error, which must not be hidden behind the rows: the
+     * snapshot a slot exports lives only as long as the connection that created it. */
     PGresult *r = PQgetResult(conn), *x;
-    while ((x = PQgetResult(conn)))
-        PQclear(x);
+    while ((x = PQgetResult(conn))) {
+        PQclear(r);
+        r = x;
+    }
     return r;
 }
 
@@ -346,7 +361,12 @@ static int stream_open_stages(consumer *c, char *err, size_t errlen)
         char msg[512];
         c->stages[i] = o->stages[i]->open(blob, len, &c->ctx, c->db, msg, sizeof msg);
         PQclear(r);
-        if (!c->stages[i]) return util_err(err, errlen, "stage %s: %s", o->stages[i]->name, msg);
+        if (!c->stages[i]) {
+            /* A stage that could not read its tables because the connection went is opened
+             * again after the reconnect; any other failure is the stage's to report. */
+            util_err(err, errlen, "stage %s: %s", o->stages[i]->name, msg);
+            return pgconn_is_lost(c->db) ? PGCONN_LOST : -1;
+        }
     }
     return 0;
 }
@@ -696,17 +716,31 @@ void stream_print_status(consumer *c)
 
 /* ---------------------------------------------------------------------------------------- */
 
-int stream_run(const stream_opts *o, volatile sig_atomic_t *stop, char *err, size_t errlen)
+int stream_consumer_init(consumer *c, const stream_opts *o, char *err, size_t errlen)
 {
+    memset(c, 0, sizeof *c);
     if (stream_check_name(o->consumer, err, errlen)) return -1;
     if (o->shards < 1 || o->shard < 0 || o->shard >= o->shards)
         return util_err(err, errlen, "shard %d/%d: expected 0 <= shard < shards", o->shard,
                         o->shards);
+    c->o = o;
+    c->ctx = (stream_ctx){o->consumer, o->shard, o->shards};
+    return 0;
+}
+
+void stream_consumer_free(consumer *c)
+{
+    if (c->o) stream_close(c);
+    free(c->rows);
+    stream_ckpt_free(&c->ck);
+    xidset_list_free(&c->b_xids);
+    memset(c, 0, sizeof *c);
+}
+
+int stream_run(const stream_opts *o, volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
     consumer c;
-    memset(&c, 0, sizeof c);
-    c.o = o;
-    c.ctx = (stream_ctx){o->consumer, o->shard, o->shards};
-    stream_slot_name(o->consumer, c.slot, sizeof c.slot);
+    if (stream_consumer_init(&c, o, err, errlen)) return -1;
     int delay_ms = 100;
     int rc = 0;
     while (!*stop) {
@@ -728,8 +762,6 @@ int stream_run(const stream_opts *o, volatile sig_atomic_t *stop, char *err, siz
         delay_ms = delay_ms * 2 > STREAM_MAX_BACKOFF_MS ? STREAM_MAX_BACKOFF_MS : delay_ms * 2;
         rc = 0;
     }
-    free(c.rows);
-    stream_ckpt_free(&c.ck);
-    xidset_list_free(&c.b_xids);
+    stream_consumer_free(&c);
     return rc ? -1 : 0;
 }

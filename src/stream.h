@@ -34,7 +34,8 @@ typedef struct stream_ctx {
 /* A stage: an operator over the stream of readings.
  *   open       builds its state from the blob saved at the last commit (NULL, 0: fresh) and
  *              from its own tables (conn, outside any transaction of the consumer's); returns
- *              NULL with a message on error
+ *              NULL with a message on error (when conn was lost meanwhile, the consumer
+ *              reconnects and opens it again; any other error stops the consumer)
  *   rows       takes the next rows, in the order the source delivered them; no I/O
  *   commit     inside the consumer's transaction: writes what the rows since the last commit
  *              produced, and appends its state to *state (leave it empty if it has none);
@@ -72,6 +73,16 @@ typedef struct stream_opts {
  * too old to say which transactions it applied. */
 int stream_run(const stream_opts *o, volatile sig_atomic_t *stop, char *err, size_t errlen);
 
+/* Makes a consumer ready without running it: registers it (as stream_run would, with the same
+ * checks of its name and settings) and, for a cdc consumer that has no slot yet, finds its
+ * publication and creates its slot (which waits for the transactions open in the cluster at
+ * that moment to end), then returns. Every row committed after it returns is read when the
+ * consumer runs, however late it starts: `pgpulse run` prepares its consumers before it starts
+ * the simulator. A consumer that already exists is left as it is (a lost slot is recovered by
+ * the consumer when it runs). Connects once, without retrying. Returns 0, or -1 with a message
+ * (a connection that fails or is lost, a consumer that exists with other settings). */
+int stream_prepare(const stream_opts *o, char *err, size_t errlen);
+
 /* Every consumer's position and lag, one row each, ordered by name, in these columns:
  *   0 consumer, 1 source_kind, 2 shard, 3 shards, 4 rows, 5 position (end LSN or poll
  *   transaction id), 6 lag_bytes (cdc: WAL the slot still holds for it; NULL for poll),
@@ -90,8 +101,18 @@ PGresult *stream_status(PGconn *conn, char *err, size_t errlen);
  * consumer, still running). */
 int stream_drop(PGconn *conn, const char *consumer, char *err, size_t errlen);
 
-/* The slot name of a consumer (an identifier: [a-z0-9_]). */
-void stream_slot_name(const char *consumer, char *out, size_t len);
+#define STREAM_SLOT_NAME_MAX 63     /* bytes in a slot name (PostgreSQL's NAMEDATALEN - 1) */
+#define STREAM_SLOT_CONSUMER_MAX 46 /* characters of the consumer's name kept in it */
+
+/* The slot name of a new cdc consumer of database `database`: pgpulse_<consumer, '+' and '.' as
+ * '_', at most STREAM_SLOT_CONSUMER_MAX characters>_<8 hex digits of a hash of the database's
+ * and the consumer's names>, an identifier ([a-z0-9_]) of at most STREAM_SLOT_NAME_MAX bytes.
+ * Slot names are cluster-wide: the hash keeps consumers of the same name in two databases of
+ * one cluster (and "a+b" beside "a_b") apart. Written into out (len bytes, truncated if too
+ * small: give it STREAM_SLOT_NAME_MAX + 1). A consumer keeps the slot name recorded when it
+ * registered (stream_consumer.slot_name), so consumers made by an older pgpulse keep theirs
+ * (pgpulse_<consumer>). */
+void stream_slot_name(const char *database, const char *consumer, char *out, size_t len);
 
 /* Checks a consumer or stage name; returns 0 or -1 with a message. */
 int stream_check_name(const char *name, char *err, size_t errlen);

@@ -89,7 +89,7 @@ static int stream_start_replication(consumer *c, char *err, size_t errlen)
     }
     char start[32], cmd[512];
     pgoutput_lsn_format(c->ck.end_lsn, start, sizeof start);
-    /* The names were checked (stream_check_name, reading_publication): safe as identifiers and
+    /* The names were checked (stream_register, reading_publication): safe as identifiers and
      * literals here, where the replication protocol takes no parameters. */
     snprintf(cmd, sizeof cmd,
              "START_REPLICATION SLOT \"%s\" LOGICAL %s (proto_version '1', publication_names "

@@ -109,6 +109,14 @@ typedef struct consumer {
     int64_t printed_rows;
 } consumer;
 
+/* Checks the options' name and shard and sets c up for them (nothing connected). Returns 0,
+ * or -1 with a message. */
+int stream_consumer_init(consumer *c, const stream_opts *o, char *err, size_t errlen);
+
+/* Closes c's connections and stages and frees what it holds (after stream_consumer_init, even
+ * when that failed). */
+void stream_consumer_free(consumer *c);
+
 /* What a commit closes. */
 typedef enum stream_step {
     STREAM_STEP_CDC,      /* the batch ends after a whole transaction (or has none) */
@@ -160,7 +168,8 @@ void stream_add_result_rows(consumer *c, const PGresult *r);
 void stream_fault(const char *point);
 
 /* Runs a command that may wait (slot creation waits for the transactions open now) on conn,
- * cancelling it if *stop becomes set. Returns the result (the caller PQclears it). */
+ * cancelling it if *stop becomes set. Returns the last result, as PQexec does (an error when
+ * the connection was lost before the end of the reply; the caller PQclears it). */
 PGresult *stream_exec_interruptible(PGconn *conn, const char *sql, volatile sig_atomic_t *stop);
 
 /* stream_setup.c: registers the consumer, ensures its publication and slot, and starts a

@@ -3,7 +3,8 @@
  * consumer whose slot was lost (invalidated past max_slot_wal_keep_size, or dropped) replaces it
  * and is left in catch-up mode, its table read (stream_catchup.c) holding the new slot's exported
  * snapshot. Each step is written to the checkpoint before the next, so a consumer killed at any
- * point redoes or resumes it (docs/streaming.md, "A lost slot"). */
+ * point redoes or resumes it (docs/streaming.md, "A lost slot"). stream_prepare does the first
+ * steps alone, for a consumer that starts later. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,13 +29,17 @@ static int stream_register(consumer *c, char *err, size_t errlen)
         buf_printf(&stages, "%s%s", i ? "," : "", o->stages[i]->name);
     buf_append(&stages, "}", 2);
     const char *kind = o->poll ? "poll" : "cdc";
-    const char *p1[] = {o->consumer, (const char *)stages.data, kind, c->slot, shard, shards};
+    /* A new consumer's slot is named after its database too (slot names are cluster-wide); an
+     * existing one keeps the name it registered with. */
+    char slot[STREAM_SLOT_NAME_MAX + 1];
+    stream_slot_name(PQdb(c->db), o->consumer, slot, sizeof slot);
+    const char *p1[] = {o->consumer, (const char *)stages.data, kind, slot, shard, shards};
     PGresult *r = NULL;
     int rc = pgconn_query(c->db,
                           "INSERT INTO stream_consumer (consumer, stages, source_kind, slot_name, "
                           "shard, shards) VALUES ($1, $2, $3, CASE WHEN $3 = 'cdc' THEN $4 END, "
                           "$5, $6) ON CONFLICT (consumer) DO UPDATE SET stages = EXCLUDED.stages "
-                          "RETURNING source_kind, shard, shards, publication",
+                          "RETURNING source_kind, shard, shards, publication, slot_name",
                           6, p1, PGRES_TUPLES_OK, &r, err, errlen);
     buf_free(&stages);
     if (rc) return rc;
@@ -50,10 +55,23 @@ static int stream_register(consumer *c, char *err, size_t errlen)
         return -1;
     }
     snprintf(c->pub, sizeof c->pub, "%s", PQgetisnull(r, 0, 3) ? "" : PQgetvalue(r, 0, 3));
+    snprintf(c->slot, sizeof c->slot, "%s", PQgetisnull(r, 0, 4) ? "" : PQgetvalue(r, 0, 4));
     PQclear(r);
+    /* The replication protocol takes no parameters: the name goes into its commands as it is,
+     * so only a name pgpulse could have made is used. */
+    size_t n = strlen(c->slot);
+    if (!o->poll && (n == 0 || n > STREAM_SLOT_NAME_MAX ||
+                     strspn(c->slot, "abcdefghijklmnopqrstuvwxyz0123456789_") != n))
+        return util_err(err, errlen,
+                        "consumer '%s': the slot name recorded in stream_consumer ('%s') is not "
+                        "one pgpulse makes ([a-z0-9_], at most %d bytes)",
+                        o->consumer, c->slot, STREAM_SLOT_NAME_MAX);
 
     /* The checkpoint row: a new cdc consumer has no slot yet; a new poller starts at the
-     * current end of the stream. */
+     * current end of the stream. For an existing row the insert also waits for a transaction of
+     * an earlier connection of this consumer that is still in flight (its checkpoint update
+     * holds the row: a COMMIT sent just before that connection was lost may still commit), so
+     * that the checkpoint read next is the one that stands. */
     const char *p2[] = {o->consumer, STREAM_SOURCE_LOCAL, o->poll ? "stream" : "new"};
     rc =
         pgconn_query(c->db,
@@ -158,7 +176,7 @@ static int stream_slot_create(consumer *c, volatile sig_atomic_t *stop, PGconn *
     }
     stream_log(c, "creating replication slot %s (it waits for the transactions open now to end)",
                c->slot);
-    /* The name was checked (stream_check_name): safe as an identifier here, where the
+    /* The name was checked (stream_register): safe as an identifier here, where the
      * replication protocol takes no parameters. */
     char cmd[256];
     snprintf(cmd, sizeof cmd, "CREATE_REPLICATION_SLOT \"%s\" LOGICAL pgoutput EXPORT_SNAPSHOT",
@@ -301,16 +319,21 @@ static int stream_take_pending(consumer *c, char *err, size_t errlen)
     return 0;
 }
 
+/* A consumer of an older pgpulse that never committed has applied nothing: it is new. */
+static void stream_new_if_untouched(stream_ckpt *k)
+{
+    if (k->mode == STREAM_MODE_STREAM && !k->has_covered && !k->end_lsn && !k->commit_lsn &&
+        !k->partial_lsn)
+        k->mode = STREAM_MODE_NEW;
+}
+
 int stream_setup(consumer *c, volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
     int rc = stream_register(c, err, errlen);
     if (rc || c->o->poll) return rc;
     if ((rc = stream_publication(c, err, errlen))) return rc;
     stream_ckpt *k = &c->ck;
-    /* A consumer of an older pgpulse that never committed has applied nothing. */
-    if (k->mode == STREAM_MODE_STREAM && !k->has_covered && !k->end_lsn && !k->commit_lsn &&
-        !k->partial_lsn)
-        k->mode = STREAM_MODE_NEW;
+    stream_new_if_untouched(k);
     if (k->mode == STREAM_MODE_NEW) return stream_start_new(c, stop, err, errlen);
     if (k->mode == STREAM_MODE_STREAM) {
         char status[32];
@@ -320,4 +343,22 @@ int stream_setup(consumer *c, volatile sig_atomic_t *stop, char *err, size_t err
     }
     if (k->mode == STREAM_MODE_RECOVERING) return stream_replace_slot(c, stop, err, errlen);
     return 0; /* catching up: stream_catchup resumes from the cursor */
+}
+
+int stream_prepare(const stream_opts *o, char *err, size_t errlen)
+{
+    consumer c;
+    if (stream_consumer_init(&c, o, err, errlen)) return -1;
+    volatile sig_atomic_t never = 0; /* the caller's signals end the process meanwhile */
+    c.db = pgconn_connect(o->conninfo, o->consumer, err, errlen);
+    int rc = c.db ? stream_register(&c, err, errlen) : -1;
+    if (rc == 0 && !o->poll) rc = stream_publication(&c, err, errlen);
+    if (rc == 0 && !o->poll) {
+        /* Only a new consumer gets its slot here; anything else (a lost slot, a catch-up) is
+         * for the consumer itself to handle when it runs. */
+        stream_new_if_untouched(&c.ck);
+        if (c.ck.mode == STREAM_MODE_NEW) rc = stream_start_new(&c, &never, err, errlen);
+    }
+    stream_consumer_free(&c);
+    return rc ? -1 : 0;
 }

@@ -1,6 +1,7 @@
 /* Integration tests of `pgpulse gen` (cmd_gen, gen, loader) against a real PostgreSQL: rows and
  * ground truth in the database, the same rows as the CSV path, idempotent reruns, pacing, bad
- * options, and `pgpulse run` streaming the default fleet. */
+ * options, and `pgpulse run` streaming the default fleet, every row it writes counted by each
+ * stage. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +25,8 @@ static const char *db;
 static int setup(void **state)
 {
     (void)state;
-    db = harness_db("gen", 1);
+    const char *d = harness_db("gen", 1);
+    db = d ? xstrdup(d) : NULL; /* harness_db's storage is reused by the next call */
     return 0;
 }
 
@@ -244,6 +246,121 @@ static void test_run_streams_the_default_fleet(void **state)
     PQfinish(conn);
 }
 
+/* Waits (up to 30 s) until sql, one integer, is at least want; returns its last value. */
+static int64_t wait_at_least(PGconn *conn, const char *sql, int64_t want)
+{
+    int64_t v = 0;
+    for (int i = 0; i < 300 && (v = harness_query_int(conn, sql)) < want; i++)
+        util_sleep_ms(100);
+    return v;
+}
+
+/* What test_run_counts_every_row_from_the_start started, and its open transaction: ended by
+ * its teardown if it fails half-way (run stops its children on SIGINT). */
+static int run_pids[3];
+static PGconn *run_open;
+
+static int run_teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 3; i++)
+        if (run_pids[i]) {
+            kill(run_pids[i], SIGINT);
+            harness_wait(run_pids[i], NULL);
+            run_pids[i] = 0;
+        }
+    if (run_open) PQfinish(run_open);
+    run_open = NULL;
+    return 0;
+}
+
+/* `pgpulse run` on a fresh database: its consumers have their slots before the simulator writes
+ * a row, so each counts every row. A transaction left open elsewhere in the cluster holds up
+ * slot creation (a PostgreSQL rule) for 1.5 s; run waits for it before it starts the simulator,
+ * where it used to start the simulator with the stages and lose what it wrote meanwhile. */
+static void test_run_counts_every_row_from_the_start(void **state)
+{
+    (void)state;
+    if (!db) skip();
+    PGconn *other = run_open = harness_connect(db);
+    harness_exec(other, "BEGIN");
+    harness_exec(other, "SELECT txid_current()");
+    char *fresh = xstrdup(harness_db("gen_run", 0));
+    char *log = xasprintf("%s/run_fresh.log", harness_tmpdir());
+    int pid = run_pids[0] = harness_spawn(
+        NULL, log, (const char *[]){"run", "--db", fresh, "--robots", "5", "--rate", "50", NULL});
+    char *out = NULL;
+    for (int i = 0; i < 300; i++) {
+        free(out);
+        out = access(log, R_OK) == 0 ? harness_read_file(log) : xstrdup("");
+        if (strstr(out, "creating replication slot")) break;
+        util_sleep_ms(100);
+    }
+    if (!strstr(out, "creating replication slot")) fail_msg("run made no slot: %s", out);
+    util_sleep_ms(1500);
+    PGconn *conn = harness_connect(fresh);
+    int64_t early = harness_query_int(conn, "SELECT count(*) FROM reading");
+    harness_exec(other, "COMMIT");
+    PQfinish(other);
+    run_open = NULL;
+    wait_at_least(conn, "SELECT count(*) FROM reading", 100);
+    kill(pid, SIGINT);
+    int st = harness_wait(pid, NULL);
+    run_pids[0] = 0;
+    free(out);
+    out = harness_read_file(log);
+    if (st != 0) fail_msg("run exited with %d: %s", st, out);
+    assert_non_null(strstr(out, "[run] stopped"));
+    /* What the simulator wrote last may not be read yet: the stages again, until they have. */
+    int64_t total = harness_query_int(conn, "SELECT count(*) FROM reading");
+    char *logs[2] = {xasprintf("%s/run_live.log", harness_tmpdir()),
+                     xasprintf("%s/run_detect.log", harness_tmpdir())};
+    int live = run_pids[1] = harness_spawn(
+        NULL, logs[0], (const char *[]){"live", "--db", fresh, "--status-every", "0", NULL});
+    int detect = run_pids[2] = harness_spawn(
+        NULL, logs[1], (const char *[]){"detect", "--db", fresh, "--status-every", "0", NULL});
+    /* Streaming (so past setting their signal handlers) before they are stopped. */
+    for (int i = 0; i < 2; i++) {
+        int streaming = 0;
+        for (int k = 0; k < 300 && !streaming; k++) {
+            char *text = access(logs[i], R_OK) == 0 ? harness_read_file(logs[i]) : xstrdup("");
+            streaming = strstr(text, "streaming from slot") != NULL;
+            free(text);
+            if (!streaming) util_sleep_ms(100);
+        }
+        if (!streaming) fail_msg("%s did not start streaming", logs[i]);
+        free(logs[i]);
+    }
+    int64_t got[2];
+    const char *sql[2] = {"SELECT coalesce(sum(rows), 0) FROM stream_checkpoint WHERE consumer = "
+                          "'live'",
+                          "SELECT coalesce(sum(rows), 0) FROM stream_checkpoint WHERE consumer = "
+                          "'detect'"};
+    for (int i = 0; i < 2; i++)
+        got[i] = wait_at_least(conn, sql[i], total);
+    kill(live, SIGINT);
+    kill(detect, SIGINT);
+    int st_live = harness_wait(live, NULL), st_detect = harness_wait(detect, NULL);
+    run_pids[1] = run_pids[2] = 0;
+    assert_int_equal(st_live, 0);
+    assert_int_equal(st_detect, 0);
+    print_message("run: %lld rows written while the slots were made, %lld in all; live counted "
+                  "%lld, detect %lld\n",
+                  (long long)early, (long long)total, (long long)got[0], (long long)got[1]);
+    assert_int_equal(early, 0);
+    assert_true(total >= 100);
+    assert_int_equal(got[0], total);
+    assert_int_equal(got[1], total);
+    assert_int_equal(harness_query_int(conn, "SELECT sum(rows_total) FROM live_robot"), total);
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM detect_robot_state WHERE "
+                                             "consumer = 'detect'"),
+                     5);
+    PQfinish(conn);
+    free(out);
+    free(log);
+    free(fresh);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_pacing_into_the_database),
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_run_streams_the_default_fleet),
+        cmocka_unit_test_teardown(test_run_counts_every_row_from_the_start, run_teardown),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

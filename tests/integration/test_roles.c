@@ -284,10 +284,13 @@ static void test_stage_runs_consumers_and_cannot_load(void **state)
     running = pid;
     /* It streams as the stage login, over a replication connection (while the slot is being
      * made, a normal session holds it: wait for the walsender). */
-    assert_int_equal(wait_at_least(owner, "SELECT count(*) FROM pg_replication_slots s JOIN "
-                                          "pg_stat_activity a ON a.pid = s.active_pid WHERE "
-                                          "s.slot_name = 'pgpulse_ld_cdc' AND a.backend_type = "
-                                          "'walsender' AND a.usename = 'pgpulse_stages'", 1),
+    assert_int_equal(wait_at_least(owner,
+                                   "SELECT count(*) FROM pg_replication_slots s JOIN "
+                                   "pg_stat_activity a ON a.pid = s.active_pid JOIN "
+                                   "stream_consumer c ON c.slot_name = s.slot_name WHERE "
+                                   "c.consumer = 'ld_cdc' AND a.backend_type = "
+                                   "'walsender' AND a.usename = 'pgpulse_stages'",
+                                   1),
                      1);
     harness_exec(owner, "INSERT INTO reading (robot_id, ts, axis1, axis2, axis3, axis4, axis5, "
                         "axis6, axis7, axis8) SELECT 2, now() - g * interval '1 s', 1, 2, 3, 4, "

@@ -194,11 +194,7 @@ static void test_password_appears_nowhere(void **state)
     assert_int_equal(o.status, 0);
     harness_out_free(&o);
 
-    /* run and the stages it starts. Their consumers are named live and detect, and slot names
-     * are cluster-wide: a slot of that name left in another test's database would stand in
-     * their way (stream.c names a slot after its consumer only). */
-    harness_exec(owner, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                        "WHERE slot_name IN ('pgpulse_live', 'pgpulse_detect') AND NOT active");
+    /* run and the stages it starts. */
     char *runlog = xasprintf("%s/secrets_run.log", harness_tmpdir());
     spawned[1] = harness_spawn(NULL, runlog, (const char *[]){"run", "--db", url, "--robots",
                                                               "2", "--rate", "20", NULL});

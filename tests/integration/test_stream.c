@@ -84,6 +84,17 @@ static void wait_rows(PGconn *conn, const char *consumer, int64_t rows)
                               (long long)rows);
 }
 
+/* The slot a consumer registered (newly allocated). */
+static char *slot_of(PGconn *conn, const char *consumer)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT slot_name FROM stream_consumer WHERE consumer = '%s'",
+             consumer);
+    char *slot = harness_query_text(conn, sql);
+    if (!slot) fail_msg("consumer %s has no slot name", consumer);
+    return slot;
+}
+
 /* The reference: the same two writers' rows (the same flags: the rate sets the simulated
  * sampling interval) loaded into a fresh database, one consumer that nobody interrupts.
  * Returns the fingerprint. */
@@ -265,12 +276,16 @@ static void test_dropped_slot_is_recovered(void **state)
     kill(c, SIGINT);
     assert_int_equal(harness_wait(c, NULL), 0);
     /* The walsender of the stopped consumer may take a moment to let go of the slot. */
-    for (int i = 0; i < 100 && harness_query_int(conn, "SELECT count(*) FROM pg_replication_slots "
-                                                       "WHERE slot_name = 'pgpulse_live_drop' AND "
-                                                       "active") > 0;
-         i++)
+    char *slot = slot_of(conn, "live_drop");
+    char *sql = xasprintf("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s' AND "
+                          "active",
+                          slot);
+    for (int i = 0; i < 100 && harness_query_int(conn, sql) > 0; i++)
         util_sleep_ms(50);
-    harness_exec(conn, "SELECT pg_drop_replication_slot('pgpulse_live_drop')");
+    free(sql);
+    sql = xasprintf("SELECT pg_drop_replication_slot('%s')", slot);
+    harness_exec(conn, sql);
+    free(sql);
     w = start_writer(db, 101, 3000, 0, NULL);
     assert_int_equal(harness_wait(w, NULL), 0);
     c = start_consumer(db, "live_drop", NULL, NULL, log);
@@ -287,9 +302,12 @@ static void test_dropped_slot_is_recovered(void **state)
     kill(c, SIGINT);
     assert_int_equal(harness_wait(c, NULL), 0);
     char *out = harness_read_file(log);
-    assert_non_null(strstr(out, "the replication slot pgpulse_live_drop was dropped"));
+    char *want = xasprintf("the replication slot %s was dropped", slot);
+    assert_non_null(strstr(out, want));
     assert_non_null(strstr(out, "caught up: 3000 rows read from the table"));
+    free(want);
     free(out);
+    free(slot);
     free(log);
     PQfinish(conn);
 }
@@ -358,16 +376,19 @@ static void test_status_and_slots(void **state)
     kill(c, SIGINT);
     assert_int_equal(harness_wait(c, NULL), 0);
 
+    char *slot = slot_of(conn, "live_status");
+    assert_int_equal(strncmp(slot, "pgpulse_live_status_", 20), 0);
     o = harness_pgpulse(NULL, (const char *[]){"slots", "list", "--db", db, NULL});
     assert_int_equal(o.status, 0);
-    assert_non_null(strstr(o.out, "pgpulse_live_status"));
+    assert_non_null(strstr(o.out, slot));
     harness_out_free(&o);
     o = harness_pgpulse(NULL, (const char *[]){"slots", "drop", "live_status", "--db", db, NULL});
     assert_int_equal(o.status, 0);
     harness_out_free(&o);
-    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM pg_replication_slots WHERE "
-                                             "slot_name = 'pgpulse_live_status'"),
-                     0);
+    char *sql = xasprintf("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s'", slot);
+    assert_int_equal(harness_query_int(conn, sql), 0);
+    free(sql);
+    free(slot);
     /* The publication is shared by the consumers (reading_publication): it stays. */
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM pg_publication WHERE pubname = "
                                              "'pgpulse_reading'"),
@@ -391,11 +412,13 @@ static void test_idle_slot_keeps_moving(void **state)
     harness_wait_slot(conn, "live_idle");
     harness_exec(conn, "CREATE TABLE other (x int); INSERT INTO other SELECT generate_series(1, 50000)");
     char *lsn = harness_query_text(conn, "SELECT pg_current_wal_lsn()::text");
+    char *slot = slot_of(conn, "live_idle");
     char sql[256];
     snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'pgpulse_live_idle' AND "
+             "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s' AND "
              "confirmed_flush_lsn >= '%s'",
-             lsn);
+             slot, lsn);
+    free(slot);
     int moved = 0;
     for (int i = 0; i < 250 && !moved; i++) { /* status updates go out at least every 10 s */
         util_sleep_ms(100);
@@ -408,6 +431,47 @@ static void test_idle_slot_keeps_moving(void **state)
     PQfinish(conn);
 }
 
+/* Slot names are cluster-wide: a consumer of the same name in a second database of the cluster
+ * gets a slot of its own (the name carries a hash of the database's), and both stream. */
+static void test_same_name_in_two_databases(void **state)
+{
+    (void)state;
+    const char *names[2] = {"stream_twin_a", "stream_twin_b"};
+    char *db[2];
+    PGconn *conn[2];
+    int c[2];
+    for (int i = 0; i < 2; i++) {
+        const char *d = harness_db(names[i], 1);
+        if (!d) skip();
+        db[i] = xstrdup(d);
+        conn[i] = harness_connect(db[i]);
+        c[i] = start_consumer(db[i], "twin", NULL, NULL, NULL);
+        harness_wait_slot(conn[i], "twin");
+    }
+    char *slot[2] = {slot_of(conn[0], "twin"), slot_of(conn[1], "twin")};
+    assert_string_not_equal(slot[0], slot[1]);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(strncmp(slot[i], "pgpulse_twin_", 13), 0);
+        int w = start_writer(db[i], 1, 1000 * (i + 1), 0, NULL);
+        assert_int_equal(harness_wait(w, NULL), 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        wait_rows(conn[i], "twin", 1000 * (i + 1));
+        assert_int_equal(harness_query_int(conn[i], "SELECT sum(rows_total) FROM live_robot"),
+                         1000 * (i + 1));
+        char *sql = xasprintf("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s' "
+                              "AND database = current_database() AND active",
+                              slot[i]);
+        assert_int_equal(harness_query_int(conn[i], sql), 1);
+        free(sql);
+        kill(c[i], SIGINT);
+        assert_int_equal(harness_wait(c[i], NULL), 0);
+        PQfinish(conn[i]);
+        free(slot[i]);
+        free(db[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -418,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_dropped_slot_is_recovered),
         cmocka_unit_test(test_status_and_slots),
         cmocka_unit_test(test_idle_slot_keeps_moving),
+        cmocka_unit_test(test_same_name_in_two_databases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

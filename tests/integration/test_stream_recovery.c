@@ -200,6 +200,16 @@ static int rec_writer(const char *db, int first, int rows, int rate, const char 
     return rec_track(harness_spawn(NULL, NULL, argv));
 }
 
+/* The slot a consumer registered (newly allocated). */
+static char *rec_slot_of(PGconn *conn, const char *consumer)
+{
+    char *sql = xasprintf("SELECT slot_name FROM stream_consumer WHERE consumer = '%s'", consumer);
+    char *slot = harness_query_text(conn, sql);
+    free(sql);
+    if (!slot) fail_msg("consumer %s has no slot name", consumer);
+    return slot;
+}
+
 /* Runs SQL until the slot's wal_status is 'lost': WAL moves to new segments as writers write,
  * and a checkpoint invalidates a slot past the bound. */
 static void rec_make_lost(PGconn *conn, const char *slot)
@@ -357,8 +367,9 @@ static void test_lost_slot_two_writers(void **state)
     rec_wait_true(conn, "SELECT count(*) >= 2000 FROM reading WHERE robot_id BETWEEN 21 AND 130");
     /* The bound holds for every slot of the cluster: lowered only while this one is to be
      * lost, and restored at once. */
+    char *slot = rec_slot_of(conn, "rec");
     rec_lower_bound(conn, db);
-    rec_make_lost(conn, "pgpulse_rec");
+    rec_make_lost(conn, slot);
     assert_int_equal(rec_restore_bound(NULL), 0);
     harness_out o = harness_pgpulse(NULL, (const char *[]){"status", "--db", db, NULL});
     assert_int_equal(o.status, 0);
@@ -372,20 +383,26 @@ static void test_lost_slot_two_writers(void **state)
                                                      "robot_id BETWEEN 21 AND 130"));
     c = rec_consumer(db, "live,detect", "rec", NULL, NULL, log2);
     rec_wait_true(conn, "SELECT count(*) FROM stream_checkpoint WHERE mode = 'recovering'");
-    rec_wait_true(conn, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = "
-                        "'pgpulse_rec' AND active");
+    char *sql_active = xasprintf("SELECT count(*) FROM pg_replication_slots WHERE slot_name = "
+                                 "'%s' AND active",
+                                 slot);
+    rec_wait_true(conn, sql_active);
+    free(sql_active);
     kill(c, SIGKILL);
     assert_int_equal(rec_wait_pid(c), 128 + SIGKILL);
     c = rec_consumer(db, "live,detect", "rec", "500", "catchup-commit:2", log3);
+    char *holds = xasprintf("waiting for the process that holds slot %s", slot);
+    char *creating = xasprintf("creating replication slot %s", slot);
     for (int i = 0;; i++) {
         char *s = access(log3, R_OK) == 0 ? harness_read_file(log3) : xstrdup("");
-        int waiting = strstr(s, "waiting for the process that holds slot pgpulse_rec") ||
-                      strstr(s, "creating replication slot pgpulse_rec");
+        int waiting = strstr(s, holds) || strstr(s, creating);
         free(s);
         if (waiting) break;
         if (i == REC_WAIT_S * 10) fail_msg("the restarted consumer did not reach the slot");
         util_sleep_ms(100);
     }
+    free(holds);
+    free(creating);
     harness_exec(open, "COMMIT");
     PQfinish(open);
     rec_open_conn = NULL;
@@ -405,7 +422,10 @@ static void test_lost_slot_two_writers(void **state)
                                              "= 'stream'"),
                      1);
     char *out = harness_read_file(log2);
-    assert_non_null(strstr(out, "the replication slot pgpulse_rec was invalidated"));
+    char *want = xasprintf("the replication slot %s was invalidated", slot);
+    assert_non_null(strstr(out, want));
+    free(want);
+    free(slot);
     free(out);
     out = harness_read_file(log4);
     assert_non_null(strstr(out, "resuming the catch-up from the table"));
@@ -481,8 +501,10 @@ static void test_lost_slot_partial_transaction(void **state)
                                               "stream_checkpoint");
     int w = rec_writer(db, 1, 5000, 0, "2026-03-01T00:00:00Z");
     assert_int_equal(rec_wait_pid(w), 0);
+    char *slot = rec_slot_of(conn, "part");
     rec_lower_bound(conn, db);
-    rec_make_lost(conn, "pgpulse_part");
+    rec_make_lost(conn, slot);
+    free(slot);
     assert_int_equal(rec_restore_bound(NULL), 0);
     c = rec_consumer(db, "live", "part", "1000", NULL, log2);
     rec_wait_rows(conn, "part", 10010);
@@ -530,9 +552,10 @@ static void test_lost_slot_without_record_is_reported(void **state)
     kill(c, SIGINT);
     assert_int_equal(rec_wait_pid(c), 0);
     harness_exec(conn, "UPDATE stream_checkpoint SET covered = NULL");
-    rec_wait_true(conn, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = "
-                        "'pgpulse_legacy' AND NOT active");
-    harness_exec(conn, "SELECT pg_drop_replication_slot('pgpulse_legacy')");
+    rec_wait_true(conn, "SELECT count(*) FROM pg_replication_slots s JOIN stream_consumer c ON "
+                        "c.slot_name = s.slot_name WHERE c.consumer = 'legacy' AND NOT s.active");
+    harness_exec(conn, "SELECT pg_drop_replication_slot(slot_name) FROM stream_consumer WHERE "
+                       "consumer = 'legacy'");
     harness_out o = harness_pgpulse(NULL, (const char *[]){"consume", "--stages", "live", "--db",
                                                            db, "--name", "legacy", NULL});
     assert_int_equal(o.status, 1);
