@@ -66,7 +66,8 @@ typedef struct stream_opts {
 } stream_opts;
 
 /* Runs a consumer until *stop becomes non-zero (it then commits what it has and returns 0).
- * Connection losses and server restarts are retried with backoff, resuming from the last
+ * One process at a time runs a consumer: while another holds it (a session advisory lock in
+ * its database), this one says so and waits. Connection losses and server restarts are retried with backoff, resuming from the last
  * checkpoint; a slot that was invalidated or dropped is replaced, the rows it did not deliver
  * read from the table. Returns -1 with a message for what retrying cannot fix: a bad name, a
  * consumer that exists with other settings, a lost slot under a checkpoint written by a pgpulse

@@ -172,8 +172,9 @@ void stream_fault(const char *point);
  * the connection was lost before the end of the reply; the caller PQclears it). */
 PGresult *stream_exec_interruptible(PGconn *conn, const char *sql, volatile sig_atomic_t *stop);
 
-/* stream_setup.c: registers the consumer, ensures its publication and slot, and starts a
- * recovery when the slot is lost. */
+/* stream_setup.c: takes the consumer's lock (one process at a time; waits while another holds
+ * it), registers the consumer, ensures its publication and slot, and starts a recovery when the
+ * slot is lost. Returns 0 also when *stop was set while it waited. */
 int stream_setup(consumer *c, volatile sig_atomic_t *stop, char *err, size_t errlen);
 
 /* stream_catchup.c: reads from the table what the lost slot did not deliver, in chunks. Returns

@@ -15,6 +15,43 @@
 #include "util.h"
 
 #define STREAM_SLOT_SAY_US (30 * INT64_C(1000000)) /* repeat a message this often */
+#define STREAM_LOCK_WAIT_MS 200                     /* between attempts at the consumer lock */
+
+/* Takes the consumer's lock: a session advisory lock on (hashtext('pgpulse.consumer'),
+ * hashtext(name)) in its database, held by c->db for as long as it is open. One process at a
+ * time runs a consumer: a second `pgpulse live` (or poller, which no slot would stop) waits
+ * instead of applying the stream twice; and a connection of this same consumer that was cut
+ * while the server still ran its last statement holds the lock until that backend has ended,
+ * so no statement of the old connection can land after the new one has read the checkpoint.
+ * With wait 0 returns 1 at once when another session holds it. Returns 0 (taken), 1 (not taken:
+ * wait 0, or *stop set), or an error (PGCONN_LOST to retry). */
+static int stream_lock(consumer *c, int wait, volatile sig_atomic_t *stop, char *err,
+                       size_t errlen)
+{
+    const char *p[] = {c->o->consumer};
+    int64_t said = 0;
+    while (!*stop) {
+        PGresult *r = NULL;
+        int rc = pgconn_query(c->db,
+                              "SELECT pg_try_advisory_lock(hashtext('pgpulse.consumer'), "
+                              "hashtext($1))",
+                              1, p, PGRES_TUPLES_OK, &r, err, errlen);
+        if (rc) return rc;
+        int got = PQgetvalue(r, 0, 0)[0] == 't';
+        PQclear(r);
+        if (got) return 0;
+        if (!wait) return 1;
+        int64_t now = util_mono_us();
+        if (!said || now - said >= STREAM_SLOT_SAY_US) {
+            stream_log(c, "another process runs consumer '%s' (or a connection of it that was "
+                          "cut is still ending): waiting for it",
+                       c->o->consumer);
+            said = now;
+        }
+        util_sleep_ms(STREAM_LOCK_WAIT_MS);
+    }
+    return 1;
+}
 
 /* Registers the consumer and its checkpoint row, and reads the checkpoint. */
 static int stream_register(consumer *c, char *err, size_t errlen)
@@ -329,7 +366,9 @@ static void stream_new_if_untouched(stream_ckpt *k)
 
 int stream_setup(consumer *c, volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
-    int rc = stream_register(c, err, errlen);
+    int rc = stream_lock(c, 1, stop, err, errlen);
+    if (rc) return rc == 1 ? 0 : rc; /* 1: stopped while waiting */
+    rc = stream_register(c, err, errlen);
     if (rc || c->o->poll) return rc;
     if ((rc = stream_publication(c, err, errlen))) return rc;
     stream_ckpt *k = &c->ck;
@@ -351,7 +390,13 @@ int stream_prepare(const stream_opts *o, char *err, size_t errlen)
     if (stream_consumer_init(&c, o, err, errlen)) return -1;
     volatile sig_atomic_t never = 0; /* the caller's signals end the process meanwhile */
     c.db = pgconn_connect(o->conninfo, o->consumer, err, errlen);
-    int rc = c.db ? stream_register(&c, err, errlen) : -1;
+    /* A consumer that runs already is ready. */
+    int rc = c.db ? stream_lock(&c, 0, &never, err, errlen) : -1;
+    if (rc == 1) {
+        stream_consumer_free(&c);
+        return 0;
+    }
+    if (rc == 0) rc = stream_register(&c, err, errlen);
     if (rc == 0 && !o->poll) rc = stream_publication(&c, err, errlen);
     if (rc == 0 && !o->poll) {
         /* Only a new consumer gets its slot here; anything else (a lost slot, a catch-up) is

@@ -259,6 +259,51 @@ static void test_poll_misses_nothing_under_four_writers(void **state)
     PQfinish(conn);
 }
 
+/* Waits until path holds text (fails after 60 s). */
+static void wait_log(const char *path, const char *text)
+{
+    for (int i = 0; i < 1200; i++) {
+        char *t = access(path, R_OK) == 0 ? harness_read_file(path) : NULL; /* not yet made */
+        int found = t && strstr(t, text) != NULL;
+        free(t);
+        if (found) return;
+        util_sleep_ms(50);
+    }
+    fail_msg("no '%s' in %s", text, path);
+}
+
+/* One process at a time runs a consumer: a second poller of the same name (no slot stops it)
+ * waits instead of applying the rows again, and takes over when the first one dies. */
+static void test_one_process_per_consumer(void **state)
+{
+    (void)state;
+    const char *db = harness_db("stream_twice", 1);
+    if (!db) skip();
+    PGconn *conn = harness_connect(db);
+    char *log1 = xasprintf("%s/twice1.log", harness_tmpdir());
+    char *log2 = xasprintf("%s/twice2.log", harness_tmpdir());
+    int a = start_consumer(db, "twice", "--source", "poll", log1);
+    wait_log(log1, "polling reading");
+    int b = start_consumer(db, "twice", "--source", "poll", log2);
+    wait_log(log2, "another process runs consumer 'twice'");
+    assert_int_equal(harness_wait(start_writer(db, 1, 20000, 0, NULL), NULL), 0);
+    wait_rows(conn, "twice", 20000);
+    assert_int_equal(harness_query_int(conn, "SELECT sum(rows_total) FROM live_robot"), 20000);
+    /* The first dies; the second goes on from its checkpoint. */
+    kill(a, SIGKILL);
+    harness_wait(a, NULL);
+    wait_log(log2, "polling reading");
+    assert_int_equal(harness_wait(start_writer(db, 101, 5000, 0, NULL), NULL), 0);
+    wait_rows(conn, "twice", 25000);
+    assert_int_equal(harness_query_int(conn, "SELECT sum(rows_total) FROM live_robot"), 25000);
+    assert_int_equal(harness_query_int(conn, "SELECT sum(rows) FROM live_fleet_second"), 25000);
+    kill(b, SIGINT);
+    assert_int_equal(harness_wait(b, NULL), 0);
+    free(log1);
+    free(log2);
+    PQfinish(conn);
+}
+
 /* A slot dropped under a stopped consumer: it reads what it missed from the table, says so, and
  * goes on from a new slot with nothing lost or counted twice. */
 static void test_dropped_slot_is_recovered(void **state)
@@ -479,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_server_restart),
         cmocka_unit_test(test_two_shards_equal_one_worker),
         cmocka_unit_test(test_poll_misses_nothing_under_four_writers),
+        cmocka_unit_test(test_one_process_per_consumer),
         cmocka_unit_test(test_dropped_slot_is_recovered),
         cmocka_unit_test(test_status_and_slots),
         cmocka_unit_test(test_idle_slot_keeps_moving),
