@@ -265,7 +265,8 @@ static void test_stage_runs_consumers_and_cannot_load(void **state)
                       1) < 1)
         fail_msg("the polling consumer did not start: %s", harness_read_file(log));
     harness_exec(owner, "INSERT INTO reading (robot_id, ts, axis1, axis2, axis3, axis4, axis5, "
-                        "axis6, axis7, axis8) SELECT 1, now() - g * interval '1 s', 1, 2, 3, 4, "
+                        "axis6, axis7, axis8) SELECT 1, date_trunc('day', now()) + interval '12 h' - g * "
+                        "interval '1 s', 1, 2, 3, 4, "
                         "5, 6, 7, 8 FROM generate_series(1, 20) g");
     assert_int_equal(wait_at_least(owner, "SELECT rows FROM stream_checkpoint WHERE consumer = "
                                           "'det_poll'", 20),
@@ -282,18 +283,20 @@ static void test_stage_runs_consumers_and_cannot_load(void **state)
                                                      "--name", "ld_cdc", "--status-every", "0",
                                                      NULL});
     running = pid;
-    /* It streams as the stage login, over a replication connection (while the slot is being
-     * made, a normal session holds it: wait for the walsender). */
+    /* It streams as the stage login, over a replication connection (a slot being created is
+     * active too: wait until it is recorded, mode 'stream', so the rows below reach it). */
     assert_int_equal(wait_at_least(owner,
                                    "SELECT count(*) FROM pg_replication_slots s JOIN "
                                    "pg_stat_activity a ON a.pid = s.active_pid JOIN "
-                                   "stream_consumer c ON c.slot_name = s.slot_name WHERE "
-                                   "c.consumer = 'ld_cdc' AND a.backend_type = "
+                                   "stream_consumer c ON c.slot_name = s.slot_name JOIN "
+                                   "stream_checkpoint k ON k.consumer = c.consumer AND k.mode = "
+                                   "'stream' WHERE c.consumer = 'ld_cdc' AND a.backend_type = "
                                    "'walsender' AND a.usename = 'pgpulse_stages'",
                                    1),
                      1);
     harness_exec(owner, "INSERT INTO reading (robot_id, ts, axis1, axis2, axis3, axis4, axis5, "
-                        "axis6, axis7, axis8) SELECT 2, now() - g * interval '1 s', 1, 2, 3, 4, "
+                        "axis6, axis7, axis8) SELECT 2, date_trunc('day', now()) + interval '12 h' - g * "
+                        "interval '1 s', 1, 2, 3, 4, "
                         "5, 6, 7, 8 FROM generate_series(1, 30) g");
     assert_int_equal(wait_at_least(owner, "SELECT coalesce(max(rows_total), 0) FROM live_robot "
                                           "WHERE robot_id = 2", 30),
