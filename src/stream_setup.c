@@ -181,7 +181,9 @@ static int stream_slot_drop(consumer *c, volatile sig_atomic_t *stop, char *err,
         }
         pgconn_result_error(r, c->db, err, errlen);
         int lost = pgconn_result_lost(c->db, r), busy = pgconn_is_sqlstate(r, "55006");
+        int gone = pgconn_is_sqlstate(r, "42704"); /* dropped since it was listed */
         PQclear(r);
+        if (gone) return 0;
         if (lost) return PGCONN_LOST;
         if (!busy || *stop) return -1;
         int64_t now = util_mono_us();
@@ -221,7 +223,10 @@ static int stream_slot_create(consumer *c, volatile sig_atomic_t *stop, PGconn *
     r = stream_exec_interruptible(repl, cmd, stop);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || PQnfields(r) < 3) {
         pgconn_result_error(r, repl, err, errlen);
-        rc = *stop ? -1 : pgconn_result_lost(repl, r) ? PGCONN_LOST : -1;
+        /* 42710: a slot of that name appeared since it was dropped: setup again. */
+        rc = *stop                                                          ? -1
+             : pgconn_result_lost(repl, r) || pgconn_is_sqlstate(r, "42710") ? PGCONN_LOST
+                                                                             : -1;
         goto done;
     }
     if (pgoutput_lsn_parse(PQgetvalue(r, 0, 1), consistent) != 0) {
@@ -237,9 +242,14 @@ static int stream_slot_create(consumer *c, volatile sig_atomic_t *stop, PGconn *
     /* SET TRANSACTION SNAPSHOT takes no parameters: the name was checked just above. */
     char set[128];
     snprintf(set, sizeof set, "SET TRANSACTION SNAPSHOT '%s'", name);
-    if ((rc = pgconn_exec(into, "BEGIN ISOLATION LEVEL REPEATABLE READ", err, errlen)) ||
-        (rc = pgconn_exec(into, set, err, errlen)))
+    if ((rc = pgconn_exec(into, "BEGIN ISOLATION LEVEL REPEATABLE READ", err, errlen)))
         goto done;
+    if ((rc = pgconn_exec(into, set, err, errlen))) {
+        /* The name was checked: the export ended with its walsender (killed, or its connection
+         * lost). The slot stays unrecorded, so setup drops it and starts over. */
+        if (rc != PGCONN_LOST) rc = PGCONN_LOST;
+        goto done;
+    }
     PQclear(r);
     r = NULL;
     rc = pgconn_query(into, "SELECT pg_current_snapshot()::text", 0, NULL, PGRES_TUPLES_OK, &r, err,

@@ -666,6 +666,14 @@ static void test_setup_cut_at_sampled_statements(void **state)
                         s == 0 ? "slot connection, startup"
                                : "slot connection, CREATE_REPLICATION_SLOT");
     }
+    /* The slot's reply delivered whole, then the connection cut: the exported snapshot ends
+     * with its walsender, before or while the normal connection imports it. */
+    nst = sw_statements(swc.slot, &st);
+    if (nst) {
+        sw_point x = sw_at(st[nst - 1].ready, FAULTPROXY_AFTER, 1,
+                           "slot connection, CREATE_REPLICATION_SLOT answered");
+        sw_add(&slot, &x);
+    }
     free(st);
     rng r;
     rng_seed(&r, harness_seed(), 22);
