@@ -195,6 +195,9 @@ int cmd_run(int argc, char **argv)
     }
     printf("database ready: schema version %d\n", mr.to_version);
     fflush(stdout); /* keep our lines in order with the subcommands' stderr */
+    /* The stages' consumers exist before anything is written, so that the data file's rows
+     * as well as the simulator's reach them. */
+    if (sim && cmd_run_prepare(d.stage) != 0) goto cleanup;
     if (assets) {
         char *av[] = {"import-assets", "--db", d.writer, (char *)assets, NULL};
         optind = 1;
@@ -227,10 +230,6 @@ int cmd_run(int argc, char **argv)
         fflush(stdout);
         PQfinish(conn);
         conn = NULL;
-        if (cmd_run_prepare(d.stage) != 0) {
-            rc = CLI_FAIL;
-            goto cleanup;
-        }
         char *live[] = {"live", NULL};
         char *detect[] = {"detect", NULL};
         char *gen[] = {"gen", "--robots", (char *)robots, "--rate", (char *)rate,

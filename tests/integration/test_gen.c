@@ -215,14 +215,27 @@ static void test_run_streams_the_default_fleet(void **state)
     if (!db) skip();
     PGconn *conn = harness_connect(db);
     char *log = xasprintf("%s/run.log", harness_tmpdir());
-    int pid = harness_spawn(NULL, log, (const char *[]){"run", "--db", db, NULL});
-    int64_t seen = 0, live = 0, detected = 0;
-    for (int i = 0; i < 150 && (seen < 40 || live < 20 || detected < 20); i++) {
+    /* A robot export loaded first (--data): its rows reach the stages too, the consumers being
+     * made before anything is written. */
+    char *export = xasprintf("%s/run_export.csv", harness_tmpdir());
+    FILE *f = fopen(export, "w");
+    assert_non_null(f);
+    fputs("\"Time\",\"Trait\",\"Axis #1\",\"Axis #2\",\"Axis #3\",\"Axis #4\",\"Axis #5\","
+          "\"Axis #6\",\"Axis #7\",\"Axis #8\"\n", f);
+    for (int i = 0; i < 50; i++)
+        fprintf(f, "\"2023-01-02T03:04:%02dZ\",\"current\",%d.5,1,2,3,4,5,6,7\n", i, i);
+    fclose(f);
+    int pid = harness_spawn(NULL, log, (const char *[]){"run", "--db", db, "--data", export,
+                                                        "--robot", "7", NULL});
+    int64_t seen = 0, live = 0, detected = 0, exported = 0;
+    for (int i = 0; i < 600 && (seen < 40 || live < 20 || detected < 20 || exported < 50); i++) {
         util_sleep_ms(100);
         seen = harness_query_int(conn, "SELECT count(*) FROM reading WHERE robot_id > 1000");
         live = harness_query_int(conn, "SELECT count(*) FROM live_robot WHERE robot_id > 1000");
         detected = harness_query_int(conn, "SELECT count(*) FROM detect_robot_state WHERE "
                                            "consumer = 'detect' AND robot_id > 1000");
+        exported = harness_query_int(conn, "SELECT coalesce(max(rows_total), 0) FROM live_robot "
+                                           "WHERE robot_id = 7");
     }
     kill(pid, SIGINT);
     int st = harness_wait(pid, NULL);
@@ -241,8 +254,13 @@ static void test_run_streams_the_default_fleet(void **state)
                      20);
     assert_int_equal(detected, 20);
     assert_non_null(strstr(out, "[detect] pgpulse detect: streaming from slot"));
+    assert_int_equal(exported, 50);
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM detect_robot_state WHERE "
+                                             "consumer = 'detect' AND robot_id = 7"),
+                     1);
     free(out);
     free(log);
+    free(export);
     PQfinish(conn);
 }
 
