@@ -668,6 +668,7 @@ static void test_setup_cut_at_sampled_statements(void **state)
     }
     /* The slot's reply delivered whole, then the connection cut: the exported snapshot ends
      * with its walsender, before or while the normal connection imports it. */
+    free(st);
     nst = sw_statements(swc.slot, &st);
     if (nst) {
         sw_point x = sw_at(st[nst - 1].ready, FAULTPROXY_AFTER, 1,
