@@ -377,6 +377,53 @@ static void test_run_counts_every_row_from_the_start(void **state)
     free(fresh);
 }
 
+/* A home with the consumer `live` of an earlier run (two consumers, one stage each) keeps its
+ * layout: run adds no consumer "pipeline" beside it, whose slot would leave the old ones
+ * pinning WAL, until the migration to one consumer exists. */
+static void test_run_keeps_an_old_home(void **state)
+{
+    (void)state;
+    if (!db) skip();
+    char *old = xstrdup(harness_db("gen_run_old", 1));
+    char *llog = xasprintf("%s/run_old_live.log", harness_tmpdir());
+    int live = run_pids[1] = harness_spawn(
+        NULL, llog, (const char *[]){"live", "--db", old, "--status-every", "0", NULL});
+    int streaming = 0;
+    for (int k = 0; k < 300 && !streaming; k++) {
+        char *text = access(llog, R_OK) == 0 ? harness_read_file(llog) : xstrdup("");
+        streaming = strstr(text, "streaming from slot") != NULL;
+        free(text);
+        if (!streaming) util_sleep_ms(100);
+    }
+    if (!streaming) fail_msg("%s did not start streaming", llog);
+    kill(live, SIGINT);
+    assert_int_equal(harness_wait(live, NULL), 0);
+    run_pids[1] = 0;
+    char *log = xasprintf("%s/run_old.log", harness_tmpdir());
+    int pid = run_pids[0] = harness_spawn(
+        NULL, log, (const char *[]){"run", "--db", old, "--robots", "2", "--rate", "20", NULL});
+    PGconn *conn = harness_connect(old);
+    assert_true(wait_at_least(conn, "SELECT count(*) FROM detect_robot_state WHERE consumer = "
+                                    "'detect'", 2) >= 2);
+    kill(pid, SIGINT);
+    int st = harness_wait(pid, NULL);
+    run_pids[0] = 0;
+    char *out = harness_read_file(log);
+    if (st != 0) fail_msg("run exited with %d: %s", st, out);
+    assert_non_null(strstr(out, "running: the live and detect stages (consumers live and detect)"));
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM stream_consumer WHERE "
+                                             "consumer = 'pipeline'"),
+                     0);
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM pg_replication_slots WHERE "
+                                             "database = current_database()"),
+                     2);
+    PQfinish(conn);
+    free(out);
+    free(log);
+    free(llog);
+    free(old);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_run_streams_the_default_fleet),
         cmocka_unit_test_teardown(test_run_counts_every_row_from_the_start, run_teardown),
+        cmocka_unit_test_teardown(test_run_keeps_an_old_home, run_teardown),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
