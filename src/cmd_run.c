@@ -122,24 +122,51 @@ static void cmd_run_summary(PGconn *conn)
     PQclear(r);
 }
 
-/* Registers the live and detect consumers and creates their slots, as the login they run as,
- * before any child starts: a new consumer reads only what commits after its slot exists, and
- * the simulator starts writing at once. Returns 0, or -1 after printing why. */
-static int cmd_run_prepare(const char *stage_url)
+/* The consumer `pgpulse run` runs: the live and detect stages on one slot, so the WAL is
+ * decoded once (`pgpulse consume --stages live,detect --name pipeline`). */
+#define RUN_PIPELINE "pipeline"
+
+/* 1 if this home has the consumers `live` and/or `detect` that run made before it ran one
+ * consumer, 0 if not, -1 after printing why it cannot tell. Such a home keeps its two
+ * consumers (their slots and the detect stage's state are theirs) until the migration to
+ * "pipeline" exists: starting "pipeline" beside them would leave their slots pinning WAL. */
+static int cmd_run_old_layout(PGconn *conn)
+{
+    PGresult *r = PQexec(conn, "SELECT count(*) FROM stream_consumer WHERE consumer IN ('live', "
+                               "'detect')");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        cli_error("run", "cannot list the consumers: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return -1;
+    }
+    int old = strcmp(PQgetvalue(r, 0, 0), "0") != 0;
+    PQclear(r);
+    return old;
+}
+
+/* Registers run's consumers and creates their slots, as the login they run as, before any child
+ * starts: a new consumer reads only what commits after its slot exists, and the simulator starts
+ * writing at once. old: the old layout (consumers live and detect, one stage each), else the one
+ * consumer "pipeline". Returns 0, or -1 after printing why. */
+static int cmd_run_prepare(const char *stage_url, int old)
 {
     static const char *const names[] = {"live", "detect"}; /* `pgpulse live`, `pgpulse detect` */
-    for (size_t i = 0; i < UTIL_ARRAY_LEN(names); i++) {
-        const stream_stage_ops *ops[1] = {stages_find(names[i])};
+    const stream_stage_ops *ops[2] = {stages_find(names[0]), stages_find(names[1])};
+    if (!ops[0] || !ops[1]) {
+        cli_error("run", "the live or detect stage is unknown");
+        return -1;
+    }
+    for (size_t i = 0; i < (old ? UTIL_ARRAY_LEN(names) : 1); i++) {
         stream_opts o = {.conninfo = stage_url,
-                         .consumer = names[i],
-                         .stages = ops,
-                         .nstages = 1,
+                         .consumer = old ? names[i] : RUN_PIPELINE,
+                         .stages = old ? ops + i : ops,
+                         .nstages = old ? 1 : 2,
                          .shards = 1,
                          .batch_ms = STREAM_DEFAULT_BATCH_MS,
                          .batch_rows = STREAM_DEFAULT_BATCH_ROWS};
         char err[1024];
-        if (!ops[0] || stream_prepare(&o, err, sizeof err) != 0) {
-            cli_error("run", "the %s stage: %s", names[i], ops[0] ? err : "unknown stage");
+        if (stream_prepare(&o, err, sizeof err) != 0) {
+            cli_error("run", "the %s consumer: %s", o.consumer, err);
             return -1;
         }
     }
@@ -197,7 +224,12 @@ int cmd_run(int argc, char **argv)
     fflush(stdout); /* keep our lines in order with the subcommands' stderr */
     /* The stages' consumers exist before anything is written, so that the data file's rows
      * as well as the simulator's reach them. */
-    if (sim && cmd_run_prepare(d.stage) != 0) goto cleanup;
+    int old = sim ? cmd_run_old_layout(conn) : 0;
+    if (old < 0) goto cleanup;
+    if (old)
+        printf("this home has the consumers live and detect of an earlier pgpulse run: run keeps "
+               "them (two slots) rather than add the one consumer \"" RUN_PIPELINE "\"\n");
+    if (sim && cmd_run_prepare(d.stage, old) != 0) goto cleanup;
     if (assets) {
         char *av[] = {"import-assets", "--db", d.writer, (char *)assets, NULL};
         optind = 1;
@@ -224,24 +256,28 @@ int cmd_run(int argc, char **argv)
             snprintf(fleet_rate, sizeof fleet_rate, "%s", robots); /* 1 row/s per robot */
             rate = fleet_rate;
         }
-        printf("\nrunning: the live and detect stages, and %s simulated robots (ids from %s) at %s rows/s; "
-               "Ctrl-C stops\n",
-               robots, RUN_FLEET_FIRST, rate);
+        printf("\nrunning: the live and detect stages (%s), and %s simulated robots (ids from %s) "
+               "at %s rows/s; Ctrl-C stops\n",
+               old ? "consumers live and detect" : "consumer " RUN_PIPELINE, robots,
+               RUN_FLEET_FIRST, rate);
         fflush(stdout);
         PQfinish(conn);
         conn = NULL;
         char *live[] = {"live", NULL};
         char *detect[] = {"detect", NULL};
+        char *pipeline[] = {"consume", "--stages", "live,detect", "--name", RUN_PIPELINE, NULL};
         char *gen[] = {"gen", "--robots", (char *)robots, "--rate", (char *)rate,
                        "--first-robot", RUN_FLEET_FIRST, NULL};
-        const supervise_child children[] = {
+        const supervise_child old_children[] = {
             {"live", live, d.stage}, {"detect", detect, d.stage}, {"gen", gen, d.writer}};
+        const supervise_child children[] = {{RUN_PIPELINE, pipeline, d.stage},
+                                            {"gen", gen, d.writer}};
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = cmd_run_on_signal;
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
-        if (supervise_run(children, 3, &cmd_run_stop) != 0) {
+        if (supervise_run(old ? old_children : children, old ? 3 : 2, &cmd_run_stop) != 0) {
             cli_error("run", "cannot find this program's path to start its stages");
             rc = CLI_FAIL;
         }

@@ -208,7 +208,7 @@ static void test_bad_options(void **state)
 }
 
 /* `pgpulse run` streams the default fleet (robots from 1001) and runs the live and detect stages, as
- * supervised children, until interrupted. */
+ * supervised children (one consumer, "pipeline", with both stages), until interrupted. */
 static void test_run_streams_the_default_fleet(void **state)
 {
     (void)state;
@@ -233,7 +233,7 @@ static void test_run_streams_the_default_fleet(void **state)
         seen = harness_query_int(conn, "SELECT count(*) FROM reading WHERE robot_id > 1000");
         live = harness_query_int(conn, "SELECT count(*) FROM live_robot WHERE robot_id > 1000");
         detected = harness_query_int(conn, "SELECT count(*) FROM detect_robot_state WHERE "
-                                           "consumer = 'detect' AND robot_id > 1000");
+                                           "consumer = 'pipeline' AND robot_id > 1000");
         exported = harness_query_int(conn, "SELECT coalesce(max(rows_total), 0) FROM live_robot "
                                            "WHERE robot_id = 7");
     }
@@ -241,7 +241,8 @@ static void test_run_streams_the_default_fleet(void **state)
     int st = harness_wait(pid, NULL);
     char *out = harness_read_file(log);
     if (st != 0) fail_msg("run exited with %d: %s", st, out);
-    assert_non_null(strstr(out, "running: the live and detect stages, and 20 simulated robots"));
+    assert_non_null(strstr(out, "running: the live and detect stages (consumer pipeline), and 20 "
+                               "simulated robots"));
     assert_non_null(strstr(out, "[gen] pgpulse gen: 20 robots"));   /* prefixed, stopped cleanly */
     assert_non_null(strstr(out, "[run] stopped"));
     assert_true(seen >= 40);
@@ -253,10 +254,14 @@ static void test_run_streams_the_default_fleet(void **state)
                                              "BETWEEN 1001 AND 1020"),
                      20);
     assert_int_equal(detected, 20);
-    assert_non_null(strstr(out, "[detect] pgpulse detect: streaming from slot"));
+    assert_non_null(strstr(out, "[pipeline] pgpulse pipeline: streaming from slot"));
+    assert_null(strstr(out, "[detect]")); /* one consumer: the WAL is decoded once */
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM stream_consumer WHERE consumer "
+                                             "IN ('live', 'detect')"),
+                     0);
     assert_int_equal(exported, 50);
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM detect_robot_state WHERE "
-                                             "consumer = 'detect' AND robot_id = 7"),
+                                             "consumer = 'pipeline' AND robot_id = 7"),
                      1);
     free(out);
     free(log);
@@ -331,52 +336,92 @@ static void test_run_counts_every_row_from_the_start(void **state)
     assert_non_null(strstr(out, "[run] stopped"));
     /* What the simulator wrote last may not be read yet: the stages again, until they have. */
     int64_t total = harness_query_int(conn, "SELECT count(*) FROM reading");
-    char *logs[2] = {xasprintf("%s/run_live.log", harness_tmpdir()),
-                     xasprintf("%s/run_detect.log", harness_tmpdir())};
-    int live = run_pids[1] = harness_spawn(
-        NULL, logs[0], (const char *[]){"live", "--db", fresh, "--status-every", "0", NULL});
-    int detect = run_pids[2] = harness_spawn(
-        NULL, logs[1], (const char *[]){"detect", "--db", fresh, "--status-every", "0", NULL});
-    /* Streaming (so past setting their signal handlers) before they are stopped. */
-    for (int i = 0; i < 2; i++) {
-        int streaming = 0;
-        for (int k = 0; k < 300 && !streaming; k++) {
-            char *text = access(logs[i], R_OK) == 0 ? harness_read_file(logs[i]) : xstrdup("");
-            streaming = strstr(text, "streaming from slot") != NULL;
-            free(text);
-            if (!streaming) util_sleep_ms(100);
-        }
-        if (!streaming) fail_msg("%s did not start streaming", logs[i]);
-        free(logs[i]);
+    char *plog = xasprintf("%s/run_pipeline.log", harness_tmpdir());
+    int pipe = run_pids[1] = harness_spawn(
+        NULL, plog, (const char *[]){"consume", "--stages", "live,detect", "--name", "pipeline",
+                                     "--db", fresh, "--status-every", "0", NULL});
+    /* Streaming (so past setting its signal handlers) before it is stopped. */
+    int streaming = 0;
+    for (int k = 0; k < 300 && !streaming; k++) {
+        char *text = access(plog, R_OK) == 0 ? harness_read_file(plog) : xstrdup("");
+        streaming = strstr(text, "streaming from slot") != NULL;
+        free(text);
+        if (!streaming) util_sleep_ms(100);
     }
-    int64_t got[2];
-    const char *sql[2] = {"SELECT coalesce(sum(rows), 0) FROM stream_checkpoint WHERE consumer = "
-                          "'live'",
-                          "SELECT coalesce(sum(rows), 0) FROM stream_checkpoint WHERE consumer = "
-                          "'detect'"};
-    for (int i = 0; i < 2; i++)
-        got[i] = wait_at_least(conn, sql[i], total);
-    kill(live, SIGINT);
-    kill(detect, SIGINT);
-    int st_live = harness_wait(live, NULL), st_detect = harness_wait(detect, NULL);
-    run_pids[1] = run_pids[2] = 0;
-    assert_int_equal(st_live, 0);
-    assert_int_equal(st_detect, 0);
-    print_message("run: %lld rows written while the slots were made, %lld in all; live counted "
-                  "%lld, detect %lld\n",
-                  (long long)early, (long long)total, (long long)got[0], (long long)got[1]);
+    if (!streaming) fail_msg("%s did not start streaming", plog);
+    free(plog);
+    int64_t got = wait_at_least(conn,
+                                "SELECT coalesce(sum(rows), 0) FROM stream_checkpoint WHERE "
+                                "consumer = 'pipeline'",
+                                total);
+    kill(pipe, SIGINT);
+    int st_pipe = harness_wait(pipe, NULL);
+    run_pids[1] = 0;
+    assert_int_equal(st_pipe, 0);
+    print_message("run: %lld rows written while the slot was made, %lld in all; pipeline counted "
+                  "%lld\n",
+                  (long long)early, (long long)total, (long long)got);
     assert_int_equal(early, 0);
     assert_true(total >= 100);
-    assert_int_equal(got[0], total);
-    assert_int_equal(got[1], total);
+    assert_int_equal(got, total);
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM pg_replication_slots WHERE "
+                                             "database = current_database()"),
+                     1);
     assert_int_equal(harness_query_int(conn, "SELECT sum(rows_total) FROM live_robot"), total);
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM detect_robot_state WHERE "
-                                             "consumer = 'detect'"),
+                                             "consumer = 'pipeline'"),
                      5);
     PQfinish(conn);
     free(out);
     free(log);
     free(fresh);
+}
+
+/* A home with the consumer `live` of an earlier run (two consumers, one stage each) keeps its
+ * layout: run adds no consumer "pipeline" beside it, whose slot would leave the old ones
+ * pinning WAL, until the migration to one consumer exists. */
+static void test_run_keeps_an_old_home(void **state)
+{
+    (void)state;
+    if (!db) skip();
+    char *old = xstrdup(harness_db("gen_run_old", 1));
+    char *llog = xasprintf("%s/run_old_live.log", harness_tmpdir());
+    int live = run_pids[1] = harness_spawn(
+        NULL, llog, (const char *[]){"live", "--db", old, "--status-every", "0", NULL});
+    int streaming = 0;
+    for (int k = 0; k < 300 && !streaming; k++) {
+        char *text = access(llog, R_OK) == 0 ? harness_read_file(llog) : xstrdup("");
+        streaming = strstr(text, "streaming from slot") != NULL;
+        free(text);
+        if (!streaming) util_sleep_ms(100);
+    }
+    if (!streaming) fail_msg("%s did not start streaming", llog);
+    kill(live, SIGINT);
+    assert_int_equal(harness_wait(live, NULL), 0);
+    run_pids[1] = 0;
+    char *log = xasprintf("%s/run_old.log", harness_tmpdir());
+    int pid = run_pids[0] = harness_spawn(
+        NULL, log, (const char *[]){"run", "--db", old, "--robots", "2", "--rate", "20", NULL});
+    PGconn *conn = harness_connect(old);
+    assert_true(wait_at_least(conn, "SELECT count(*) FROM detect_robot_state WHERE consumer = "
+                                    "'detect'", 2) >= 2);
+    kill(pid, SIGINT);
+    int st = harness_wait(pid, NULL);
+    run_pids[0] = 0;
+    char *out = harness_read_file(log);
+    if (st != 0) fail_msg("run exited with %d: %s", st, out);
+    assert_non_null(strstr(out, "running: the live and detect stages (consumers live and detect)"));
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM stream_consumer WHERE "
+                                             "consumer = 'pipeline'"),
+                     0);
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM pg_replication_slots WHERE "
+                                             "database = current_database()"),
+                     2);
+    PQfinish(conn);
+    free(out);
+    free(log);
+    free(llog);
+    free(old);
 }
 
 int main(void)
@@ -388,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_run_streams_the_default_fleet),
         cmocka_unit_test_teardown(test_run_counts_every_row_from_the_start, run_teardown),
+        cmocka_unit_test_teardown(test_run_keeps_an_old_home, run_teardown),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
