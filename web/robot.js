@@ -20,9 +20,13 @@ function spans(u) {
     g.fillRect(x0, top, x1 - x0, h);
   }
 }
-function mk(a) {
+const els = [];
+for (let a = 0; a < N; a++) {
   const el = document.createElement('div'); el.className = 'panel'; el.dataset.axis = a;
-  document.getElementById('charts').appendChild(el);
+  document.getElementById('charts').appendChild(el); els.push(el);
+}
+function mk(a) {
+  const el = els[a];
   const u = new uPlot({
     width: el.clientWidth - 20, height: 160, title: 'axis ' + (a + 1), legend: { show: false },
     axes: [{ stroke: '#8a94a6', grid: { stroke: '#2a313c' } }, { stroke: '#8a94a6', grid: { stroke: '#2a313c' } }],
@@ -35,7 +39,9 @@ function mk(a) {
   charts.push(u);
 }
 for (let a = 0; a < N; a++) mk(a);
-window.addEventListener('resize', () => charts.forEach((u) => u.setSize({ width: u.root.parentNode.clientWidth - 20, height: 160 })));
+const fit = () => charts.forEach((u, a) => u.setSize({ width: els[a].clientWidth - 20, height: Math.max(140, Math.round(window.innerHeight / 5)) }));
+window.addEventListener('resize', fit);
+fit();
 function drawEps() {
   const l = [...eps.values()].sort((x, y) => (y.ts_start > x.ts_start ? 1 : -1));
   document.body.dataset.spans = l.map((e) => e.level).join(',');
