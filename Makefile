@@ -27,7 +27,8 @@ LIBS     := -lpq -ljansson -lm
 
 # Every src/*.c except main.c is library code shared by the binary and the tests.
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
-LIB_OBJ  := $(patsubst src/%.c,$(B)/src/%.o,$(LIB_SRC)) $(B)/gen/sql_embed.o $(B)/gen/profile_embed.o
+LIB_OBJ  := $(patsubst src/%.c,$(B)/src/%.o,$(LIB_SRC)) $(B)/gen/sql_embed.o $(B)/gen/profile_embed.o \
+            $(B)/gen/webassets.o
 SQL      := $(sort $(wildcard sql/*.sql))
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -66,6 +67,15 @@ $(BUILD)/%/gen/profile_embed.c: profiles/default.json scripts/embed_file.sh
 	scripts/embed_file.sh genprof_default_json profiles/default.json > $@
 
 $(B)/gen/profile_embed.o: $(B)/gen/profile_embed.c
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# The dashboard (web/, and uPlot from web/node_modules: `make deps` runs npm ci) as byte arrays.
+WEB_FILES := $(shell find web -type f ! -path 'web/node_modules/*' ! -name 'package*.json' 2>/dev/null)
+$(BUILD)/%/gen/webassets.c: $(WEB_FILES) $(wildcard web/node_modules/uplot/dist/uPlot.*) scripts/embed_web.sh
+	@mkdir -p $(@D)
+	scripts/embed_web.sh web > $@.tmp && mv $@.tmp $@
+
+$(B)/gen/webassets.o: $(B)/gen/webassets.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(B)/tests/%.o: tests/%.c

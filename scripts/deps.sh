@@ -8,6 +8,9 @@ set -eu
 PKGS="gcc make pkg-config libc6-dev libpq-dev postgresql postgresql-contrib libcmocka-dev libjansson-dev"
 # openssl: the certificates of `pgpulse db start --tls`.
 PKGS="$PKGS openssl clang libclang-rt-14-dev valgrind"
+# chromium: the dashboard's browser tests (tests/e2e); nodejs/npm only where no node is installed.
+PKGS="$PKGS chromium"
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 BENCH_PKGS="python3 python3-psycopg2 python3-pandas python3-sqlalchemy python3-sklearn postgresql-client hyperfine"
 
 check=0
@@ -23,7 +26,17 @@ for p in $PKGS; do
     st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
     case "$st" in ii*) ;; *) missing="$missing $p" ;; esac
 done
-[ -z "$missing" ] && exit 0
+# web/node_modules (uPlot, embedded at build time; playwright-core for tests/e2e): npm ci when it
+# is missing or older than the lock file.
+webdeps() {
+    here=$(cd "$(dirname "$0")/.." && pwd)
+    if [ ! -d "$here/web/node_modules" ] || [ "$here/web/package-lock.json" -nt "$here/web/node_modules" ]; then
+        if [ "$check" = 1 ]; then echo "missing: web/node_modules (npm ci in web/)" >&2; exit 1; fi
+        echo "deps: npm ci in web/" >&2
+        (cd "$here/web" && npm ci --no-audit --no-fund) && touch "$here/web/node_modules"
+    fi
+}
+if [ -z "$missing" ]; then webdeps; exit 0; fi
 if [ "$check" = 1 ]; then echo "missing packages:$missing" >&2; exit 1; fi
 
 echo "deps: installing$missing" >&2
@@ -38,3 +51,4 @@ if ! $sudo apt-get install -y -q --no-install-recommends $missing; then
     $sudo apt-get update -q
     $sudo apt-get install -y -q --no-install-recommends $missing
 fi
+webdeps

@@ -62,6 +62,12 @@ if [ "$unit_only" = 0 ]; then
             case "$t" in *.o|*.d) continue ;; esac
             [ -x "$t" ] && run_one "$t"
         done
+        # The dashboard's browser test (it skips itself without chromium or web/node_modules).
+        if command -v node >/dev/null 2>&1; then
+            run_one "$root/tests/e2e/run.mjs"
+        else
+            echo "== e2e skipped: no node"; skipped=$((skipped + 1))
+        fi
     else
         cat "$log"
         [ -f "$tmp/postgresql.log" ] && tail -n 20 "$tmp/postgresql.log"

@@ -1,0 +1,174 @@
+#!/usr/bin/env node
+// The dashboard's browser test (issue 10): a test database on the cluster tests/run.sh started
+// ($PGPULSE_TEST_HOME), history preloaded so that the detectors are warm, the live and detect
+// consumer and `pgpulse serve` on a free port; then Fleet, a fault for one robot whose tile must
+// turn ALERT/ERROR within 2 s, the Robot page's span, and the layout at 1366x768 and 3840x2160
+// (no overlapping tiles or panels, nothing wider than the viewport). Screenshots go to
+// tests/e2e/out/. Prints cmocka-style summary lines for tests/run.sh.
+// Usage: node tests/e2e/run.mjs (PGPULSE_BIN and PGPULSE_TEST_HOME set, as tests/run.sh does).
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const out = path.join(here, 'out');
+const CHROMIUM = '/usr/bin/chromium';
+const bin = process.env.PGPULSE_BIN || path.join(root, 'pgpulse');
+const home = process.env.PGPULSE_TEST_HOME;
+
+function summary(passed, failed, skipped) {
+  console.log(`[==========] ${passed + failed + skipped} test(s) run.`);
+  console.log(`[  PASSED  ] ${passed} test(s).`);
+  if (skipped) console.log(`[  SKIPPED ] ${skipped} test(s).`);
+  if (failed) console.log(`[  FAILED  ] ${failed} test(s).`);
+}
+function skip(why) { console.log(`e2e skipped: ${why}`); summary(0, 0, 1); process.exit(0); }
+
+if (!existsSync(CHROMIUM)) skip(`${CHROMIUM} is absent (make deps installs chromium)`);
+if (!existsSync(path.join(root, 'web/node_modules/playwright-core'))) skip('web/node_modules is absent (make deps)');
+if (!home || !existsSync(path.join(home, 'port'))) skip('no test cluster ($PGPULSE_TEST_HOME, as tests/run.sh starts)');
+const help = spawnSync(bin, ['serve', '--help'], { encoding: 'utf8' });
+if (help.error || /unknown command/i.test((help.stderr || '') + (help.stdout || ''))) skip(`${bin} has no serve command`);
+
+const require = createRequire(path.join(root, 'web/package.json'));
+const { chromium } = require('playwright-core');
+
+const port = Number(readFileSync(path.join(home, 'port'), 'utf8').trim());
+const dbname = `test_e2e_${process.pid}`;
+const admin = `host=127.0.0.1 port=${port} user=pgpulse dbname=pgpulse passfile=${home}/pgpass`;
+const conninfo = `host=127.0.0.1 port=${port} user=pgpulse dbname=${dbname} passfile=${home}/pgpass`;
+const children = [];
+let browser = null, userDir = null;
+
+function run(args, opts = {}) {
+  const r = spawnSync(args[0], args.slice(1), { encoding: 'utf8', timeout: 60000, ...opts });
+  if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.error || ''}${r.stderr}`);
+  return r.stdout;
+}
+function psql(db, sql) { return run(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-At', db, '-c', sql]); }
+// A long-running child; resolves with the first stdout line matching re (bounded wait).
+function start(args, re, ms) {
+  const c = spawn(args[0], args.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(c);
+  let buf = '', err = '';
+  c.stderr.on('data', (d) => { err += d; });
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${args[1]}: no "${re}" within ${ms} ms: ${err}`)), ms);
+    c.on('exit', (code) => { clearTimeout(t); reject(new Error(`${args[1]} exited (${code}): ${err}`)); });
+    c.stdout.on('data', (d) => {
+      buf += d; const m = buf.match(re);
+      if (m) { clearTimeout(t); resolve(m); }
+    });
+    if (!re) { clearTimeout(t); resolve(null); }
+  });
+}
+function iso(ms) { return new Date(ms).toISOString(); }
+
+// Every element of sel inside page: none overlaps another, none passes the viewport's right edge.
+async function layout(page, w, h, name) {
+  await page.setViewportSize({ width: w, height: h });
+  await page.waitForTimeout(0);
+  const bad = await page.evaluate(() => {
+    const out = [], vw = document.documentElement.clientWidth;
+    if (document.documentElement.scrollWidth > vw) out.push(`page scrolls horizontally (${document.documentElement.scrollWidth} > ${vw})`);
+    const groups = [...document.querySelectorAll('.grid, .kpis, .charts, main, .two')];
+    for (const g of groups) {
+      const els = [...g.children].filter((e) => e.offsetParent !== null);
+      const bs = els.map((e) => e.getBoundingClientRect());
+      bs.forEach((b, i) => {
+        if (b.right > vw + 0.5) out.push(`${els[i].className || els[i].tagName} passes the right edge (${b.right} > ${vw})`);
+        for (let j = i + 1; j < bs.length; j++) {
+          const c = bs[j];
+          if (b.left < c.right - 0.5 && c.left < b.right - 0.5 && b.top < c.bottom - 0.5 && c.top < b.bottom - 0.5)
+            out.push(`${els[i].className} overlaps ${els[j].className}`);
+        }
+      });
+    }
+    return out;
+  });
+  await page.screenshot({ path: path.join(out, `${name}-${w}x${h}.png`) });
+  if (bad.length) throw new Error(`${name} at ${w}x${h}: ${bad.slice(0, 5).join('; ')}`);
+}
+
+const results = [];
+async function test(name, fn) {
+  const t0 = Date.now();
+  console.log(`[ RUN      ] ${name}`);
+  try { await fn(); console.log(`[       OK ] ${name} (${Date.now() - t0} ms)`); results.push(true); }
+  catch (e) { console.log(`[  ERROR   ] ${name}: ${e.stack || e}`); console.log(`[  FAILED  ] ${name}`); results.push(false); }
+}
+
+async function main() {
+  mkdirSync(out, { recursive: true });
+  psql(admin, `CREATE DATABASE ${dbname}`);
+  run([bin, 'init', '--db', conninfo]);
+  const robot = 1001, now = Date.now();
+  // 20 minutes of history for 4 robots, no faults, so that the detectors are warm.
+  run([bin, 'gen', '--robots', '4', '--first-robot', String(robot), '--faults', 'none', '--seed', '7',
+    '--start', iso(now - 20 * 60e3), '--duration', String(20 * 60 - 5), '--speedup', 'max', '--db', conninfo], { timeout: 120000 });
+  start([bin, 'consume', '--db', conninfo, '--stages', 'live,detect', '--name', 'pipeline'], null, 0);
+  const m = await start([bin, 'serve', '--db', conninfo, '--listen', '127.0.0.1:0'], /serving (http:\/\/\S+)/, 20000);
+  const url = m[1].replace(/\/?$/, '/');
+
+  userDir = mkdtempSync(path.join(tmpdir(), 'pgpulse-e2e-'));
+  browser = await chromium.launchPersistentContext(userDir, {
+    executablePath: CHROMIUM, headless: true, viewport: { width: 1366, height: 768 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+  });
+  const page = browser.pages()[0] || await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+
+  await test('fleet_shows_the_robots', async () => {
+    await page.goto(url);
+    await page.waitForSelector(`.tile[data-robot="${robot}"]`, { timeout: 15000 });
+    await page.waitForFunction(() => document.querySelectorAll('.tile').length >= 4, null, { timeout: 15000 });
+    await page.screenshot({ path: path.join(out, 'fleet.png') });
+  });
+
+  await test('fault_turns_the_tile_alert_within_2s', async () => {
+    // 10 s of readings far outside the robot's band, at now.
+    const t = Date.now() - 10e3, rows = [];
+    for (let i = 0; i < 40; i++) rows.push(`(${robot}, '${iso(t + i * 250)}', 40,40,40,40,40,40,40,40)`);
+    psql(conninfo, `INSERT INTO reading VALUES ${rows.join(',')} ON CONFLICT DO NOTHING`);
+    const t0 = Date.now();
+    await page.waitForSelector(`.tile[data-robot="${robot}"][data-state="ALERT"], .tile[data-robot="${robot}"][data-state="ERROR"]`, { timeout: 2000 });
+    console.log(`tile turned ${await page.getAttribute(`.tile[data-robot="${robot}"]`, 'data-state')} in ${Date.now() - t0} ms`);
+    await page.screenshot({ path: path.join(out, 'fleet-alert.png') });
+  });
+
+  await test('robot_page_draws_the_span', async () => {
+    await page.goto(`${url}robot.html?id=${robot}`);
+    await page.waitForFunction(() => /ALERT|ERROR/.test(document.body.dataset.spans || ''), null, { timeout: 10000 });
+    await page.waitForSelector('.uplot', { timeout: 5000 });
+    await page.screenshot({ path: path.join(out, 'robot.png') });
+  });
+
+  await test('layout_at_laptop_and_wall_sizes', async () => {
+    for (const [p, n] of [['', 'fleet'], [`robot.html?id=${robot}`, 'robot'], ['alerts.html', 'alerts'], ['pipeline.html', 'pipeline']]) {
+      await page.goto(url + p);
+      await page.waitForLoadState('load');
+      await layout(page, 1366, 768, n);
+      await layout(page, 3840, 2160, n);
+    }
+  });
+
+  await test('no_page_errors', async () => { if (errors.length) throw new Error(errors.join('; ')); });
+}
+
+let code = 0;
+try { await main(); } catch (e) { console.log(`e2e setup failed: ${e.stack || e}`); results.push(false); }
+finally {
+  if (browser) await browser.close().catch(() => {});
+  for (const c of children) c.kill('SIGTERM');
+  if (userDir) rmSync(userDir, { recursive: true, force: true });
+  try { psql(admin, `DROP DATABASE IF EXISTS ${dbname} WITH (FORCE)`); } catch (e) { console.log(String(e)); }
+}
+const passed = results.filter(Boolean).length, failed = results.length - passed;
+summary(passed, failed, 0);
+code = failed ? 1 : 0;
+process.exit(code);

@@ -1,0 +1,78 @@
+'use strict';
+// Fleet: KPI tiles, robot tiles coloured by state (ERROR > ALERT > state), sparklines on small
+// canvases, the latest episodes. Initial state from the API, then only the stream (no polling).
+PP.nav('Fleet');
+const robots = new Map(); // id -> {id,name,state,open:{ALERT,ERROR},hist:[],el,dirty}
+const episodes = new Map();
+let fleet = null;
+const redraw = PP.frame(draw);
+function rob(id) {
+  let r = robots.get(id);
+  if (!r) { r = { id, name: 'robot ' + id, state: 'stale', open: new Map(), hist: [], dirty: true }; robots.set(id, r); }
+  return r;
+}
+function level(r) {
+  const ls = [...r.open.values()];
+  return ls.includes('ERROR') ? 'ERROR' : ls.includes('ALERT') ? 'ALERT' : r.state;
+}
+function mag(axes) { return Math.sqrt(axes.reduce((s, v) => s + (v || 0) * (v || 0), 0)); }
+function onEpisode(e) {
+  episodes.set(e.id, e);
+  const r = rob(e.robot_id);
+  if (e.open) r.open.set(e.id, e.level); else r.open.delete(e.id);
+  r.dirty = true; redraw();
+}
+function spark(c, h) {
+  const w = c.clientWidth, ht = c.clientHeight;
+  if (c.width !== w) c.width = w; if (c.height !== ht) c.height = ht;
+  const g = c.getContext('2d'); g.clearRect(0, 0, w, ht);
+  if (h.length < 2) return;
+  const lo = Math.min(...h), hi = Math.max(...h), k = hi > lo ? (ht - 2) / (hi - lo) : 0;
+  g.strokeStyle = '#8ab4f8'; g.lineWidth = 1; g.beginPath();
+  h.forEach((v, i) => { const x = i * w / 59, y = ht - 1 - (v - lo) * k; i ? g.lineTo(x, y) : g.moveTo(x, y); });
+  g.stroke();
+}
+function draw() {
+  const grid = document.getElementById('tiles');
+  for (const r of [...robots.values()].sort((a, b) => a.id - b.id)) {
+    if (!r.el) {
+      r.el = document.createElement('a'); r.el.className = 'tile'; r.el.href = 'robot.html?id=' + r.id;
+      r.el.dataset.robot = r.id;
+      r.el.innerHTML = '<div class="n"></div><canvas></canvas>'; grid.appendChild(r.el);
+    }
+    if (!r.dirty) continue;
+    r.dirty = false;
+    const st = level(r);
+    r.el.dataset.state = st;
+    r.el.firstChild.textContent = `${r.name} · ${st}`;
+    spark(r.el.lastChild, r.hist);
+  }
+  if (fleet) {
+    const f = fleet, rb = f.robots || {}, eo = f.episodes_open || {};
+    document.getElementById('kpis').innerHTML = [
+      ['rows/s', PP.num(f.rows_per_s, 0)], ['running', rb.running], ['idle', rb.idle], ['stale', rb.stale],
+      ['open ALERT', eo.ALERT, 'lvl-ALERT'], ['open ERROR', eo.ERROR, 'lvl-ERROR'], ['lag', PP.num(f.lag_s, 1) + ' s'],
+    ].map(([k, v, c]) => `<div class="panel kpi"><div class="v ${c || ''}">${v ?? '–'}</div><div class="k">${k}</div></div>`).join('');
+  }
+  const eps = [...episodes.values()].sort((a, b) => (b.ts_start > a.ts_start ? 1 : -1)).slice(0, 20);
+  document.getElementById('eps').innerHTML = eps.map((e) =>
+    `<tr><td class="lvl-${PP.esc(e.level)}">${PP.esc(e.level)}</td><td>robot ${e.robot_id}</td><td>${PP.esc(e.detector)}</td><td>${PP.time(e.ts_start)}</td><td>${e.open ? 'open' : 'closed'}</td></tr>`).join('');
+}
+async function init() {
+  try {
+    const [f, rs, as] = await Promise.all([PP.get('/api/fleet'), PP.get('/api/robots'), PP.get('/api/anomalies?limit=100')]);
+    fleet = f;
+    for (const x of (rs.robots || rs)) {
+      const r = rob(x.id); r.name = x.name || r.name; r.state = x.state || r.state;
+      const ax = x.axes || x.values; if (ax) r.hist.push(mag(ax));
+    }
+    for (const e of (as.anomalies || as).slice().reverse()) onEpisode(e);
+  } catch (e) { console.error(e); }
+  redraw();
+  PP.stream({
+    fleet: (f) => { fleet = f; redraw(); },
+    robots: (m) => { for (const x of m.robots) { const r = rob(x.id); r.state = x.state; r.hist.push(mag(x.axes)); if (r.hist.length > 60) r.hist.shift(); r.dirty = true; } redraw(); },
+    anomaly: onEpisode,
+  });
+}
+init();

@@ -1,0 +1,88 @@
+'use strict';
+// Robot: its 8 axes with uPlot (small multiples), the expected band (pred ± 2σ, ± 4σ) from the
+// stream, Alert spans shaded orange and Error spans red, the episode history; a past range is
+// fetched downsampled to the chart's width (min/max per bucket).
+PP.nav('');
+const id = Number(new URLSearchParams(location.search).get('id'));
+document.getElementById('title').textContent = 'Robot ' + id;
+const N = 8, MAXPTS = 3000;
+let live = true, eps = new Map();
+const D = []; // per axis: [t, v, lo, hi, b2lo, b2hi, b4lo, b4hi]
+for (let a = 0; a < N; a++) D.push([[], [], [], [], [], [], [], []]);
+const charts = [];
+const redraw = PP.frame(() => { for (let a = 0; a < N; a++) charts[a].setData(D[a]); drawEps(); });
+function spans(u) {
+  const g = u.ctx, top = u.bbox.top, h = u.bbox.height;
+  for (const e of eps.values()) {
+    const t0 = Date.parse(e.ts_start) / 1000, t1 = e.ts_end ? Date.parse(e.ts_end) / 1000 : Date.now() / 1000;
+    const x0 = u.valToPos(t0, 'x', true), x1 = Math.max(u.valToPos(t1, 'x', true), x0 + 2);
+    g.fillStyle = e.level === 'ERROR' ? 'rgba(229,72,77,.30)' : 'rgba(245,166,35,.28)';
+    g.fillRect(x0, top, x1 - x0, h);
+  }
+}
+const els = [];
+for (let a = 0; a < N; a++) {
+  const el = document.createElement('div'); el.className = 'panel'; el.dataset.axis = a;
+  document.getElementById('charts').appendChild(el); els.push(el);
+}
+function mk(a) {
+  const el = els[a];
+  const u = new uPlot({
+    width: el.clientWidth - 20, height: 160, title: 'axis ' + (a + 1), legend: { show: false },
+    axes: [{ stroke: '#8a94a6', grid: { stroke: '#2a313c' } }, { stroke: '#8a94a6', grid: { stroke: '#2a313c' } }],
+    series: [{}, { stroke: '#8ab4f8', width: 1.2 }, { stroke: 'rgba(138,180,248,.35)' }, { stroke: 'rgba(138,180,248,.35)' },
+      { stroke: 'rgba(46,204,113,.5)', dash: [4, 4] }, { stroke: 'rgba(46,204,113,.5)', dash: [4, 4] },
+      { stroke: 'rgba(245,166,35,.4)', dash: [2, 4] }, { stroke: 'rgba(245,166,35,.4)', dash: [2, 4] }],
+    bands: [{ series: [5, 4], fill: 'rgba(46,204,113,.10)' }, { series: [7, 6], fill: 'rgba(245,166,35,.06)' }],
+    hooks: { drawClear: [spans] },
+  }, D[a], el);
+  charts.push(u);
+}
+for (let a = 0; a < N; a++) mk(a);
+const fit = () => charts.forEach((u, a) => u.setSize({ width: els[a].clientWidth - 20, height: Math.max(140, Math.round(window.innerHeight / 5)) }));
+window.addEventListener('resize', fit);
+fit();
+function drawEps() {
+  const l = [...eps.values()].sort((x, y) => (y.ts_start > x.ts_start ? 1 : -1));
+  document.body.dataset.spans = l.map((e) => e.level).join(',');
+  document.getElementById('eps').innerHTML = l.map((e) =>
+    `<tr><td class="lvl-${PP.esc(e.level)}">${PP.esc(e.level)}</td><td>${PP.esc(e.detector)}</td><td>${e.axis == null ? '' : 'axis ' + (e.axis + 1)}</td><td>${PP.esc(e.reason)}</td><td>${PP.time(e.ts_start)} – ${e.open ? 'open' : PP.time(e.ts_end)}</td></tr>`).join('');
+}
+function push(x) {
+  const t = Date.parse(x.ts) / 1000;
+  for (let a = 0; a < N; a++) {
+    const v = x.axes[a], b = x.band && x.band[a], d = D[a];
+    const row = [t, v, v, v, b ? b[0] - 2 * b[1] : null, b ? b[0] + 2 * b[1] : null, b ? b[0] - 4 * b[1] : null, b ? b[0] + 4 * b[1] : null];
+    row.forEach((val, i) => { d[i].push(val); if (d[i].length > MAXPTS) d[i].shift(); });
+  }
+}
+async function range(from, to) {
+  const w = Math.max(100, Math.round(charts[0].bbox.width / devicePixelRatio));
+  const q = new URLSearchParams({ points: w }); if (from) q.set('from', from); if (to) q.set('to', to);
+  const r = await PP.get(`/api/robots/${id}/readings?` + q);
+  for (let a = 0; a < N; a++) D[a].forEach((s) => (s.length = 0));
+  for (const b of (r.buckets || r.readings || r.rows || [])) {
+    const t = Date.parse(b.t || b.ts) / 1000;
+    for (let a = 0; a < N; a++) {
+      const ax = b.axes ? b.axes[a] : null, mn = ax && ax.min != null ? ax.min : (b.min ? b.min[a] : ax);
+      const mx = ax && ax.max != null ? ax.max : (b.max ? b.max[a] : ax), mean = ax && ax.mean != null ? ax.mean : (b.mean ? b.mean[a] : ax);
+      [t, mean, mn, mx, null, null, null, null].forEach((v, i) => D[a][i].push(typeof v === 'number' ? v : null));
+    }
+  }
+  redraw();
+}
+async function loadEps() {
+  const r = await PP.get(`/api/anomalies?robot=${id}&limit=200`);
+  for (const e of (r.anomalies || r)) eps.set(e.id, e);
+  redraw();
+}
+document.getElementById('go').onclick = () => {
+  live = false;
+  const f = document.getElementById('from').value, t = document.getElementById('to').value;
+  range(f && new Date(f).toISOString(), t && new Date(t).toISOString()).catch(console.error);
+};
+document.getElementById('live').onclick = () => { live = true; range().catch(console.error); };
+Promise.all([range().catch(console.error), loadEps().catch(console.error)]).then(() => PP.stream({
+  robots: (m) => { if (!live) return; for (const x of m.robots) if (x.id === id) push(x); redraw(); },
+  anomaly: (e) => { if (e.robot_id === id) { eps.set(e.id, e); redraw(); } },
+}));
