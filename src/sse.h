@@ -5,7 +5,8 @@
  * what it missed; one whose id fell out of the ring (or came from another server process: ids
  * carry the hub's boot id, "<boot>-<seq>") gets an `event: reset` first and must refetch.
  * A client costs no database work: publishing is O(1), and a parked client's reader is called
- * only after a publish (http_server_wake).
+ * only after a publish (http_server_wake). The publisher sends `fleet` every second, which also
+ * keeps idle connections alive through proxies.
  *
  * Thread-safe: publish from any thread, read from the HTTP pool threads. */
 #ifndef PGPULSE_SSE_H
@@ -31,7 +32,8 @@ void sse_hub_free(sse_hub *h); /* after every client is freed; NULL-safe */
 uint64_t sse_publish(sse_hub *h, const char *type, const char *data, size_t len);
 
 /* A client starting after last_event_id (NULL or "": only what is published from now on,
- * after a `hello` event naming the hub's boot id and the newest id). */
+ * after a `hello` event naming the hub's boot id and the newest id; an id the hub no longer
+ * holds, or of another boot, or malformed: `reset`, then what is published from now on). */
 sse_client *sse_client_new(sse_hub *h, const char *last_event_id);
 /* http_stream_read for a client: the next events' bytes, 0 when none is ready. A client that
  * lags more than the ring holds is moved on with an `event: reset`. */
