@@ -303,8 +303,8 @@ static void test_run_uses_a_login_per_job(void **state)
     int split = harness_query_int(conn, "SELECT count(*) FROM pg_proc WHERE proname = "
                                         "'reading_publication'") == 1;
     v = harness_query_text(conn, "SELECT string_agg(DISTINCT usename, ',') FROM "
-                                 "pg_stat_activity WHERE application_name IN ('pgpulse-live', "
-                                 "'pgpulse-detect') OR backend_type = 'walsender'");
+                                 "pg_stat_activity WHERE application_name = 'pgpulse-pipeline'"
+                                 " OR backend_type = 'walsender'");
     assert_string_equal(v, split ? "pgpulse_stages" : "pgpulse");
     free(v);
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM pg_stat_ssl s JOIN "
@@ -316,12 +316,11 @@ static void test_run_uses_a_login_per_job(void **state)
     int st = harness_wait(running, NULL);
     running = 0;
     if (st != 0) fail_msg("run exited with %d: %s", st, harness_read_file(log));
-    for (const char *c = "live", *d = "detect"; c; c = d, d = NULL) {
-        harness_out o = harness_pgpulse(NULL, (const char *[]){"slots", "drop", c, "--db", owner,
-                                                                NULL});
-        assert_int_equal(o.status, 0);
-        harness_out_free(&o);
-    }
+    /* run's one consumer, "pipeline" */
+    harness_out o = harness_pgpulse(NULL, (const char *[]){"slots", "drop", "pipeline", "--db",
+                                                            owner, NULL});
+    assert_int_equal(o.status, 0);
+    harness_out_free(&o);
     PQfinish(conn);
     free(log);
     free(owner);
