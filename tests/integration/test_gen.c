@@ -297,6 +297,20 @@ static int run_teardown(void **state)
     return 0;
 }
 
+/* Waits (up to 30 s) until the consumer logging to log says it streams from its slot (so it
+ * is past setting its signal handlers); fails the test otherwise. */
+static void wait_streaming(const char *log)
+{
+    int streaming = 0;
+    for (int k = 0; k < 300 && !streaming; k++) {
+        char *text = access(log, R_OK) == 0 ? harness_read_file(log) : xstrdup("");
+        streaming = strstr(text, "streaming from slot") != NULL;
+        free(text);
+        if (!streaming) util_sleep_ms(100);
+    }
+    if (!streaming) fail_msg("%s did not start streaming", log);
+}
+
 /* `pgpulse run` on a fresh database: its consumers have their slots before the simulator writes
  * a row, so each counts every row. A transaction left open elsewhere in the cluster holds up
  * slot creation (a PostgreSQL rule) for 1.5 s; run waits for it before it starts the simulator,
@@ -341,14 +355,7 @@ static void test_run_counts_every_row_from_the_start(void **state)
         NULL, plog, (const char *[]){"consume", "--stages", "live,detect", "--name", "pipeline",
                                      "--db", fresh, "--status-every", "0", NULL});
     /* Streaming (so past setting its signal handlers) before it is stopped. */
-    int streaming = 0;
-    for (int k = 0; k < 300 && !streaming; k++) {
-        char *text = access(plog, R_OK) == 0 ? harness_read_file(plog) : xstrdup("");
-        streaming = strstr(text, "streaming from slot") != NULL;
-        free(text);
-        if (!streaming) util_sleep_ms(100);
-    }
-    if (!streaming) fail_msg("%s did not start streaming", plog);
+    wait_streaming(plog);
     free(plog);
     int64_t got = wait_at_least(conn,
                                 "SELECT coalesce(sum(rows), 0) FROM stream_checkpoint WHERE "
@@ -388,14 +395,7 @@ static void test_run_keeps_an_old_home(void **state)
     char *llog = xasprintf("%s/run_old_live.log", harness_tmpdir());
     int live = run_pids[1] = harness_spawn(
         NULL, llog, (const char *[]){"live", "--db", old, "--status-every", "0", NULL});
-    int streaming = 0;
-    for (int k = 0; k < 300 && !streaming; k++) {
-        char *text = access(llog, R_OK) == 0 ? harness_read_file(llog) : xstrdup("");
-        streaming = strstr(text, "streaming from slot") != NULL;
-        free(text);
-        if (!streaming) util_sleep_ms(100);
-    }
-    if (!streaming) fail_msg("%s did not start streaming", llog);
+    wait_streaming(llog);
     kill(live, SIGINT);
     assert_int_equal(harness_wait(live, NULL), 0);
     run_pids[1] = 0;
