@@ -189,11 +189,10 @@ void sse_client_free(void *client)
     free(c);
 }
 
-void sse_hub_counts(sse_hub *h, int *clients, uint64_t *published, uint64_t *newest)
+void sse_hub_counts(sse_hub *h, int *clients, uint64_t *newest)
 {
     pthread_mutex_lock(&h->mu);
     if (clients) *clients = h->clients;
-    if (published) *published = h->newest;
     if (newest) *newest = h->newest;
     pthread_mutex_unlock(&h->mu);
 }

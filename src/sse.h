@@ -5,8 +5,9 @@
  * what it missed; one whose id fell out of the ring (or came from another server process: ids
  * carry the hub's boot id, "<boot>-<seq>") gets an `event: reset` first and must refetch.
  * A client costs no database work: publishing is O(1), and a parked client's reader is called
- * only after a publish (http_server_wake). The publisher sends `fleet` every second, which also
- * keeps idle connections alive through proxies.
+ * only after a publish (http_server_wake). The hub sends no keepalive of its own: its publisher
+ * must publish at least every 15 s so that idle connections stay open through proxies (the
+ * server's feed is to publish `fleet` every second).
  *
  * Thread-safe: publish from any thread, read from the HTTP pool threads. */
 #ifndef PGPULSE_SSE_H
@@ -40,7 +41,8 @@ sse_client *sse_client_new(sse_hub *h, const char *last_event_id);
 ssize_t sse_client_read(void *client, char *out, size_t max);
 void sse_client_free(void *client); /* http_stream_free */
 
-/* Clients connected now; events published; the newest sequence number. */
-void sse_hub_counts(sse_hub *h, int *clients, uint64_t *published, uint64_t *newest);
+/* Clients connected now, and the newest sequence number (= events published); either pointer
+ * may be NULL. */
+void sse_hub_counts(sse_hub *h, int *clients, uint64_t *newest);
 
 #endif
