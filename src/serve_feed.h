@@ -26,14 +26,14 @@
 
 typedef struct serve_feed serve_feed;
 
-/* Starts the feed's thread: connects (conninfo) and LISTENs before returning, so that a change
+/* Starts the feed's thread: connects (conninfo), LISTENs and computes the first fleet figures before returning, so that a change
  * committed after this returns is published. Returns NULL with a message when the first
  * connection fails. consumer: whose outputs are published. */
 serve_feed *serve_feed_start(const char *conninfo, const char *consumer, sse_hub *hub, char *err,
                              size_t errlen);
 
 /* The latest fleet figures (what the last `fleet` event said) as a JSON object, malloc'd; the
- * caller frees it. Before the first one: computed now on the feed's connection. */
+ * caller frees it. serve_feed_start computes the first before returning. Any thread. */
 char *serve_feed_fleet(serve_feed *f);
 
 /* What the feed has cost the database since start: statements run, notifications received,
