@@ -7,6 +7,7 @@
 #   make deps       install the Debian packages the project needs (only what is missing)
 #   make fuzz       run each libFuzzer target for FUZZ_SECONDS (clang)
 #   make bench      run the benchmarks in bench/ (slow; writes docs/benchmarks.md)
+#   make bench-serve the dashboard's server under 200 SSE clients and an API load (bench/serve)
 #   make bench-soak run everything for 30 minutes at 10,000 rows/s, watched (bench/soak)
 
 CC       ?= gcc
@@ -37,7 +38,7 @@ INT_SRC  := $(wildcard tests/integration/test_*.c)
 INT_BIN  := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(INT_SRC))
 INT_LIB  := $(B)/tests/integration/harness.o $(B)/tests/integration/faultproxy.o
 
-.PHONY: all test test-unit test-integration run deps bench-deps bench bench-build fuzz clean FORCE
+.PHONY: all test test-unit test-integration run deps bench-deps bench bench-build bench-serve fuzz clean FORCE
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -174,6 +175,9 @@ bench-stream: bench-deps pgpulse
 
 bench-detect: bench-deps bench-build
 	bench/detect/run $(BENCH_DETECT_ARGS)
+
+bench-serve: bench-deps pgpulse
+	bench/serve/run $(BENCH_SERVE_ARGS)
 
 bench-soak: bench-deps pgpulse
 	bench/soak $(BENCH_SOAK_ARGS)
