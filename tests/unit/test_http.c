@@ -725,8 +725,10 @@ static void test_error_body_escaping(void **st)
     buf_free(&resp.body);
 }
 
+/* TEST_FILTER="test_stream*" runs some of them (e.g. under valgrind). */
 int main(void)
 {
+    if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_body_escaping),
         cmocka_unit_test(test_keepalive_and_what_the_handler_sees),
