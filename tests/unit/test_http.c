@@ -50,6 +50,8 @@ typedef struct app {
     int seq;              /* the streams' next event (0: none yet) */
     int end;              /* streams end after their data */
     int reads, zero_reads, frees;
+    int wake_in_read;     /* the next reads that find nothing publish and wake before returning */
+    http_server *srv;
 } app;
 
 typedef struct tstream {
@@ -71,6 +73,14 @@ static ssize_t tstream_read(void *p, char *out, size_t max)
         n = HTTP_STREAM_END;
     } else {
         a->zero_reads++;
+        if (a->wake_in_read > 0) {
+            /* An event published, and its wake given, between the reader's 0 and its parking. */
+            a->wake_in_read--;
+            a->seq++;
+            pthread_mutex_unlock(&a->mu);
+            http_server_wake(a->srv);
+            return 0;
+        }
     }
     pthread_mutex_unlock(&a->mu);
     return n;
@@ -154,6 +164,7 @@ static http_server *start(app *a, http_config cfg)
     char err[256];
     http_server *s = http_server_start(&cfg, handle, a, err, sizeof err);
     if (!s) fail_msg("http_server_start: %s", err);
+    a->srv = s;
     assert_true(http_server_port(s) > 0);
     return s;
 }
@@ -589,6 +600,12 @@ static void test_stream_wakes_are_not_lost_and_end(void **st)
         snprintf(want, sizeof want, "data: %d\n\n", i);
         if (read_until(fd, want, 2000 * slow_factor()) != 0) fail_msg("event %d never arrived", i);
     }
+    /* The wake that comes between the reader's 0 and the parking is not lost. */
+    pthread_mutex_lock(&a.mu);
+    a.wake_in_read = 1;
+    pthread_mutex_unlock(&a.mu);
+    http_server_wake(s);
+    if (read_until(fd, "data: 501\n\n", 2000 * slow_factor()) != 0) fail_msg("the wake inside the read was lost");
     pthread_mutex_lock(&a.mu);
     a.end = 1;
     pthread_mutex_unlock(&a.mu);
