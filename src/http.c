@@ -13,11 +13,15 @@
  * parked connection. A wake between the reader's 0 and the suspension is not lost: the reader
  * notes the wake generation before reading and parks only if no wake came since.
  *
- * Requests MHD refuses by itself, before our handler sees them, get MHD's own (HTML) answer:
- * a request line plus headers larger than the connection's memory pool (about twice
- * max_request_bytes plus 32 KiB, see pool_bytes) gets 414 or 431 and the connection is closed;
- * a client past max_per_client or past max_connections is closed without an answer. Everything
- * between max_request_bytes and that pool size is refused here, in JSON. */
+ * Requests MHD refuses by itself, before our handler sees them, get MHD's own answer (an HTML
+ * page without a Content-Type): headers larger than the connection's memory pool (about twice
+ * max_request_bytes plus 48 KiB, see pool_bytes) get 431, a request line that long 414, and the
+ * connection is closed; a client past max_per_client or past max_connections is closed without
+ * an answer (MHD accepts and closes it at once). Everything between max_request_bytes and the
+ * pool's size is refused here, in JSON, as are too many header fields and too large a body.
+ *
+ * The header deadline (http_guard.c) also bounds a kept-alive connection between requests: the
+ * next request's headers must be in within idle_timeout_s of the previous response's end. */
 #include "http.h"
 
 #include <arpa/inet.h>
@@ -262,7 +266,8 @@ static void request_begin(http_server *s, http_conn *c, struct MHD_Connection *m
     }
 }
 
-/* Queues resp (taking its body or stream) and logs it. */
+/* Queues resp (taking its body or stream) and logs it: cfg.log gets the status and the time
+ * from the request's headers to its response being queued (for a stream, its start). */
 static enum MHD_Result send_response(http_server *s, http_conn *c, struct MHD_Connection *mc,
                                      const http_request *req, http_response *resp)
 {
