@@ -24,7 +24,7 @@ CFLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
 LDFLAGS  += -fsanitize=address,undefined
 endif
 ALL_CFLAGS := $(CSTD) $(WARN) $(CFLAGS) -Isrc -I$(B)/gen -I$(PG_INC) -MMD -MP
-LIBS     := -lpq -ljansson -lm
+LIBS     := -lpq -ljansson -lmicrohttpd -lm
 
 # Every src/*.c except main.c is library code shared by the binary and the tests.
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))

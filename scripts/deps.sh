@@ -5,7 +5,7 @@
 #   scripts/deps.sh --check  exit 1 if something is missing, install nothing
 set -eu
 
-PKGS="gcc make pkg-config libc6-dev libpq-dev postgresql postgresql-contrib libcmocka-dev libjansson-dev"
+PKGS="gcc make pkg-config libc6-dev libpq-dev postgresql postgresql-contrib libcmocka-dev libjansson-dev libmicrohttpd-dev"
 # openssl: the certificates of `pgpulse db start --tls`.
 PKGS="$PKGS openssl clang libclang-rt-14-dev valgrind"
 # chromium: the dashboard's browser tests (tests/e2e); nodejs/npm only where no node is installed.
