@@ -300,6 +300,7 @@ static void *feed_main(void *arg)
             }
             /* What changed while the connection was down, from the watermarks. */
             int rc = feed_setup(f, err, sizeof err);
+            if (!rc) atomic_fetch_add(&f->reconnects, 1);
             if (!rc) rc = feed_robots(f, 1, err, sizeof err);
             if (!rc) rc = feed_anomaly(f, 1, err, sizeof err);
             if (!rc) rc = feed_fleet(f, err, sizeof err);
@@ -308,7 +309,6 @@ static void *feed_main(void *arg)
                 feed_lost(f, err);
                 continue;
             }
-            atomic_fetch_add(&f->reconnects, 1);
             f->last_robots = util_mono_us();
             f->next_tick = f->last_robots + FEED_TICK_US;
             backoff = FEED_BACKOFF_FIRST_MS;
