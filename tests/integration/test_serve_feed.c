@@ -461,6 +461,38 @@ static void test_cost_independent_of_clients(void **state)
     assert_true(many <= n200 + (uint64_t)secs200 + 1);
 }
 
+/* A storm of live notifications (300 commits over about a second): the robots
+ * statements are coalesced to at most one per 100 ms however many notifications come. */
+static void test_coalesce(void **state)
+{
+    (void)state;
+    if (!fx.db) skip();
+    sse_hub *hub = sse_hub_new(NULL, NULL);
+    serve_feed *f = start_feed(hub);
+    uint64_t s0, s1, n0, n1;
+    serve_feed_counts(f, &s0, &n0, NULL);
+    int64_t t0 = util_mono_us();
+    for (int i = 0; i < 300; i++) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "SELECT pg_notify('pgpulse_live', '{\"consumer\":\"x\",\"rows\":%d}')", i);
+        harness_exec(fx.conn, sql);
+        util_sleep_ms(3);
+    }
+    /* Until the feed has received them all. */
+    do {
+        util_sleep_ms(10);
+        serve_feed_counts(f, &s1, &n1, NULL);
+    } while (n1 - n0 < 300 && util_mono_us() - t0 < 10000000);
+    double secs = (double)(util_mono_us() - t0) / 1e6;
+    print_message("%llu notifications in %.2f s: %llu statements\n", (unsigned long long)(n1 - n0), secs,
+                  (unsigned long long)(s1 - s0));
+    assert_int_equal(n1 - n0, 300);
+    /* robots: at most 10 a second (and one more at each end); fleet: one a second. */
+    assert_true((double)(s1 - s0) <= secs * 11 + 3);
+    serve_feed_stop(f);
+    sse_hub_free(hub);
+}
+
 /* The feed's backend is terminated: it says the database is unreachable, reconnects, and
  * publishes what was committed meanwhile (robots and an episode whose NOTIFY it missed). */
 static void test_reconnect(void **state)
@@ -544,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_anomaly),
         cmocka_unit_test(test_fleet),
         cmocka_unit_test(test_cost_independent_of_clients),
+        cmocka_unit_test(test_coalesce),
         cmocka_unit_test(test_reconnect),
         cmocka_unit_test(test_stop_during_backoff),
         cmocka_unit_test(test_start_fails),
