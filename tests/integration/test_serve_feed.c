@@ -25,6 +25,7 @@
 #include "harness.h"
 #include "serve_feed.h"
 #include "sse.h"
+#include "tstamp.h"
 #include "util.h"
 
 #define CONSUMER "pipeline"
@@ -272,9 +273,17 @@ static void test_robots(void **state)
     assert_string_equal(json_string_value(json_object_get(r1, "ts")), want);
     assert_true(json_object_get(r1, "band") != NULL); /* null until the detector is warm */
     assert_true(json_is_string(json_object_get(e.data, "published")));
-    if (commit_ts)
-        assert_true(json_is_string(json_object_get(e.data, "commit")));
-    else
+    if (commit_ts) {
+        /* The loader's commit, before the event was made, and less than a second before. */
+        const char *c = json_string_value(json_object_get(e.data, "commit"));
+        const char *p = json_string_value(json_object_get(e.data, "published"));
+        assert_non_null(c);
+        int64_t cu, pu;
+        assert_int_equal(tstamp_parse(c, strlen(c), TSTAMP_ZONE_REQUIRED, &cu), TSTAMP_OK);
+        assert_int_equal(tstamp_parse(p, strlen(p), TSTAMP_ZONE_REQUIRED, &pu), TSTAMP_OK);
+        print_message("commit to published: %.1f ms\n", (double)(pu - cu) / 1000);
+        assert_true(cu <= pu && pu - cu < 1000000);
+    } else
         assert_true(json_is_null(json_object_get(e.data, "commit")));
     event_clear(&e);
 
