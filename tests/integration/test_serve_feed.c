@@ -254,7 +254,9 @@ static void test_robots(void **state)
     serve_feed *f = start_feed(hub);
     reader r;
     reader_open(&r, hub);
-    int commit_ts = !strcmp(harness_query_text(fx.conn, "SHOW track_commit_timestamp"), "on");
+    char *setting = harness_query_text(fx.conn, "SHOW track_commit_timestamp");
+    int commit_ts = !strcmp(setting, "on");
+    free(setting);
 
     event e;
     int64_t t0 = util_mono_us();
