@@ -222,6 +222,7 @@ static void feed_lost(serve_feed *f, const char *why)
     PQfinish(f->conn);
     f->conn = NULL;
     feed_publish_fleet(f, 0);
+    f->next_tick = util_mono_us() + FEED_TICK_US;
 }
 
 /* Waits ms milliseconds, publishing the last fleet figures (marked unreachable) every second
