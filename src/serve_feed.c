@@ -74,7 +74,7 @@ static void feed_notice(void *arg, const PGresult *r)
     (void)r; /* LISTEN and SELECT raise none worth showing */
 }
 
-/* Connects as pgpulse_connect does (application_name, TCP keepalives; the conninfo's own
+/* Connects as pgconn_connect does (application_name, TCP keepalives; the conninfo's own
  * settings win), but without blocking a stop: PQconnectPoll over feed_poll. Returns NULL with
  * a message (secrets redacted), or NULL with FEED_STOP in *stopped when a stop was asked. */
 static PGconn *feed_connect(serve_feed *f, int *stopped, char *err, size_t errlen)
