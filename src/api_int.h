@@ -1,0 +1,39 @@
+/* api_int: what the API's endpoint files share (api.c routes to them). Not for other modules. */
+#ifndef PGPULSE_API_INT_H
+#define PGPULSE_API_INT_H
+
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "api.h"
+#include "http.h"
+
+/* SQL: a timestamptz expression as ISO 8601 UTC with microseconds ("...T10:00:00.000000Z"). */
+#define API_ISO(x) "to_char((" x ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/* Refuses query parameters outside names (n): 400 naming the first unknown one. Returns 0, or
+ * -1 when resp now holds the error. */
+int api_only(const http_request *req, const char *const *names, int n, http_response *resp);
+
+/* Runs sql (parameters as text) and, when it returns one row whose first column is JSON text,
+ * makes that the body. Returns 1 (body set), 0 (no row: resp untouched), or -1 (a database
+ * error: resp is 503 {"error":"database: ..."}). */
+int api_json_query(const api_ctx *ctx, const char *sql, int n, const char *const *params,
+                   http_response *resp);
+
+/* A time parameter as the text PostgreSQL reads ("2026-12-05T10:00:00.000000Z") in out (≥ 40
+ * bytes): 0 present, 1 absent, -1 bad (resp holds the 400). */
+int api_time_param(const http_request *req, const char *name, char *out, size_t len,
+                   http_response *resp);
+
+/* The endpoints (api_robots.c, api_anomalies.c, api_status.c). */
+int api_robots(const api_ctx *ctx, const http_request *req, http_response *resp);
+int api_readings(const api_ctx *ctx, const http_request *req, int64_t robot,
+                 http_response *resp);
+int api_anomalies(const api_ctx *ctx, const http_request *req, http_response *resp);
+int api_ack(const api_ctx *ctx, const http_request *req, int64_t id, http_response *resp);
+int api_health(const api_ctx *ctx, const http_request *req, http_response *resp);
+int api_pipeline(const api_ctx *ctx, const http_request *req, http_response *resp);
+
+#endif
