@@ -58,20 +58,28 @@ function draw() {
   document.getElementById('eps').innerHTML = eps.map((e) =>
     `<tr><td class="lvl-${PP.esc(e.level)}">${PP.esc(e.level)}</td><td>robot ${e.robot_id}</td><td>${PP.esc(e.detector)}</td><td>${PP.time(e.ts_start)}</td><td>${e.open ? 'open' : 'closed'}</td></tr>`).join('');
 }
+// A robot whose last reading is more than 60 s old is stale (as live_robot_status says); no event
+// tells of it, so each fleet tick checks.
+function stale() {
+  const now = Date.now();
+  for (const r of robots.values())
+    if (r.ts && r.state !== 'stale' && now - Date.parse(r.ts) > 60e3) { r.state = 'stale'; r.dirty = true; }
+}
 async function init() {
   try {
-    const [f, rs, as] = await Promise.all([PP.get('/api/fleet'), PP.get('/api/robots'), PP.get('/api/anomalies?limit=100')]);
+    const [f, rs, as, op] = await Promise.all([PP.get('/api/fleet'), PP.get('/api/robots'),
+      PP.get('/api/anomalies?limit=20'), PP.get('/api/anomalies?open=true&limit=1000')]);
     fleet = f;
-    for (const x of (rs.robots || rs)) {
-      const r = rob(x.id); r.name = x.name || r.name; r.state = x.state || r.state;
-      const ax = x.axes || x.values; if (ax) r.hist.push(mag(ax));
+    for (const x of rs.robots) {
+      const r = rob(x.id); r.name = x.name || r.name; r.state = x.state || 'stale'; r.ts = x.last_ts;
+      if (x.axes) r.hist.push(mag(x.axes));
     }
-    for (const e of (as.anomalies || as).slice().reverse()) onEpisode(e);
+    for (const e of op.anomalies.concat(as.anomalies).reverse()) onEpisode(e);
   } catch (e) { console.error(e); }
   redraw();
   PP.stream({
-    fleet: (f) => { fleet = f; redraw(); },
-    robots: (m) => { for (const x of m.robots) { const r = rob(x.id); r.state = x.state; r.hist.push(mag(x.axes)); if (r.hist.length > 60) r.hist.shift(); r.dirty = true; } redraw(); },
+    fleet: (f) => { fleet = f; stale(); redraw(); },
+    robots: (m) => { for (const x of m.robots) { const r = rob(x.id); r.state = x.state; r.ts = x.ts; r.hist.push(mag(x.axes)); if (r.hist.length > 60) r.hist.shift(); r.dirty = true; } redraw(); },
     anomaly: onEpisode,
   });
 }

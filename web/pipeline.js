@@ -12,9 +12,14 @@ async function tick() {
   try {
     const p = await PP.get('/api/pipeline');
     document.body.classList.remove('disconnected');
-    table(document.getElementById('stages'), p.consumers || p.stages || []);
-    const rj = p.rejects || [];
-    table(document.getElementById('rejects'), Array.isArray(rj) ? rj : Object.entries(rj).map(([reason, n]) => ({ reason, rows: n })));
+    table(document.getElementById('stages'), p.stages.map((c) => ({
+      consumer: c.name, stages: c.stages, source: c.source, rows: c.rows, position: c.lsn,
+      'lag (s)': PP.num(c.lag_seconds, 1), 'WAL held (MB)': c.lag_bytes == null ? '–' : PP.num(c.lag_bytes / 1048576, 1),
+      'WAL left': c.slot_wal_left == null ? '–' : PP.num(c.slot_wal_left * 100, 0) + ' %',
+      slot: c.slot_status || '–', running: c.active ? 'yes' : 'no', warning: c.warning || '' })));
+    document.getElementById('rejtotal').textContent = p.rejects.total;
+    table(document.getElementById('rejects'), p.rejects.by_reason.map((x) => ({
+      reason: x.reason, rows: x.count, last: PP.time(x.last_at), source: x.last_source })));
   } catch (e) { document.body.classList.add('disconnected'); }
   setTimeout(tick, 2000);
 }

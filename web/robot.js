@@ -46,27 +46,27 @@ function drawEps() {
   const l = [...eps.values()].sort((x, y) => (y.ts_start > x.ts_start ? 1 : -1));
   document.body.dataset.spans = l.map((e) => e.level).join(',');
   document.getElementById('eps').innerHTML = l.map((e) =>
-    `<tr><td class="lvl-${PP.esc(e.level)}">${PP.esc(e.level)}</td><td>${PP.esc(e.detector)}</td><td>${e.axis == null ? '' : 'axis ' + (e.axis + 1)}</td><td>${PP.esc(e.reason)}</td><td>${PP.time(e.ts_start)} – ${e.open ? 'open' : PP.time(e.ts_end)}</td></tr>`).join('');
+    `<tr><td class="lvl-${PP.esc(e.level)}">${PP.esc(e.level)}</td><td>${PP.esc(e.detector)}</td><td>${e.axis == null ? 'all axes' : 'axis ' + e.axis}</td><td>${PP.esc(e.reason)}</td><td>${PP.time(e.ts_start)} – ${e.open ? 'open' : PP.time(e.ts_end)}</td></tr>`).join('');
 }
 function push(x) {
   const t = Date.parse(x.ts) / 1000;
   for (let a = 0; a < N; a++) {
-    const v = x.axes[a], b = x.band && x.band[a], d = D[a];
+    const v = x.axes[a], bb = x.band && x.band[a], b = bb && bb[0] != null && bb[1] != null ? bb : null, d = D[a];
     const row = [t, v, v, v, b ? b[0] - 2 * b[1] : null, b ? b[0] + 2 * b[1] : null, b ? b[0] - 4 * b[1] : null, b ? b[0] + 4 * b[1] : null];
     row.forEach((val, i) => { d[i].push(val); if (d[i].length > MAXPTS) d[i].shift(); });
   }
 }
+// /api/robots/{id}/readings: columns t (epoch s, the bucket's first reading), n, and per axis
+// min, max, mean arrays; a bucket of one reading is that reading.
 async function range(from, to) {
   const w = Math.max(100, Math.round(charts[0].bbox.width / devicePixelRatio));
   const q = new URLSearchParams({ points: w }); if (from) q.set('from', from); if (to) q.set('to', to);
   const r = await PP.get(`/api/robots/${id}/readings?` + q);
   for (let a = 0; a < N; a++) D[a].forEach((s) => (s.length = 0));
-  for (const b of (r.buckets || r.readings || r.rows || [])) {
-    const t = Date.parse(b.t || b.ts) / 1000;
+  for (let i = 0; i < r.t.length; i++) {
     for (let a = 0; a < N; a++) {
-      const ax = b.axes ? b.axes[a] : null, mn = ax && ax.min != null ? ax.min : (b.min ? b.min[a] : ax);
-      const mx = ax && ax.max != null ? ax.max : (b.max ? b.max[a] : ax), mean = ax && ax.mean != null ? ax.mean : (b.mean ? b.mean[a] : ax);
-      [t, mean, mn, mx, null, null, null, null].forEach((v, i) => D[a][i].push(typeof v === 'number' ? v : null));
+      const row = [r.t[i], r.mean[a][i], r.min[a][i], r.max[a][i], null, null, null, null];
+      row.forEach((v, k) => D[a][k].push(v));
     }
   }
   redraw();

@@ -67,6 +67,13 @@ function start(args, re, ms) {
   });
 }
 function iso(ms) { return new Date(ms).toISOString(); }
+async function until(fn, ms, what) {
+  const t0 = Date.now();
+  while (!fn()) {
+    if (Date.now() - t0 > ms) throw new Error(`no ${what} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 
 // Every element of sel inside page: none overlaps another, none passes the viewport's right edge.
 async function layout(page, w, h, name) {
@@ -107,10 +114,15 @@ async function main() {
   psql(admin, `CREATE DATABASE ${dbname}`);
   run([bin, 'init', '--db', conninfo]);
   const robot = 1001, now = Date.now();
-  // 20 minutes of history for 4 robots, no faults, so that the detectors are warm.
-  run([bin, 'gen', '--robots', '4', '--first-robot', String(robot), '--faults', 'none', '--seed', '7',
-    '--start', iso(now - 20 * 60e3), '--duration', String(20 * 60 - 5), '--speedup', 'max', '--db', conninfo], { timeout: 120000 });
+  // The consumer first: a new consumer reads what commits after its slot exists.
   start([bin, 'consume', '--db', conninfo, '--stages', 'live,detect', '--name', 'pipeline'], null, 0);
+  await until(() => psql(conninfo, "SELECT count(*) FROM stream_consumer WHERE consumer = 'pipeline' AND slot_name IS NOT NULL").trim() === '1', 30000, 'the consumer\'s slot');
+  // 50 minutes of history for 4 robots, no faults, so that the detectors are warm (they judge
+  // nothing in a robot's first ~1,000 readings).
+  run([bin, 'gen', '--robots', '4', '--first-robot', String(robot), '--faults', 'none', '--seed', '7',
+    '--start', iso(now - 50 * 60e3), '--duration', String(50 * 60 - 5), '--speedup', 'max', '--db', conninfo], { timeout: 120000 });
+  const total = psql(conninfo, 'SELECT count(*) FROM reading').trim();
+  await until(() => psql(conninfo, 'SELECT coalesce(sum(rows_total), 0) FROM live_robot').trim() === total, 60000, 'the consumer to catch up');
   const m = await start([bin, 'serve', '--db', conninfo, '--listen', '127.0.0.1:0'], /serving (http:\/\/\S+)/, 20000);
   const url = m[1].replace(/\/?$/, '/');
 
@@ -131,10 +143,12 @@ async function main() {
   });
 
   await test('fault_turns_the_tile_alert_within_2s', async () => {
-    // 10 s of readings far outside the robot's band, at now.
-    const t = Date.now() - 10e3, rows = [];
-    for (let i = 0; i < 40; i++) rows.push(`(${robot}, '${iso(t + i * 250)}', 40,40,40,40,40,40,40,40)`);
-    psql(conninfo, `INSERT INTO reading VALUES ${rows.join(',')} ON CONFLICT DO NOTHING`);
+    // 4 s of readings after the robot's last one, every axis at three times its largest current
+    // so far plus 20 A: far outside anything it did.
+    const [last, ...mx] = psql(conninfo, `SELECT extract(epoch FROM max(ts)) * 1000, ${[1, 2, 3, 4, 5, 6, 7, 8].map((a) => `max(axis${a})`).join(', ')} FROM reading WHERE robot_id = ${robot}`).trim().split('|').map(Number);
+    const rows = [];
+    for (let i = 1; i <= 40; i++) rows.push(`(${robot}, '${iso(last + i * 100)}', ${mx.map((v, a) => (3 * v + 20 + ((i * 7 + a) % 5)).toFixed(3)).join(', ')})`);
+    psql(conninfo, `INSERT INTO reading (robot_id, ts, axis1, axis2, axis3, axis4, axis5, axis6, axis7, axis8) VALUES ${rows.join(',')}`);
     const t0 = Date.now();
     await page.waitForSelector(`.tile[data-robot="${robot}"][data-state="ALERT"], .tile[data-robot="${robot}"][data-state="ERROR"]`, { timeout: 2000 });
     console.log(`tile turned ${await page.getAttribute(`.tile[data-robot="${robot}"]`, 'data-state')} in ${Date.now() - t0} ms`);
