@@ -8,8 +8,12 @@
  * read a command line). On the private cluster each job logs in as its own role: the loads as
  * pgpulse_ingest, the stages as pgpulse_stages (docs/security.md); a configured database is
  * used as given for everything. */
+#include <errno.h>
 #include <getopt.h>
+#include <netdb.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +28,7 @@
 #include "util.h"
 
 #define RUN_FLEET_FIRST "1001" /* simulated robots stay clear of real ones (1, 2, ...) */
+#define RUN_LISTEN "127.0.0.1:8080" /* the dashboard's address (pgpulse serve's default) */
 
 static volatile sig_atomic_t cmd_run_stop;
 
@@ -36,14 +41,16 @@ static void cmd_run_on_signal(int sig)
 static void cmd_run_usage(FILE *out)
 {
     fprintf(out, "usage: pgpulse run [--db URL] [--assets DIR] [--data FILE [--robot ID]]\n"
-                 "                   [--robots N] [--rate R] [--no-sim]\n"
+                 "                   [--robots N] [--rate R] [--listen ADDR:PORT] [--no-sim]\n"
                  "Starts the private PostgreSQL unless a database is configured, applies the\n"
                  "schema, loads the asset tables and a readings file if given (a robot export\n"
                  "goes to --robot ID, default 1, created if missing), says what was loaded, then\n"
                  "runs the live and detect stages and a simulated fleet streaming into the database until\n"
                  "Ctrl-C, each as a child process restarted if it dies: --robots N (default 20,\n"
                  "ids from " RUN_FLEET_FIRST ") at --rate R rows/s for the fleet (default: 1 row/s per\n"
-                 "robot). --no-sim stops after loading.\n");
+                 "robot). The dashboard and API (`pgpulse serve`) run beside them at --listen\n"
+                 "(default " RUN_LISTEN "; port 0: any free port); its URL is the first line\n"
+                 "printed. --no-sim stops after loading.\n");
 }
 
 /* Who each job connects as. */
@@ -51,6 +58,7 @@ typedef struct cmd_run_db {
     char *owner;  /* the schema (migrations, grants) and the summary */
     char *writer; /* import-assets, ingest, gen */
     char *stage;  /* the stream consumers (live, detect) */
+    char *web;    /* the dashboard's server */
 } cmd_run_db;
 
 static void cmd_run_db_free(cmd_run_db *d)
@@ -58,6 +66,7 @@ static void cmd_run_db_free(cmd_run_db *d)
     free(d->owner);
     free(d->writer);
     free(d->stage);
+    free(d->web);
 }
 
 /* The database to use: a configured one, else the private cluster, started (and created)
@@ -76,6 +85,7 @@ static int cmd_run_database(const char *db, cmd_run_db *out)
         }
         out->writer = xstrdup(out->owner);
         out->stage = xstrdup(out->owner);
+        out->web = xstrdup(out->owner);
         return 0;
     }
     pgcluster *c = pgcluster_open(NULL, err, sizeof err);
@@ -90,6 +100,7 @@ static int cmd_run_database(const char *db, cmd_run_db *out)
         out->owner = pgcluster_url(c);
         out->writer = pgcluster_url_as(c, PGCLUSTER_WRITER);
         out->stage = pgcluster_url_as(c, PGCLUSTER_STAGE);
+        out->web = pgcluster_url_as(c, PGCLUSTER_READER);
     }
     pgcluster_free(c);
     return rc;
@@ -173,6 +184,54 @@ static int cmd_run_prepare(const char *stage_url, int old)
     return 0;
 }
 
+/* The dashboard's address, checked before anything starts so that its URL can be printed first:
+ * listen as given ("HOST:PORT", "[V6]:PORT") with port 0 replaced by a free port, in out.
+ * Returns 0, or -1 after printing why (a bad address, a port in use). */
+static int cmd_run_listen(const char *listen, char *out, size_t len)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof host) {
+        cli_error("run", "--listen: expected HOST:PORT, got '%s'", listen);
+        return -1;
+    }
+    snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
+    const char *port = colon + 1;
+    char *h = host;
+    size_t hl = strlen(h);
+    if (h[0] == '[' && hl > 2 && h[hl - 1] == ']') {
+        h[hl - 1] = '\0';
+        h++;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(h, port, &hints, &ai) != 0 || !ai) {
+        cli_error("run", "--listen: '%s' is not a numeric address and port", listen);
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM, 0), one = 1, rc = -1;
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        cli_error("run", "cannot listen on %s: %s (pass --listen %s:PORT, or port 0 for any free "
+                  "port)", listen, strerror(errno), host);
+    } else {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        char serv[16];
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+            getnameinfo((struct sockaddr *)&ss, sl, NULL, 0, serv, sizeof serv, NI_NUMERICSERV) == 0) {
+            snprintf(out, len, "%s:%s", host, serv);
+            rc = 0;
+        } else {
+            cli_error("run", "cannot listen on %s: %s", listen, strerror(errno));
+        }
+    }
+    if (fd >= 0) close(fd);
+    freeaddrinfo(ai);
+    return rc;
+}
+
 int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
@@ -182,10 +241,11 @@ int cmd_run(int argc, char **argv)
                                          {"robots", required_argument, NULL, 'n'},
                                          {"rate", required_argument, NULL, 'R'},
                                          {"no-sim", no_argument, NULL, 'N'},
+                                         {"listen", required_argument, NULL, 'l'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
     const char *db = NULL, *data = NULL, *robot = "1", *assets = NULL;
-    const char *robots = "20", *rate = NULL;
+    const char *robots = "20", *rate = NULL, *listen = RUN_LISTEN;
     int sim = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -197,6 +257,7 @@ int cmd_run(int argc, char **argv)
         case 'n': robots = optarg; break;
         case 'R': rate = optarg; break;
         case 'N': sim = 0; break;
+        case 'l': listen = optarg; break;
         case 'h': cmd_run_usage(stdout); return CLI_OK;
         default: cmd_run_usage(stderr); return CLI_USAGE;
         }
@@ -204,6 +265,20 @@ int cmd_run(int argc, char **argv)
     if (optind != argc) {
         cmd_run_usage(stderr);
         return CLI_USAGE;
+    }
+    /* The dashboard's URL first (the server starts with the stages, below). */
+    char addr[300], url_host[320];
+    if (sim) {
+        if (cmd_run_listen(listen, addr, sizeof addr) != 0) return CLI_USAGE;
+        /* A wildcard address is not one a browser can open: the loopback of its family. */
+        if (!strncmp(addr, "0.0.0.0:", 8))
+            snprintf(url_host, sizeof url_host, "127.0.0.1%s", addr + 7);
+        else if (!strncmp(addr, "[::]:", 5))
+            snprintf(url_host, sizeof url_host, "[::1]%s", addr + 4);
+        else
+            snprintf(url_host, sizeof url_host, "%s", addr);
+        printf("dashboard: http://%s/\n", url_host);
+        fflush(stdout);
     }
     cmd_run_db d;
     if (cmd_run_database(db, &d) != 0) return CLI_FAIL;
@@ -256,10 +331,10 @@ int cmd_run(int argc, char **argv)
             snprintf(fleet_rate, sizeof fleet_rate, "%s", robots); /* 1 row/s per robot */
             rate = fleet_rate;
         }
-        printf("\nrunning: the live and detect stages (%s), and %s simulated robots (ids from %s) "
-               "at %s rows/s; Ctrl-C stops\n",
+        printf("\nrunning: the live and detect stages (%s), %s simulated robots (ids from %s) "
+               "at %s rows/s, and the dashboard at http://%s/; Ctrl-C stops\n",
                old ? "consumers live and detect" : "consumer " RUN_PIPELINE, robots,
-               RUN_FLEET_FIRST, rate);
+               RUN_FLEET_FIRST, rate, url_host);
         fflush(stdout);
         PQfinish(conn);
         conn = NULL;
@@ -268,16 +343,21 @@ int cmd_run(int argc, char **argv)
         char *pipeline[] = {"consume", "--stages", "live,detect", "--name", RUN_PIPELINE, NULL};
         char *gen[] = {"gen", "--robots", (char *)robots, "--rate", (char *)rate,
                        "--first-robot", RUN_FLEET_FIRST, NULL};
-        const supervise_child old_children[] = {
-            {"live", live, d.stage}, {"detect", detect, d.stage}, {"gen", gen, d.writer}};
+        char *serve[] = {"serve", "--listen", addr, "--consumer", old ? "detect" : RUN_PIPELINE,
+                         NULL};
+        const supervise_child old_children[] = {{"live", live, d.stage},
+                                                {"detect", detect, d.stage},
+                                                {"gen", gen, d.writer},
+                                                {"serve", serve, d.web}};
         const supervise_child children[] = {{RUN_PIPELINE, pipeline, d.stage},
-                                            {"gen", gen, d.writer}};
+                                            {"gen", gen, d.writer},
+                                            {"serve", serve, d.web}};
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = cmd_run_on_signal;
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
-        if (supervise_run(old ? old_children : children, old ? 3 : 2, &cmd_run_stop) != 0) {
+        if (supervise_run(old ? old_children : children, old ? 4 : 3, &cmd_run_stop) != 0) {
             cli_error("run", "cannot find this program's path to start its stages");
             rc = CLI_FAIL;
         }
