@@ -225,7 +225,7 @@ static void test_run_streams_the_default_fleet(void **state)
     for (int i = 0; i < 50; i++)
         fprintf(f, "\"2023-01-02T03:04:%02dZ\",\"current\",%d.5,1,2,3,4,5,6,7\n", i, i);
     fclose(f);
-    int pid = harness_spawn(NULL, log, (const char *[]){"run", "--db", db, "--data", export,
+    int pid = harness_spawn(NULL, log, (const char *[]){"run", "--listen", "127.0.0.1:0", "--db", db, "--data", export,
                                                         "--robot", "7", NULL});
     int64_t seen = 0, live = 0, detected = 0, exported = 0;
     for (int i = 0; i < 600 && (seen < 40 || live < 20 || detected < 20 || exported < 50); i++) {
@@ -241,8 +241,11 @@ static void test_run_streams_the_default_fleet(void **state)
     int st = harness_wait(pid, NULL);
     char *out = harness_read_file(log);
     if (st != 0) fail_msg("run exited with %d: %s", st, out);
-    assert_non_null(strstr(out, "running: the live and detect stages (consumer pipeline), and 20 "
+    assert_non_null(strstr(out, "running: the live and detect stages (consumer pipeline), 20 "
                                "simulated robots"));
+    /* The dashboard: its URL is the first line, and the server ran beside the stages. */
+    assert_int_equal(strncmp(out, "dashboard: http://127.0.0.1:", 28), 0);
+    assert_non_null(strstr(out, "[serve] serving http://127.0.0.1:"));
     assert_non_null(strstr(out, "[gen] pgpulse gen: 20 robots"));   /* prefixed, stopped cleanly */
     assert_non_null(strstr(out, "[run] stopped"));
     assert_true(seen >= 40);
@@ -325,7 +328,7 @@ static void test_run_counts_every_row_from_the_start(void **state)
     char *fresh = xstrdup(harness_db("gen_run", 0));
     char *log = xasprintf("%s/run_fresh.log", harness_tmpdir());
     int pid = run_pids[0] = harness_spawn(
-        NULL, log, (const char *[]){"run", "--db", fresh, "--robots", "5", "--rate", "50", NULL});
+        NULL, log, (const char *[]){"run", "--listen", "127.0.0.1:0", "--db", fresh, "--robots", "5", "--rate", "50", NULL});
     char *out = NULL;
     for (int i = 0; i < 300; i++) {
         free(out);
@@ -401,7 +404,7 @@ static void test_run_keeps_an_old_home(void **state)
     run_pids[1] = 0;
     char *log = xasprintf("%s/run_old.log", harness_tmpdir());
     int pid = run_pids[0] = harness_spawn(
-        NULL, log, (const char *[]){"run", "--db", old, "--robots", "2", "--rate", "20", NULL});
+        NULL, log, (const char *[]){"run", "--listen", "127.0.0.1:0", "--db", old, "--robots", "2", "--rate", "20", NULL});
     PGconn *conn = harness_connect(old);
     assert_true(wait_at_least(conn, "SELECT count(*) FROM detect_robot_state WHERE consumer = "
                                     "'detect'", 2) >= 2);

@@ -196,14 +196,14 @@ static void test_password_appears_nowhere(void **state)
 
     /* run and the stages it starts. */
     char *runlog = xasprintf("%s/secrets_run.log", harness_tmpdir());
-    spawned[1] = harness_spawn(NULL, runlog, (const char *[]){"run", "--db", url, "--robots",
+    spawned[1] = harness_spawn(NULL, runlog, (const char *[]){"run", "--listen", "127.0.0.1:0", "--db", url, "--robots",
                                                               "2", "--rate", "20", NULL});
     int kids[8], n = 0;
-    for (int i = 0; i < 200 && n < 2; i++) {
+    for (int i = 0; i < 200 && n < 3; i++) {
         n = children(spawned[1], kids, 8);
-        if (n < 2) util_sleep_ms(50);
+        if (n < 3) util_sleep_ms(50);
     }
-    assert_int_equal(n, 2); /* the consumer "pipeline" (live and detect) and the simulator */
+    assert_int_equal(n, 3); /* the consumer "pipeline" (live and detect), the simulator, serve */
     /* The children are past their start once the consumer streams (bounded: only a failure
      * waits the whole minute). */
     for (int i = 0; i < 1200; i++) {

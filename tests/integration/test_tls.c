@@ -285,7 +285,7 @@ static void test_run_uses_a_login_per_job(void **state)
     PGconn *conn = harness_connect(owner);
     char *log = xasprintf("%s/tls_run.log", harness_tmpdir());
     setenv("PGPULSE_HOME", home, 1);
-    running = harness_spawn(NULL, log, (const char *[]){"run", "--robots", "2", "--rate", "20",
+    running = harness_spawn(NULL, log, (const char *[]){"run", "--listen", "127.0.0.1:0", "--robots", "2", "--rate", "20",
                                                         NULL});
     unsetenv("PGPULSE_HOME");
     int64_t rows = 0;
