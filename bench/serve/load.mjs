@@ -14,7 +14,11 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+// The server allows 64 connections per client address (as a real one would see viewers from
+// many addresses): the SSE clients come from 127.0.0.2-127.0.0.9, the API load from 127.0.0.10,
+// the browser from 127.0.0.1.
+const agent = new http.Agent({ keepAlive: true, maxSockets: 48, localAddress: '127.0.0.10' });
+const sseAddress = (i) => `127.0.0.${2 + (i % 8)}`;
 
 function pct(xs, p) {
   if (!xs.length) return null;
@@ -31,7 +35,7 @@ function sse(url, n, seconds) {
   const res = { clients: n, connected: 0, events: 0, errors: 0, ended: 0 };
   const reqs = [];
   for (let i = 0; i < n; i++) {
-    const req = http.get(`${url}api/stream`, { headers: { Accept: 'text/event-stream' } }, (r) => {
+    const req = http.get(`${url}api/stream`, { headers: { Accept: 'text/event-stream' }, localAddress: sseAddress(i) }, (r) => {
       if (r.statusCode !== 200) { res.errors++; r.resume(); return; }
       res.connected++;
       r.setEncoding('utf8');
