@@ -105,7 +105,7 @@ test-unit: pgpulse $(UNIT_BIN)
 
 run: deps
 	@$(MAKE) --no-print-directory pgpulse
-	./pgpulse run $(if $(DATA),--data '$(DATA)') $(if $(ROBOT),--robot $(ROBOT)) $(if $(ASSETS),--assets '$(ASSETS)')
+	./pgpulse run $(if $(DATA),--data '$(DATA)') $(if $(ROBOT),--robot $(ROBOT)) $(if $(ASSETS),--assets '$(ASSETS)') $(if $(LISTEN),--listen '$(LISTEN)')
 
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
