@@ -38,17 +38,23 @@ function draw() {
     if (!r.el) {
       r.el = document.createElement('a'); r.el.className = 'tile'; r.el.href = 'robot.html?id=' + r.id;
       r.el.dataset.robot = r.id;
-      r.el.innerHTML = '<div class="n"></div><canvas></canvas>'; grid.appendChild(r.el);
+      r.el.innerHTML = '<div class="n"></div><canvas></canvas><div class="m"></div>'; grid.appendChild(r.el);
     }
     if (!r.dirty) continue;
     r.dirty = false;
     const st = level(r);
     r.el.dataset.state = st;
     r.el.firstChild.textContent = `${r.name} · ${st}`;
-    spark(r.el.lastChild, r.hist);
+    spark(r.el.children[1], r.hist);
+    const peak = r.axes ? Math.max(...r.axes) : null, ax = r.axes ? r.axes.indexOf(peak) + 1 : 0;
+    r.el.lastChild.textContent = r.axes ? `${PP.num(peak, 1)} A peak · axis ${ax}` : 'no readings yet';
   }
   if (fleet) {
-    const f = fleet, rb = f.robots || {}, eo = f.episodes_open || {};
+    // Open episodes counted from the pushed episodes (every open one is loaded at start): they
+    // move the moment an episode opens, not at the next fleet tick.
+    const eo = { ALERT: 0, ERROR: 0 };
+    for (const e of episodes.values()) if (e.open) eo[e.level]++;
+    const f = fleet, rb = f.robots || {};
     document.getElementById('kpis').innerHTML = [
       ['rows/s', PP.num(f.rows_per_s, 0)], ['running', rb.running], ['idle', rb.idle], ['stale', rb.stale],
       ['open ALERT', eo.ALERT, 'lvl-ALERT'], ['open ERROR', eo.ERROR, 'lvl-ERROR'], ['lag', PP.num(f.lag_s, 1) + ' s'],
@@ -56,7 +62,7 @@ function draw() {
   }
   const eps = [...episodes.values()].sort((a, b) => (b.ts_start > a.ts_start ? 1 : -1)).slice(0, 20);
   document.getElementById('eps').innerHTML = eps.map((e) =>
-    `<tr><td class="lvl-${PP.esc(e.level)}">${PP.esc(e.level)}</td><td>robot ${e.robot_id}</td><td>${PP.esc(e.detector)}</td><td>${PP.time(e.ts_start)}</td><td>${e.open ? 'open' : 'closed'}</td></tr>`).join('');
+    `<tr><td class="lvl-${PP.esc(e.level)}">${PP.esc(e.level)}</td><td><a href="robot.html?id=${e.robot_id}">robot ${e.robot_id}</a></td><td>${e.axis == null ? 'all axes' : 'axis ' + e.axis}</td><td>${PP.esc(e.detector)}${e.reason ? ' · ' + PP.esc(e.reason) : ''}</td><td>${PP.time(e.ts_start)}</td><td>${e.open ? 'open' : 'closed'}</td></tr>`).join('');
 }
 // A robot whose last reading is more than 60 s old is stale (as live_robot_status says); no event
 // tells of it, so each fleet tick checks.
@@ -65,6 +71,21 @@ function stale() {
   for (const r of robots.values())
     if (r.ts && r.state !== 'stale' && now - Date.parse(r.ts) > 60e3) { r.state = 'stale'; r.dirty = true; }
 }
+// Each tile's sparkline starts with its robot's last 15 minutes at 60 points (a few requests at
+// a time), then grows from the stream.
+async function sparkHistory(list) {
+  const next = async () => {
+    for (let r; (r = list.shift());) {
+      try {
+        const d = await PP.get(`/api/robots/${r.id}/readings?points=60`);
+        const h = d.t.map((_, i) => mag(d.mean.map((col) => col[i])));
+        r.hist = h.concat(r.hist).slice(-60); r.dirty = true;
+      } catch (e) { /* a robot without readings keeps an empty line */ }
+    }
+    redraw();
+  };
+  await Promise.all([next(), next(), next(), next()]);
+}
 async function init() {
   try {
     const [f, rs, as, op] = await Promise.all([PP.get('/api/fleet'), PP.get('/api/robots'),
@@ -72,14 +93,15 @@ async function init() {
     fleet = f;
     for (const x of rs.robots) {
       const r = rob(x.id); r.name = x.name || r.name; r.state = x.state || 'stale'; r.ts = x.last_ts;
-      if (x.axes) r.hist.push(mag(x.axes));
+      r.axes = x.axes;
     }
+    sparkHistory([...robots.values()]);
     for (const e of op.anomalies.concat(as.anomalies).reverse()) onEpisode(e);
   } catch (e) { console.error(e); }
   redraw();
   PP.stream({
     fleet: (f) => { fleet = f; stale(); redraw(); },
-    robots: (m) => { for (const x of m.robots) { const r = rob(x.id); r.state = x.state; r.ts = x.ts; r.hist.push(mag(x.axes)); if (r.hist.length > 60) r.hist.shift(); r.dirty = true; } redraw(); },
+    robots: (m) => { for (const x of m.robots) { const r = rob(x.id); r.state = x.state; r.ts = x.ts; r.axes = x.axes; r.hist.push(mag(x.axes)); if (r.hist.length > 60) r.hist.shift(); r.dirty = true; } redraw(); },
     anomaly: onEpisode,
   });
 }
