@@ -31,12 +31,15 @@ static void cmd_serve_usage(FILE *out)
 {
     fprintf(out,
             "usage: pgpulse serve [--db URL] [--listen ADDR:PORT] [--consumer NAME] [--threads N]\n"
+            "                     [--max-per-client N]\n"
             "Serves the live dashboard, the JSON API (/api/...), the live push (/api/stream,\n"
             "Server-Sent Events) and Prometheus metrics (/metrics) until Ctrl-C. --listen\n"
             "defaults to " SERVE_DEFAULT_LISTEN " (loopback; 0.0.0.0:PORT to serve the network,\n"
             "port 0 for any free port); --consumer names whose outputs are shown (default\n" 
             SERVE_DEFAULT_CONSUMER ", the one `pgpulse run` runs). Acknowledging an episode\n"
             "needs `Authorization: Bearer $PGPULSE_TOKEN` when PGPULSE_TOKEN is set.\n"
+            "--max-per-client caps the connections one client address may hold (default 64;\n"
+            "raise it for many viewers behind one NAT address).\n"
             "Prints \"serving http://HOST:PORT/\" first. See docs/api.md.\n");
 }
 
@@ -65,10 +68,11 @@ int cmd_serve(int argc, char **argv)
                                          {"listen", required_argument, NULL, 'l'},
                                          {"consumer", required_argument, NULL, 'c'},
                                          {"threads", required_argument, NULL, 't'},
+                                         {"max-per-client", required_argument, NULL, 'm'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
     const char *db = NULL, *listen = SERVE_DEFAULT_LISTEN, *consumer = SERVE_DEFAULT_CONSUMER;
-    long threads = 4;
+    long threads = 4, per_client = 64;
     int ch;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
@@ -77,6 +81,10 @@ int cmd_serve(int argc, char **argv)
         case 'c': consumer = optarg; break;
         case 't':
             if (cli_parse_long("serve", "--threads", optarg, 1, 64, &threads)) return CLI_USAGE;
+            break;
+        case 'm':
+            if (cli_parse_long("serve", "--max-per-client", optarg, 1, 100000, &per_client))
+                return CLI_USAGE;
             break;
         case 'h': cmd_serve_usage(stdout); return CLI_OK;
         default: cmd_serve_usage(stderr); return CLI_USAGE;
@@ -112,7 +120,8 @@ int cmd_serve(int argc, char **argv)
                     .consumer = consumer,
                     .listen = listen,
                     .token = token,
-                    .threads = (int)threads};
+                    .threads = (int)threads,
+                    .max_per_client = (int)per_client};
     serve *s = serve_start(&o, err, sizeof err);
     if (!s) {
         char *msg = pgconn_redact(err, conninfo);
@@ -132,6 +141,12 @@ int cmd_serve(int argc, char **argv)
     fflush(stdout);
     fprintf(stderr, "pgpulse serve: consumer %s%s; Ctrl-C stops\n", consumer,
             token && *token ? ", acknowledgements need the bearer token" : "");
+    int loopback = !strncmp(host, "127.", 4) || !strcmp(host, "[::1]") || !strcmp(host, "localhost");
+    if ((!loopback || !strncmp(listen, "0.0.0.0:", 8) || !strncmp(listen, "[::]:", 5)) &&
+        !(token && *token))
+        fprintf(stderr, "pgpulse serve: warning: %s is reachable from other machines and "
+                        "PGPULSE_TOKEN is not set: anyone who reaches it may acknowledge "
+                        "episodes\n", listen);
     while (!cmd_serve_stop) util_sleep_ms(100);
     serve_stop(s);
     free(conninfo);

@@ -278,7 +278,10 @@ serve *serve_start(const serve_opts *o, char *err, size_t errlen)
         serve_stop(s);
         return NULL;
     }
-    http_config cfg = {.listen = o->listen, .threads = s->threads, .log = serve_log};
+    http_config cfg = {.listen = o->listen,
+                       .threads = s->threads,
+                       .max_per_client = o->max_per_client,
+                       .log = serve_log};
     s->http = http_server_start(&cfg, serve_handle, s, err, errlen);
     if (!s->http) {
         serve_stop(s);

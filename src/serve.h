@@ -16,6 +16,7 @@ typedef struct serve_opts {
     const char *listen;   /* "127.0.0.1:8080"; port 0: any free port */
     const char *token;    /* PGPULSE_TOKEN (acknowledging needs it), or NULL */
     int threads;          /* HTTP pool threads (0: 4) */
+    int max_per_client;   /* connections per client address (0: http.h's default, 64) */
     int quiet;            /* 1: no request log on stderr for 5xx answers */
 } serve_opts;
 
