@@ -20,6 +20,19 @@ function spans(u) {
     g.fillRect(x0, top, x1 - x0, h);
   }
 }
+function zoom(u) {
+  if (u.select.width < 5) return;
+  const t0 = u.posToVal(u.select.left, 'x'), t1 = u.posToVal(u.select.left + u.select.width, 'x');
+  u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+  live = false;
+  document.getElementById('from').value = local(t0); document.getElementById('to').value = local(t1);
+  range(new Date(t0 * 1000).toISOString(), new Date(t1 * 1000).toISOString()).catch(console.error);
+}
+// Epoch seconds as the value of a datetime-local input (the browser's zone).
+function local(t) {
+  const d = new Date(t * 1000);
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60e3).toISOString().slice(0, 19);
+}
 const els = [];
 for (let a = 0; a < N; a++) {
   const el = document.createElement('div'); el.className = 'panel'; el.dataset.axis = a;
@@ -34,7 +47,10 @@ function mk(a) {
       { stroke: 'rgba(46,204,113,.5)', dash: [4, 4] }, { stroke: 'rgba(46,204,113,.5)', dash: [4, 4] },
       { stroke: 'rgba(245,166,35,.4)', dash: [2, 4] }, { stroke: 'rgba(245,166,35,.4)', dash: [2, 4] }],
     bands: [{ series: [5, 4], fill: 'rgba(46,204,113,.10)' }, { series: [7, 6], fill: 'rgba(245,166,35,.06)' }],
-    hooks: { drawClear: [spans] },
+    // Drag across a chart to see that range (fetched again, downsampled to the chart's width);
+    // the cursors of the 8 charts move together.
+    cursor: { drag: { x: true, y: false, setScale: false }, sync: { key: 'axes' } },
+    hooks: { drawClear: [spans], setSelect: [zoom] },
   }, D[a], el);
   charts.push(u);
 }

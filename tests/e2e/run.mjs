@@ -162,6 +162,19 @@ async function main() {
     await page.screenshot({ path: path.join(out, 'robot.png') });
   });
 
+  await test('robot_page_zooms_to_a_dragged_range', async () => {
+    // Dragging across a chart fetches that range again, downsampled by the server.
+    const box = await page.locator('.uplot .u-over').first().boundingBox();
+    const asked = page.waitForRequest((r) => /\/api\/robots\/\d+\/readings\?.*from=.*to=/.test(r.url()), { timeout: 5000 });
+    await page.mouse.move(box.x + box.width * 0.2, box.y + 10);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.6, box.y + 10, { steps: 5 });
+    await page.mouse.up();
+    const r = await (await asked).response();
+    if (r.status() !== 200) throw new Error(`the range request answered ${r.status()}`);
+    if (!(await page.inputValue('#from')) || !(await page.inputValue('#to'))) throw new Error('the range is not shown in from/to');
+  });
+
   await test('layout_at_laptop_and_wall_sizes', async () => {
     for (const [p, n] of [['', 'fleet'], [`robot.html?id=${robot}`, 'robot'], ['alerts.html', 'alerts'], ['pipeline.html', 'pipeline']]) {
       await page.goto(url + p);
