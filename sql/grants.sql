@@ -11,6 +11,7 @@
 --   pgpulse_writer  ingest, gen --db, import-assets
 --   pgpulse_stage   the stream consumers (live, detect, ...)
 --   pgpulse_reader  the dashboard and API: reads, never writes
+--   pgpulse_dashboard  `pgpulse serve`: a member of pgpulse_reader, and acknowledges episodes
 
 -- A grant rewrites the catalog row of its table: a partition being created at the same time
 -- (by a load, or by the init that ran just before) would make one of the two fail ("tuple
@@ -25,7 +26,8 @@ BEGIN
     FOR rel IN SELECT c.oid FROM pg_class c
                 WHERE c.relnamespace = current_schema()::regnamespace
                   AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition LOOP
-        EXECUTE format('REVOKE ALL ON %s FROM pgpulse_writer, pgpulse_stage, pgpulse_reader',
+        EXECUTE format('REVOKE ALL ON %s FROM pgpulse_writer, pgpulse_stage, pgpulse_reader,'
+                       ' pgpulse_dashboard',
                        rel);
     END LOOP;
     -- Whoever may grant on the schema and database (their owner) makes the rights the roles
@@ -87,3 +89,9 @@ GRANT SELECT ON plant, shop, asset_detail, robot, controller, part, data_source,
     stream_applied_xid,
     live_robot, live_fleet_second_part, live_fleet_second, live_robot_status, anomaly,
     anomaly_ack, detect_band TO pgpulse_reader;
+
+-- ---------------------------------------------------------------------------------------
+-- pgpulse_dashboard: the dashboard's server. It reads through pgpulse_reader (a member of it)
+-- and writes one thing: acknowledgements of episodes (POST /api/anomalies/{id}/ack).
+-- ---------------------------------------------------------------------------------------
+GRANT SELECT, INSERT, UPDATE ON anomaly_ack TO pgpulse_dashboard;

@@ -51,7 +51,7 @@ typedef enum pgcluster_role {
     PGCLUSTER_OWNER = 0,  /* pgpulse: the superuser that owns the schema */
     PGCLUSTER_WRITER = 1, /* pgpulse_ingest, in pgpulse_writer */
     PGCLUSTER_STAGE = 2,  /* pgpulse_stages, in pgpulse_stage, with REPLICATION */
-    PGCLUSTER_READER = 3, /* pgpulse_web, in pgpulse_reader */
+    PGCLUSTER_READER = 3, /* pgpulse_web, in pgpulse_dashboard (pgpulse_reader + acks) */
 } pgcluster_role;
 
 typedef enum pgcluster_state {

@@ -25,7 +25,7 @@ typedef struct pgcluster_login_spec {
 static const pgcluster_login_spec pgcluster_logins[] = {
     {PGCLUSTER_WRITER, ROLES_WRITER, 0},
     {PGCLUSTER_STAGE, ROLES_STAGE, 1},
-    {PGCLUSTER_READER, ROLES_READER, 0},
+    {PGCLUSTER_READER, ROLES_DASHBOARD, 0}, /* pgpulse serve: reads, and acknowledges */
 };
 
 /* The password of user in the pgpass text (its 127.0.0.1 line), newly allocated, or NULL. */

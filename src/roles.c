@@ -6,7 +6,7 @@
 #include "pgconn.h"
 #include "util.h"
 
-const char *const roles_groups[3] = {ROLES_WRITER, ROLES_STAGE, ROLES_READER};
+const char *const roles_groups[4] = {ROLES_WRITER, ROLES_STAGE, ROLES_READER, ROLES_DASHBOARD};
 
 /* Creates the group `name` unless it exists; a concurrent creation by another session counts
  * as success. */
@@ -35,9 +35,10 @@ static int roles_ensure_group(PGconn *conn, const char *name, char *err, size_t 
         if (pgconn_is_sqlstate(c, "42501"))
             rc = util_err(err, errlen,
                           "cannot create the role %s (%s): this login may not create roles; an "
-                          "administrator must create %s, %s and %s (NOLOGIN), or give this login "
-                          "CREATEROLE (docs/security.md)",
-                          name, msg, ROLES_WRITER, ROLES_STAGE, ROLES_READER);
+                          "administrator must create %s, %s, %s and %s (NOLOGIN; GRANT %s TO %s), "
+                          "or give this login CREATEROLE (docs/security.md)",
+                          name, msg, ROLES_WRITER, ROLES_STAGE, ROLES_READER, ROLES_DASHBOARD,
+                          ROLES_READER, ROLES_DASHBOARD);
         else
             rc = util_err(err, errlen, "cannot create the role %s: %s", name, msg);
     }
@@ -49,5 +50,24 @@ int roles_ensure_groups(PGconn *conn, char *err, size_t errlen)
 {
     for (size_t i = 0; i < UTIL_ARRAY_LEN(roles_groups); i++)
         if (roles_ensure_group(conn, roles_groups[i], err, errlen) != 0) return -1;
-    return 0;
+    /* The dashboard reads what the reader reads. */
+    PGresult *r = NULL;
+    const char *p[] = {ROLES_DASHBOARD, ROLES_READER};
+    if (pgconn_query(conn, "SELECT pg_has_role($1, $2, 'MEMBER')", 2, p, PGRES_TUPLES_OK, &r,
+                     err, errlen) != 0)
+        return -1;
+    int member = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (member) return 0;
+    PGresult *g = PQexec(conn, "GRANT " ROLES_READER " TO " ROLES_DASHBOARD);
+    int rc = 0;
+    if (PQresultStatus(g) != PGRES_COMMAND_OK) {
+        char msg[512];
+        pgconn_result_error(g, conn, msg, sizeof msg);
+        rc = util_err(err, errlen, "cannot make %s a member of %s: %s (an administrator must "
+                      "GRANT %s TO %s)", ROLES_DASHBOARD, ROLES_READER, msg, ROLES_READER,
+                      ROLES_DASHBOARD);
+    }
+    PQclear(g);
+    return rc;
 }

@@ -8,6 +8,8 @@
  *                   and the detectors' state (logical replication needs the REPLICATION
  *                   attribute on the login itself: attributes are not inherited)
  *   pgpulse_reader  reads what the dashboard and API show, ingest rejects included; nothing else
+ *   pgpulse_dashboard  the dashboard's server (`pgpulse serve`): a member of pgpulse_reader, plus
+ *                   acknowledging episodes (anomaly_ack) — its one write
  *
  * The groups are NOLOGIN and cluster-wide; their privileges are per database (sql/grants.sql,
  * applied by `pgpulse init`). Both `pgpulse init` and `pgpulse db start` (which creates the
@@ -22,11 +24,13 @@
 #define ROLES_WRITER "pgpulse_writer"
 #define ROLES_STAGE "pgpulse_stage"
 #define ROLES_READER "pgpulse_reader"
+#define ROLES_DASHBOARD "pgpulse_dashboard"
 
-/* The three group names, in the order above. */
-extern const char *const roles_groups[3];
+/* The four group names, in the order above. */
+extern const char *const roles_groups[4];
 
-/* Creates each group role that does not exist yet (NOLOGIN). Safe when several callers race
+/* Creates each group role that does not exist yet (NOLOGIN), and makes pgpulse_dashboard a
+ * member of pgpulse_reader. Safe when several callers race
  * in one cluster: a role created by another session meanwhile is fine. Runs outside a
  * transaction (each CREATE ROLE commits on its own). Returns 0, or -1 with a message in err
  * that says what an administrator must do when this login may not create roles. */

@@ -343,7 +343,9 @@ static void test_stage_runs_consumers_and_cannot_load(void **state)
 }
 
 /* The reader reads what the dashboard shows, ingest rejects included, runs `pgpulse status`,
- * and cannot write to any table or call the SECURITY DEFINER functions. */
+ * and cannot write to any table or call the SECURITY DEFINER functions. The private cluster's
+ * web login (pgpulse_web, in pgpulse_dashboard) also acknowledges episodes: anomaly_ack is its
+ * one write. */
 static void test_reader_reads_and_nothing_more(void **state)
 {
     (void)state;
@@ -381,14 +383,14 @@ static void test_reader_reads_and_nothing_more(void **state)
     expect_all_denied(owner, conn,
                       "SELECT format('INSERT INTO %I DEFAULT VALUES', relname) FROM pg_class "
                       "WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', "
-                      "'p') ORDER BY relname");
+                      "'p') AND relname <> 'anomaly_ack' ORDER BY relname");
     expect_all_denied(owner, conn,
                       "SELECT format('UPDATE %I SET %I = %I', c.relname, a.attname, a.attname) "
                       "FROM pg_class c JOIN LATERAL (SELECT attname FROM pg_attribute WHERE "
                       "attrelid = c.oid AND attnum > 0 AND NOT attisdropped AND attidentity = '' "
                       "AND attgenerated = '' ORDER BY attnum LIMIT 1) a ON true WHERE "
                       "c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', "
-                      "'p') ORDER BY c.relname");
+                      "'p') AND c.relname <> 'anomaly_ack' ORDER BY c.relname");
     expect_all_denied(owner, conn,
                       "SELECT format('DELETE FROM %I', relname) FROM pg_class WHERE relnamespace "
                       "= current_schema()::regnamespace AND relkind IN ('r', 'p') ORDER BY "
@@ -400,6 +402,21 @@ static void test_reader_reads_and_nothing_more(void **state)
     expect_denied(conn, "SELECT count(*) FROM stream_stage_state");
     expect_denied(conn, "SELECT count(*) FROM detect_robot_state");
     expect_denied(conn, "CREATE TABLE mine (i integer)");
+    /* Acknowledging: the web login may, through pgpulse_dashboard; the reader group may not. */
+    assert_int_equal(harness_query_int(owner, "SELECT pg_has_role('pgpulse_web', "
+                                              "'pgpulse_dashboard', 'MEMBER')::int"), 1);
+    assert_int_equal(harness_query_int(owner, "SELECT has_table_privilege('pgpulse_reader', "
+                                              "'anomaly_ack', 'INSERT')::int"), 0);
+    harness_exec(owner, "INSERT INTO anomaly (consumer, robot_id, axis, level, ts_first, ts_start, "
+                        "ts_end, peak_score, peak_z, detector, readings, open) VALUES ('c', 1, 1, "
+                        "'ALERT', now(), now(), now(), 0.5, 4, 'robust', 1, true)");
+    harness_exec(conn, "INSERT INTO anomaly_ack (anomaly_id, acked_by, note) SELECT id, 'test', "
+                       "'seen' FROM anomaly");
+    harness_exec(conn, "UPDATE anomaly_ack SET note = 'seen twice'");
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM anomaly_ack WHERE note = "
+                                             "'seen twice'"), 1);
+    expect_denied(conn, "DELETE FROM anomaly_ack");
+    expect_denied(conn, "UPDATE anomaly SET open = false");
     expect_denied(conn, "SELECT reading_ensure_partition('2001-01-01')");
     expect_denied(conn, "SELECT reading_ensure_partitions('2001-01-01', '2001-01-02')");
     if (harness_query_int(owner, "SELECT count(*) FROM pg_proc WHERE proname = "
