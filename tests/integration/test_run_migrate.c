@@ -311,11 +311,17 @@ static void test_migrates_while_writing(void **state)
     assert_non_null(strstr(res.slots, "pgpulse_detect_"));
     /* The writer was still writing: rows committed after the migration are the pipeline's. */
     assert_true(waitpid(w4, NULL, WNOHANG) == 0);
+    int64_t at = harness_query_int(conn, "SELECT rows FROM stream_checkpoint WHERE consumer = "
+                                         "'pipeline'");
     /* Nothing left to do: a second call changes nothing. */
     rc = run_migrate(db, db, &res, err, sizeof err);
     assert_int_equal(rc, 0);
     assert_int_equal(res.migrated, 0);
     assert_int_equal(mig_wait_pid(w4), 0);
+    int64_t total = harness_query_int(conn, "SELECT count(*) FROM reading");
+    print_message("%lld rows read by live and detect before the pipeline's slot, %lld after\n",
+                  (long long)at, (long long)(total - at));
+    assert_true(at > 0 && total - at > 0);
     PQfinish(conn);
     mig_check_outcome(db);
     free(db);
