@@ -325,7 +325,8 @@ static int run_migrate_align(PGconn *conn, const char *stage_url, rm_consumer *c
     }
     if (fresh) {
         PGresult *r = NULL;
-        rc = pgconn_query(conn, "SELECT pg_current_wal_insert_lsn()::text", 0, NULL,
+        /* Flushed WAL: a walsender reads only that far, so it can tell a consumer it is past. */
+        rc = pgconn_query(conn, "SELECT pg_current_wal_flush_lsn()::text", 0, NULL,
                           PGRES_TUPLES_OK, &r, err, errlen);
         if (rc) return rc;
         uint64_t now = run_migrate_lsn(r, 0, 0);
