@@ -22,6 +22,7 @@
 #include "migrate.h"
 #include "pgcluster.h"
 #include "pgconn.h"
+#include "run_migrate.h"
 #include "stages.h"
 #include "stream.h"
 #include "supervise.h"
@@ -134,53 +135,50 @@ static void cmd_run_summary(PGconn *conn)
 }
 
 /* The consumer `pgpulse run` runs: the live and detect stages on one slot, so the WAL is
- * decoded once (`pgpulse consume --stages live,detect --name pipeline`). */
-#define RUN_PIPELINE "pipeline"
+ * decoded once (`pgpulse consume --stages live,detect --name pipeline`). A home of an earlier run
+ * (consumers live and detect) is migrated to it first (run_migrate.h). */
+#define RUN_PIPELINE RUN_MIGRATE_PIPELINE
 
-/* 1 if this home has the consumers `live` and/or `detect` that run made before it ran one
- * consumer, 0 if not, -1 after printing why it cannot tell. Such a home keeps its two
- * consumers (their slots and the detect stage's state are theirs) until the migration to
- * "pipeline" exists: starting "pipeline" beside them would leave their slots pinning WAL. */
-static int cmd_run_old_layout(PGconn *conn)
-{
-    PGresult *r = PQexec(conn, "SELECT count(*) FROM stream_consumer WHERE consumer IN ('live', "
-                               "'detect')");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        cli_error("run", "cannot list the consumers: %s", PQresultErrorMessage(r));
-        PQclear(r);
-        return -1;
-    }
-    int old = strcmp(PQgetvalue(r, 0, 0), "0") != 0;
-    PQclear(r);
-    return old;
-}
-
-/* Registers run's consumers and creates their slots, as the login they run as, before any child
+/* Registers run's consumer and creates its slot, as the login it runs as, before any child
  * starts: a new consumer reads only what commits after its slot exists, and the simulator starts
- * writing at once. old: the old layout (consumers live and detect, one stage each), else the one
- * consumer "pipeline". Returns 0, or -1 after printing why. */
-static int cmd_run_prepare(const char *stage_url, int old)
+ * writing at once. Returns 0, or -1 after printing why. */
+static int cmd_run_prepare(const char *stage_url)
 {
-    static const char *const names[] = {"live", "detect"}; /* `pgpulse live`, `pgpulse detect` */
-    const stream_stage_ops *ops[2] = {stages_find(names[0]), stages_find(names[1])};
+    const stream_stage_ops *ops[2] = {stages_find("live"), stages_find("detect")};
     if (!ops[0] || !ops[1]) {
         cli_error("run", "the live or detect stage is unknown");
         return -1;
     }
-    for (size_t i = 0; i < (old ? UTIL_ARRAY_LEN(names) : 1); i++) {
-        stream_opts o = {.conninfo = stage_url,
-                         .consumer = old ? names[i] : RUN_PIPELINE,
-                         .stages = old ? ops + i : ops,
-                         .nstages = old ? 1 : 2,
-                         .shards = 1,
-                         .batch_ms = STREAM_DEFAULT_BATCH_MS,
-                         .batch_rows = STREAM_DEFAULT_BATCH_ROWS};
-        char err[1024];
-        if (stream_prepare(&o, err, sizeof err) != 0) {
-            cli_error("run", "the %s consumer: %s", o.consumer, err);
-            return -1;
-        }
+    stream_opts o = {.conninfo = stage_url,
+                     .consumer = RUN_PIPELINE,
+                     .stages = ops,
+                     .nstages = 2,
+                     .shards = 1,
+                     .batch_ms = STREAM_DEFAULT_BATCH_MS,
+                     .batch_rows = STREAM_DEFAULT_BATCH_ROWS};
+    char err[1024];
+    if (stream_prepare(&o, err, sizeof err) != 0) {
+        cli_error("run", "the %s consumer: %s", o.consumer, err);
+        return -1;
     }
+    return 0;
+}
+
+/* Moves the consumers of an earlier run (live and detect) to RUN_PIPELINE and says so. Returns 0,
+ * or -1 after printing why. */
+static int cmd_run_migrate(const cmd_run_db *d)
+{
+    run_migrate_result res;
+    char err[1024];
+    if (run_migrate(d->owner, d->stage, &res, err, sizeof err) != 0) {
+        cli_error("run", "moving the consumers of an earlier run to \"" RUN_PIPELINE "\": %s", err);
+        return -1;
+    }
+    if (res.migrated)
+        printf("migrated consumer%s %s to " RUN_PIPELINE " at LSN %s%s%s\n",
+               strchr(res.from, ' ') ? "s" : "", res.from, res.lsn,
+               res.slots[0] ? ", dropped slots " : "", res.slots);
+    fflush(stdout);
     return 0;
 }
 
@@ -299,12 +297,7 @@ int cmd_run(int argc, char **argv)
     fflush(stdout); /* keep our lines in order with the subcommands' stderr */
     /* The stages' consumers exist before anything is written, so that the data file's rows
      * as well as the simulator's reach them. */
-    int old = sim ? cmd_run_old_layout(conn) : 0;
-    if (old < 0) goto cleanup;
-    if (old)
-        printf("this home has the consumers live and detect of an earlier pgpulse run: run keeps "
-               "them (two slots) rather than add the one consumer \"" RUN_PIPELINE "\"\n");
-    if (sim && cmd_run_prepare(d.stage, old) != 0) goto cleanup;
+    if (sim && (cmd_run_migrate(&d) != 0 || cmd_run_prepare(d.stage) != 0)) goto cleanup;
     if (assets) {
         char *av[] = {"import-assets", "--db", d.writer, (char *)assets, NULL};
         optind = 1;
@@ -331,24 +324,18 @@ int cmd_run(int argc, char **argv)
             snprintf(fleet_rate, sizeof fleet_rate, "%s", robots); /* 1 row/s per robot */
             rate = fleet_rate;
         }
-        printf("\nrunning: the live and detect stages (%s), %s simulated robots (ids from %s) "
-               "at %s rows/s, and the dashboard at http://%s/; Ctrl-C stops\n",
-               old ? "consumers live and detect" : "consumer " RUN_PIPELINE, robots,
+        printf("\nrunning: the live and detect stages (consumer " RUN_PIPELINE "), %s simulated "
+               "robots (ids from %s) at %s rows/s, and the dashboard at http://%s/; Ctrl-C stops\n",
+               robots,
                RUN_FLEET_FIRST, rate, url_host);
         fflush(stdout);
         PQfinish(conn);
         conn = NULL;
-        char *live[] = {"live", NULL};
-        char *detect[] = {"detect", NULL};
         char *pipeline[] = {"consume", "--stages", "live,detect", "--name", RUN_PIPELINE, NULL};
         char *gen[] = {"gen", "--robots", (char *)robots, "--rate", (char *)rate,
                        "--first-robot", RUN_FLEET_FIRST, NULL};
-        char *serve[] = {"serve", "--listen", addr, "--consumer", old ? "detect" : RUN_PIPELINE,
+        char *serve[] = {"serve", "--listen", addr, "--consumer", RUN_PIPELINE,
                          NULL};
-        const supervise_child old_children[] = {{"live", live, d.stage},
-                                                {"detect", detect, d.stage},
-                                                {"gen", gen, d.writer},
-                                                {"serve", serve, d.web}};
         const supervise_child children[] = {{RUN_PIPELINE, pipeline, d.stage},
                                             {"gen", gen, d.writer},
                                             {"serve", serve, d.web}};
@@ -357,7 +344,7 @@ int cmd_run(int argc, char **argv)
         sa.sa_handler = cmd_run_on_signal;
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
-        if (supervise_run(old ? old_children : children, old ? 4 : 3, &cmd_run_stop) != 0) {
+        if (supervise_run(children, 3, &cmd_run_stop) != 0) {
             cli_error("run", "cannot find this program's path to start its stages");
             rc = CLI_FAIL;
         }

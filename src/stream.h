@@ -63,6 +63,7 @@ typedef struct stream_opts {
     int batch_rows;                       /* and at most this many rows at a time */
     int poll_ms;                          /* poll: how often to look for new rows */
     int status_s;                         /* print a status line this often (0: never) */
+    uint64_t stop_lsn;                    /* cdc, non-zero: stop there (see stream_run) */
 } stream_opts;
 
 /* Runs a consumer until *stop becomes non-zero (it then commits what it has and returns 0).
@@ -71,7 +72,14 @@ typedef struct stream_opts {
  * checkpoint; a slot that was invalidated or dropped is replaced, the rows it did not deliver
  * read from the table. Returns -1 with a message for what retrying cannot fix: a bad name, a
  * consumer that exists with other settings, a lost slot under a checkpoint written by a pgpulse
- * too old to say which transactions it applied. */
+ * too old to say which transactions it applied.
+ *
+ * With o->stop_lsn (cdc) it also returns 0 once the consumer has applied every transaction that
+ * commits below that WAL position and none at or above it: its checkpoint then has end_lsn at or
+ * past stop_lsn, commit_lsn below it and no transaction in part — where a slot created with
+ * stop_lsn as its consistent point takes over. A consumer that stands at or past it already
+ * returns at once, and one that recovers a lost slot meanwhile catches up to its new slot's
+ * start, which may be past it: the caller reads the checkpoint to know. */
 int stream_run(const stream_opts *o, volatile sig_atomic_t *stop, char *err, size_t errlen);
 
 /* Makes a consumer ready without running it: registers it (as stream_run would, with the same

@@ -15,17 +15,20 @@
 
 #define STREAM_STATUS_US (10 * 1000000) /* standby status update at least this often */
 #define STREAM_IDLE_MS 20               /* commit a batch this soon once the stream pauses */
+#define STREAM_STOP_ASK_MS 100          /* with a stop position: ask for the WAL end this often */
 
 static int64_t stream_pg_now(void)
 {
     return util_now_us() - COPYBIN_PG_EPOCH_US;
 }
 
-static int stream_send_status(consumer *c, char *err, size_t errlen)
+/* A standby status update; with reply, the server answers with a keepalive carrying its WAL
+ * end (how a consumer with a stop position learns that the stream has passed it). */
+static int stream_send_status(consumer *c, int reply, char *err, size_t errlen)
 {
     buf b = {0};
     uint64_t written = c->received > c->ck.end_lsn ? c->received : c->ck.end_lsn;
-    pgoutput_write_status(&b, written, c->ck.end_lsn, 0, stream_pg_now(), 0);
+    pgoutput_write_status(&b, written, c->ck.end_lsn, 0, stream_pg_now(), reply);
     int ok = PQputCopyData(c->repl, (const char *)b.data, (int)b.len) == 1 && PQflush(c->repl) == 0;
     buf_free(&b);
     c->last_status_us = util_mono_us();
@@ -119,6 +122,10 @@ static int stream_message(consumer *c, const uint8_t *data, size_t len, char *er
         return util_err(err, errlen, "undecodable replication message: %s", msg);
     switch (m.kind) {
     case 'B':
+        if (c->o->stop_lsn && m.u.begin.final_lsn >= c->o->stop_lsn) {
+            c->stopped = 1; /* it commits at or past the stop: left to whoever takes over */
+            return 0;
+        }
         c->in_txn = 1;
         c->txn_lsn = m.u.begin.final_lsn;
         c->txn_xid = m.u.begin.xid;
@@ -164,7 +171,7 @@ static int stream_message(consumer *c, const uint8_t *data, size_t len, char *er
         if ((int)c->nrows >= c->o->batch_rows ||
             util_mono_us() - c->batch_start_us >= (int64_t)c->o->batch_ms * 1000) {
             int rc = stream_commit(c, STREAM_STEP_CDC, 0, err, errlen);
-            return rc ? rc : stream_send_status(c, err, errlen);
+            return rc ? rc : stream_send_status(c, 0, err, errlen);
         }
         return 0;
     }
@@ -176,12 +183,39 @@ static int stream_message(consumer *c, const uint8_t *data, size_t len, char *er
     }
 }
 
+/* With a stop position: the checkpoint stands at or past it (nothing in part, and the stream
+ * handled up to it, or a transaction at or past it applied already). */
+static int stream_at_stop(const consumer *c)
+{
+    uint64_t s = c->o->stop_lsn;
+    if (c->ck.commit_lsn >= s || c->ck.partial_lsn >= s) return 1;
+    return !c->ck.partial_lsn && c->ck.end_lsn >= s;
+}
+
+/* The stream has passed the stop position with nothing at or past it applied: commits the batch
+ * and the position (end_lsn at or past stop_lsn) and ends the stream. */
+static int stream_stop_here(consumer *c, char *err, size_t errlen)
+{
+    if (c->ck.end_lsn < c->o->stop_lsn) c->ck.end_lsn = c->o->stop_lsn;
+    if (c->b_commit_lsn && c->b_end_lsn < c->o->stop_lsn) c->b_end_lsn = c->o->stop_lsn;
+    int rc = stream_commit(c, STREAM_STEP_CDC, 0, err, errlen);
+    if (rc) return rc;
+    stream_send_status(c, 0, err, errlen);
+    char at[32];
+    pgoutput_lsn_format(c->o->stop_lsn, at, sizeof at);
+    stream_log(c, "stopped at %s, its stop position (%lld rows in all)", at, (long long)c->ck.rows);
+    return 0;
+}
+
 int stream_cdc_loop(consumer *c, volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
+    c->stopped = 0;
+    if (c->o->stop_lsn && stream_at_stop(c)) return 0;
     int rc = stream_start_replication(c, err, errlen);
     if (rc) return rc;
     stream_log(c, "streaming from slot %s", c->slot);
     while (!*stop) {
+        if (c->stopped) return stream_stop_here(c, err, errlen);
         char *data = NULL;
         int n = PQgetCopyData(c->repl, &data, 1);
         if (n == 0) {
@@ -193,7 +227,7 @@ int stream_cdc_loop(consumer *c, volatile sig_atomic_t *stop, char *err, size_t 
                 (int64_t)(c->o->batch_ms < STREAM_IDLE_MS ? c->o->batch_ms : STREAM_IDLE_MS) * 1000;
             if (c->batch_start_us && !c->in_txn && now - c->batch_start_us >= idle_us) {
                 if ((rc = stream_commit(c, STREAM_STEP_CDC, 0, err, errlen))) return rc;
-                if ((rc = stream_send_status(c, err, errlen))) return rc;
+                if ((rc = stream_send_status(c, 0, err, errlen))) return rc;
                 stream_print_status(c);
                 continue;
             }
@@ -202,13 +236,22 @@ int stream_cdc_loop(consumer *c, volatile sig_atomic_t *stop, char *err, size_t 
              * commits follow, whatever WAL the consumer's own commits add). */
             if (!c->batch_start_us && !c->in_txn && c->ck.napplied > 0 && stream_pending_due(c)) {
                 if ((rc = stream_commit(c, STREAM_STEP_CDC, 0, err, errlen))) return rc;
-                if ((rc = stream_send_status(c, err, errlen))) return rc;
+                if ((rc = stream_send_status(c, 0, err, errlen))) return rc;
                 continue;
             }
             if (now - c->last_status_us >= STREAM_STATUS_US &&
-                (rc = stream_send_status(c, err, errlen)))
+                (rc = stream_send_status(c, 0, err, errlen)))
                 return rc;
             int64_t wait_ms = 1000;
+            if (c->o->stop_lsn) {
+                /* Idle short of the stop: the server's WAL end says when nothing below it is
+                 * left (a keepalive otherwise comes only every wal_sender_timeout / 2). */
+                if (!c->batch_start_us && !c->in_txn &&
+                    now - c->last_status_us >= STREAM_STOP_ASK_MS * 1000 &&
+                    (rc = stream_send_status(c, 1, err, errlen)))
+                    return rc;
+                wait_ms = STREAM_STOP_ASK_MS;
+            }
             if (c->batch_start_us) {
                 wait_ms = (c->batch_start_us + idle_us - now) / 1000 + 1;
                 if (wait_ms < 1) wait_ms = 1;
@@ -238,7 +281,9 @@ int stream_cdc_loop(consumer *c, volatile sig_atomic_t *stop, char *err, size_t 
             /* Nothing in flight: everything up to the server's WAL end is handled. */
             if (!c->in_txn && !c->batch_start_us && e.wal_end > c->ck.end_lsn)
                 c->ck.end_lsn = e.wal_end;
-            if (e.reply_requested) rc = stream_send_status(c, err, errlen);
+            /* Every transaction that commits below the WAL end has been sent. */
+            if (c->o->stop_lsn && !c->in_txn && e.wal_end >= c->o->stop_lsn) c->stopped = 1;
+            if (e.reply_requested) rc = stream_send_status(c, 0, err, errlen);
         } else if (rc) {
             util_err(err, errlen, "replication: %s", msg);
         }
@@ -248,6 +293,6 @@ int stream_cdc_loop(consumer *c, volatile sig_atomic_t *stop, char *err, size_t 
     /* Stopping: commit what is complete, tell the server, end the stream. */
     if (c->batch_start_us && !c->in_txn && (rc = stream_commit(c, STREAM_STEP_CDC, 0, err, errlen)))
         return rc;
-    stream_send_status(c, err, errlen);
+    stream_send_status(c, 0, err, errlen);
     return 0;
 }

@@ -103,6 +103,7 @@ typedef struct consumer {
     stream_pending pending[STREAM_PENDING_MAX];
     int npending;
     /* Feedback. */
+    int stopped;       /* o->stop_lsn: the stream has passed it */
     uint64_t received; /* highest WAL position received */
     int64_t last_status_us;
     int64_t last_print_us;

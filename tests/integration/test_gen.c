@@ -387,45 +387,8 @@ static void test_run_counts_every_row_from_the_start(void **state)
     free(fresh);
 }
 
-/* A home with the consumer `live` of an earlier run (two consumers, one stage each) keeps its
- * layout: run adds no consumer "pipeline" beside it, whose slot would leave the old ones
- * pinning WAL, until the migration to one consumer exists. */
-static void test_run_keeps_an_old_home(void **state)
-{
-    (void)state;
-    if (!db) skip();
-    char *old = xstrdup(harness_db("gen_run_old", 1));
-    char *llog = xasprintf("%s/run_old_live.log", harness_tmpdir());
-    int live = run_pids[1] = harness_spawn(
-        NULL, llog, (const char *[]){"live", "--db", old, "--status-every", "0", NULL});
-    wait_streaming(llog);
-    kill(live, SIGINT);
-    assert_int_equal(harness_wait(live, NULL), 0);
-    run_pids[1] = 0;
-    char *log = xasprintf("%s/run_old.log", harness_tmpdir());
-    int pid = run_pids[0] = harness_spawn(
-        NULL, log, (const char *[]){"run", "--listen", "127.0.0.1:0", "--db", old, "--robots", "2", "--rate", "20", NULL});
-    PGconn *conn = harness_connect(old);
-    assert_true(wait_at_least(conn, "SELECT count(*) FROM detect_robot_state WHERE consumer = "
-                                    "'detect'", 2) >= 2);
-    kill(pid, SIGINT);
-    int st = harness_wait(pid, NULL);
-    run_pids[0] = 0;
-    char *out = harness_read_file(log);
-    if (st != 0) fail_msg("run exited with %d: %s", st, out);
-    assert_non_null(strstr(out, "running: the live and detect stages (consumers live and detect)"));
-    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM stream_consumer WHERE "
-                                             "consumer = 'pipeline'"),
-                     0);
-    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM pg_replication_slots WHERE "
-                                             "database = current_database()"),
-                     2);
-    PQfinish(conn);
-    free(out);
-    free(log);
-    free(llog);
-    free(old);
-}
+/* A home of an earlier run (consumers live and detect) is migrated to pipeline: see
+ * test_run_migrate.c. */
 
 int main(void)
 {
@@ -436,7 +399,6 @@ int main(void)
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_run_streams_the_default_fleet),
         cmocka_unit_test_teardown(test_run_counts_every_row_from_the_start, run_teardown),
-        cmocka_unit_test_teardown(test_run_keeps_an_old_home, run_teardown),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
