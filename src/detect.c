@@ -1,6 +1,7 @@
 /* detect: the per-point pipeline over the detectors and the combiner (see detect.h). */
 #include "detect.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -151,7 +152,10 @@ void detect_step(detect_state *s, const detect_cfg *c, int64_t ts_us, const doub
     memset(r, 0, sizeof *r);
     unsigned en = c->enabled;
     if (nch < 2) en &= ~(1u << DETECT_HST); /* a joint pattern needs two channels */
-    if (en & (1u << DETECT_REGRESS)) detect_regress_step(&s->regress, &c->regress, &ctx, x, &r->out[DETECT_REGRESS]);
+    if (en & (1u << DETECT_REGRESS))
+        detect_regress_step_band(&s->regress, &c->regress, &ctx, x, &r->out[DETECT_REGRESS], &r->band);
+    else
+        for (int a = 0; a < nch; a++) r->band.pred[a] = r->band.sd[a] = NAN;
     if (en & (1u << DETECT_ROBUST)) detect_robust_step(&s->robust, &c->robust, &ctx, x, &r->out[DETECT_ROBUST]);
     if (en & (1u << DETECT_CUSUM)) detect_cusum_step(&s->cusum, &c->cusum, &ctx, x, &r->out[DETECT_CUSUM]);
     if (en & (1u << DETECT_HST)) detect_hst_step(&s->hst, &c->hst, &ctx, x, &r->out[DETECT_HST]);

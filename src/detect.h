@@ -63,6 +63,7 @@ typedef struct detect_result {
     double multi_z;
     uint32_t quality;                   /* DETECT_Q_* flags */
     detect_out out[DETECT_NKINDS];      /* every detector's own output (disabled: zeros) */
+    detect_band band;                   /* regress's expected band (NaN: none; disabled: NaN) */
 } detect_result;
 
 /* One key's state. Plain data: copied, saved and restored as bytes. */

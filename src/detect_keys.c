@@ -1,6 +1,7 @@
 /* detect_keys: per-key detector state by key (see detect_keys.h). */
 #include "detect_keys.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,8 @@ detect_key *detect_keys_get(detect_keys *m, int64_t key)
     while (m->slots[j]) j = (j + 1) & (m->cap - 1);
     k = xcalloc(1, sizeof *k);
     k->key = key;
+    k->band_ts = INT64_MIN; /* no point yet */
+    for (int a = 0; a < DETECT_MAX_CH; a++) k->band.pred[a] = k->band.sd[a] = NAN;
     detect_state_init(&k->st, m->cfg, m->nch);
     detect_episodes_init(&k->ep);
     m->slots[j] = k;
@@ -70,6 +73,10 @@ void detect_key_step(detect_key *k, const detect_cfg *cfg, int bridge, int64_t t
         k->batch_n = k->n;
     }
     detect_step(&k->st, cfg, ts_us, x, r);
+    if (ts_us >= k->band_ts) {
+        k->band_ts = ts_us;
+        k->band = r->band;
+    }
     detect_episodes_step(&k->ep, k->st.nch, bridge, k->n, ts_us, r, emit, arg);
     k->n++;
 }

@@ -16,6 +16,9 @@ typedef struct detect_key {
     int64_t n;             /* points taken */
     int64_t batch_n;       /* n when the current batch first touched the key (dirty) */
     int dirty;             /* touched since the holder last cleared it */
+    int64_t band_ts;       /* the newest point's time and the regress detector's band for it
+                              (in memory only: written with the batch that ends on it) */
+    detect_band band;
     detect_state st;
     detect_episodes ep;
 } detect_key;
@@ -40,7 +43,7 @@ detect_key *detect_keys_find(const detect_keys *m, int64_t key);
 void detect_keys_free(detect_keys *m);
 
 /* Takes the key's next point: marks it dirty (noting batch_n on the first touch), runs the
- * detectors into *r, merges the point into the key's episodes (calling emit for each episode
+ * detectors into *r, keeps the band of the newest point (a late point leaves it), merges the point into the key's episodes (calling emit for each episode
  * it opens, extends or closes), and counts it. */
 void detect_key_step(detect_key *k, const detect_cfg *cfg, int bridge, int64_t ts_us,
                      const double *x, detect_result *r, detect_episode_fn *emit, void *arg);

@@ -147,11 +147,28 @@ static int regress_excess(double z, double t, int k, double md, int64_t ts, int6
     return !(md > 0) || (double)(ts - *first) / 1e6 >= 0.5 * md * (double)(*n - 1);
 }
 
+void detect_regress_band_units(const detect_regress_state *s, const detect_regress_cfg *c,
+                               const detect_band *b, int a, double *pred, double *sd)
+{
+    double p = b->pred[a], q = b->sd[a];
+    *pred = c->transform ? s->scale[a] * sinh(p) : p;
+    *sd = c->transform ? s->scale[a] * cosh(p) * q : q;
+}
+
 void detect_regress_step(detect_regress_state *s, const detect_regress_cfg *c,
                          const detect_ctx *ctx, const double *x, detect_out *o)
 {
+    detect_regress_step_band(s, c, ctx, x, o, NULL);
+}
+
+void detect_regress_step_band(detect_regress_state *s, const detect_regress_cfg *c,
+                              const detect_ctx *ctx, const double *x, detect_out *o,
+                              detect_band *band)
+{
     int nch = s->nch, d = s->d;
     memset(o, 0, sizeof *o);
+    if (band)
+        for (int a = 0; a < nch; a++) band->pred[a] = band->sd[a] = NAN;
 
     if (ctx->idle) {
         /* A run ended: learn the program's length from it (the first row of a run comes up to
@@ -257,6 +274,11 @@ void detect_regress_step(detect_regress_state *s, const detect_regress_cfg *c,
 
     /* Levels. */
     int warm = s->nrun >= c->warmup;
+    if (band && warm)
+        for (int a = 0; a < nch; a++) {
+            band->pred[a] = v[a] - r[a]; /* the prediction, in the regressed units */
+            band->sd[a] = sd[a];
+        }
     double md = ctx->median_dt_s;
     for (int a = 0; a < nch; a++) {
         detect_regress_ch *h = &s->ch[a];

@@ -116,6 +116,24 @@ typedef struct detect_regress_state {
     detect_regress_ch ch[DETECT_MAX_CH];
 } detect_regress_state;
 
+/* What the detector expects of a point, per channel: its prediction and residual sigma in the
+ * units it regresses in (asinh(x / scale) with the transform) — kept as is at every point, and
+ * turned into the channel's own units by detect_regress_band_units only where it is shown.
+ * NaN where it expects nothing: an idle point (predicted exactly), before the scales are known,
+ * before the warm-up. */
+typedef struct detect_band {
+    double pred[DETECT_MAX_CH];
+    double sd[DETECT_MAX_CH];
+} detect_band;
+
+/* Channel a of band b (made by s under c) in the channel's own units: the prediction and the
+ * sigma of the dashboard's band, pred ± 2 and ± 4 sigma (detect_band in the database). With the
+ * transform the sigma is the linearisation at the prediction (scale * cosh(pred_t) * sigma_t):
+ * exact for small sigmas, a skewed band (wider above than below) drawn symmetric. NaN when b
+ * has nothing for a. */
+void detect_regress_band_units(const detect_regress_state *s, const detect_regress_cfg *c,
+                               const detect_band *b, int a, double *pred, double *sd);
+
 /* The defaults listed beside the fields above. */
 void detect_regress_cfg_default(detect_regress_cfg *c);
 
@@ -126,5 +144,10 @@ void detect_regress_init(detect_regress_state *s, const detect_regress_cfg *c, i
  * level by the sustained rule above; multi is left 0. No allocation. */
 void detect_regress_step(detect_regress_state *s, const detect_regress_cfg *c,
                          const detect_ctx *ctx, const double *x, detect_out *o);
+
+/* detect_regress_step, also writing the point's expected band into *band. */
+void detect_regress_step_band(detect_regress_state *s, const detect_regress_cfg *c,
+                              const detect_ctx *ctx, const double *x, detect_out *o,
+                              detect_band *band);
 
 #endif

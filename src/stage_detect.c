@@ -11,6 +11,7 @@
 #include "stage_detect.h"
 
 #include <arpa/inet.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +209,56 @@ static int detect_write_states(detect_stage *s, PGconn *conn, char *err, size_t 
     return rc;
 }
 
+/* The expected band (detect_band) of every robot touched by the batch: its newest point's
+ * prediction and sigma per axis (NULL where the regress detector expects nothing), in one
+ * statement. */
+static int detect_write_bands(detect_stage *s, PGconn *conn, char *err, size_t errlen)
+{
+    pgarray ids = {0}, ts = {0}, pred = {0}, sd = {0};
+    size_t n = 0;
+    int nch = s->robots.nch;
+    char t[40], nchs[16];
+    for (size_t i = 0; i < s->robots.cap; i++) {
+        const detect_key *k = s->robots.slots[i];
+        if (!k || !k->dirty || k->band_ts == INT64_MIN) continue;
+        pgarray_int(&ids, k->key);
+        tstamp_format(k->band_ts, t, sizeof t);
+        pgarray_str(&ts, t);
+        for (int a = 0; a < nch; a++) {
+            double pr, sg;
+            detect_regress_band_units(&k->st.regress, &s->cfg.regress, &k->band, a, &pr, &sg);
+            if (isfinite(pr) && isfinite(sg)) {
+                pgarray_float(&pred, pr);
+                pgarray_float(&sd, sg);
+            } else {
+                pgarray_null(&pred);
+                pgarray_null(&sd);
+            }
+        }
+        n++;
+    }
+    int rc = 0;
+    if (n) {
+        snprintf(nchs, sizeof nchs, "%d", nch);
+        const char *p[] = {s->ctx.consumer, pgarray_end(&ids), pgarray_end(&ts), pgarray_end(&pred),
+                           pgarray_end(&sd), nchs};
+        rc = pgconn_query(conn,
+                          "INSERT INTO detect_band (consumer, robot_id, ts, pred, sigma) "
+                          "SELECT $1, u.r, u.t, a.p[(u.i - 1) * $6::int + 1 : u.i * $6::int], "
+                          "a.q[(u.i - 1) * $6::int + 1 : u.i * $6::int] "
+                          "FROM unnest($2::int[], $3::timestamptz[]) WITH ORDINALITY AS u(r, t, i), "
+                          "(SELECT $4::float8[] AS p, $5::float8[] AS q) a "
+                          "ON CONFLICT (consumer, robot_id) DO UPDATE SET ts = EXCLUDED.ts, "
+                          "pred = EXCLUDED.pred, sigma = EXCLUDED.sigma",
+                          6, p, PGRES_COMMAND_OK, NULL, err, errlen);
+    }
+    pgarray_free(&ids);
+    pgarray_free(&ts);
+    pgarray_free(&pred);
+    pgarray_free(&sd);
+    return rc;
+}
+
 static int detect_write_episodes(detect_stage *s, PGconn *conn, char *err, size_t errlen)
 {
     pgarray rid = {0}, axis = {0}, level = {0}, first = {0}, t0 = {0}, t1 = {0}, peak = {0},
@@ -313,6 +364,7 @@ static int detect_commit(void *stage, PGconn *conn, buf *state, char *err, size_
     }
     if (s->nchanges && detect_write_episodes(s, conn, err, errlen)) return -1;
     if (detect_write_states(s, conn, err, errlen)) return -1;
+    if (detect_write_bands(s, conn, err, errlen)) return -1;
     if (s->nchanges && detect_notify(s, conn, err, errlen)) return -1;
     /* Written; on failure the consumer reopens the stage from the committed state instead. */
     for (size_t i = 0; i < s->robots.cap; i++)

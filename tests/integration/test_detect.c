@@ -35,6 +35,14 @@ static char *anomaly_fingerprint(PGconn *conn)
               "axis_key, ts_first), '')) FROM anomaly");
 }
 
+/* The expected band (detect_band) as text: one row per robot, its newest point's time and the
+ * regress detector's prediction and sigma per axis. */
+static char *band_fingerprint(PGconn *conn)
+{
+    return harness_query_text(conn, "SELECT md5(coalesce(string_agg((robot_id, ts, pred, sigma)::"
+                                    "text, ';' ORDER BY robot_id), '')) FROM detect_band");
+}
+
 static int start_detect(const char *db, const char *name, const char *log)
 {
     return harness_spawn(NULL, log, (const char *[]){"detect", "--db", db, "--name", name,
@@ -214,8 +222,30 @@ static void test_killed_at_random_moments(void **state)
     wait_rows(conn, "det_ref", stored, NULL);
     kill(c, SIGINT);
     assert_int_equal(harness_wait(c, NULL), 0);
-    char *ref = anomaly_fingerprint(conn);
+    char *ref = anomaly_fingerprint(conn), *ref_band = band_fingerprint(conn);
     int64_t nref = harness_query_int(conn, "SELECT count(*) FROM anomaly");
+    /* The band: a row per robot, for its newest reading, with 8 elements each; where the
+     * detector is warm and the robot ran, the reading lies within 6 sigma of the prediction. */
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM detect_band"),
+                     harness_query_int(conn, "SELECT count(DISTINCT robot_id) FROM reading"));
+    assert_int_equal(harness_query_int(conn,
+                                       "SELECT count(*) FROM detect_band b JOIN (SELECT robot_id, "
+                                       "max(ts) AS ts FROM reading GROUP BY 1) r USING (robot_id) "
+                                       "WHERE b.ts <> r.ts OR cardinality(b.pred) <> 8 OR "
+                                       "cardinality(b.sigma) <> 8"),
+                     0);
+    int64_t judged = harness_query_int(
+        conn, "SELECT count(*) FROM detect_band b JOIN reading r ON r.robot_id = b.robot_id AND "
+              "r.ts = b.ts, generate_subscripts(b.pred, 1) a WHERE b.pred[a] IS NOT NULL");
+    int64_t inside = harness_query_int(
+        conn, "SELECT count(*) FROM detect_band b JOIN reading r ON r.robot_id = b.robot_id AND "
+              "r.ts = b.ts, generate_subscripts(b.pred, 1) a WHERE b.pred[a] IS NOT NULL AND "
+              "abs((ARRAY[r.axis1, r.axis2, r.axis3, r.axis4, r.axis5, r.axis6, r.axis7, "
+              "r.axis8])[a] - b.pred[a]) <= 6 * b.sigma[a] AND b.sigma[a] > 0");
+    print_message("band: %lld of %lld warm axes hold the last reading within 6 sigma\n",
+                  (long long)inside, (long long)judged);
+    assert_true(judged > 0);
+    assert_true(inside >= judged * 9 / 10);
     PQfinish(conn);
 
     db = harness_db("detect_kill", 1);
@@ -238,12 +268,15 @@ static void test_killed_at_random_moments(void **state)
     wait_rows(conn, "det_kill", stored, log);
     kill(c, SIGINT);
     assert_int_equal(harness_wait(c, NULL), 0);
-    char *fp = anomaly_fingerprint(conn);
+    char *fp = anomaly_fingerprint(conn), *fp_band = band_fingerprint(conn);
     print_message("%lld rows, %lld episodes\n", (long long)stored, (long long)nref);
     assert_true(nref >= 20);
     assert_string_equal(fp, ref);
+    assert_string_equal(fp_band, ref_band); /* the band too: exactly once */
     free(fp);
     free(ref);
+    free(fp_band);
+    free(ref_band);
     free(log);
     PQfinish(conn);
 }

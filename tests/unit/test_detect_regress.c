@@ -289,6 +289,52 @@ static void test_state_is_plain_data(void **state)
     assert_true(sizeof(detect_regress_state) < 6 * 1024);
 }
 
+/* The expected band: NaN until warm and on idle points; once warm, on a channel that is a
+ * constant plus noise of sigma 0.1 (in current units), the prediction is near the constant
+ * and the band's sigma near 0.1 — also through the asinh transform (the linearisation). */
+static void test_band(void **state)
+{
+    (void)state;
+    for (int plain = 0; plain <= 1; plain++) {
+        feed f;
+        feed_init(&f, 1, plain);
+        detect_out o;
+        detect_band b;
+        uint64_t r = 12345;
+        double pred_err = 0, sd_sum = 0;
+        int n = 0;
+        for (int i = 0; i < 3000; i++) {
+            /* A uniform noise of sigma 0.1 from a small LCG (deterministic). */
+            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+            double u = (double)(r >> 11) / 9007199254740992.0 - 0.5;
+            double x = 10 + u * 0.1 * sqrt(12.0);
+            f.ts += 1000000;
+            if (!f.run_start) f.run_start = f.ts;
+            detect_ctx ctx = {.nch = 1, .ts_us = f.ts, .n = f.n, .dt_s = 1, .median_dt_s = 1,
+                              .run_start_us = f.run_start};
+            detect_regress_step_band(&f.s, &f.c, &ctx, &x, &o, &b);
+            f.n++;
+            if (i < 100) {
+                assert_true(isnan(b.pred[0]) && isnan(b.sd[0])); /* not warm yet */
+            } else if (i >= 2000) {
+                double pr, sg;
+                detect_regress_band_units(&f.s, &f.c, &b, 0, &pr, &sg);
+                pred_err += fabs(pr - 10);
+                sd_sum += sg;
+                n++;
+            }
+        }
+        assert_near(pred_err / n, 0, 0.05);
+        assert_near(sd_sum / n, 0.1, 0.02);
+        /* An idle point: nothing expected. */
+        double zero = 0;
+        f.ts += 1000000;
+        detect_ctx idle = {.nch = 1, .ts_us = f.ts, .n = f.n, .dt_s = 1, .median_dt_s = 1, .idle = 1};
+        detect_regress_step_band(&f.s, &f.c, &idle, &zero, &o, &b);
+        assert_true(isnan(b.pred[0]) && isnan(b.sd[0]));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_run_length),
         cmocka_unit_test(test_transform_scales),
         cmocka_unit_test(test_state_is_plain_data),
+        cmocka_unit_test(test_band),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
