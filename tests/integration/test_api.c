@@ -1,0 +1,694 @@
+/* Integration tests of `pgpulse serve`'s API (src/api*.c, src/serve.c) through real HTTP on a
+ * real database: the server runs in-process (serve_start on a free port, as the dashboard's
+ * login pgpulse_web), a consumer (`pgpulse consume --stages live,detect`) fills the stages'
+ * tables, and a small HTTP/1.1 client in this file asks. Covered: health, robots (state, axes,
+ * open episodes, band), readings downsampled on the server (each bucket equal to SQL's own
+ * aggregate; raw readings when they are fewer than the points; the default range; a day at
+ * 1 Hz in time), anomalies and their filters, acknowledgement (token, body, errors, as the web
+ * login), the pipeline (as `status --json` says, rejects by reason), the dashboard's files
+ * (ETag, 304), metrics, the stream's first event, malformed and hostile requests (each a 4xx
+ * JSON naming what was wrong), and a database that goes away (503, then served again). */
+#include <arpa/inet.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "buf.h"
+#include "harness.h"
+#include "serve.h"
+#include "util.h"
+
+#define CONSUMER "pipeline"
+#define WEB "pgpulse_web"
+#define DAY_ROBOT 3
+#define TOKEN "s3cret-token"
+
+static struct {
+    const char *db;   /* the owner's conninfo */
+    char web[1024];   /* the web login's */
+    PGconn *conn;     /* the owner's connection */
+    int consumer;     /* pid of `pgpulse consume` */
+    char *log;
+    serve *srv;       /* without a token */
+    serve *tok;       /* with TOKEN */
+    int64_t last_us;  /* robot 1's newest reading (µs) */
+    int64_t day_last_s; /* robot 3's (s) */
+} fx;
+
+/* One answer. */
+typedef struct reply {
+    int status;
+    buf head;   /* the status line and headers, NUL-terminated */
+    buf body;   /* NUL-terminated */
+    json_t *json;
+} reply;
+
+static void reply_free(reply *r)
+{
+    buf_free(&r->head);
+    buf_free(&r->body);
+    json_decref(r->json);
+    memset(r, 0, sizeof *r);
+}
+
+/* A header's value (case-insensitive name), copied into out; 0 if found. */
+static int reply_header(const reply *r, const char *name, char *out, size_t len)
+{
+    const char *h = (const char *)r->head.data;
+    size_t n = strlen(name);
+    for (const char *line = strstr(h, "\r\n"); line && line[2]; line = strstr(line + 2, "\r\n")) {
+        const char *l = line + 2;
+        if (!strncasecmp(l, name, n) && l[n] == ':') {
+            const char *v = l + n + 1;
+            while (*v == ' ') v++;
+            const char *end = strstr(v, "\r\n");
+            snprintf(out, len, "%.*s", (int)(end ? end - v : (long)strlen(v)), v);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Sends raw (a whole request) to the server on port and reads the answer: the connection is
+ * closed by the request's "Connection: close", or after max_ms for a stream. Chunked bodies are
+ * decoded. */
+static reply http_raw(int port, const char *raw, size_t len, int max_ms)
+{
+    reply r = {0};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {.tv_sec = max_ms / 1000, .tv_usec = (max_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(fd, raw + off, len - off);
+        assert_true(w > 0);
+        off += (size_t)w;
+    }
+    buf all = {0};
+    char chunk[65536];
+    int64_t t0 = util_mono_us();
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n <= 0) break;
+        buf_append(&all, chunk, (size_t)n);
+        if ((util_mono_us() - t0) / 1000 > max_ms) break;
+    }
+    close(fd);
+    buf_append(&all, "", 1);
+    const char *s = (const char *)all.data, *end = strstr(s, "\r\n\r\n");
+    if (!end) fail_msg("no complete answer to %.*s: %s", (int)len, raw, s);
+    sscanf(s, "HTTP/1.%*d %d", &r.status);
+    buf_append(&r.head, s, (size_t)(end - s) + 2);
+    buf_append(&r.head, "", 1);
+    const char *b = end + 4;
+    size_t blen = all.len - 1 - (size_t)(b - s);
+    char te[64] = "";
+    if (reply_header(&r, "Transfer-Encoding", te, sizeof te) == 0 && strstr(te, "chunked")) {
+        while (blen > 0) {
+            unsigned long n = strtoul(b, NULL, 16);
+            const char *crlf = strstr(b, "\r\n");
+            if (!crlf || n == 0) break;
+            size_t take = n;
+            const char *data = crlf + 2;
+            size_t avail = blen - (size_t)(data - b);
+            if (take > avail) take = avail;
+            buf_append(&r.body, data, take);
+            if (take < n || avail < take + 2) break;
+            blen -= (size_t)(data + take + 2 - b);
+            b = data + take + 2;
+        }
+    } else {
+        buf_append(&r.body, b, blen);
+    }
+    buf_append(&r.body, "", 1);
+    r.body.len--;
+    r.json = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+    buf_free(&all);
+    return r;
+}
+
+/* method path on server s, with extra header lines (each ending in \r\n) and a body. */
+static reply http(serve *s, const char *method, const char *path, const char *headers,
+                  const char *body)
+{
+    char *req = xasprintf("%s %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n%s"
+                          "Content-Length: %zu\r\n\r\n%s",
+                          method, path, headers ? headers : "", body ? strlen(body) : 0,
+                          body ? body : "");
+    reply r = http_raw(serve_port(s), req, strlen(req), 10000);
+    free(req);
+    return r;
+}
+
+static reply get(const char *path)
+{
+    return http(fx.srv, "GET", path, NULL, NULL);
+}
+
+/* A 4xx/5xx answer: the status, and a JSON body {"error": "...", "status": N} whose message
+ * holds `names`. */
+static void expect_error(reply *r, int status, const char *names)
+{
+    if (r->status != status || !r->json)
+        fail_msg("expected %d with a JSON error, got %d: %s", status, r->status,
+                 (const char *)r->body.data);
+    const char *e = json_string_value(json_object_get(r->json, "error"));
+    assert_non_null(e);
+    assert_int_equal(json_integer_value(json_object_get(r->json, "status")), status);
+    if (names && !strstr(e, names)) fail_msg("error '%s' does not name '%s'", e, names);
+    reply_free(r);
+}
+
+static char *epoch_iso(int64_t us)
+{
+    char *sql = xasprintf("SELECT to_char(to_timestamp(%lld / 1e6) AT TIME ZONE 'UTC', "
+                          "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')", (long long)us);
+    char *v = harness_query_text(fx.conn, sql);
+    free(sql);
+    return v;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    fx.db = harness_db("api", 1);
+    if (!fx.db) return 0;
+    const char *home = getenv("PGPULSE_TEST_HOME");
+    char *portfile = xasprintf("%s/port", home);
+    char *port = harness_read_file(portfile);
+    snprintf(fx.web, sizeof fx.web,
+             "host=127.0.0.1 port=%d user=" WEB " dbname=test_api passfile=%s/pgpass", atoi(port),
+             home);
+    free(port);
+    free(portfile);
+    fx.conn = harness_connect(fx.db);
+    harness_exec(fx.conn, "INSERT INTO robot (robot_id, name) VALUES (1, 'one'), (2, 'two'), "
+                          "(3, 'day')");
+    harness_exec(fx.conn, "SELECT reading_ensure_partitions((now() - interval '26 hours')::date, "
+                          "(now() + interval '1 day')::date)");
+    fx.log = xasprintf("%s/api-consume.log", harness_tmpdir());
+    fx.consumer = harness_spawn(NULL, fx.log,
+                                (const char *[]){"consume", "--db", fx.db, "--stages", "live,detect",
+                                                 "--name", CONSUMER, "--status-every", "0", NULL});
+    harness_wait_slot(fx.conn, CONSUMER);
+    /* Robots 1 and 2: 10,000 readings at 1 s up to a few seconds ago (robot 2 idle at the end);
+     * robot 3: a day at 1 Hz. Periodic values, so buckets differ. */
+    harness_exec(fx.conn,
+                 "INSERT INTO reading (robot_id, ts, axis1, axis2, axis3, axis4, axis5, axis6, "
+                 "axis7, axis8) SELECT r, date_trunc('second', now()) - make_interval(secs => g + 5), "
+                 "10 + 5 * sin(g / 7.0), 20 + 3 * cos(g / 11.0), 1 + (g % 13), 2, 3, 4, 5, "
+                 "0.5 + (g % 3) FROM generate_series(0, 9999) g, (VALUES (1), (2)) v(r) "
+                 "ORDER BY g DESC, r"); /* oldest first, as a robot sends them */
+    harness_exec(fx.conn, "INSERT INTO reading (robot_id, ts, axis1, axis2, axis3, axis4, axis5, "
+                          "axis6, axis7, axis8) VALUES (2, date_trunc('second', now()) - "
+                          "interval '4 seconds', 0, 0, 0, 0, 0, 0, 0, 0)");
+    harness_exec(fx.conn, "INSERT INTO reading (robot_id, ts, axis1, axis2, axis3, axis4, axis5, "
+                          "axis6, axis7, axis8) SELECT 3, date_trunc('second', now()) - "
+                          "make_interval(secs => g), g % 100, 1, 2, 3, 4, 5, 6, 7 "
+                          "FROM generate_series(1, 86400) g ORDER BY g DESC");
+    fx.last_us = harness_query_int(fx.conn, "SELECT (extract(epoch FROM max(ts)) * 1e6)::bigint "
+                                            "FROM reading WHERE robot_id = 1");
+    fx.day_last_s = harness_query_int(fx.conn, "SELECT extract(epoch FROM max(ts))::bigint FROM "
+                                               "reading WHERE robot_id = 3");
+    int64_t total = harness_query_int(fx.conn, "SELECT count(*) FROM reading");
+    for (int i = 0; i < 600; i++) {
+        if (harness_query_int(fx.conn, "SELECT coalesce(sum(rows), 0) FROM stream_checkpoint "
+                                       "WHERE consumer = '" CONSUMER "'") >= total)
+            break;
+        util_sleep_ms(100);
+    }
+    char err[512];
+    serve_opts o = {.conninfo = fx.web, .consumer = CONSUMER, .listen = "127.0.0.1:0",
+                    .threads = 2, .quiet = 1};
+    fx.srv = serve_start(&o, err, sizeof err);
+    if (!fx.srv) fail_msg("serve_start: %s", err);
+    o.token = TOKEN;
+    fx.tok = serve_start(&o, err, sizeof err);
+    if (!fx.tok) fail_msg("serve_start (token): %s", err);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (!fx.db) return 0;
+    serve_stop(fx.srv);
+    serve_stop(fx.tok);
+    kill(fx.consumer, SIGINT);
+    harness_wait(fx.consumer, NULL);
+    PQfinish(fx.conn);
+    free(fx.log);
+    return 0;
+}
+
+static void test_health_files_metrics_stream(void **state)
+{
+    (void)state;
+    if (!fx.db) skip();
+    reply r = get("/api/health");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "status")), "ok");
+    assert_string_equal(json_string_value(json_object_get(r.json, "consumer")), CONSUMER);
+    assert_true(json_integer_value(json_object_get(r.json, "schema_version")) >= 9);
+    reply_free(&r);
+
+    r = get("/");
+    assert_int_equal(r.status, 200);
+    char v[256];
+    assert_int_equal(reply_header(&r, "Content-Type", v, sizeof v), 0);
+    assert_non_null(strstr(v, "text/html"));
+    assert_non_null(strstr((const char *)r.body.data, "<html"));
+    char etag[128];
+    assert_int_equal(reply_header(&r, "ETag", etag, sizeof etag), 0);
+    reply_free(&r);
+    char *h = xasprintf("If-None-Match: %s\r\n", etag);
+    r = http(fx.srv, "GET", "/", h, NULL);
+    free(h);
+    assert_int_equal(r.status, 304);
+    assert_int_equal(r.body.len, 0);
+    reply_free(&r);
+    r = get("/vendor/uPlot.iife.min.js");
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+
+    r = get("/metrics");
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr((const char *)r.body.data, "\npgpulse_sse_clients "));
+    assert_non_null(strstr((const char *)r.body.data, "pgpulse_http_request_duration_seconds_bucket{le=\"+Inf\"}"));
+    assert_non_null(strstr((const char *)r.body.data, "pgpulse_stage_lag_seconds{stage=\"" CONSUMER "\"}"));
+    reply_free(&r);
+
+    /* The stream: its first event is hello, then fleet within about a second. */
+    const char *req = "GET /api/stream HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n";
+    r = http_raw(serve_port(fx.srv), req, strlen(req), 1500);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(reply_header(&r, "Content-Type", v, sizeof v), 0);
+    assert_non_null(strstr(v, "text/event-stream"));
+    assert_int_equal(strncmp((const char *)r.body.data, "event: hello\n", 13), 0);
+    assert_non_null(strstr((const char *)r.body.data, "event: fleet\n"));
+    reply_free(&r);
+    r = get("/api/fleet");
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_object(json_object_get(r.json, "robots")));
+    reply_free(&r);
+}
+
+static void test_robots(void **state)
+{
+    (void)state;
+    if (!fx.db) skip();
+    reply r = get("/api/robots");
+    assert_int_equal(r.status, 200);
+    json_t *list = json_object_get(r.json, "robots");
+    assert_int_equal(json_array_size(list), 3);
+    json_t *one = json_array_get(list, 0), *two = json_array_get(list, 1);
+    assert_int_equal(json_integer_value(json_object_get(one, "id")), 1);
+    assert_string_equal(json_string_value(json_object_get(one, "name")), "one");
+    assert_string_equal(json_string_value(json_object_get(one, "state")), "running");
+    assert_string_equal(json_string_value(json_object_get(two, "state")), "idle");
+    assert_int_equal(json_array_size(json_object_get(one, "axes")), 8);
+    assert_true(json_is_object(json_object_get(one, "open")));
+    /* The detect stage's band: 8 pairs, for a robot past the warm-up. */
+    json_t *band = json_object_get(one, "band");
+    assert_int_equal(json_array_size(band), 8);
+    assert_true(json_is_number(json_array_get(json_array_get(band, 0), 0)));
+    reply_free(&r);
+    r = get("/api/robots?x=1");
+    expect_error(&r, 400, "'x'");
+}
+
+/* Buckets of points equal SQL's own aggregates of the same buckets. */
+static void test_readings_downsampled(void **state)
+{
+    (void)state;
+    if (!fx.db) skip();
+    char *from = epoch_iso(fx.last_us - INT64_C(4999) * 1000000), *to = epoch_iso(fx.last_us + 1);
+    char *path = xasprintf("/api/robots/1/readings?from=%s&to=%s&points=100", from, to);
+    reply r = get(path);
+    free(path);
+    assert_int_equal(r.status, 200);
+    json_t *t = json_object_get(r.json, "t"), *n = json_object_get(r.json, "n");
+    json_t *mn = json_object_get(r.json, "min"), *mx = json_object_get(r.json, "max"),
+           *mean = json_object_get(r.json, "mean");
+    assert_int_equal(json_integer_value(json_object_get(r.json, "rows")), 5000);
+    assert_true(json_array_size(t) >= 99 && json_array_size(t) <= 100);
+    assert_int_equal(json_array_size(mn), 8);
+    char *sql = xasprintf(
+        "SELECT string_agg(format('%%s %%s %%s %%s %%s', extract(epoch FROM f), c, a, b, m), ';' "
+        "ORDER BY k) FROM (SELECT floor(extract(epoch FROM ts - '%s'::timestamptz) / 50)::int k, "
+        "min(ts) f, count(*) c, min(axis2) a, max(axis2) b, avg(axis2) m FROM reading WHERE "
+        "robot_id = 1 AND ts >= '%s' AND ts < '%s' GROUP BY 1) x",
+        from, from, to);
+    char *want = harness_query_text(fx.conn, sql);
+    free(sql);
+    char *line = strtok(want, ";");
+    size_t i = 0;
+    for (; line; line = strtok(NULL, ";"), i++) {
+        double wt, wa, wb, wm;
+        long long wc;
+        assert_int_equal(sscanf(line, "%lf %lld %lf %lf %lf", &wt, &wc, &wa, &wb, &wm), 5);
+        assert_true(i < json_array_size(t));
+        if (!(fabs(json_number_value(json_array_get(t, i)) - wt) < 1e-3) ||
+            json_integer_value(json_array_get(n, i)) != wc ||
+            !(fabs(json_number_value(json_array_get(json_array_get(mn, 1), i)) - wa) < 1e-4 * (1 + fabs(wa))) ||
+            !(fabs(json_number_value(json_array_get(json_array_get(mx, 1), i)) - wb) < 1e-4 * (1 + fabs(wb))) ||
+            !(fabs(json_number_value(json_array_get(json_array_get(mean, 1), i)) - wm) < 1e-4 * (1 + fabs(wm))))
+            fail_msg("bucket %zu: want %s, got t %.6f n %lld min %g max %g mean %g", i, line,
+                     json_number_value(json_array_get(t, i)),
+                     (long long)json_integer_value(json_array_get(n, i)),
+                     json_number_value(json_array_get(json_array_get(mn, 1), i)),
+                     json_number_value(json_array_get(json_array_get(mx, 1), i)),
+                     json_number_value(json_array_get(json_array_get(mean, 1), i)));
+    }
+    assert_int_equal(i, json_array_size(t));
+    free(want);
+    reply_free(&r);
+
+    /* Fewer readings than points: the readings themselves. */
+    char *from2 = epoch_iso(fx.last_us - INT64_C(19) * 1000000);
+    path = xasprintf("/api/robots/1/readings?from=%s&to=%s&points=1000", from2, to);
+    r = get(path);
+    free(path);
+    assert_int_equal(r.status, 200);
+    t = json_object_get(r.json, "t");
+    assert_int_equal(json_array_size(t), 20);
+    for (size_t k = 0; k < 20; k++) {
+        assert_int_equal(json_integer_value(json_array_get(json_object_get(r.json, "n"), k)), 1);
+        double lo = json_number_value(json_array_get(json_array_get(json_object_get(r.json, "min"), 0), k));
+        double hi = json_number_value(json_array_get(json_array_get(json_object_get(r.json, "max"), 0), k));
+        assert_true(lo == hi);
+    }
+    assert_true(fabs(json_number_value(json_array_get(t, 19)) - (double)fx.last_us / 1e6) < 1e-3);
+    reply_free(&r);
+
+    /* The default range: the 15 minutes up to the robot's newest reading. */
+    r = get("/api/robots/1/readings");
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "rows")), 900);
+    reply_free(&r);
+    free(from);
+    free(from2);
+    free(to);
+
+    /* Bad requests name what was wrong. */
+    r = get("/api/robots/99/readings");
+    expect_error(&r, 404, "robot 99");
+    r = get("/api/robots/abc/readings");
+    expect_error(&r, 404, "'abc'");
+    r = get("/api/robots/1/readings?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z");
+    expect_error(&r, 400, "after");
+    r = get("/api/robots/1/readings?from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z");
+    expect_error(&r, 400, "366 days");
+    r = get("/api/robots/1/readings?points=0");
+    expect_error(&r, 400, "points");
+    r = get("/api/robots/1/readings?points=10001");
+    expect_error(&r, 400, "points");
+    r = get("/api/robots/1/readings?from=yesterday");
+    expect_error(&r, 400, "from");
+    r = get("/api/robots/1/readings?pionts=5");
+    expect_error(&r, 400, "pionts");
+    r = get("/api/robots/1/readings?from=1&from=2");
+    expect_error(&r, 400, "from");
+}
+
+/* A robot's last 24 h at 1 Hz (86,400 readings) at 1,000 points. */
+static void test_a_day_at_1000_points(void **state)
+{
+    (void)state;
+    if (!fx.db) skip();
+    double ms[20];
+    for (int i = 0; i < 20; i++) {
+        /* The last 24 h, as epoch seconds. */
+        char *path = xasprintf("/api/robots/3/readings?from=%lld&to=%lld&points=1000",
+                               (long long)(fx.day_last_s - 86399), (long long)(fx.day_last_s + 1));
+        int64_t t0 = util_mono_us();
+        reply r = get(path);
+        ms[i] = (double)(util_mono_us() - t0) / 1000.0;
+        free(path);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(json_integer_value(json_object_get(r.json, "rows")), 86400);
+        assert_true(json_array_size(json_object_get(r.json, "t")) <= 1000);
+        assert_true(json_array_size(json_object_get(r.json, "t")) >= 990);
+        reply_free(&r);
+    }
+    for (int i = 1; i < 20; i++)
+        for (int j = i; j > 0 && ms[j - 1] > ms[j]; j--) {
+            double x = ms[j];
+            ms[j] = ms[j - 1];
+            ms[j - 1] = x;
+        }
+    print_message("a day at 1 Hz, 1,000 points: p50 %.0f ms, p95 %.0f ms\n", ms[10], ms[18]);
+    assert_true(ms[18] < 1500); /* the target is 300 ms (bench/serve); a loaded CI box is slower */
+}
+
+static void test_anomalies_and_ack(void **state)
+{
+    (void)state;
+    if (!fx.db) skip();
+    /* Episodes of robot 500 (no readings: the consumer writes none for it). */
+    harness_exec(fx.conn,
+                 "INSERT INTO anomaly (consumer, robot_id, axis, level, ts_first, ts_start, ts_end, "
+                 "peak_score, peak_z, detector, reason, readings, open) VALUES "
+                 "('" CONSUMER "', 500, 1, 'ALERT', '2026-01-01 00:00Z', '2026-01-01 00:00Z', "
+                 "'2026-01-01 00:01Z', 0.5, 3, 'regress', '', 10, false),"
+                 "('" CONSUMER "', 500, 2, 'ERROR', '2026-01-02 00:00Z', '2026-01-02 00:00Z', "
+                 "'2026-01-02 00:01Z', 0.9, 9, 'robust', '', 1, true),"
+                 "('" CONSUMER "', 500, NULL, 'ALERT', '2026-01-03 00:00Z', '2026-01-03 00:00Z', "
+                 "'2026-01-03 00:01Z', 0.6, 4, 'quality', 'stuck', 30, false),"
+                 "('other', 500, 1, 'ERROR', '2026-01-04 00:00Z', '2026-01-04 00:00Z', "
+                 "'2026-01-04 00:01Z', 0.9, 9, 'robust', '', 1, false)");
+    reply r = get("/api/anomalies?robot=500");
+    assert_int_equal(r.status, 200);
+    json_t *l = json_object_get(r.json, "anomalies");
+    assert_int_equal(json_array_size(l), 3); /* not the other consumer's */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "reason")), "stuck");
+    assert_true(json_is_null(json_object_get(json_array_get(l, 0), "axis")));
+    assert_true(json_is_null(json_object_get(json_array_get(l, 0), "ack")));
+    int64_t err_id = json_integer_value(json_object_get(json_array_get(l, 1), "id"));
+    reply_free(&r);
+    struct {
+        const char *q;
+        size_t n;
+    } filters[] = {{"robot=500&level=ERROR", 1}, {"robot=500&level=ALERT", 2},
+                   {"robot=500&open=true", 1},   {"robot=500&open=false", 2},
+                   {"robot=500&limit=2", 2},     {"robot=500&from=2026-01-02T00:00:30Z", 2},
+                   {"robot=500&to=2026-01-02T00:00:00Z", 1},
+                   {"robot=500&from=2026-01-01T12:00:00Z&to=2026-01-02T12:00:00Z", 1}};
+    for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) {
+        char *p = xasprintf("/api/anomalies?%s", filters[i].q);
+        r = get(p);
+        assert_int_equal(r.status, 200);
+        if (json_array_size(json_object_get(r.json, "anomalies")) != filters[i].n)
+            fail_msg("%s: %zu episodes, want %zu", p,
+                     json_array_size(json_object_get(r.json, "anomalies")), filters[i].n);
+        free(p);
+        reply_free(&r);
+    }
+    r = get("/api/anomalies?level=WARN");
+    expect_error(&r, 400, "level");
+    r = get("/api/anomalies?limit=1001");
+    expect_error(&r, 400, "limit");
+    r = get("/api/anomalies?robot=-1");
+    expect_error(&r, 400, "robot");
+
+    /* Acknowledging, as the web login, on the server without a token. */
+    char *path = xasprintf("/api/anomalies/%lld/ack", (long long)err_id);
+    r = http(fx.srv, "POST", path, NULL, "{\"note\":\"checked the cable\"}");
+    assert_int_equal(r.status, 200);
+    json_t *ack = json_object_get(r.json, "ack");
+    assert_string_equal(json_string_value(json_object_get(ack, "note")), "checked the cable");
+    assert_string_equal(json_string_value(json_object_get(ack, "by")), "127.0.0.1");
+    reply_free(&r);
+    r = http(fx.srv, "POST", path, NULL, NULL); /* again, no body: the note is replaced */
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    r = get("/api/anomalies?robot=500&level=ERROR");
+    ack = json_object_get(json_array_get(json_object_get(r.json, "anomalies"), 0), "ack");
+    assert_true(json_is_object(ack));
+    assert_string_equal(json_string_value(json_object_get(ack, "note")), "");
+    reply_free(&r);
+    r = http(fx.srv, "POST", path, NULL, "{\"note\":");
+    expect_error(&r, 400, "not JSON");
+    r = http(fx.srv, "POST", path, NULL, "{\"notes\":\"x\"}");
+    expect_error(&r, 400, "'notes'");
+    r = http(fx.srv, "POST", path, NULL, "{\"note\":42}");
+    expect_error(&r, 400, "note");
+    char *longnote = xmalloc(1100 + 20);
+    strcpy(longnote, "{\"note\":\"");
+    memset(longnote + 9, 'x', 1001);
+    strcpy(longnote + 9 + 1001, "\"}");
+    r = http(fx.srv, "POST", path, NULL, longnote);
+    expect_error(&r, 400, "longer");
+    free(longnote);
+    r = http(fx.srv, "POST", "/api/anomalies/999999/ack", NULL, NULL);
+    expect_error(&r, 404, "999999");
+    r = http(fx.srv, "GET", path, NULL, NULL);
+    expect_error(&r, 405, "POST");
+
+    /* With a token: none, another, the right one. */
+    r = http(fx.tok, "POST", path, NULL, NULL);
+    expect_error(&r, 401, "Authorization");
+    r = http(fx.tok, "POST", path, "Authorization: Bearer wrong\r\n", NULL);
+    expect_error(&r, 401, "token");
+    r = http(fx.tok, "POST", path, "Authorization: Basic abc\r\n", NULL);
+    expect_error(&r, 401, "Bearer");
+    r = http(fx.tok, "POST", path, "Authorization: Bearer " TOKEN "\r\n", "{\"note\":\"ok\"}");
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    free(path);
+}
+
+static void test_pipeline(void **state)
+{
+    (void)state;
+    if (!fx.db) skip();
+    harness_exec(fx.conn, "INSERT INTO ingest_reject (source, line_no, raw, reason) VALUES "
+                          "('a.csv', 1, 'x', 'ts: not a time'), ('a.csv', 2, 'y', 'ts: not a time'),"
+                          "('b.csv', 9, 'z', 'axis3: missing')");
+    reply r = get("/api/pipeline");
+    assert_int_equal(r.status, 200);
+    json_t *stages = json_object_get(r.json, "stages");
+    assert_int_equal(json_array_size(stages), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(stages, 0), "name")), CONSUMER);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(stages, 0), "stages")), "live,detect");
+    /* As `pgpulse status --json` says. */
+    harness_out o = harness_pgpulse(NULL, (const char *[]){"status", "--json", "--db", fx.db, NULL});
+    assert_int_equal(o.status, 0);
+    json_t *st = json_loads(o.out, 0, NULL);
+    json_t *s0 = json_array_get(json_object_get(st, "stages"), 0);
+    assert_string_equal(json_string_value(json_object_get(s0, "name")), CONSUMER);
+    assert_string_equal(json_string_value(json_object_get(s0, "slot")),
+                        json_string_value(json_object_get(json_array_get(stages, 0), "slot")));
+    json_decref(st);
+    harness_out_free(&o);
+    json_t *rej = json_object_get(r.json, "rejects");
+    assert_int_equal(json_integer_value(json_object_get(rej, "total")), 3);
+    json_t *first = json_array_get(json_object_get(rej, "by_reason"), 0);
+    assert_string_equal(json_string_value(json_object_get(first, "reason")), "ts: not a time");
+    assert_int_equal(json_integer_value(json_object_get(first, "count")), 2);
+    reply_free(&r);
+}
+
+/* Malformed and hostile requests: a 4xx JSON error naming what was wrong, never the handler. */
+static void test_hostile(void **state)
+{
+    (void)state;
+    if (!fx.db) skip();
+    reply r = get("/../etc/passwd");
+    expect_error(&r, 400, NULL);
+    r = get("/%2e%2e/%2e%2e/etc/passwd");
+    expect_error(&r, 400, NULL);
+    r = get("/index.html%00.js");
+    expect_error(&r, 400, NULL);
+    r = get("/api/robots?a=%zz");
+    expect_error(&r, 400, NULL);
+    r = http(fx.srv, "DELETE", "/api/robots", NULL, NULL);
+    expect_error(&r, 405, "GET");
+    r = http(fx.srv, "POST", "/api/robots", NULL, "{}");
+    expect_error(&r, 405, "GET");
+    r = http(fx.srv, "POST", "/index.html", NULL, NULL);
+    expect_error(&r, 405, "GET");
+    r = get("/api/nothing");
+    expect_error(&r, 404, "/api/nothing");
+    r = get("/nothing.html");
+    expect_error(&r, 404, "/nothing.html");
+    /* SQL in a parameter is a value, never SQL. */
+    r = get("/api/anomalies?level=ALERT%27%3B%20DROP%20TABLE%20anomaly%3B--");
+    expect_error(&r, 400, "level");
+    assert_true(harness_query_int(fx.conn, "SELECT count(*) FROM anomaly") >= 0);
+    /* A request that is not HTTP is refused (libmicrohttpd closes the connection) and the
+     * server goes on. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)serve_port(fx.srv))};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(write(fd, "HELLO\r\n\r\n", 9), 9);
+    char back[512];
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ssize_t got = read(fd, back, sizeof back - 1);
+    if (got > 0) {
+        back[got] = '\0';
+        int st = 0;
+        sscanf(back, "HTTP/1.%*d %d", &st);
+        assert_true(st >= 400 && st < 500);
+    }
+    close(fd);
+    r = get("/api/health");
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+}
+
+/* A database that goes away: the answer is a 503 JSON (or, when the server reconnects at once,
+ * a 200), never a crash; once it is back, requests are served again. */
+static void test_database_goes_away(void **state)
+{
+    (void)state;
+    if (!fx.db) skip();
+    reply r = get("/api/anomalies?limit=1");
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    harness_exec(fx.conn, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                          "application_name = 'pgpulse serve' AND datname = 'test_api'");
+    for (int i = 0; i < 4; i++) {
+        r = get("/api/anomalies?limit=1");
+        if (r.status != 200 && r.status != 503) fail_msg("got %d", r.status);
+        if (r.status == 503) assert_non_null(strstr(json_string_value(json_object_get(r.json, "error")), "database"));
+        reply_free(&r);
+    }
+    r = get("/api/robots");
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+
+    /* A server whose database is dropped: health says so with a 503. */
+    const char *gone = harness_db("api_gone", 1);
+    char err[512];
+    serve_opts o = {.conninfo = gone, .consumer = CONSUMER, .listen = "127.0.0.1:0", .threads = 1,
+                    .quiet = 1};
+    serve *s = serve_start(&o, err, sizeof err);
+    if (!s) fail_msg("serve_start: %s", err);
+    r = http(s, "GET", "/api/health", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    harness_exec(fx.conn, "DROP DATABASE test_api_gone WITH (FORCE)");
+    r = http(s, "GET", "/api/health", NULL, NULL);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(json_string_value(json_object_get(r.json, "database")), "unreachable");
+    assert_non_null(json_string_value(json_object_get(r.json, "error")));
+    reply_free(&r);
+    r = http(s, "GET", "/api/robots", NULL, NULL);
+    expect_error(&r, 503, "database");
+    serve_stop(s);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_health_files_metrics_stream),
+        cmocka_unit_test(test_robots),
+        cmocka_unit_test(test_readings_downsampled),
+        cmocka_unit_test(test_a_day_at_1000_points),
+        cmocka_unit_test(test_anomalies_and_ack),
+        cmocka_unit_test(test_pipeline),
+        cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_database_goes_away),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
