@@ -56,6 +56,18 @@ int api_time_param(const http_request *req, const char *name, char *out, size_t 
     return rc;
 }
 
+int api_range(const http_request *req, char *from, char *to, size_t len, int *has_from,
+              int *has_to, http_response *resp)
+{
+    int f = api_time_param(req, "from", from, len, resp);
+    if (f < 0) return -1;
+    int t = api_time_param(req, "to", to, len, resp);
+    if (t < 0) return -1;
+    *has_from = f == 0;
+    *has_to = t == 0;
+    return 0;
+}
+
 /* An id in a path segment: digits only, 1..2^53. Returns 0 or -1. */
 static int api_id(const char *s, size_t n, int64_t *out)
 {

@@ -16,10 +16,8 @@ int api_anomalies(const api_ctx *ctx, const http_request *req, http_response *re
     static const char *const names[] = {"from", "to", "level", "robot", "limit", "open"};
     if (api_only(req, names, 6, resp)) return 0;
     char from[48] = "", to[48] = "", err[256];
-    int has_from = api_time_param(req, "from", from, sizeof from, resp);
-    if (has_from < 0) return 0;
-    int has_to = api_time_param(req, "to", to, sizeof to, resp);
-    if (has_to < 0) return 0;
+    int has_from, has_to;
+    if (api_range(req, from, to, sizeof from, &has_from, &has_to, resp)) return 0;
     static const char *const levels[] = {"ALERT", "ERROR"};
     static const char *const bools[] = {"false", "true"};
     int level = -1, open = -1;
@@ -55,8 +53,8 @@ int api_anomalies(const api_ctx *ctx, const http_request *req, http_response *re
         "        ORDER BY ts_start DESC, id DESC LIMIT $6::int) a"
         " LEFT JOIN anomaly_ack k ON k.anomaly_id = a.id";
     const char *p[] = {ctx->consumer,
-                       has_from == 0 ? from : NULL,
-                       has_to == 0 ? to : NULL,
+                       has_from ? from : NULL,
+                       has_to ? to : NULL,
                        level >= 0 ? levels[level] : NULL,
                        robot ? rb : NULL,
                        lim,

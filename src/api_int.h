@@ -27,6 +27,11 @@ int api_json_query(const api_ctx *ctx, const char *sql, int n, const char *const
 int api_time_param(const http_request *req, const char *name, char *out, size_t len,
                    http_response *resp);
 
+/* The parameters from and to (api_time_param) into from and to (≥ 40 bytes each); *has_from
+ * and *has_to: 1 when given. Returns 0, or -1 when resp holds the 400. */
+int api_range(const http_request *req, char *from, char *to, size_t len, int *has_from,
+              int *has_to, http_response *resp);
+
 /* The endpoints (api_robots.c, api_anomalies.c, api_status.c). */
 int api_robots(const api_ctx *ctx, const http_request *req, http_response *resp);
 int api_readings(const api_ctx *ctx, const http_request *req, int64_t robot,

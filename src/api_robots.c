@@ -48,10 +48,8 @@ int api_readings(const api_ctx *ctx, const http_request *req, int64_t robot,
     static const char *const names[] = {"from", "to", "points"};
     if (api_only(req, names, 3, resp)) return 0;
     char from[48] = "", to[48] = "", err[256];
-    int has_from = api_time_param(req, "from", from, sizeof from, resp);
-    if (has_from < 0) return 0;
-    int has_to = api_time_param(req, "to", to, sizeof to, resp);
-    if (has_to < 0) return 0;
+    int has_from, has_to;
+    if (api_range(req, from, to, sizeof from, &has_from, &has_to, resp)) return 0;
     int64_t points = API_READINGS_DEFAULT_POINTS;
     if (httpq_int(req->query, "points", 1, API_READINGS_MAX_POINTS, &points, err, sizeof err) < 0) {
         http_response_error(resp, 400, "%s", err);
@@ -70,7 +68,7 @@ int api_readings(const api_ctx *ctx, const http_request *req, int64_t robot,
         " SELECT EXISTS (SELECT 1 FROM robot WHERE robot_id = $1::int)"
         "        OR EXISTS (SELECT 1 FROM live_robot WHERE robot_id = $1::int),"
         "        coalesce($2::timestamptz, t.hi - interval '15 minutes'), t.hi FROM t";
-    const char *rp[] = {id, has_from == 0 ? from : NULL, has_to == 0 ? to : NULL};
+    const char *rp[] = {id, has_from ? from : NULL, has_to ? to : NULL};
     if (!ctx->conn || PQstatus(ctx->conn) != CONNECTION_OK) {
         http_response_error(resp, 503, "database: unreachable");
         return 0;

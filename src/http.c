@@ -176,9 +176,11 @@ static void stream_done(void *cls)
     free(x);
 }
 
-void http_server_wake(http_server *s)
+/* Resumes every parked stream; stopping: none may park again. */
+static void http_resume_all(http_server *s, int stopping)
 {
     pthread_mutex_lock(&s->mu);
+    if (stopping) s->stopping = 1;
     s->wake_gen++;
     while (s->parked) {
         http_stream_ctx *x = s->parked;
@@ -186,6 +188,11 @@ void http_server_wake(http_server *s)
         MHD_resume_connection(x->mhd);
     }
     pthread_mutex_unlock(&s->mu);
+}
+
+void http_server_wake(http_server *s)
+{
+    http_resume_all(s, 0);
 }
 
 /* ---- requests ---------------------------------------------------------------------- */
@@ -563,15 +570,7 @@ void http_server_stop(http_server *s)
     if (!s) return;
     /* MHD must not be stopped with suspended connections: resume them all, and let no reader
      * park again (each now ends its stream, and MHD releases it as the connection closes). */
-    pthread_mutex_lock(&s->mu);
-    s->stopping = 1;
-    s->wake_gen++;
-    while (s->parked) {
-        http_stream_ctx *x = s->parked;
-        park_remove(s, x);
-        MHD_resume_connection(x->mhd);
-    }
-    pthread_mutex_unlock(&s->mu);
+    http_resume_all(s, 1);
     MHD_stop_daemon(s->mhd);
     http_guard_stop(s);
     pthread_cond_destroy(&s->guard_cond);

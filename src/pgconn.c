@@ -336,13 +336,7 @@ PGconn *pgconn_connect(const char *conninfo, const char *role, char *err, size_t
     const char *val[] = {appname, "1", "60", "10", "6", conninfo, NULL};
     PGconn *conn = PQconnectdbParams(kw, val, 1);
     if (PQstatus(conn) != CONNECTION_OK) {
-        char *msg = pgconn_redact(PQerrorMessage(conn), conninfo);
-        size_t n = strlen(msg);
-        while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) msg[--n] = '\0';
-        for (char *p = msg; *p; p++)
-            if (*p == '\n') *p = ' ';
-        util_err(err, errlen, "%s", msg);
-        free(msg);
+        pgconn_connect_error(conn, conninfo, err, errlen);
         PQfinish(conn);
         return NULL;
     }
@@ -413,4 +407,15 @@ int pgconn_is_sqlstate(const PGresult *r, const char *sqlstate)
 int pgconn_is_lost(PGconn *conn)
 {
     return !conn || PQstatus(conn) == CONNECTION_BAD;
+}
+
+void pgconn_connect_error(PGconn *conn, const char *conninfo, char *err, size_t errlen)
+{
+    char *msg = pgconn_redact(PQerrorMessage(conn), conninfo);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) msg[--n] = '\0';
+    for (char *p = msg; *p; p++)
+        if (*p == '\n') *p = ' ';
+    util_err(err, errlen, "%s", msg);
+    free(msg);
 }

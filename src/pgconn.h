@@ -82,4 +82,7 @@ void pgconn_result_error(const PGresult *r, PGconn *conn, char *err, size_t errl
 /* True if the connection is broken and must be re-established. */
 int pgconn_is_lost(PGconn *conn);
 
+/* Why conn failed to connect, on one line, with conninfo's password masked, into err. */
+void pgconn_connect_error(PGconn *conn, const char *conninfo, char *err, size_t errlen);
+
 #endif

@@ -48,18 +48,12 @@ typedef struct rm_consumer {
     int64_t rows;         /* rows consumed */
 } rm_consumer;
 
+/* Fault injection for tests: PGPULSE_TEST_FAULT=migrate-STEP:N (util_test_fault). */
 static void run_migrate_fault(const char *step)
 {
-    static int hits;
-    const char *f = getenv("PGPULSE_TEST_FAULT");
     char point[64];
     snprintf(point, sizeof point, "migrate-%s", step);
-    size_t n = strlen(point);
-    if (!f || strncmp(f, point, n) != 0 || f[n] != ':') return;
-    if (++hits < atoi(f + n + 1)) return;
-    fprintf(stderr, "pgpulse: PGPULSE_TEST_FAULT: killed at %s %d\n", point, hits);
-    fflush(stderr);
-    raise(SIGKILL);
+    util_test_fault(point);
 }
 
 static uint64_t run_migrate_lsn(const PGresult *r, int row, int col)

@@ -101,13 +101,7 @@ static PGconn *feed_connect(serve_feed *f, int *stopped, char *err, size_t errle
         st = PQconnectPoll(c);
     }
     if (st == PGRES_POLLING_FAILED) {
-        char *msg = pgconn_redact(PQerrorMessage(c), f->conninfo);
-        size_t n = strlen(msg);
-        while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) msg[--n] = '\0';
-        for (char *p = msg; *p; p++)
-            if (*p == '\n') *p = ' ';
-        util_err(err, errlen, "%s", msg);
-        free(msg);
+        pgconn_connect_error(c, f->conninfo, err, errlen);
         PQfinish(c);
         return NULL;
     }

@@ -72,18 +72,6 @@ void stream_log(const consumer *c, const char *fmt, ...)
     va_end(ap);
 }
 
-void stream_fault(const char *point)
-{
-    static int hits;
-    const char *f = getenv("PGPULSE_TEST_FAULT");
-    size_t n = strlen(point);
-    if (!f || strncmp(f, point, n) != 0 || f[n] != ':') return;
-    if (++hits < atoi(f + n + 1)) return;
-    fprintf(stderr, "pgpulse: PGPULSE_TEST_FAULT: killed at %s %d\n", point, hits);
-    fflush(stderr);
-    raise(SIGKILL);
-}
-
 PGresult *stream_exec_interruptible(PGconn *conn, const char *sql, volatile sig_atomic_t *stop)
 {
     if (!PQsendQuery(conn, sql)) return PQexec(conn, sql); /* reports the failure */

@@ -20,6 +20,7 @@
 #include "stream.h"
 #include "txnpart.h"
 #include "xidset.h"
+#include "util.h"
 
 #define STREAM_PENDING_MAX 16 /* (LSN, snapshot) pairs waiting to become the covered snapshot */
 
@@ -164,9 +165,8 @@ void stream_log(const consumer *c, const char *fmt, ...) __attribute__((format(p
 /* Decodes rows (robot_id, ts, axis1..8, binary format) of a result into the batch. */
 void stream_add_result_rows(consumer *c, const PGresult *r);
 
-/* Fault injection for tests: if $PGPULSE_TEST_FAULT is "point:N", the N-th time the consumer
- * passes `point` it kills itself with SIGKILL (as a crash at exactly that step would). */
-void stream_fault(const char *point);
+/* Fault injection for tests (util_test_fault): the consumer's points. */
+#define stream_fault(point) util_test_fault(point)
 
 /* Runs a command that may wait (slot creation waits for the transactions open now) on conn,
  * cancelling it if *stop becomes set. Returns the last result, as PQexec does (an error when

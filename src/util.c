@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,4 +124,16 @@ char *util_fmt_count(char *buf, size_t len, uint64_t n)
     tmp[o] = '\0';
     snprintf(buf, len, "%s", tmp);
     return buf;
+}
+
+void util_test_fault(const char *point)
+{
+    static int hits;
+    const char *f = getenv("PGPULSE_TEST_FAULT");
+    size_t n = strlen(point);
+    if (!f || strncmp(f, point, n) != 0 || f[n] != ':') return;
+    if (++hits < atoi(f + n + 1)) return;
+    fprintf(stderr, "pgpulse: PGPULSE_TEST_FAULT: killed at %s %d\n", point, hits);
+    fflush(stderr);
+    raise(SIGKILL);
 }

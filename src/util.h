@@ -47,4 +47,8 @@ static inline size_t util_hash64(uint64_t x)
     return (size_t)x;
 }
 
+/* Fault injection for tests: if $PGPULSE_TEST_FAULT is "point:N", the N-th time the process
+ * passes `point` it kills itself with SIGKILL (as a crash at exactly that step would). */
+void util_test_fault(const char *point);
+
 #endif
