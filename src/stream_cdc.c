@@ -16,6 +16,7 @@
 #define STREAM_STATUS_US (10 * 1000000) /* standby status update at least this often */
 #define STREAM_IDLE_MS 20               /* commit a batch this soon once the stream pauses */
 #define STREAM_STOP_ASK_MS 100          /* with a stop position: ask for the WAL end this often */
+#define STREAM_IDLE_ASK_MS 1000         /* idle: ask for the WAL end (and confirm it) this often */
 
 static int64_t stream_pg_now(void)
 {
@@ -239,10 +240,18 @@ int stream_cdc_loop(consumer *c, volatile sig_atomic_t *stop, char *err, size_t 
                 if ((rc = stream_send_status(c, 0, err, errlen))) return rc;
                 continue;
             }
-            if (now - c->last_status_us >= STREAM_STATUS_US &&
-                (rc = stream_send_status(c, 0, err, errlen)))
+            /* Idle: ask for the server's WAL end every second, so that the position confirmed
+             * to the slot follows the WAL that holds nothing for this consumer (its own
+             * commits, other tables) and its lag reads 0 within a second or two, not up to
+             * wal_sender_timeout / 2 after the last row. */
+            int idle = !c->batch_start_us && !c->in_txn;
+            if (idle && now - c->last_status_us >= STREAM_IDLE_ASK_MS * 1000) {
+                if ((rc = stream_send_status(c, 1, err, errlen))) return rc;
+            } else if (now - c->last_status_us >= STREAM_STATUS_US &&
+                       (rc = stream_send_status(c, 0, err, errlen))) {
                 return rc;
-            int64_t wait_ms = 1000;
+            }
+            int64_t wait_ms = STREAM_IDLE_ASK_MS;
             if (c->o->stop_lsn) {
                 /* Idle short of the stop: the server's WAL end says when nothing below it is
                  * left (a keepalive otherwise comes only every wal_sender_timeout / 2). */

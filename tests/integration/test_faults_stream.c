@@ -59,6 +59,8 @@ typedef struct sw_point {
     int at_rest;            /* armed once the input is consumed (a keepalive's reply) */
     int late;               /* CUT_LATE held until the consumer's new connection waits for a
                                lock, or SW_LATE_MS */
+    int may_go_unnoticed;   /* a cut the consumer need not notice (it is done with that
+                               connection, and which wins a race decides): both are correct */
 } sw_point;
 
 typedef struct sw_points {
@@ -150,6 +152,7 @@ typedef struct sw_run {
     const sw_point *pt; /* the rule armed, or NULL */
     int released;       /* a late COMMIT was let through */
     int64_t fired_us;   /* when the rule was first seen fired */
+    int fired_at_stop;  /* the rule had not fired when the consumer was told to stop */
 } sw_run;
 
 static void sw_fail(sw_run *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -280,6 +283,9 @@ static void sw_once(sw_run *x, const sw_point *pt, int record, int *status)
         free(swev);
         swev = faultproxy_trace(p, NULL, NULL, &nswev);
     }
+    /* A point counted in the undisturbed run (a status update, say) may come later in this
+     * one, as the consumer stops: then there is nothing left to reconnect for. */
+    x->fired_at_stop = pt && !faultproxy_fired(p, NULL);
     kill(x->pid, SIGINT);
     int st;
     for (int i = 0; waitpid(x->pid, &st, WNOHANG) != x->pid; i++) {
@@ -307,7 +313,12 @@ static void sw_point_run(const sw_point *pt)
                 faultproxy_kind_name(at.kind), faultproxy_kind_name(pt->expect));
     if (status != 0) sw_fail(&x, "the consumer exited with %d", status);
     char *log = harness_read_file(x.log);
-    if (!strstr(log, "reconnecting")) sw_fail(&x, "the consumer did not reconnect");
+    if (!strstr(log, "reconnecting")) {
+        if (!pt->may_go_unnoticed && !x.fired_at_stop)
+            sw_fail(&x, "the consumer did not reconnect");
+        print_message("  %s: %s, the consumer did not need to reconnect\n", pt->what,
+                      x.fired_at_stop ? "cut as it stopped" : "cut after it was done with it");
+    }
     free(log);
     char *got = harness_query_text(swconn, sw_state_sql);
     if (strcmp(got, swref)) sw_fail(&x, "not exactly once:\n  got  %s\n  want %s", got, swref);
@@ -673,6 +684,9 @@ static void test_setup_cut_at_sampled_statements(void **state)
     if (nst) {
         sw_point x = sw_at(st[nst - 1].ready, FAULTPROXY_AFTER, 1,
                            "slot connection, CREATE_REPLICATION_SLOT answered");
+        /* The snapshot's import races the walsender's exit: a consumer that imported it first
+         * goes on (its snapshot is the slot's), one that lost reconnects. */
+        x.may_go_unnoticed = 1;
         sw_add(&slot, &x);
     }
     free(st);
