@@ -272,6 +272,9 @@ static void test_health_files_metrics_stream(void **state)
     assert_string_equal(json_string_value(json_object_get(r.json, "status")), "ok");
     assert_string_equal(json_string_value(json_object_get(r.json, "consumer")), CONSUMER);
     assert_true(json_integer_value(json_object_get(r.json, "schema_version")) >= 9);
+    assert_string_equal(json_string_value(json_object_get(r.json, "database")), "ok");
+    assert_true(json_is_integer(json_object_get(r.json, "uptime_s")));
+    assert_non_null(json_string_value(json_object_get(r.json, "server_version")));
     reply_free(&r);
 
     r = get("/");
@@ -334,7 +337,23 @@ static void test_robots(void **state)
     json_t *band = json_object_get(one, "band");
     assert_int_equal(json_array_size(band), 8);
     assert_true(json_is_number(json_array_get(json_array_get(band, 0), 0)));
+    json_int_t alerts = json_integer_value(json_object_get(json_object_get(two, "open"), "ALERT"));
+    json_int_t errors = json_integer_value(json_object_get(json_object_get(two, "open"), "ERROR"));
     reply_free(&r);
+    /* An open ERROR episode of robot 2 is counted in its open; another consumer's is not. */
+    harness_exec(fx.conn,
+                 "INSERT INTO anomaly (consumer, robot_id, axis, level, ts_first, ts_start, ts_end, "
+                 "peak_score, peak_z, detector, reason, readings, open) VALUES "
+                 "('" CONSUMER "', 2, 1, 'ERROR', '2026-01-01 00:00Z', '2026-01-01 00:00Z', "
+                 "'2026-01-01 00:01Z', 0.9, 9, 'robust', 'api test', 1, true),"
+                 "('other', 2, 1, 'ALERT', '2026-01-01 00:00Z', '2026-01-01 00:00Z', "
+                 "'2026-01-01 00:01Z', 0.9, 9, 'robust', 'api test', 1, true)");
+    r = get("/api/robots");
+    two = json_array_get(json_object_get(r.json, "robots"), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(two, "open"), "ERROR")), errors + 1);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(two, "open"), "ALERT")), alerts);
+    reply_free(&r);
+    harness_exec(fx.conn, "DELETE FROM anomaly WHERE reason = 'api test'");
     r = get("/api/robots?x=1");
     expect_error(&r, 400, "'x'");
 }
@@ -533,6 +552,12 @@ static void test_anomalies_and_ack(void **state)
     assert_true(json_is_null(json_object_get(json_array_get(l, 0), "axis")));
     assert_true(json_is_null(json_object_get(json_array_get(l, 0), "ack")));
     int64_t err_id = json_integer_value(json_object_get(json_array_get(l, 1), "id"));
+    assert_true(json_is_null(json_object_get(json_array_get(l, 1), "ack")));
+    /* Newest first (by start). */
+    for (size_t i = 1; i < json_array_size(l); i++)
+        assert_true(strcmp(json_string_value(json_object_get(json_array_get(l, i - 1), "ts_start")),
+                           json_string_value(json_object_get(json_array_get(l, i), "ts_start"))) > 0);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(l, 2), "level")), "ALERT");
     reply_free(&r);
     struct {
         const char *q;
@@ -623,10 +648,21 @@ static void test_pipeline(void **state)
     harness_out o = harness_pgpulse(NULL, (const char *[]){"status", "--json", "--db", fx.db, NULL});
     assert_int_equal(o.status, 0);
     json_t *st = json_loads(o.out, 0, NULL);
-    json_t *s0 = json_array_get(json_object_get(st, "stages"), 0);
-    assert_string_equal(json_string_value(json_object_get(s0, "name")), CONSUMER);
-    assert_string_equal(json_string_value(json_object_get(s0, "slot")),
-                        json_string_value(json_object_get(json_array_get(stages, 0), "slot")));
+    json_t *cli = json_object_get(st, "stages");
+    assert_int_equal(json_array_size(cli), json_array_size(stages));
+    for (size_t i = 0; i < json_array_size(cli); i++) {
+        json_t *a = json_array_get(cli, i), *b = json_array_get(stages, i);
+        assert_string_equal(json_string_value(json_object_get(a, "name")),
+                            json_string_value(json_object_get(b, "name")));
+        assert_string_equal(json_string_value(json_object_get(a, "slot")),
+                            json_string_value(json_object_get(b, "slot")));
+        /* No reading arrives meanwhile: the consumer's rows are the same. */
+        assert_true(json_is_integer(json_object_get(b, "rows")));
+        assert_int_equal(json_integer_value(json_object_get(a, "rows")),
+                         json_integer_value(json_object_get(b, "rows")));
+    }
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(stages, 0), "rows")),
+                     harness_query_int(fx.conn, "SELECT count(*) FROM reading"));
     json_decref(st);
     harness_out_free(&o);
     json_t *rej = json_object_get(r.json, "rejects");
@@ -645,6 +681,10 @@ static void test_hostile(void **state)
     reply r = get("/../etc/passwd");
     expect_error(&r, 400, NULL);
     r = get("/%2e%2e/%2e%2e/etc/passwd");
+    expect_error(&r, 400, NULL);
+    r = get("/%2e%2e/x");
+    expect_error(&r, 400, NULL);
+    r = get("/api/../../etc/passwd");
     expect_error(&r, 400, NULL);
     r = get("/index.html%00.js");
     expect_error(&r, 400, NULL);
