@@ -75,7 +75,10 @@ int api_readings(const api_ctx *ctx, const http_request *req, int64_t robot,
     }
     PGresult *r = PQexecParams(ctx->conn, range_sql, 3, NULL, rp, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        http_response_error(resp, 503, "database: %s", PQresultErrorMessage(r));
+        const char *msg = PQresultErrorMessage(r);
+        size_t len = strlen(msg);
+        while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' ')) len--;
+        http_response_error(resp, 503, "database: %.*s", (int)len, msg);
         PQclear(r);
         return 0;
     }

@@ -765,7 +765,15 @@ static void test_database_goes_away(void **state)
     assert_non_null(json_string_value(json_object_get(r.json, "error")));
     reply_free(&r);
     r = http(s, "GET", "/api/robots", NULL, NULL);
+    const char *e = json_string_value(json_object_get(r.json, "error"));
+    assert_non_null(e);
+    assert_true(*e && e[strlen(e) - 1] != '\n'); /* libpq's message, trimmed */
     expect_error(&r, 503, "database");
+    r = http(s, "GET", "/api/robots/1/readings", NULL, NULL);
+    expect_error(&r, 503, "database");
+    r = http(s, "GET", "/api/fleet", NULL, NULL); /* from memory: still answers */
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
     serve_stop(s);
 }
 
