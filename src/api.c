@@ -19,9 +19,11 @@ int api_json_query(const api_ctx *ctx, const char *sql, int n, const char *const
                    http_response *resp)
 {
     if (!ctx->conn || PQstatus(ctx->conn) != CONNECTION_OK) {
-        http_response_error(resp, 503, "database: unreachable%s%s",
-                            ctx->conn ? ": " : "",
-                            ctx->conn ? PQerrorMessage(ctx->conn) : "");
+        const char *msg = ctx->conn ? PQerrorMessage(ctx->conn) : "";
+        size_t len = strlen(msg);
+        while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' ')) len--;
+        http_response_error(resp, 503, "database: unreachable%s%.*s", len ? ": " : "", (int)len,
+                            msg);
         return -1;
     }
     PGresult *r = PQexecParams(ctx->conn, sql, n, NULL, params, NULL, NULL, 0);

@@ -75,7 +75,10 @@ int api_readings(const api_ctx *ctx, const http_request *req, int64_t robot,
     }
     PGresult *r = PQexecParams(ctx->conn, range_sql, 3, NULL, rp, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        http_response_error(resp, 503, "database: %s", PQresultErrorMessage(r));
+        const char *msg = PQresultErrorMessage(r);
+        size_t len = strlen(msg);
+        while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' ')) len--;
+        http_response_error(resp, 503, "database: %.*s", (int)len, msg);
         PQclear(r);
         return 0;
     }
@@ -91,7 +94,8 @@ int api_readings(const api_ctx *ctx, const http_request *req, int64_t robot,
     /* One pass over the primary key (robot_id, ts) in [from, to): points buckets of equal
      * width; per bucket the time of its first reading, its count, and per axis min, max and
      * mean (real: 7 significant digits are what a chart draws). A bucket of one reading is that
-     * reading. */
+     * reading; when the range holds no more readings than points (counted up to points + 1),
+     * each reading is its own bucket, however close in time. */
     static const char sql[] =
         "WITH p AS (SELECT $2::timestamptz AS lo, $3::timestamptz AS hi,"
         "                  greatest(extract(epoch FROM $3::timestamptz - $2::timestamptz)::float8"
@@ -99,7 +103,11 @@ int api_readings(const api_ctx *ctx, const http_request *req, int64_t robot,
         " chk AS (SELECT CASE WHEN hi <= lo THEN 'to must be after from'"
         "                     WHEN hi - lo > interval '366 days' THEN"
         "                          'the range is longer than 366 days' END AS bad FROM p),"
-        " b AS (SELECT floor(extract(epoch FROM x.ts - p.lo) / p.w)::bigint AS k,"
+        " raw AS (SELECT count(*) <= $4::int AS raw FROM (SELECT 1 FROM reading x, p, chk"
+        "          WHERE chk.bad IS NULL AND x.robot_id = $1::int AND x.ts >= p.lo AND x.ts < p.hi"
+        "          LIMIT $4::int + 1) z),"
+        " b AS (SELECT CASE WHEN raw.raw THEN (extract(epoch FROM x.ts - p.lo) * 1000000)::bigint"
+        "                   ELSE floor(extract(epoch FROM x.ts - p.lo) / p.w)::bigint END AS k,"
         "              extract(epoch FROM min(x.ts)) AS t, count(*) AS n,"
         "              min(axis1)::real mn1, min(axis2)::real mn2, min(axis3)::real mn3, min(axis4)::real mn4,"
         "              min(axis5)::real mn5, min(axis6)::real mn6, min(axis7)::real mn7, min(axis8)::real mn8,"
@@ -107,7 +115,7 @@ int api_readings(const api_ctx *ctx, const http_request *req, int64_t robot,
         "              max(axis5)::real mx5, max(axis6)::real mx6, max(axis7)::real mx7, max(axis8)::real mx8,"
         "              avg(axis1)::real av1, avg(axis2)::real av2, avg(axis3)::real av3, avg(axis4)::real av4,"
         "              avg(axis5)::real av5, avg(axis6)::real av6, avg(axis7)::real av7, avg(axis8)::real av8"
-        "         FROM reading x, p, chk"
+        "         FROM reading x, p, chk, raw"
         "        WHERE chk.bad IS NULL AND x.robot_id = $1::int AND x.ts >= p.lo AND x.ts < p.hi"
         "        GROUP BY 1)"
         " SELECT CASE WHEN chk.bad IS NOT NULL THEN json_build_object('bad', chk.bad)"

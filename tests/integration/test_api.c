@@ -37,7 +37,7 @@
 #define TOKEN "s3cret-token"
 
 static struct {
-    const char *db;   /* the owner's conninfo */
+    char db[1024];    /* the owner's conninfo ("" without a test cluster) */
     char web[1024];   /* the web login's */
     PGconn *conn;     /* the owner's connection */
     int consumer;     /* pid of `pgpulse consume` */
@@ -187,8 +187,9 @@ static char *epoch_iso(int64_t us)
 static int group_setup(void **state)
 {
     (void)state;
-    fx.db = harness_db("api", 1);
-    if (!fx.db) return 0;
+    const char *db = harness_db("api", 1);
+    if (!db) return 0;
+    snprintf(fx.db, sizeof fx.db, "%s", db);
     const char *home = getenv("PGPULSE_TEST_HOME");
     char *portfile = xasprintf("%s/port", home);
     char *port = harness_read_file(portfile);
@@ -199,7 +200,7 @@ static int group_setup(void **state)
     free(portfile);
     fx.conn = harness_connect(fx.db);
     harness_exec(fx.conn, "INSERT INTO robot (robot_id, name) VALUES (1, 'one'), (2, 'two'), "
-                          "(3, 'day')");
+                          "(3, 'day'), (4, 'burst')");
     harness_exec(fx.conn, "SELECT reading_ensure_partitions((now() - interval '26 hours')::date, "
                           "(now() + interval '1 day')::date)");
     fx.log = xasprintf("%s/api-consume.log", harness_tmpdir());
@@ -222,6 +223,11 @@ static int group_setup(void **state)
                           "axis6, axis7, axis8) SELECT 3, date_trunc('second', now()) - "
                           "make_interval(secs => g), g % 100, 1, 2, 3, 4, 5, 6, 7 "
                           "FROM generate_series(1, 86400) g ORDER BY g DESC");
+    /* Robot 4: five readings 1 ms apart (fewer than any points, however narrow the buckets). */
+    harness_exec(fx.conn, "INSERT INTO reading (robot_id, ts, axis1, axis2, axis3, axis4, axis5, "
+                          "axis6, axis7, axis8) SELECT 4, date_trunc('second', now()) - "
+                          "interval '10 seconds' + g * interval '1 millisecond', g, -g, g * 0.1, "
+                          "1, 2, 3, 4, 5 FROM generate_series(0, 4) g");
     fx.last_us = harness_query_int(fx.conn, "SELECT (extract(epoch FROM max(ts)) * 1e6)::bigint "
                                             "FROM reading WHERE robot_id = 1");
     fx.day_last_s = harness_query_int(fx.conn, "SELECT extract(epoch FROM max(ts))::bigint FROM "
@@ -247,7 +253,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    if (!fx.db) return 0;
+    if (!*fx.db) return 0;
     serve_stop(fx.srv);
     serve_stop(fx.tok);
     kill(fx.consumer, SIGINT);
@@ -260,12 +266,15 @@ static int group_teardown(void **state)
 static void test_health_files_metrics_stream(void **state)
 {
     (void)state;
-    if (!fx.db) skip();
+    if (!*fx.db) skip();
     reply r = get("/api/health");
     assert_int_equal(r.status, 200);
     assert_string_equal(json_string_value(json_object_get(r.json, "status")), "ok");
     assert_string_equal(json_string_value(json_object_get(r.json, "consumer")), CONSUMER);
     assert_true(json_integer_value(json_object_get(r.json, "schema_version")) >= 9);
+    assert_string_equal(json_string_value(json_object_get(r.json, "database")), "ok");
+    assert_true(json_is_integer(json_object_get(r.json, "uptime_s")));
+    assert_non_null(json_string_value(json_object_get(r.json, "server_version")));
     reply_free(&r);
 
     r = get("/");
@@ -312,11 +321,11 @@ static void test_health_files_metrics_stream(void **state)
 static void test_robots(void **state)
 {
     (void)state;
-    if (!fx.db) skip();
+    if (!*fx.db) skip();
     reply r = get("/api/robots");
     assert_int_equal(r.status, 200);
     json_t *list = json_object_get(r.json, "robots");
-    assert_int_equal(json_array_size(list), 3);
+    assert_int_equal(json_array_size(list), 4);
     json_t *one = json_array_get(list, 0), *two = json_array_get(list, 1);
     assert_int_equal(json_integer_value(json_object_get(one, "id")), 1);
     assert_string_equal(json_string_value(json_object_get(one, "name")), "one");
@@ -328,79 +337,141 @@ static void test_robots(void **state)
     json_t *band = json_object_get(one, "band");
     assert_int_equal(json_array_size(band), 8);
     assert_true(json_is_number(json_array_get(json_array_get(band, 0), 0)));
+    json_int_t alerts = json_integer_value(json_object_get(json_object_get(two, "open"), "ALERT"));
+    json_int_t errors = json_integer_value(json_object_get(json_object_get(two, "open"), "ERROR"));
     reply_free(&r);
+    /* An open ERROR episode of robot 2 is counted in its open; another consumer's is not. */
+    harness_exec(fx.conn,
+                 "INSERT INTO anomaly (consumer, robot_id, axis, level, ts_first, ts_start, ts_end, "
+                 "peak_score, peak_z, detector, reason, readings, open) VALUES "
+                 "('" CONSUMER "', 2, 1, 'ERROR', '2026-01-01 00:00Z', '2026-01-01 00:00Z', "
+                 "'2026-01-01 00:01Z', 0.9, 9, 'robust', 'api test', 1, true),"
+                 "('other', 2, 1, 'ALERT', '2026-01-01 00:00Z', '2026-01-01 00:00Z', "
+                 "'2026-01-01 00:01Z', 0.9, 9, 'robust', 'api test', 1, true)");
+    r = get("/api/robots");
+    two = json_array_get(json_object_get(r.json, "robots"), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(two, "open"), "ERROR")), errors + 1);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(two, "open"), "ALERT")), alerts);
+    reply_free(&r);
+    harness_exec(fx.conn, "DELETE FROM anomaly WHERE reason = 'api test'");
     r = get("/api/robots?x=1");
     expect_error(&r, 400, "'x'");
+}
+
+/* SQL that gives, per bucket of width_s seconds from `from` (each reading its own bucket when
+ * width_s is 0), "t n min1..min8 max1..max8 mean1..mean8", buckets in time order joined by ';'. */
+static char *want_sql(int robot, const char *from, const char *to, int width_s)
+{
+    buf cols = {0};
+    static const char *const fn[] = {"min", "max", "avg"};
+    for (int f = 0; f < 3; f++)
+        for (int a = 1; a <= 8; a++)
+            buf_printf(&cols, ", %s(axis%d)", fn[f], a);
+    buf_append(&cols, "", 1);
+    char *key = width_s ? xasprintf("floor(extract(epoch FROM ts - '%s'::timestamptz) / %d)", from,
+                                    width_s)
+                        : xstrdup("ts");
+    char *sql = xasprintf("SELECT string_agg(v, ';' ORDER BY k) FROM (SELECT %s AS k, "
+                          "concat_ws(' ', extract(epoch FROM min(ts)), count(*)%s) AS v FROM "
+                          "reading WHERE robot_id = %d AND ts >= '%s' AND ts < '%s' GROUP BY 1) x",
+                          key, (const char *)cols.data, robot, from, to);
+    free(key);
+    buf_free(&cols);
+    return sql;
+}
+
+/* Each bucket of the answer r equals SQL's (want_sql): t within 1 µs, n exactly, and per axis
+ * min, max and mean within real's precision (the server sends reals). Returns the buckets. */
+static size_t expect_buckets(const reply *r, char *want)
+{
+    json_t *t = json_object_get(r->json, "t"), *n = json_object_get(r->json, "n");
+    json_t *agg[3] = {json_object_get(r->json, "min"), json_object_get(r->json, "max"),
+                      json_object_get(r->json, "mean")};
+    for (int f = 0; f < 3; f++) assert_int_equal(json_array_size(agg[f]), 8);
+    size_t i = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(want, ";", &save); line; line = strtok_r(NULL, ";", &save), i++) {
+        if (i >= json_array_size(t)) fail_msg("bucket %zu missing: want %s", i, line);
+        char *p = line;
+        double wt = strtod(p, &p);
+        long long wn = strtoll(p, &p, 10);
+        if (fabs(json_number_value(json_array_get(t, i)) - wt) > 1e-6 ||
+            json_integer_value(json_array_get(n, i)) != wn)
+            fail_msg("bucket %zu: want t %.6f n %lld, got t %.6f n %lld", i, wt, wn,
+                     json_number_value(json_array_get(t, i)),
+                     (long long)json_integer_value(json_array_get(n, i)));
+        for (int f = 0; f < 3; f++)
+            for (int a = 0; a < 8; a++) {
+                double w = strtod(p, &p);
+                double got = json_number_value(json_array_get(json_array_get(agg[f], (size_t)a), i));
+                if (!(fabs(got - w) <= 1e-6 * (1 + fabs(w))))
+                    fail_msg("bucket %zu, %s of axis%d: want %.9g, got %.9g", i,
+                             f == 0 ? "min" : f == 1 ? "max" : "mean", a + 1, w, got);
+            }
+    }
+    assert_int_equal(i, json_array_size(t));
+    return i;
 }
 
 /* Buckets of points equal SQL's own aggregates of the same buckets. */
 static void test_readings_downsampled(void **state)
 {
     (void)state;
-    if (!fx.db) skip();
+    if (!*fx.db) skip();
     char *from = epoch_iso(fx.last_us - INT64_C(4999) * 1000000), *to = epoch_iso(fx.last_us + 1);
     char *path = xasprintf("/api/robots/1/readings?from=%s&to=%s&points=100", from, to);
     reply r = get(path);
     free(path);
     assert_int_equal(r.status, 200);
-    json_t *t = json_object_get(r.json, "t"), *n = json_object_get(r.json, "n");
-    json_t *mn = json_object_get(r.json, "min"), *mx = json_object_get(r.json, "max"),
-           *mean = json_object_get(r.json, "mean");
     assert_int_equal(json_integer_value(json_object_get(r.json, "rows")), 5000);
-    assert_true(json_array_size(t) >= 99 && json_array_size(t) <= 100);
-    assert_int_equal(json_array_size(mn), 8);
-    char *sql = xasprintf(
-        "SELECT string_agg(format('%%s %%s %%s %%s %%s', extract(epoch FROM f), c, a, b, m), ';' "
-        "ORDER BY k) FROM (SELECT floor(extract(epoch FROM ts - '%s'::timestamptz) / 50)::int k, "
-        "min(ts) f, count(*) c, min(axis2) a, max(axis2) b, avg(axis2) m FROM reading WHERE "
-        "robot_id = 1 AND ts >= '%s' AND ts < '%s' GROUP BY 1) x",
-        from, from, to);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "points")), 100);
+    char *sql = want_sql(1, from, to, 50); /* 5,000 s in 100 buckets */
     char *want = harness_query_text(fx.conn, sql);
     free(sql);
-    char *line = strtok(want, ";");
-    size_t i = 0;
-    for (; line; line = strtok(NULL, ";"), i++) {
-        double wt, wa, wb, wm;
-        long long wc;
-        assert_int_equal(sscanf(line, "%lf %lld %lf %lf %lf", &wt, &wc, &wa, &wb, &wm), 5);
-        assert_true(i < json_array_size(t));
-        if (!(fabs(json_number_value(json_array_get(t, i)) - wt) < 1e-3) ||
-            json_integer_value(json_array_get(n, i)) != wc ||
-            !(fabs(json_number_value(json_array_get(json_array_get(mn, 1), i)) - wa) < 1e-4 * (1 + fabs(wa))) ||
-            !(fabs(json_number_value(json_array_get(json_array_get(mx, 1), i)) - wb) < 1e-4 * (1 + fabs(wb))) ||
-            !(fabs(json_number_value(json_array_get(json_array_get(mean, 1), i)) - wm) < 1e-4 * (1 + fabs(wm))))
-            fail_msg("bucket %zu: want %s, got t %.6f n %lld min %g max %g mean %g", i, line,
-                     json_number_value(json_array_get(t, i)),
-                     (long long)json_integer_value(json_array_get(n, i)),
-                     json_number_value(json_array_get(json_array_get(mn, 1), i)),
-                     json_number_value(json_array_get(json_array_get(mx, 1), i)),
-                     json_number_value(json_array_get(json_array_get(mean, 1), i)));
-    }
-    assert_int_equal(i, json_array_size(t));
+    size_t nb = expect_buckets(&r, want);
+    assert_true(nb >= 99 && nb <= 100);
     free(want);
     reply_free(&r);
 
-    /* Fewer readings than points: the readings themselves. */
+    /* Fewer readings than points: the readings themselves (n 1, min = max = mean = value). */
     char *from2 = epoch_iso(fx.last_us - INT64_C(19) * 1000000);
     path = xasprintf("/api/robots/1/readings?from=%s&to=%s&points=1000", from2, to);
     r = get(path);
     free(path);
     assert_int_equal(r.status, 200);
-    t = json_object_get(r.json, "t");
-    assert_int_equal(json_array_size(t), 20);
-    for (size_t k = 0; k < 20; k++) {
-        assert_int_equal(json_integer_value(json_array_get(json_object_get(r.json, "n"), k)), 1);
-        double lo = json_number_value(json_array_get(json_array_get(json_object_get(r.json, "min"), 0), k));
-        double hi = json_number_value(json_array_get(json_array_get(json_object_get(r.json, "max"), 0), k));
-        assert_true(lo == hi);
-    }
-    assert_true(fabs(json_number_value(json_array_get(t, 19)) - (double)fx.last_us / 1e6) < 1e-3);
+    sql = want_sql(1, from2, to, 0);
+    want = harness_query_text(fx.conn, sql);
+    free(sql);
+    assert_int_equal(expect_buckets(&r, want), 20);
+    free(want);
+    assert_true(fabs(json_number_value(json_array_get(json_object_get(r.json, "t"), 19)) -
+                     (double)fx.last_us / 1e6) < 1e-6);
+    reply_free(&r);
+
+    /* Also when they are closer in time than a bucket: robot 4's five readings 1 ms apart, in
+     * buckets of 90 s. */
+    r = get("/api/robots/4/readings?points=10");
+    assert_int_equal(r.status, 200);
+    char *lo = xstrdup(json_string_value(json_object_get(r.json, "from")));
+    char *hi = xstrdup(json_string_value(json_object_get(r.json, "to")));
+    sql = want_sql(4, lo, hi, 0);
+    want = harness_query_text(fx.conn, sql);
+    free(sql);
+    assert_int_equal(expect_buckets(&r, want), 5);
+    free(want);
+    free(lo);
+    free(hi);
     reply_free(&r);
 
     /* The default range: the 15 minutes up to the robot's newest reading. */
     r = get("/api/robots/1/readings");
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "rows")), 900);
+    char *want_to = epoch_iso(fx.last_us + 1), *want_from = epoch_iso(fx.last_us + 1 - INT64_C(900) * 1000000);
+    assert_string_equal(json_string_value(json_object_get(r.json, "to")), want_to);
+    assert_string_equal(json_string_value(json_object_get(r.json, "from")), want_from);
+    free(want_to);
+    free(want_from);
     reply_free(&r);
     free(from);
     free(from2);
@@ -431,7 +502,7 @@ static void test_readings_downsampled(void **state)
 static void test_a_day_at_1000_points(void **state)
 {
     (void)state;
-    if (!fx.db) skip();
+    if (!*fx.db) skip();
     double ms[20];
     for (int i = 0; i < 20; i++) {
         /* The last 24 h, as epoch seconds. */
@@ -460,7 +531,7 @@ static void test_a_day_at_1000_points(void **state)
 static void test_anomalies_and_ack(void **state)
 {
     (void)state;
-    if (!fx.db) skip();
+    if (!*fx.db) skip();
     /* Episodes of robot 500 (no readings: the consumer writes none for it). */
     harness_exec(fx.conn,
                  "INSERT INTO anomaly (consumer, robot_id, axis, level, ts_first, ts_start, ts_end, "
@@ -481,6 +552,12 @@ static void test_anomalies_and_ack(void **state)
     assert_true(json_is_null(json_object_get(json_array_get(l, 0), "axis")));
     assert_true(json_is_null(json_object_get(json_array_get(l, 0), "ack")));
     int64_t err_id = json_integer_value(json_object_get(json_array_get(l, 1), "id"));
+    assert_true(json_is_null(json_object_get(json_array_get(l, 1), "ack")));
+    /* Newest first (by start). */
+    for (size_t i = 1; i < json_array_size(l); i++)
+        assert_true(strcmp(json_string_value(json_object_get(json_array_get(l, i - 1), "ts_start")),
+                           json_string_value(json_object_get(json_array_get(l, i), "ts_start"))) > 0);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(l, 2), "level")), "ALERT");
     reply_free(&r);
     struct {
         const char *q;
@@ -557,7 +634,7 @@ static void test_anomalies_and_ack(void **state)
 static void test_pipeline(void **state)
 {
     (void)state;
-    if (!fx.db) skip();
+    if (!*fx.db) skip();
     harness_exec(fx.conn, "INSERT INTO ingest_reject (source, line_no, raw, reason) VALUES "
                           "('a.csv', 1, 'x', 'ts: not a time'), ('a.csv', 2, 'y', 'ts: not a time'),"
                           "('b.csv', 9, 'z', 'axis3: missing')");
@@ -571,10 +648,21 @@ static void test_pipeline(void **state)
     harness_out o = harness_pgpulse(NULL, (const char *[]){"status", "--json", "--db", fx.db, NULL});
     assert_int_equal(o.status, 0);
     json_t *st = json_loads(o.out, 0, NULL);
-    json_t *s0 = json_array_get(json_object_get(st, "stages"), 0);
-    assert_string_equal(json_string_value(json_object_get(s0, "name")), CONSUMER);
-    assert_string_equal(json_string_value(json_object_get(s0, "slot")),
-                        json_string_value(json_object_get(json_array_get(stages, 0), "slot")));
+    json_t *cli = json_object_get(st, "stages");
+    assert_int_equal(json_array_size(cli), json_array_size(stages));
+    for (size_t i = 0; i < json_array_size(cli); i++) {
+        json_t *a = json_array_get(cli, i), *b = json_array_get(stages, i);
+        assert_string_equal(json_string_value(json_object_get(a, "name")),
+                            json_string_value(json_object_get(b, "name")));
+        assert_string_equal(json_string_value(json_object_get(a, "slot")),
+                            json_string_value(json_object_get(b, "slot")));
+        /* No reading arrives meanwhile: the consumer's rows are the same. */
+        assert_true(json_is_integer(json_object_get(b, "rows")));
+        assert_int_equal(json_integer_value(json_object_get(a, "rows")),
+                         json_integer_value(json_object_get(b, "rows")));
+    }
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(stages, 0), "rows")),
+                     harness_query_int(fx.conn, "SELECT count(*) FROM reading"));
     json_decref(st);
     harness_out_free(&o);
     json_t *rej = json_object_get(r.json, "rejects");
@@ -589,10 +677,14 @@ static void test_pipeline(void **state)
 static void test_hostile(void **state)
 {
     (void)state;
-    if (!fx.db) skip();
+    if (!*fx.db) skip();
     reply r = get("/../etc/passwd");
     expect_error(&r, 400, NULL);
     r = get("/%2e%2e/%2e%2e/etc/passwd");
+    expect_error(&r, 400, NULL);
+    r = get("/%2e%2e/x");
+    expect_error(&r, 400, NULL);
+    r = get("/api/../../etc/passwd");
     expect_error(&r, 400, NULL);
     r = get("/index.html%00.js");
     expect_error(&r, 400, NULL);
@@ -640,7 +732,7 @@ static void test_hostile(void **state)
 static void test_database_goes_away(void **state)
 {
     (void)state;
-    if (!fx.db) skip();
+    if (!*fx.db) skip();
     reply r = get("/api/anomalies?limit=1");
     assert_int_equal(r.status, 200);
     reply_free(&r);
@@ -673,7 +765,15 @@ static void test_database_goes_away(void **state)
     assert_non_null(json_string_value(json_object_get(r.json, "error")));
     reply_free(&r);
     r = http(s, "GET", "/api/robots", NULL, NULL);
+    const char *e = json_string_value(json_object_get(r.json, "error"));
+    assert_non_null(e);
+    assert_true(*e && e[strlen(e) - 1] != '\n'); /* libpq's message, trimmed */
     expect_error(&r, 503, "database");
+    r = http(s, "GET", "/api/robots/1/readings", NULL, NULL);
+    expect_error(&r, 503, "database");
+    r = http(s, "GET", "/api/fleet", NULL, NULL); /* from memory: still answers */
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
     serve_stop(s);
 }
 
