@@ -28,7 +28,7 @@ int api_robots(const api_ctx *ctx, const http_request *req, http_response *resp)
         "           s.axis3, s.axis4, s.axis5, s.axis6, s.axis7, s.axis8) END,"
         "   'rows_today', s.rows_today, 'rows_total', s.rows_total,"
         "   'open', json_build_object('ALERT', coalesce(o.a, 0), 'ERROR', coalesce(o.e, 0)),"
-        "   'band', (SELECT json_agg(json_build_array(u.p, u.s) ORDER BY u.i)"
+        "   'band', (SELECT json_agg(json_build_array(u.p::real, u.s::real) ORDER BY u.i)"
         "              FROM unnest(b.pred, b.sigma) WITH ORDINALITY AS u(p, s, i))"
         " ) ORDER BY x.robot_id), '[]'::json))"
         " FROM (SELECT robot_id FROM robot UNION SELECT robot_id FROM live_robot) x"

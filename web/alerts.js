@@ -14,8 +14,8 @@ async function load() {
   rows = r.anomalies || r; draw();
 }
 function draw() {
-  document.getElementById('feed').innerHTML = '<tr><th>level</th><th>robot</th><th>detector</th><th>reason</th><th>start</th><th>end</th><th></th></tr>' +
-    rows.map((e) => `<tr><td class="lvl-${PP.esc(e.level)}">${PP.esc(e.level)}</td><td><a href="robot.html?id=${e.robot_id}">${e.robot_id}</a></td><td>${PP.esc(e.detector)}</td><td>${PP.esc(e.reason)}</td><td>${PP.time(e.ts_start)}</td><td>${e.open ? 'open' : PP.time(e.ts_end)}</td><td>${e.acked_at || e.ack ? 'acknowledged' : `<button data-id="${e.id}">Acknowledge</button>`}</td></tr>`).join('');
+  document.getElementById('feed').innerHTML = '<tr><th>level</th><th>robot</th><th>axis</th><th>detector</th><th>reason</th><th>start</th><th>end</th><th></th></tr>' +
+    rows.map((e) => `<tr data-id="${e.id}"><td class="lvl-${PP.esc(e.level)}">${PP.esc(e.level)}</td><td><a href="robot.html?id=${e.robot_id}">${e.robot_id}</a></td><td>${e.axis == null ? 'all' : e.axis}</td><td>${PP.esc(e.detector)}</td><td>${PP.esc(e.reason)}</td><td>${PP.time(e.ts_start)}</td><td>${e.open ? 'open' : PP.time(e.ts_end)}</td><td class="ack">${e.ack ? `acknowledged ${PP.time(e.ack.at)} by ${PP.esc(e.ack.by)}${e.ack.note ? ': ' + PP.esc(e.ack.note) : ''}` : `<button data-id="${e.id}">Acknowledge</button>`}</td></tr>`).join('');
 }
 document.getElementById('feed').onclick = async (ev) => {
   const b = ev.target.closest('button[data-id]'); if (!b) return;

@@ -175,6 +175,17 @@ async function main() {
     if (!(await page.inputValue('#from')) || !(await page.inputValue('#to'))) throw new Error('the range is not shown in from/to');
   });
 
+  await test('alerts_acknowledge', async () => {
+    await page.goto(url + 'alerts.html');
+    const button = page.locator('#feed button[data-id]').first();
+    await button.waitFor({ timeout: 5000 });
+    const id = await button.getAttribute('data-id');
+    await button.click();
+    await page.waitForSelector(`#feed tr[data-id="${id}"] td.ack:has-text("acknowledged")`, { timeout: 5000 });
+    const n = psql(conninfo, `SELECT count(*) FROM anomaly_ack WHERE anomaly_id = ${id}`).trim();
+    if (n !== '1') throw new Error(`episode ${id}: ${n} acknowledgements stored`);
+  });
+
   await test('layout_at_laptop_and_wall_sizes', async () => {
     for (const [p, n] of [['', 'fleet'], [`robot.html?id=${robot}`, 'robot'], ['alerts.html', 'alerts'], ['pipeline.html', 'pipeline']]) {
       await page.goto(url + p);
