@@ -3,8 +3,11 @@
  * HOME/pgpass) does its job and nothing more. The writer loads (ingest into a day without a
  * partition, gen --db, import-assets) and cannot change the schema or read the stages'
  * outputs; the stage runner runs consumers by polling and by logical replication and cannot
- * load; the reader reads what the dashboard shows and cannot write anything or call the
- * SECURITY DEFINER functions. Every refusal is SQLSTATE 42501 (insufficient_privilege). */
+ * load; a reader (a login the test makes in pgpulse_reader) reads what the dashboard shows and
+ * cannot write anything or call the SECURITY DEFINER functions; a login in pgpulse_dashboard,
+ * like the cluster's pgpulse_web, reads the same and acknowledges episodes, its one write. A
+ * pgpulse_web made by an earlier pgpulse (in pgpulse_reader) is moved into pgpulse_dashboard by
+ * `pgpulse db start`. Every refusal is SQLSTATE 42501 (insufficient_privilege). */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <signal.h>
