@@ -1,7 +1,7 @@
 -- grants: what each pgpulse role may do in this database (see docs/security.md).
 --
 -- Not a migration: `pgpulse init` runs it after the migrations every time, in the same
--- transaction, so it is the whole truth about the three roles' rights on pgpulse's tables: it
+-- transaction, so it is the whole truth about the four roles' rights on pgpulse's tables: it
 -- first takes every privilege they hold on the schema's tables and views away, then gives the
 -- ones below.
 -- A migration that adds a table or view adds its lines here (tests/integration/test_roles.c

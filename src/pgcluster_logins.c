@@ -103,7 +103,34 @@ static int pgcluster_ddl(PGconn *conn, const char *fmt_sql, int n, const char *c
     return rc ? -1 : 0;
 }
 
-/* Creates or updates one login: LOGIN, its REPLICATION attribute, its password, its group. */
+/* Takes user out of every pgpulse group it was made a direct member of, other than its own: a
+ * cluster made by an earlier pgpulse had pgpulse_web in pgpulse_reader, which now reaches it
+ * through pgpulse_dashboard. Runs after the login joined its group, so it never goes without
+ * the rights it keeps. */
+static int pgcluster_login_leave_others(PGconn *conn, const pgcluster_login_spec *l, char *err,
+                                        size_t errlen)
+{
+    const char *user = pgcluster_login(l->role);
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(roles_groups); i++) {
+        if (!strcmp(roles_groups[i], l->group)) continue;
+        const char *p[] = {user, roles_groups[i]};
+        PGresult *r = NULL;
+        if (pgconn_query(conn, "SELECT 1 FROM pg_auth_members WHERE member = to_regrole($1) "
+                               "AND roleid = to_regrole($2)",
+                         2, p, PGRES_TUPLES_OK, &r, err, errlen) != 0)
+            return -1;
+        int direct = PQntuples(r) > 0;
+        PQclear(r);
+        if (direct && pgcluster_ddl(conn, "SELECT format('REVOKE %I FROM %I', $2::text, "
+                                          "$1::text)",
+                                    2, p, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Creates or updates one login: LOGIN, its REPLICATION attribute, its password, its group (and
+ * no other pgpulse group). */
 static int pgcluster_login_ensure(PGconn *conn, const pgcluster_login_spec *l, const char *pw,
                                   char *err, size_t errlen)
 {
@@ -135,6 +162,7 @@ static int pgcluster_login_ensure(PGconn *conn, const pgcluster_login_spec *l, c
     if (rc == 0 && !member)
         rc = pgcluster_ddl(conn, "SELECT format('GRANT %I TO %I', $2::text, $1::text)", 2, pm,
                            err, errlen);
+    if (rc == 0) rc = pgcluster_login_leave_others(conn, l, err, errlen);
     return rc;
 }
 

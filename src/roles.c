@@ -61,7 +61,8 @@ int roles_ensure_groups(PGconn *conn, char *err, size_t errlen)
     if (member) return 0;
     PGresult *g = PQexec(conn, "GRANT " ROLES_READER " TO " ROLES_DASHBOARD);
     int rc = 0;
-    if (PQresultStatus(g) != PGRES_COMMAND_OK) {
+    /* 23505: another session granted it at the same time and committed first. */
+    if (PQresultStatus(g) != PGRES_COMMAND_OK && !pgconn_is_sqlstate(g, PGCONN_UNIQUE_VIOLATION)) {
         char msg[512];
         pgconn_result_error(g, conn, msg, sizeof msg);
         rc = util_err(err, errlen, "cannot make %s a member of %s: %s (an administrator must "

@@ -1,4 +1,4 @@
-/* roles: pgpulse's three group roles, which hold every privilege its programs need, so that a
+/* roles: pgpulse's four group roles, which hold every privilege its programs need, so that a
  * login is given exactly one job by being made a member of one of them (docs/security.md):
  *
  *   pgpulse_writer  loads: ingest, gen --db, import-assets (reading, ingest_*, fault,
@@ -30,8 +30,8 @@
 extern const char *const roles_groups[4];
 
 /* Creates each group role that does not exist yet (NOLOGIN), and makes pgpulse_dashboard a
- * member of pgpulse_reader. Safe when several callers race
- * in one cluster: a role created by another session meanwhile is fine. Runs outside a
+ * member of pgpulse_reader unless it is. Safe when several callers race in one cluster: a role
+ * created (or a membership granted) by another session meanwhile is fine. Runs outside a
  * transaction (each CREATE ROLE commits on its own). Returns 0, or -1 with a message in err
  * that says what an administrator must do when this login may not create roles. */
 int roles_ensure_groups(PGconn *conn, char *err, size_t errlen);

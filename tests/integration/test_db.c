@@ -96,7 +96,7 @@ static void test_start_status_url_stop(void **state)
     /* A login per role, each in its group; only the stage runner's may replicate. */
     static const char *const roles[][3] = {{"writer", "pgpulse_ingest", "pgpulse_writer"},
                                            {"stage", "pgpulse_stages", "pgpulse_stage"},
-                                           {"reader", "pgpulse_web", "pgpulse_reader"}};
+                                           {"reader", "pgpulse_web", "pgpulse_dashboard"}};
     for (size_t i = 0; i < 3; i++) {
         setenv("PGPULSE_HOME", home, 1);
         o = harness_pgpulse(NULL, (const char *[]){"db", "url", "--role", roles[i][0], NULL});
@@ -245,7 +245,7 @@ static void test_groups_from_concurrent_inits(void **state)
     PGconn *conn = harness_connect(trim(o.out));
     harness_out_free(&o);
     harness_exec(conn, "DROP ROLE pgpulse_ingest, pgpulse_stages, pgpulse_web, pgpulse_writer, "
-                       "pgpulse_stage, pgpulse_reader");
+                       "pgpulse_stage, pgpulse_reader, pgpulse_dashboard");
     char *portfile = xasprintf("%s/port", home);
     char *port = harness_read_file(portfile);
     free(portfile);
@@ -279,7 +279,8 @@ static void test_groups_from_concurrent_inits(void **state)
 
     /* The other three at once, on a cluster without the groups. */
     harness_exec(conn, "DROP DATABASE roles0");
-    harness_exec(conn, "DROP ROLE pgpulse_writer, pgpulse_stage, pgpulse_reader");
+    harness_exec(conn, "DROP ROLE pgpulse_writer, pgpulse_stage, pgpulse_reader, "
+                       "pgpulse_dashboard");
     int pids[3];
     char *logs[3];
     for (int i = 0; i < 3; i++) {
@@ -293,8 +294,12 @@ static void test_groups_from_concurrent_inits(void **state)
     }
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM pg_roles WHERE rolname IN "
                                              "('pgpulse_writer', 'pgpulse_stage', "
-                                             "'pgpulse_reader') AND NOT rolcanlogin"),
-                     3);
+                                             "'pgpulse_reader', 'pgpulse_dashboard') AND NOT "
+                                             "rolcanlogin"),
+                     4);
+    assert_int_equal(harness_query_int(conn, "SELECT pg_has_role('pgpulse_dashboard', "
+                                             "'pgpulse_reader', 'MEMBER')::int"),
+                     1);
     o = db_cmd("start");
     assert_int_equal(o.status, 0);
     harness_out_free(&o);

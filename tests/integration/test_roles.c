@@ -3,8 +3,11 @@
  * HOME/pgpass) does its job and nothing more. The writer loads (ingest into a day without a
  * partition, gen --db, import-assets) and cannot change the schema or read the stages'
  * outputs; the stage runner runs consumers by polling and by logical replication and cannot
- * load; the reader reads what the dashboard shows and cannot write anything or call the
- * SECURITY DEFINER functions. Every refusal is SQLSTATE 42501 (insufficient_privilege). */
+ * load; a reader (a login the test makes in pgpulse_reader) reads what the dashboard shows and
+ * cannot write anything or call the SECURITY DEFINER functions; a login in pgpulse_dashboard,
+ * like the cluster's pgpulse_web, reads the same and acknowledges episodes, its one write. A
+ * pgpulse_web made by an earlier pgpulse (in pgpulse_reader) is moved into pgpulse_dashboard by
+ * `pgpulse db start`. Every refusal is SQLSTATE 42501 (insufficient_privilege). */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <signal.h>
@@ -23,7 +26,7 @@
 
 #define WRITER "pgpulse_ingest"
 #define STAGE "pgpulse_stages"
-#define READER "pgpulse_web"
+#define READER "pgpulse_web" /* PGCLUSTER_READER: in pgpulse_dashboard */
 
 /* The conninfo of database test_<name> for a login of the test cluster (static storage). */
 static const char *as_login(const char *name, const char *login)
@@ -115,7 +118,8 @@ static void test_every_relation_has_a_role(void **state)
         "SELECT string_agg(c.relname, ', ' ORDER BY c.relname) FROM pg_class c "
         "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
         "AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition AND NOT EXISTS "
-        "(SELECT 1 FROM unnest(ARRAY['pgpulse_writer', 'pgpulse_stage', 'pgpulse_reader']) g "
+        "(SELECT 1 FROM unnest(ARRAY['pgpulse_writer', 'pgpulse_stage', 'pgpulse_reader', "
+        "'pgpulse_dashboard']) g "
         "WHERE has_table_privilege(g, c.oid, 'SELECT, INSERT, UPDATE, DELETE'))";
     char *v = harness_query_text(conn, ungranted);
     if (v) fail_msg("no role may use: %s (add them to sql/grants.sql)", v);
@@ -342,28 +346,48 @@ static void test_stage_runs_consumers_and_cannot_load(void **state)
     free(log2);
 }
 
-/* The reader reads what the dashboard shows, ingest rejects included, runs `pgpulse status`,
- * and cannot write to any table or call the SECURITY DEFINER functions. The private cluster's
- * web login (pgpulse_web, in pgpulse_dashboard) also acknowledges episodes: anomaly_ack is its
- * one write. */
-static void test_reader_reads_and_nothing_more(void **state)
+/* A login of the test's own, name, in the group role group, with a password of its own: the
+ * conninfo of database test_<db> for it (newly allocated). Made again on every run. */
+static char *test_login(PGconn *owner, const char *db, const char *name, const char *group)
 {
-    (void)state;
-    const char *db = harness_db("roles_reader", 1);
-    if (!db) skip();
-    const char *r = as_login("roles_reader", READER);
-    PGconn *owner = harness_connect(db);
+    char *sql = xasprintf("DO $$ BEGIN IF to_regrole('%s') IS NULL THEN CREATE ROLE %s LOGIN; "
+                          "END IF; END $$",
+                          name, name);
+    harness_exec(owner, sql);
+    free(sql);
+    sql = xasprintf("ALTER ROLE %s LOGIN PASSWORD 'pw-%s'", name, name);
+    harness_exec(owner, sql);
+    free(sql);
+    sql = xasprintf("GRANT %s TO %s", group, name);
+    harness_exec(owner, sql);
+    free(sql);
+    /* as_login's conninfo, with this login's password instead of the cluster's pgpass. */
+    const char *info = as_login(db, name);
+    return xasprintf("%s password=pw-%s", info, name);
+}
+
+/* A robot, a reading, an ingest reject and an anomaly episode, written by the owner. */
+static void seed(PGconn *owner)
+{
     harness_exec(owner, "INSERT INTO robot (robot_id) VALUES (1)");
     harness_exec(owner, "INSERT INTO reading (robot_id, ts, axis1, axis2, axis3, axis4, axis5, "
                         "axis6, axis7, axis8) VALUES (1, now(), 1, 2, 3, 4, 5, 6, 7, 8)");
     harness_exec(owner, "INSERT INTO ingest_reject (source, line_no, raw, reason) VALUES "
                         "('f.csv', 3, 'junk', 'ts: not a time')");
-    PGconn *conn = harness_connect(r);
+    harness_exec(owner, "INSERT INTO anomaly (consumer, robot_id, axis, level, ts_first, "
+                        "ts_start, ts_end, peak_score, peak_z, detector, readings, open) VALUES "
+                        "('c', 1, 1, 'ALERT', now(), now(), now(), 0.5, 4, 'robust', 1, true)");
+}
+
+/* conn (whose conninfo is info) reads what the dashboard shows, ingest rejects included, and
+ * runs `pgpulse status`; it does not read the stages' internal state. */
+static void expect_reads_what_is_shown(PGconn *conn, const char *info)
+{
     static const char *const shown[] = {
         "plant", "shop", "asset_detail", "controller", "part", "data_source", "feed",
         "ingest_batch", "fault", "maintenance_event", "stream_consumer", "stream_checkpoint",
         "live_robot", "live_fleet_second_part", "live_fleet_second", "live_robot_status",
-        "anomaly"};
+        "anomaly_ack", "detect_band"};
     for (size_t i = 0; i < UTIL_ARRAY_LEN(shown); i++) {
         char *sql = xasprintf("SELECT count(*) FROM %s", shown[i]);
         assert_int_equal(harness_query_int(conn, sql), 0);
@@ -371,26 +395,39 @@ static void test_reader_reads_and_nothing_more(void **state)
     }
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM robot"), 1);
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM reading"), 1);
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM anomaly"), 1);
     char *v = harness_query_text(conn, "SELECT reason FROM ingest_reject WHERE line_no = 3");
     assert_string_equal(v, "ts: not a time");
     free(v);
-    harness_out o = harness_pgpulse(NULL, (const char *[]){"status", "--db", r, NULL});
-    if (o.status != 0) fail_msg("status as the reader failed: %s", o.err);
+    harness_out o = harness_pgpulse(NULL, (const char *[]){"status", "--db", info, NULL});
+    if (o.status != 0) fail_msg("status failed: %s", o.err);
     assert_non_null(strstr(o.out, "no stream consumers yet"));
     harness_out_free(&o);
+    expect_denied(conn, "SELECT count(*) FROM stream_stage_state");
+    expect_denied(conn, "SELECT count(*) FROM detect_robot_state");
+}
 
-    /* No write on any table, partitions included. */
-    expect_all_denied(owner, conn,
-                      "SELECT format('INSERT INTO %I DEFAULT VALUES', relname) FROM pg_class "
-                      "WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', "
-                      "'p') AND relname <> 'anomaly_ack' ORDER BY relname");
-    expect_all_denied(owner, conn,
-                      "SELECT format('UPDATE %I SET %I = %I', c.relname, a.attname, a.attname) "
-                      "FROM pg_class c JOIN LATERAL (SELECT attname FROM pg_attribute WHERE "
-                      "attrelid = c.oid AND attnum > 0 AND NOT attisdropped AND attidentity = '' "
-                      "AND attgenerated = '' ORDER BY attnum LIMIT 1) a ON true WHERE "
-                      "c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', "
-                      "'p') AND c.relname <> 'anomaly_ack' ORDER BY c.relname");
+/* conn writes no table (partitions included) but `except` (NULL: none), which it may INSERT
+ * into and UPDATE only; it deletes and truncates nothing, changes no schema and calls no
+ * SECURITY DEFINER function. */
+static void expect_no_writes(PGconn *owner, PGconn *conn, const char *except)
+{
+    const char *ex = except ? except : "";
+    char *sql = xasprintf("SELECT format('INSERT INTO %%I DEFAULT VALUES', relname) FROM pg_class "
+                          "WHERE relnamespace = current_schema()::regnamespace AND relkind IN "
+                          "('r', 'p') AND relname <> '%s' ORDER BY relname",
+                          ex);
+    expect_all_denied(owner, conn, sql);
+    free(sql);
+    sql = xasprintf("SELECT format('UPDATE %%I SET %%I = %%I', c.relname, a.attname, a.attname) "
+                    "FROM pg_class c JOIN LATERAL (SELECT attname FROM pg_attribute WHERE "
+                    "attrelid = c.oid AND attnum > 0 AND NOT attisdropped AND attidentity = '' "
+                    "AND attgenerated = '' ORDER BY attnum LIMIT 1) a ON true WHERE "
+                    "c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', "
+                    "'p') AND c.relname <> '%s' ORDER BY c.relname",
+                    ex);
+    expect_all_denied(owner, conn, sql);
+    free(sql);
     expect_all_denied(owner, conn,
                       "SELECT format('DELETE FROM %I', relname) FROM pg_class WHERE relnamespace "
                       "= current_schema()::regnamespace AND relkind IN ('r', 'p') ORDER BY "
@@ -398,30 +435,122 @@ static void test_reader_reads_and_nothing_more(void **state)
     expect_all_denied(owner, conn,
                       "SELECT format('TRUNCATE %I', relname) FROM pg_class WHERE relnamespace = "
                       "current_schema()::regnamespace AND relkind IN ('r', 'p') ORDER BY relname");
-    /* Not the stages' internal state, not the schema, not the definer functions. */
-    expect_denied(conn, "SELECT count(*) FROM stream_stage_state");
-    expect_denied(conn, "SELECT count(*) FROM detect_robot_state");
     expect_denied(conn, "CREATE TABLE mine (i integer)");
-    /* Acknowledging: the web login may, through pgpulse_dashboard; the reader group may not. */
-    assert_int_equal(harness_query_int(owner, "SELECT pg_has_role('pgpulse_web', "
-                                              "'pgpulse_dashboard', 'MEMBER')::int"), 1);
-    assert_int_equal(harness_query_int(owner, "SELECT has_table_privilege('pgpulse_reader', "
-                                              "'anomaly_ack', 'INSERT')::int"), 0);
-    harness_exec(owner, "INSERT INTO anomaly (consumer, robot_id, axis, level, ts_first, ts_start, "
-                        "ts_end, peak_score, peak_z, detector, readings, open) VALUES ('c', 1, 1, "
-                        "'ALERT', now(), now(), now(), 0.5, 4, 'robust', 1, true)");
-    harness_exec(conn, "INSERT INTO anomaly_ack (anomaly_id, acked_by, note) SELECT id, 'test', "
-                       "'seen' FROM anomaly");
-    harness_exec(conn, "UPDATE anomaly_ack SET note = 'seen twice'");
-    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM anomaly_ack WHERE note = "
-                                             "'seen twice'"), 1);
-    expect_denied(conn, "DELETE FROM anomaly_ack");
-    expect_denied(conn, "UPDATE anomaly SET open = false");
     expect_denied(conn, "SELECT reading_ensure_partition('2001-01-01')");
     expect_denied(conn, "SELECT reading_ensure_partitions('2001-01-01', '2001-01-02')");
     if (harness_query_int(owner, "SELECT count(*) FROM pg_proc WHERE proname = "
                                  "'reading_publication'") == 1)
         expect_denied(conn, "SELECT reading_publication(0, 1)");
+}
+
+/* Acknowledges every episode with note, as the server does (api_ack): INSERT ... ON CONFLICT
+ * DO UPDATE ... RETURNING. */
+static void ack(PGconn *conn, const char *note)
+{
+    char *sql = xasprintf("INSERT INTO anomaly_ack (anomaly_id, acked_by, note) SELECT id, "
+                          "'127.0.0.1', '%s' FROM anomaly ON CONFLICT (anomaly_id) DO UPDATE "
+                          "SET note = excluded.note RETURNING anomaly_id",
+                          note);
+    PGresult *r = PQexec(conn, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    assert_int_equal(PQntuples(r), 1);
+    PQclear(r);
+    free(sql);
+}
+
+/* A login in pgpulse_reader reads what the dashboard shows, runs `pgpulse status`, and cannot
+ * write to any table — acknowledgements included — or call the SECURITY DEFINER functions. */
+static void test_reader_reads_and_nothing_more(void **state)
+{
+    (void)state;
+    const char *db = harness_db("roles_reader", 1);
+    if (!db) skip();
+    PGconn *owner = harness_connect(db);
+    seed(owner);
+    char *info = test_login(owner, "roles_reader", "roles_test_reader", "pgpulse_reader");
+    PGconn *conn = harness_connect(info);
+    expect_reads_what_is_shown(conn, info);
+    expect_no_writes(owner, conn, NULL);
+    assert_int_equal(harness_query_int(owner, "SELECT has_table_privilege('pgpulse_reader', "
+                                              "'anomaly_ack', 'INSERT, UPDATE')::int"),
+                     0);
+    PQfinish(conn);
+    free(info);
+    PQfinish(owner);
+}
+
+/* A login in pgpulse_dashboard reads what the reader reads and acknowledges episodes (INSERT
+ * ... ON CONFLICT DO UPDATE on anomaly_ack), and writes nothing else: not the episodes, not
+ * another table, no DELETE or TRUNCATE of the acknowledgements. The private cluster's web
+ * login (pgpulse_web, which `pgpulse serve` uses) is in pgpulse_dashboard, directly, and no
+ * longer in pgpulse_reader. */
+static void test_dashboard_reads_and_acknowledges(void **state)
+{
+    (void)state;
+    const char *db = harness_db("roles_dashboard", 1);
+    if (!db) skip();
+    PGconn *owner = harness_connect(db);
+    seed(owner);
+    char *info = test_login(owner, "roles_dashboard", "roles_test_dashboard",
+                            "pgpulse_dashboard");
+    PGconn *conn = harness_connect(info);
+    expect_reads_what_is_shown(conn, info);
+    ack(conn, "seen");
+    ack(conn, "seen twice");
+    char *v = harness_query_text(owner, "SELECT acked_by || ' ' || note FROM anomaly_ack");
+    assert_string_equal(v, "127.0.0.1 seen twice");
+    free(v);
+    expect_no_writes(owner, conn, "anomaly_ack");
+    expect_denied(conn, "UPDATE anomaly SET open = false");
+    expect_denied(conn, "DELETE FROM anomaly_ack");
+    assert_int_equal(harness_query_int(owner, "SELECT count(*) FROM anomaly_ack"), 1);
+    PQfinish(conn);
+    free(info);
+
+    assert_int_equal(harness_query_int(owner, "SELECT count(*) FROM pg_auth_members WHERE "
+                                              "member = 'pgpulse_web'::regrole AND roleid = "
+                                              "'pgpulse_dashboard'::regrole"),
+                     1);
+    assert_int_equal(harness_query_int(owner, "SELECT count(*) FROM pg_auth_members WHERE "
+                                              "member = 'pgpulse_web'::regrole AND roleid = "
+                                              "'pgpulse_reader'::regrole"),
+                     0);
+    conn = harness_connect(as_login("roles_dashboard", READER));
+    ack(conn, "seen by the web login");
+    expect_denied(conn, "UPDATE anomaly SET open = false");
+    PQfinish(conn);
+    PQfinish(owner);
+}
+
+/* A cluster made by an earlier pgpulse has pgpulse_web in pgpulse_reader only: it cannot
+ * acknowledge until the next `pgpulse db start`, which moves it into pgpulse_dashboard. */
+static void test_db_start_moves_an_earlier_web_login(void **state)
+{
+    (void)state;
+    const char *db = harness_db("roles_move", 1);
+    if (!db) skip();
+    PGconn *owner = harness_connect(db);
+    seed(owner);
+    harness_exec(owner, "REVOKE pgpulse_dashboard FROM pgpulse_web");
+    harness_exec(owner, "GRANT pgpulse_reader TO pgpulse_web");
+    PGconn *conn = harness_connect(as_login("roles_move", READER));
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM anomaly"), 1);
+    expect_denied(conn, "INSERT INTO anomaly_ack (anomaly_id, acked_by) SELECT id, 'x' FROM "
+                        "anomaly");
+    PQfinish(conn);
+
+    setenv("PGPULSE_HOME", getenv("PGPULSE_TEST_HOME"), 1);
+    harness_out o = harness_pgpulse(NULL, (const char *[]){"db", "start", NULL});
+    unsetenv("PGPULSE_HOME");
+    if (o.status != 0) fail_msg("db start failed: %s", o.err);
+    harness_out_free(&o);
+    char *v = harness_query_text(owner, "SELECT string_agg(roleid::regrole::text, ',') FROM "
+                                        "pg_auth_members WHERE member = 'pgpulse_web'::regrole");
+    assert_string_equal(v, "pgpulse_dashboard");
+    free(v);
+    conn = harness_connect(as_login("roles_move", READER));
+    ack(conn, "seen");
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM reading"), 1);
     PQfinish(conn);
     PQfinish(owner);
 }
@@ -433,6 +562,8 @@ int main(void)
         cmocka_unit_test(test_writer_loads_and_nothing_more),
         cmocka_unit_test_teardown(test_stage_runs_consumers_and_cannot_load, kill_running),
         cmocka_unit_test(test_reader_reads_and_nothing_more),
+        cmocka_unit_test(test_dashboard_reads_and_acknowledges),
+        cmocka_unit_test(test_db_start_moves_an_earlier_web_login),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
