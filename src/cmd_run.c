@@ -1,13 +1,16 @@
-/* pgpulse run: bring the pipeline up in one command: a database (the private cluster unless
- * one is configured), the schema, optional asset tables and an optional data file, a summary
- * of what the database holds, then the stages as supervised child processes — the live stage,
- * the detect stage and a simulated fleet streaming into the database — until Ctrl-C. Later stages join the
- * supervised set as they land.
+/* pgpulse run: bring the pipeline up in one command. The dashboard's URL first (its address is
+ * checked before anything starts), then a database (the private cluster unless one is
+ * configured), the schema, optional asset tables and an optional data file, a summary of what
+ * the database holds, then as supervised child processes until Ctrl-C: the live and detect
+ * stages in one consumer ("pipeline": one slot, one decode; a home with the per-stage consumers
+ * of an earlier pgpulse is migrated to it first, src/run_migrate.c), a simulated fleet streaming
+ * into the database, and the dashboard's server (`pgpulse serve`). Later stages join the
+ * consumer as they land.
  *
  * The children get their database in PGPULSE_DB, never on their command line (other users can
  * read a command line). On the private cluster each job logs in as its own role: the loads as
- * pgpulse_ingest, the stages as pgpulse_stages (docs/security.md); a configured database is
- * used as given for everything. */
+ * pgpulse_ingest, the stages as pgpulse_stages, the server as pgpulse_web (docs/security.md); a
+ * configured database is used as given for everything. */
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
