@@ -7,6 +7,7 @@
  * the prior error), and one line is printed per learner and size:
  *
  *     learn_cores learner=rls d=8 lambda=0.999 records=4000000 seconds=0.61 records_per_s=6557377
+ *     learn_cores learner=sgd d=16 task=classify records=4000000 ...
  *
  * The issue's bar: RLS with 8 features at 5,000,000 records/s or more per core. */
 #include <getopt.h>
@@ -16,6 +17,7 @@
 #include <time.h>
 
 #include "learn_rls.h"
+#include "learn_sgd.h"
 #include "rng.h"
 #include "util.h"
 
@@ -41,6 +43,19 @@ static void bench_rls(int d, long n, const double *xs, const double *ys)
            d, n, t, (double)n / t, sqrt(sse / (double)n));
 }
 
+static void bench_sgd(int d, int logistic, long n, const double *xs, const double *ys)
+{
+    learn_sgd m;
+    learn_sgd_init(&m, d, logistic, 0.1, 1e-6);
+    double t0 = now_s(), sum = 0;
+    for (long i = 0; i < n; i++)
+        sum += learn_sgd_update(&m, xs + (size_t)i * LEARN_RLS_MAXD, logistic ? ys[i] > 0 : ys[i]);
+    double t = now_s() - t0;
+    printf("learn_cores learner=sgd d=%d task=%s records=%ld seconds=%.3f records_per_s=%.0f "
+           "check=%.3g\n",
+           d, logistic ? "classify" : "regress", n, t, (double)n / t, sum / (double)n);
+}
+
 int main(int argc, char **argv)
 {
     long n = 4000000;
@@ -64,6 +79,8 @@ int main(int argc, char **argv)
     }
     static const int sizes[] = {4, 8, 16};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) bench_rls(sizes[s], n, xs, ys);
+    bench_sgd(8, 0, n, xs, ys);
+    bench_sgd(16, 1, n, xs, ys);
     free(xs);
     free(ys);
     return 0;
