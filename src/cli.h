@@ -30,6 +30,7 @@ int cmd_consume_stage(int argc, char **argv, const char *cmd, const char *stage)
 int cmd_status(int argc, char **argv);
 int cmd_slots(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_learn(int argc, char **argv);
 
 /* Prints "pgpulse CMD: message" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-#define LEARN_SGD_MAXD 128
+#define LEARN_SGD_MAXD 512
 
 typedef struct learn_sgd {
     int32_t d;        /* features */
