@@ -74,7 +74,8 @@ GRANT EXECUTE ON FUNCTION reading_ensure_partition(date), reading_ensure_partiti
 GRANT SELECT ON reading TO pgpulse_stage;
 GRANT SELECT, INSERT, UPDATE, DELETE ON stream_consumer, stream_checkpoint, stream_stage_state,
     stream_applied_xid, live_robot, live_fleet_second_part, anomaly, detect_robot_state,
-    detect_band TO pgpulse_stage;
+    detect_band, prediction, learn_robot_state, experiment, run, run_metric, model_version
+    TO pgpulse_stage;
 REVOKE EXECUTE ON FUNCTION reading_publication(integer, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION reading_publication(integer, integer) TO pgpulse_stage;
 
@@ -88,7 +89,8 @@ GRANT SELECT ON plant, shop, asset_detail, robot, controller, part, data_source,
     ingest_batch, ingest_reject, fault, maintenance_event, stream_consumer, stream_checkpoint,
     stream_applied_xid,
     live_robot, live_fleet_second_part, live_fleet_second, live_robot_status, anomaly,
-    anomaly_ack, detect_band TO pgpulse_reader;
+    anomaly_ack, detect_band, prediction, experiment, run, run_metric, model_version
+    TO pgpulse_reader;
 
 -- ---------------------------------------------------------------------------------------
 -- pgpulse_dashboard: the dashboard's server. It reads through pgpulse_reader (a member of it)
