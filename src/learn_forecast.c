@@ -1,0 +1,265 @@
+/* learn_forecast: cycle-aware forecasts of a robot's currents (see learn_forecast.h). */
+#include "learn_forecast.h"
+
+#include <math.h>
+#include <string.h>
+
+const int learn_fc_horizon[LEARN_FC_HORIZONS] = {1, 10};
+
+#define FC_MEAN_ALPHA 0.002      /* running mean: ~500 running readings */
+#define FC_PERR_ALPHA 0.05       /* cycle errors: ~20 runs */
+#define FC_CYCLES 4              /* earlier cycles averaged */
+#define FC_WARM 200              /* blend updates before the blend is trusted */
+#define FC_GAP_US 120000000      /* a gap this long ends a run (dropout, repair) */
+#define FC_SHIFT_STEP 0.002      /* the median shift's step (log amperes) */
+
+void learn_fc_init(learn_fc *f)
+{
+    memset(f, 0, sizeof *f);
+    f->period = 1;
+    for (int h = 0; h < LEARN_FC_HORIZONS; h++)
+        for (int a = 0; a < LEARN_FC_AXES; a++) learn_rls_init(&f->blend[h][a], LEARN_FC_D, 0.9995, 100);
+}
+
+double learn_fc_interval(const learn_fc *f)
+{
+    return f->iv_us;
+}
+
+static const learn_fc_run *fc_run(const learn_fc *f, int32_t k)
+{
+    if (k < 0 || k >= f->runs || k <= f->runs - 1 - LEARN_FC_RUNS) return NULL;
+    const learn_fc_run *r = &f->ring[k % LEARN_FC_RUNS];
+    return r->index == k && r->n ? r : NULL;
+}
+
+/* The sample of run r nearest phase (µs), within LEARN_FC_PHASE_US; -1 if none. */
+static int fc_nearest(const learn_fc_run *r, int64_t phase)
+{
+    int best = -1;
+    int64_t bd = LEARN_FC_PHASE_US + 1;
+    for (int i = 0; i < r->n; i++) {
+        int64_t d = (int64_t)r->phase_cs[i] * 10000 - phase;
+        if (d < 0) d = -d;
+        if (d < bd) bd = d, best = i;
+    }
+    return best;
+}
+
+static double fc_u(double amps)
+{
+    return log1p(amps > 0 ? amps : 0);
+}
+
+/* What run k read at phase (or, phase < 0, its mean), in amperes and as log(1 + A); 0 if it
+ * has nothing there. */
+static int fc_at(const learn_fc *f, int32_t k, int64_t phase, double *amps, double *u)
+{
+    const learn_fc_run *r = fc_run(f, k);
+    if (!r) return 0;
+    if (phase >= 0) {
+        int i = fc_nearest(r, phase);
+        if (i < 0) return 0;
+        for (int a = 0; a < LEARN_FC_AXES; a++) {
+            amps[a] = r->v[i][a] / 100.0;
+            u[a] = fc_u(amps[a]);
+        }
+        return 1;
+    }
+    for (int a = 0; a < LEARN_FC_AXES; a++) {
+        double s = 0, su = 0;
+        for (int i = 0; i < r->n; i++) {
+            s += r->v[i][a] / 100.0;
+            su += fc_u(r->v[i][a] / 100.0);
+        }
+        amps[a] = s / r->n;
+        u[a] = su / r->n;
+    }
+    return 1;
+}
+
+/* The blend's features (log space) for a forecast made with context c for time t, the
+ * unblended cycle profile (log space) and the naive baselines (amperes). */
+static void fc_features(const learn_fc *f, const learn_fc_ctx *c, int64_t t,
+                        double x[LEARN_FC_AXES][LEARN_FC_D], double *prof_u,
+                        double base[LEARN_FC_METHODS][LEARN_FC_AXES])
+{
+    int in_run = c->run_start && (double)(t - c->run_start) < f->run_us;
+    int32_t target = in_run ? c->run : c->run + 1;
+    int64_t phase = in_run ? t - c->run_start : -1;
+    /* Runs that had ended when c was taken: below c->run (c->run itself if idle then). */
+    int32_t done = c->run_start ? c->run : c->run + 1;
+    double prof[LEARN_FC_AXES] = {0}, tmp[LEARN_FC_AXES], tmpu[LEARN_FC_AXES];
+    int got = 0;
+    for (int m = 1; m <= FC_CYCLES; m++) {
+        int32_t k = target - m * c->period;
+        if (k >= done || !fc_at(f, k, phase, tmp, tmpu)) continue;
+        for (int a = 0; a < LEARN_FC_AXES; a++) prof[a] += tmpu[a];
+        got++;
+    }
+    double cyc[LEARN_FC_AXES], cycu[LEARN_FC_AXES], run[LEARN_FC_AXES], runu[LEARN_FC_AXES];
+    int has_cyc = target - c->period < done && fc_at(f, target - c->period, phase, cyc, cycu);
+    int has_run = target - 1 < done && fc_at(f, target - 1, phase, run, runu);
+    for (int a = 0; a < LEARN_FC_AXES; a++) {
+        double p = got ? prof[a] / got : c->umean[a];
+        prof_u[a] = p;
+        x[a][0] = 1;
+        x[a][1] = in_run;
+        x[a][2] = in_run ? p : 0;
+        x[a][3] = in_run ? 0 : p;
+        x[a][4] = in_run ? fc_u(c->last[a]) : 0;
+        x[a][5] = c->umean[a];
+        x[a][6] = has_cyc ? cycu[a] : c->umean[a];
+        base[LEARN_FC_MODEL][a] = NAN;
+        base[LEARN_FC_LAST][a] = c->last[a];
+        base[LEARN_FC_PREV_RUN][a] = has_run ? run[a] : c->mean[a];
+        base[LEARN_FC_PREV_CYCLE][a] = has_cyc ? cyc[a] : c->mean[a];
+        base[LEARN_FC_MEAN][a] = c->mean[a];
+    }
+}
+
+/* The blend's forecast in log space (the profile until the blend is warm), with the median
+ * shift. */
+static double fc_blend_u(const learn_fc *f, int h, int a, const double *x, double prof_u)
+{
+    const learn_rls *m = &f->blend[h][a];
+    double u = m->n < FC_WARM ? prof_u : learn_rls_predict(m, x) + f->shift[h][a];
+    return u > 0 ? u : 0;
+}
+
+static void fc_context(const learn_fc *f, learn_fc_ctx *c)
+{
+    c->ts = f->last_ts;
+    c->run_start = f->running ? f->ring[(f->runs - 1) % LEARN_FC_RUNS].start_us : 0;
+    c->run = f->runs - 1;
+    c->period = f->period;
+    for (int a = 0; a < LEARN_FC_AXES; a++) {
+        c->last[a] = f->last[a];
+        c->mean[a] = (float)f->mean[a];
+        c->umean[a] = (float)f->umean[a];
+    }
+}
+
+void learn_fc_forecast(const learn_fc *f, int64_t t_us, int h, double *out)
+{
+    if (f->runs == 0) {
+        for (int a = 0; a < LEARN_FC_AXES; a++) out[a] = NAN;
+        return;
+    }
+    learn_fc_ctx c;
+    fc_context(f, &c);
+    double x[LEARN_FC_AXES][LEARN_FC_D], prof[LEARN_FC_AXES], base[LEARN_FC_METHODS][LEARN_FC_AXES];
+    fc_features(f, &c, t_us, x, prof, base);
+    for (int a = 0; a < LEARN_FC_AXES; a++) out[a] = expm1(fc_blend_u(f, h, a, x[a], prof[a]));
+}
+
+/* Scores the forecasts made 1 and 10 readings ago for this reading, and learns the blend. */
+static void fc_score(learn_fc *f, int64_t ts, const double *v, int running)
+{
+    for (int h = 0; h < LEARN_FC_HORIZONS; h++) {
+        int64_t back = learn_fc_horizon[h];
+        if (f->n < back) continue;
+        const learn_fc_ctx *c = &f->ctx[(f->n - back) % LEARN_FC_CTX];
+        if (c->run < 0) continue; /* nothing had run yet */
+        double x[LEARN_FC_AXES][LEARN_FC_D], prof[LEARN_FC_AXES], base[LEARN_FC_METHODS][LEARN_FC_AXES];
+        fc_features(f, c, ts, x, prof, base);
+        for (int a = 0; a < LEARN_FC_AXES; a++) {
+            learn_fc_score *s = &f->score[h][a];
+            if (!running) {
+                s->idle++;
+                continue;
+            }
+            double u = fc_blend_u(f, h, a, x[a], prof[a]);
+            base[LEARN_FC_MODEL][a] = expm1(u);
+            s->n++;
+            for (int k = 0; k < LEARN_FC_METHODS; k++) {
+                double e = base[k][a] - v[a];
+                s->abs[k] += fabs(e);
+                s->sq[k] += e * e;
+            }
+            double uv = fc_u(v[a]);
+            if (f->blend[h][a].n >= FC_WARM) f->shift[h][a] += FC_SHIFT_STEP * (uv > u ? 1 : uv < u ? -1 : 0);
+            learn_rls_update(&f->blend[h][a], x[a], uv);
+        }
+    }
+}
+
+/* A run ended: how well each cycle length would have predicted it. */
+static void fc_run_ended(learn_fc *f, int64_t end_ts)
+{
+    learn_fc_run *r = &f->ring[(f->runs - 1) % LEARN_FC_RUNS];
+    double dur = (double)(end_ts - r->start_us);
+    f->run_us = f->run_us > 0 ? f->run_us + 0.1 * (dur - f->run_us) : dur;
+    double best = INFINITY;
+    int bestp = f->period;
+    for (int p = 1; p <= LEARN_FC_MAXP; p++) {
+        const learn_fc_run *o = fc_run(f, r->index - p);
+        if (!o) continue;
+        double err = 0;
+        int n = 0;
+        for (int i = 0; i < r->n; i++) {
+            int j = fc_nearest(o, (int64_t)r->phase_cs[i] * 10000);
+            if (j < 0) continue;
+            for (int a = 0; a < LEARN_FC_AXES; a++) err += fabs((double)r->v[i][a] - o->v[j][a]) / 100.0;
+            n++;
+        }
+        if (!n) continue;
+        err /= n;
+        f->perr[p] = f->perr_n[p] ? f->perr[p] + FC_PERR_ALPHA * (err - f->perr[p]) : err;
+        f->perr_n[p]++;
+    }
+    /* The shortest length within 5 % of the best, once it has been judged on 10 runs. */
+    for (int p = 1; p <= LEARN_FC_MAXP; p++)
+        if (f->perr_n[p] >= 10 && f->perr[p] < best) best = f->perr[p];
+    for (int p = LEARN_FC_MAXP; p >= 1; p--)
+        if (f->perr_n[p] >= 10 && f->perr[p] <= best * 1.05) bestp = p;
+    f->period = bestp;
+}
+
+int learn_fc_step(learn_fc *f, int64_t ts, const double *v)
+{
+    if (f->n && ts <= f->last_ts) return 0;
+    int running = 0;
+    for (int a = 0; a < LEARN_FC_AXES; a++) running |= v[a] != 0;
+    fc_score(f, ts, v, running);
+
+    if (f->n) {
+        double iv = (double)(ts - f->last_ts);
+        if (iv < FC_GAP_US) f->iv_us = f->iv_us > 0 ? f->iv_us + 0.01 * (iv - f->iv_us) : iv;
+    }
+    int gap = f->n && ts - f->last_ts > FC_GAP_US;
+    if (f->running && (!running || gap)) fc_run_ended(f, f->last_ts);
+    if (running && (!f->running || gap)) {
+        learn_fc_run *r = &f->ring[f->runs % LEARN_FC_RUNS];
+        memset(r, 0, sizeof *r);
+        r->index = f->runs++;
+        /* The run began between the last idle reading and this one: take the middle. */
+        r->start_us = f->last_idle_ts && !gap && ts - f->last_idle_ts < FC_GAP_US
+                          ? f->last_idle_ts + (ts - f->last_idle_ts) / 2 : ts;
+    }
+    if (running) {
+        learn_fc_run *r = &f->ring[(f->runs - 1) % LEARN_FC_RUNS];
+        int64_t phase_cs = (ts - r->start_us) / 10000;
+        if (r->n < LEARN_FC_SAMPLES && phase_cs < 65535) {
+            r->phase_cs[r->n] = (uint16_t)phase_cs;
+            for (int a = 0; a < LEARN_FC_AXES; a++) {
+                double c = v[a] * 100 + 0.5;
+                r->v[r->n][a] = (uint16_t)(c < 0 ? 0 : c > 65535 ? 65535 : c);
+            }
+            r->n++;
+        }
+        int first = f->runs == 1 && f->ring[0].n == 1;
+        for (int a = 0; a < LEARN_FC_AXES; a++) {
+            f->mean[a] = first ? v[a] : f->mean[a] + FC_MEAN_ALPHA * (v[a] - f->mean[a]);
+            f->umean[a] = first ? fc_u(v[a]) : f->umean[a] + FC_MEAN_ALPHA * (fc_u(v[a]) - f->umean[a]);
+        }
+    } else {
+        f->last_idle_ts = ts;
+    }
+    f->running = running;
+    f->last_ts = ts;
+    for (int a = 0; a < LEARN_FC_AXES; a++) f->last[a] = (float)v[a];
+    fc_context(f, &f->ctx[f->n % LEARN_FC_CTX]);
+    f->n++;
+    return 1;
+}

@@ -1,0 +1,117 @@
+/* learn_forecast: a robot's axis currents forecast from its own readings (issue 11) — the
+ * forecaster of the learn stage, and a library the detect stage can call in-process.
+ *
+ * A robot runs programs (runs: stretches of readings with some axis non-zero) separated by
+ * idle stretches (every axis exactly 0). Runs often come in a fixed cycle (a cell working a
+ * sequence of parts): the forecaster learns the cycle's length P in runs (1..LEARN_FC_MAXP) as
+ * the one whose "same phase, P runs ago" predicts the latest runs best. It keeps the samples of
+ * its last LEARN_FC_RUNS runs (phase from the run's estimated start, currents), and forecasts
+ * the current at a future time T from what it knew at its latest reading:
+ *   - if the robot is running and T falls within a typical run from the run's start, the
+ *     current at that phase averaged over the same run of the last four cycles (P, 2P, 3P and
+ *     4P runs ago, nearest sample within LEARN_FC_PHASE_US);
+ *   - otherwise (T in a run that has not started) the mean of the next run's program as read
+ *     in the earlier cycles;
+ * then blended per axis and horizon by recursive least squares (learn_rls.h) with the last
+ * value, the running mean and the naive "same phase of the previous cycle", so that where the
+ * cycle gives nothing (a robot without one) the forecast falls back to what does. Currents
+ * are skewed (mostly small, now and then large), so all of it works on log(1 + A), and the
+ * blend is shifted by the running median of its residuals: the forecast is a conditional
+ * median, the point that mean absolute error rewards (a mean forecast, which squared error
+ * rewards, is read from the same blend without the shift: RMSE is reported too).
+ *
+ * Forecasts are of the current an axis draws when the robot runs: idle readings read 0
+ * whatever is forecast, so a forecast is scored on the running readings it is for (idle ones
+ * are counted apart). Each reading is scored for 1 and 10 readings ahead against the forecast
+ * made at the reading 1 or 10 before it, for the target's own time, beside the naive baselines
+ * (last value, same phase of the previous run, same phase of the previous cycle, running mean),
+ * which are given the same information.
+ *
+ * Plain data of a fixed size (about 30 KB; serialisable as bytes); no allocation. Readings
+ * older than the latest one (late rows) are skipped. */
+#ifndef PGPULSE_LEARN_FORECAST_H
+#define PGPULSE_LEARN_FORECAST_H
+
+#include <stdint.h>
+
+#include "learn_rls.h"
+
+#define LEARN_FC_AXES 8
+#define LEARN_FC_RUNS 64         /* runs kept: four cycles of up to 16 runs */
+#define LEARN_FC_SAMPLES 24      /* samples kept per run (the rest of a long run is not) */
+#define LEARN_FC_MAXP 16         /* longest cycle considered (runs) */
+#define LEARN_FC_PHASE_US 800000 /* a sample of another run "at the same phase": this close */
+#define LEARN_FC_HORIZONS 2      /* 1 and 10 readings ahead */
+#define LEARN_FC_CTX 11          /* contexts kept: forecasts made at the last 11 readings */
+#define LEARN_FC_D 7             /* blending features */
+
+/* The method a figure is for. */
+enum { LEARN_FC_MODEL, LEARN_FC_LAST, LEARN_FC_PREV_RUN, LEARN_FC_PREV_CYCLE, LEARN_FC_MEAN,
+       LEARN_FC_METHODS };
+
+typedef struct learn_fc_run {
+    int64_t start_us;                       /* estimated start */
+    int32_t index;                          /* run number, from 0 */
+    uint16_t n;                             /* samples kept */
+    uint16_t pad;
+    uint16_t phase_cs[LEARN_FC_SAMPLES];    /* phase, centiseconds */
+    uint16_t v[LEARN_FC_SAMPLES][LEARN_FC_AXES]; /* currents, centiamperes (capped) */
+} learn_fc_run;
+
+/* What the forecaster knew at one reading (forecasts made there are scored later). */
+typedef struct learn_fc_ctx {
+    int64_t ts;
+    int64_t run_start;                      /* the current run's start; 0 when idle */
+    int32_t run;                            /* the current (or last) run's number */
+    int32_t period;
+    float last[LEARN_FC_AXES], mean[LEARN_FC_AXES], umean[LEARN_FC_AXES];
+} learn_fc_ctx;
+
+/* Prequential figures of one axis and horizon, over running targets. */
+typedef struct learn_fc_score {
+    int64_t n;                              /* running targets scored */
+    int64_t idle;                           /* idle targets (not scored) */
+    double abs[LEARN_FC_METHODS];           /* sum of absolute errors per method */
+    double sq[LEARN_FC_METHODS];            /* of squared errors */
+} learn_fc_score;
+
+typedef struct learn_fc {
+    int64_t n;                              /* readings taken */
+    int64_t last_ts, last_idle_ts;
+    int32_t running;                        /* the latest reading was running */
+    int32_t runs;                           /* runs started */
+    int32_t period;                         /* the cycle length in use (runs) */
+    int32_t pad;
+    double run_us;                          /* typical run duration (EWMA) */
+    double iv_us;                           /* typical interval between readings (EWMA) */
+    double perr[LEARN_FC_MAXP + 1];         /* per cycle length: EWMA of the same-phase error */
+    int32_t perr_n[LEARN_FC_MAXP + 1];
+    double mean[LEARN_FC_AXES];             /* running mean of running readings (EWMA) */
+    double umean[LEARN_FC_AXES];            /* the same of log(1 + A) */
+    double shift[LEARN_FC_HORIZONS][LEARN_FC_AXES]; /* running median of the blend's residuals */
+    float last[LEARN_FC_AXES];
+    learn_fc_run ring[LEARN_FC_RUNS];       /* run k at k % LEARN_FC_RUNS */
+    learn_fc_ctx ctx[LEARN_FC_CTX];         /* reading k's context at k % LEARN_FC_CTX */
+    learn_rls blend[LEARN_FC_HORIZONS][LEARN_FC_AXES];
+    learn_fc_score score[LEARN_FC_HORIZONS][LEARN_FC_AXES];
+} learn_fc;
+
+extern const int learn_fc_horizon[LEARN_FC_HORIZONS]; /* {1, 10} */
+
+/* A forecaster that has seen nothing. */
+void learn_fc_init(learn_fc *f);
+
+/* Takes the robot's next reading: scores the forecasts made 1 and 10 readings before for it,
+ * learns from it, and moves on. A reading older than the latest is skipped (returns 0; 1
+ * otherwise). */
+int learn_fc_step(learn_fc *f, int64_t ts_us, const double *axis);
+
+/* Forecasts every axis for time t_us (at or after the latest reading), horizon index h (the
+ * blend learned for 1 or 10 readings ahead), into out[LEARN_FC_AXES]. NaN before the robot has
+ * been seen running. */
+void learn_fc_forecast(const learn_fc *f, int64_t t_us, int h, double *out);
+
+/* The mean interval between the robot's readings (µs; 0 before two). */
+double learn_fc_interval(const learn_fc *f);
+
+#endif
