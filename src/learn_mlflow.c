@@ -27,6 +27,40 @@
 
 /* ---- Python's repr(float) ---- */
 
+/* Does the decimal 0.DIGITS x 10^decpt (nd digits) read back as d (> 0)? */
+static int reads_back(const char *digits, int nd, int decpt, double d)
+{
+    char s[48];
+    snprintf(s, sizeof s, "0.%.*se%d", nd, digits, decpt);
+    return strtod(s, NULL) == d;
+}
+
+/* Adds delta (+1 or -1) to the nd-digit integer in digits, keeping nd digits: a carry out of
+ * the first digit or a borrow that empties it moves the decimal point (*decpt). */
+static void step_digits(char *digits, int nd, int *decpt, int delta)
+{
+    int i = nd - 1;
+    if (delta > 0) {
+        while (i >= 0 && digits[i] == '9')
+            digits[i--] = '0';
+        if (i >= 0) {
+            digits[i]++;
+        } else { /* 999 + 1 = 1000: "100" one place up */
+            digits[0] = '1';
+            (*decpt)++;
+        }
+    } else {
+        while (i >= 0 && digits[i] == '0')
+            digits[i--] = '9';
+        digits[i]--; /* the first digit is not 0, so i >= 0 */
+        if (digits[0] == '0') { /* 100 - 1 = 099: "99.." one place down */
+            memmove(digits, digits + 1, (size_t)nd - 1);
+            digits[nd - 1] = '9';
+            (*decpt)--;
+        }
+    }
+}
+
 char *learn_mlflow_float_repr(double d, char *out)
 {
     if (isnan(d)) {
@@ -37,26 +71,50 @@ char *learn_mlflow_float_repr(double d, char *out)
         strcpy(out, d < 0 ? "-inf" : "inf");
         return out;
     }
-    /* The fewest significant digits that read back as d (glibc rounds correctly, so the
-     * first precision that round-trips gives Python's digits). */
-    char sci[40];
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(sci, sizeof sci, "%.*e", prec - 1, d);
-        if (strtod(sci, NULL) == d)
-            break;
+    int neg = signbit(d) != 0;
+    double a = fabs(d);
+    /* The fewest significant digits that read back as d, as Python's repr (David Gay's
+     * shortest mode) finds them: for each count, the correctly rounded digits (glibc's
+     * printf rounds correctly), or else the neighbour on the other side of d — at a power of
+     * two the interval that reads back is wider above than below, and the rounded digits can
+     * fall outside it while the next ones up do not. */
+    char digits[24] = "0";
+    int nd = 1, decpt = 1;
+    if (a != 0) {
+        for (nd = 1; nd <= 17; nd++) {
+            char sci[40];
+            snprintf(sci, sizeof sci, "%.*e", nd - 1, a);
+            int k = 0;
+            const char *p = sci;
+            for (; *p != 'e'; p++)
+                if (*p != '.')
+                    digits[k++] = *p;
+            digits[k] = '\0';
+            decpt = atoi(p + 1) + 1; /* a = 0.DIGITS x 10^decpt */
+            if (reads_back(digits, nd, decpt, a))
+                break;
+            char up[24], down[24];
+            int dup = decpt, ddown = decpt;
+            memcpy(up, digits, sizeof up);
+            memcpy(down, digits, sizeof down);
+            step_digits(up, nd, &dup, +1);
+            step_digits(down, nd, &ddown, -1);
+            if (reads_back(up, nd, dup, a)) {
+                memcpy(digits, up, sizeof digits);
+                decpt = dup;
+                break;
+            }
+            if (reads_back(down, nd, ddown, a)) {
+                memcpy(digits, down, sizeof digits);
+                decpt = ddown;
+                break;
+            }
+        }
+        while (nd > 1 && digits[nd - 1] == '0') /* a carry can leave trailing zeros */
+            nd--;
+        digits[nd] = '\0';
     }
-    /* sci is [-]D[.DDD]e[+-]XX: split into sign, digits and decimal exponent. */
-    char digits[24];
-    int nd = 0, neg = sci[0] == '-';
-    const char *p = sci + neg;
-    for (; *p && *p != 'e'; p++)
-        if (*p != '.')
-            digits[nd++] = *p;
-    while (nd > 1 && digits[nd - 1] == '0') /* %.*e pads; Python's shortest digits do not */
-        nd--;
-    digits[nd] = '\0';
-    int exp10 = atoi(p + 1);
-    int decpt = exp10 + 1; /* d = 0.DIGITS x 10^decpt */
+    int exp10 = decpt - 1;
 
     /* Python's float_repr_style 'short' rule (Python/pystrtod.c, format_float_short with
      * mode 'r'): exponent notation when decpt <= -4 or decpt > 16, else positional with at

@@ -506,6 +506,11 @@ static void test_float_repr(void **state)
     check_repr(123456.789, "123456.789");
     check_repr(0.6931471805599453, "0.6931471805599453");
     check_repr(-1.5e-10, "-1.5e-10");
+    /* Powers of two whose correctly rounded 16 digits do not read back, while the 16 digits
+     * one unit above do (the interval below a power of two is half as wide). */
+    check_repr(ldexp(1.0, -1017), "7.120236347223045e-307");
+    check_repr(ldexp(1.0, -1007), "7.291122019556398e-304");
+    check_repr(-ldexp(1.0, -921), "-5.641232424577593e-278");
 }
 
 /* A directory that cannot be made is reported with its path and errno's text. */
