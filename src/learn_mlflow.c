@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +22,9 @@
 #include "utf8.h"
 #include "util.h"
 
-#define MAX_KEY_LEN 250        /* validation.py: MAX_ENTITY_KEY_LENGTH */
+#define MAX_KEY_LEN 250         /* validation.py: MAX_ENTITY_KEY_LENGTH */
 #define MAX_EXPERIMENT_NAME 500 /* validation.py: MAX_EXPERIMENT_NAME_LENGTH */
-#define MAX_ALIAS_LEN 255      /* validation.py: MAX_REGISTERED_MODEL_ALIAS_LENGTH */
+#define MAX_ALIAS_LEN 255       /* validation.py: MAX_REGISTERED_MODEL_ALIAS_LENGTH */
 
 /* ---- Python's repr(float) ---- */
 
@@ -52,7 +53,7 @@ static void step_digits(char *digits, int nd, int *decpt, int delta)
     } else {
         while (i >= 0 && digits[i] == '0')
             digits[i--] = '9';
-        digits[i]--; /* the first digit is not 0, so i >= 0 */
+        digits[i]--;            /* the first digit is not 0, so i >= 0 */
         if (digits[0] == '0') { /* 100 - 1 = 099: "99.." one place down */
             memmove(digits, digits + 1, (size_t)nd - 1);
             digits[nd - 1] = '9';
@@ -87,12 +88,10 @@ char *learn_mlflow_float_repr(double d, char *out)
             int k = 0;
             const char *p = sci;
             for (; *p != 'e'; p++)
-                if (*p != '.')
-                    digits[k++] = *p;
+                if (*p != '.') digits[k++] = *p;
             digits[k] = '\0';
             decpt = atoi(p + 1) + 1; /* a = 0.DIGITS x 10^decpt */
-            if (reads_back(digits, nd, decpt, a))
-                break;
+            if (reads_back(digits, nd, decpt, a)) break;
             char up[24], down[24];
             int dup = decpt, ddown = decpt;
             memcpy(up, digits, sizeof up);
@@ -120,8 +119,7 @@ char *learn_mlflow_float_repr(double d, char *out)
      * mode 'r'): exponent notation when decpt <= -4 or decpt > 16, else positional with at
      * least one digit after the point. */
     char *o = out;
-    if (neg)
-        *o++ = '-';
+    if (neg) *o++ = '-';
     if (decpt <= -4 || decpt > 16) {
         *o++ = digits[0];
         if (nd > 1) {
@@ -156,8 +154,7 @@ char *learn_mlflow_float_repr(double d, char *out)
 
 int learn_mlflow_check_key(const char *what, const char *key, char *err, size_t errlen)
 {
-    if (!key)
-        return util_err(err, errlen, "%s name is missing", what);
+    if (!key) return util_err(err, errlen, "%s name is missing", what);
     size_t n = strlen(key);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)key[i];
@@ -176,11 +173,9 @@ int learn_mlflow_check_key(const char *what, const char *key, char *err, size_t 
               strstr(key, "//") != NULL;
     for (const char *c = key; !bad && *c;) {
         size_t len = strcspn(c, "/");
-        if ((len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
-            bad = 1;
+        if ((len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.')) bad = 1;
         c += len;
-        if (*c == '/')
-            c++;
+        if (*c == '/') c++;
     }
     if (bad)
         return util_err(err, errlen,
@@ -208,8 +203,7 @@ static int check_id(const char *what, const char *id, size_t max, char *err, siz
 
 static int check_text(const char *what, const char *s, char *err, size_t errlen)
 {
-    if (s && !utf8_valid(s, strlen(s)))
-        return util_err(err, errlen, "%s is not valid UTF-8", what);
+    if (s && !utf8_valid(s, strlen(s))) return util_err(err, errlen, "%s is not valid UTF-8", what);
     return 0;
 }
 
@@ -217,8 +211,7 @@ static int check_kvs(const char *what, const learn_mlflow_kv *kv, size_t n, char
                      size_t errlen)
 {
     for (size_t i = 0; i < n; i++) {
-        if (learn_mlflow_check_key(what, kv[i].key, err, errlen) < 0)
-            return -1;
+        if (learn_mlflow_check_key(what, kv[i].key, err, errlen) < 0) return -1;
         if (check_text(what, kv[i].value, err, errlen) < 0)
             return util_err(err, errlen, "%s '%s': value is not valid UTF-8", what, kv[i].key);
         for (size_t j = 0; j < i; j++)
@@ -232,10 +225,8 @@ static int check_kvs(const char *what, const learn_mlflow_kv *kv, size_t n, char
  * '/' and '%'; "." and ".." would leave models/. */
 static int check_model_name(const char *name, char *err, size_t errlen)
 {
-    if (!name || !*name)
-        return util_err(err, errlen, "registered model name is empty");
-    if (strchr(name, '/') || strchr(name, '%') || strcmp(name, ".") == 0 ||
-        strcmp(name, "..") == 0)
+    if (!name || !*name) return util_err(err, errlen, "registered model name is empty");
+    if (strchr(name, '/') || strchr(name, '%') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
         return util_err(err, errlen,
                         "invalid registered model name '%s': no '/', no '%%', not '.' or '..'",
                         name);
@@ -271,8 +262,7 @@ static int make_dirs(const char *path, char *err, size_t errlen)
     char *p = xstrdup(path);
     int rc = 0;
     for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s != '\0')
-            continue;
+        if (*s != '/' && *s != '\0') continue;
         char c = *s;
         *s = '\0';
         if (mkdir(p, 0777) < 0 && errno != EEXIST) {
@@ -280,8 +270,7 @@ static int make_dirs(const char *path, char *err, size_t errlen)
             break;
         }
         *s = c;
-        if (c == '\0')
-            break;
+        if (c == '\0') break;
     }
     if (rc == 0) {
         struct stat st;
@@ -297,17 +286,16 @@ static int make_dirs(const char *path, char *err, size_t errlen)
 static int write_file(const char *dir, const char *name, const void *data, size_t len, char *err,
                       size_t errlen)
 {
-    static unsigned counter;
+    static atomic_uint counter; /* with the pid, a name no other writer is using */
     char *path = xasprintf("%s/%s", dir, name);
     char *slash = strrchr(path, '/');
     *slash = '\0';
     char *tmp = NULL;
     int rc = make_dirs(path, err, errlen);
     *slash = '/';
-    if (rc < 0)
-        goto cleanup;
+    if (rc < 0) goto cleanup;
     tmp = xasprintf("%.*s/.%s.tmp%ld.%u", (int)(slash - path), path, slash + 1, (long)getpid(),
-                    counter++);
+                    atomic_fetch_add(&counter, 1u));
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) {
         rc = util_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
@@ -317,8 +305,7 @@ static int write_file(const char *dir, const char *name, const void *data, size_
     size_t left = len;
     while (left > 0) {
         ssize_t w = write(fd, q, left);
-        if (w < 0 && errno == EINTR)
-            continue;
+        if (w < 0 && errno == EINTR) continue;
         if (w < 0) {
             rc = util_err(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
             break;
@@ -330,8 +317,7 @@ static int write_file(const char *dir, const char *name, const void *data, size_
         rc = util_err(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
     if (rc == 0 && rename(tmp, path) < 0)
         rc = util_err(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    if (rc < 0)
-        unlink(tmp);
+    if (rc < 0) unlink(tmp);
 cleanup:
     free(tmp);
     free(path);
@@ -343,13 +329,11 @@ static int write_buf(const char *dir, const char *name, const buf *b, char *err,
     return write_file(dir, name, b->data ? (const void *)b->data : "", b->len, err, errlen);
 }
 
-static int write_kvs(const char *dir, const learn_mlflow_kv *kv, size_t n, char *err,
-                     size_t errlen)
+static int write_kvs(const char *dir, const learn_mlflow_kv *kv, size_t n, char *err, size_t errlen)
 {
     for (size_t i = 0; i < n; i++) {
         const char *v = kv[i].value ? kv[i].value : ""; /* _writeable_value(None) is "" */
-        if (write_file(dir, kv[i].key, v, strlen(v), err, errlen) < 0)
-            return -1;
+        if (write_file(dir, kv[i].key, v, strlen(v), err, errlen) < 0) return -1;
     }
     return 0;
 }
@@ -401,14 +385,12 @@ static char *abs_path(const char *path, char *err, size_t errlen)
         while (*c == '/')
             c++;
         size_t len = strcspn(c, "/");
-        if (len == 0)
-            break;
+        if (len == 0) break;
         if (len == 1 && c[0] == '.') {
         } else if (len == 2 && c[0] == '.' && c[1] == '.') {
             while (o > 0 && out[o - 1] != '/')
                 o--;
-            if (o > 0)
-                o--;
+            if (o > 0) o--;
         } else {
             out[o++] = '/';
             memcpy(out + o, c, len);
@@ -416,8 +398,7 @@ static char *abs_path(const char *path, char *err, size_t errlen)
         }
         c += len;
     }
-    if (o == 0)
-        out[o++] = '/';
+    if (o == 0) out[o++] = '/';
     out[o] = '\0';
     free(joined);
     return out;
@@ -429,26 +410,20 @@ int learn_mlflow_store_open(learn_mlflow_store *st, const char *root, const char
                             char *err, size_t errlen)
 {
     memset(st, 0, sizeof *st);
-    if (!root || !*root)
-        return util_err(err, errlen, "no MLflow directory given");
-    if (check_text("artifact root", artifact_root, err, errlen) < 0)
-        return -1;
+    if (!root || !*root) return util_err(err, errlen, "no MLflow directory given");
+    if (check_text("artifact root", artifact_root, err, errlen) < 0) return -1;
     char *trash = xasprintf("%s/.trash", root), *models = xasprintf("%s/models", root);
     int rc = make_dirs(root, err, errlen);
-    if (rc == 0)
-        rc = make_dirs(trash, err, errlen);
-    if (rc == 0)
-        rc = make_dirs(models, err, errlen);
+    if (rc == 0) rc = make_dirs(trash, err, errlen);
+    if (rc == 0) rc = make_dirs(models, err, errlen);
     free(trash);
     free(models);
-    if (rc < 0)
-        return -1;
+    if (rc < 0) return -1;
     if (artifact_root) {
         st->artifact_root = xstrdup(artifact_root);
     } else {
         char *abs = abs_path(root, err, errlen);
-        if (!abs)
-            return -1;
+        if (!abs) return -1;
         st->artifact_root = file_uri(abs);
         free(abs);
     }
@@ -458,8 +433,7 @@ int learn_mlflow_store_open(learn_mlflow_store *st, const char *root, const char
 
 void learn_mlflow_store_close(learn_mlflow_store *st)
 {
-    if (!st)
-        return;
+    if (!st) return;
     free(st->root);
     free(st->artifact_root);
     st->root = st->artifact_root = NULL;
@@ -470,8 +444,7 @@ void learn_mlflow_store_close(learn_mlflow_store *st)
 int learn_mlflow_write_experiment(const learn_mlflow_store *st, const learn_mlflow_experiment *e,
                                   char *err, size_t errlen)
 {
-    if (check_id("experiment id", e->id, 64, err, errlen) < 0)
-        return -1;
+    if (check_id("experiment id", e->id, 64, err, errlen) < 0) return -1;
     /* file_store.py lists every directory of the root but .trash and models as experiments. */
     if (strcmp(e->id, "models") == 0)
         return util_err(err, errlen, "experiment id 'models' is the model registry's directory");
@@ -484,8 +457,8 @@ int learn_mlflow_write_experiment(const learn_mlflow_store *st, const learn_mlfl
         return -1;
 
     char *dir = xasprintf("%s/%s", st->root, e->id);
-    char *loc = e->artifact_location ? xstrdup(e->artifact_location)
-                                     : uri_join(st->artifact_root, e->id);
+    char *loc =
+        e->artifact_location ? xstrdup(e->artifact_location) : uri_join(st->artifact_root, e->id);
     buf b = {0};
     learn_mlflow_yaml y;
     learn_mlflow_yaml_init(&y, &b);
@@ -500,10 +473,8 @@ int learn_mlflow_write_experiment(const learn_mlflow_store *st, const learn_mlfl
 
     char *tags = xasprintf("%s/tags", dir);
     int rc = make_dirs(dir, err, errlen);
-    if (rc == 0)
-        rc = write_buf(dir, "meta.yaml", &b, err, errlen);
-    if (rc == 0)
-        rc = write_kvs(tags, e->tags, e->ntags, err, errlen);
+    if (rc == 0) rc = write_buf(dir, "meta.yaml", &b, err, errlen);
+    if (rc == 0) rc = write_kvs(tags, e->tags, e->ntags, err, errlen);
     free(tags);
     buf_free(&b);
     free(loc);
@@ -532,10 +503,8 @@ static int check_run(const learn_mlflow_run *r, char *err, size_t errlen)
         return -1;
     for (size_t i = 0; i < r->nmetrics; i++) {
         const learn_mlflow_metric *m = &r->metrics[i];
-        if (learn_mlflow_check_key("metric", m->key, err, errlen) < 0)
-            return -1;
-        if (m->npoints == 0)
-            return util_err(err, errlen, "metric '%s' has no values", m->key);
+        if (learn_mlflow_check_key("metric", m->key, err, errlen) < 0) return -1;
+        if (m->npoints == 0) return util_err(err, errlen, "metric '%s' has no values", m->key);
         for (size_t j = 0; j < i; j++)
             if (strcmp(m->key, r->metrics[j].key) == 0)
                 return util_err(err, errlen, "metric '%s' given twice", m->key);
@@ -587,8 +556,7 @@ static void run_meta(const learn_mlflow_store *st, const learn_mlflow_run *r, bu
 int learn_mlflow_write_run(const learn_mlflow_store *st, const learn_mlflow_run *r, char *err,
                            size_t errlen)
 {
-    if (check_run(r, err, errlen) < 0)
-        return -1;
+    if (check_run(r, err, errlen) < 0) return -1;
     char *dir = xasprintf("%s/%s/%s", st->root, r->experiment_id, r->run_id);
     char *metrics = xasprintf("%s/metrics", dir), *params = xasprintf("%s/params", dir);
     char *tags = xasprintf("%s/tags", dir), *artifacts = xasprintf("%s/artifacts", dir);
@@ -658,8 +626,7 @@ int learn_mlflow_write_registered_model(const learn_mlflow_store *st,
         check_kvs("tag", m->tags, m->ntags, err, errlen) < 0)
         return -1;
     for (size_t i = 0; i < m->naliases; i++) {
-        if (check_alias(m->aliases[i].alias, err, errlen) < 0)
-            return -1;
+        if (check_alias(m->aliases[i].alias, err, errlen) < 0) return -1;
         if (m->aliases[i].version < 1)
             return util_err(err, errlen, "alias '%s': version %" PRId64 " is not 1 or more",
                             m->aliases[i].alias, m->aliases[i].version);
@@ -671,8 +638,7 @@ int learn_mlflow_write_registered_model(const learn_mlflow_store *st,
     char *dir = xasprintf("%s/models/%s", st->root, m->name);
     char *tags = xasprintf("%s/tags", dir), *aliases = xasprintf("%s/aliases", dir);
     learn_mlflow_alias *sorted = xmalloc((m->naliases + 1) * sizeof *sorted);
-    if (m->naliases)
-        memcpy(sorted, m->aliases, m->naliases * sizeof *sorted);
+    if (m->naliases) memcpy(sorted, m->aliases, m->naliases * sizeof *sorted);
     qsort(sorted, m->naliases, sizeof *sorted, cmp_alias);
 
     /* dict(RegisteredModel) without tags and latest_versions, keys sorted; aliases is the
@@ -697,10 +663,8 @@ int learn_mlflow_write_registered_model(const learn_mlflow_store *st,
     learn_mlflow_yaml_free(&y);
 
     int rc = make_dirs(dir, err, errlen);
-    if (rc == 0)
-        rc = write_buf(dir, "meta.yaml", &b, err, errlen);
-    if (rc == 0)
-        rc = write_kvs(tags, m->tags, m->ntags, err, errlen);
+    if (rc == 0) rc = write_buf(dir, "meta.yaml", &b, err, errlen);
+    if (rc == 0) rc = write_kvs(tags, m->tags, m->ntags, err, errlen);
     /* set_registered_model_alias writes f"{version}" to aliases/<alias>. */
     for (size_t i = 0; rc == 0 && i < m->naliases; i++) {
         snprintf(num, sizeof num, "%" PRId64, m->aliases[i].version);
@@ -715,24 +679,20 @@ int learn_mlflow_write_registered_model(const learn_mlflow_store *st,
 }
 
 int learn_mlflow_write_model_version(const learn_mlflow_store *st,
-                                     const learn_mlflow_model_version *v, char *err,
-                                     size_t errlen)
+                                     const learn_mlflow_model_version *v, char *err, size_t errlen)
 {
-    if (check_model_name(v->name, err, errlen) < 0)
-        return -1;
+    if (check_model_name(v->name, err, errlen) < 0) return -1;
     if (v->version < 1)
         return util_err(err, errlen, "model %s: version %" PRId64 " is not 1 or more", v->name,
                         v->version);
-    const char *texts[] = {v->description, v->user_id, v->current_stage, v->source, v->run_id,
-                           v->run_link, v->status, v->status_message, v->storage_location};
+    const char *texts[] = {v->description, v->user_id,        v->current_stage,
+                           v->source,      v->run_id,         v->run_link,
+                           v->status,      v->status_message, v->storage_location};
     for (size_t i = 0; i < UTIL_ARRAY_LEN(texts); i++)
-        if (check_text("model version field", texts[i], err, errlen) < 0)
-            return -1;
+        if (check_text("model version field", texts[i], err, errlen) < 0) return -1;
     for (size_t i = 0; i < v->naliases; i++)
-        if (check_alias(v->aliases[i], err, errlen) < 0)
-            return -1;
-    if (check_kvs("tag", v->tags, v->ntags, err, errlen) < 0)
-        return -1;
+        if (check_alias(v->aliases[i], err, errlen) < 0) return -1;
+    if (check_kvs("tag", v->tags, v->ntags, err, errlen) < 0) return -1;
 
     char *dir = xasprintf("%s/models/%s/version-%" PRId64, st->root, v->name, v->version);
     char *tags = xasprintf("%s/tags", dir);
@@ -765,10 +725,8 @@ int learn_mlflow_write_model_version(const learn_mlflow_store *st,
     learn_mlflow_yaml_free(&y);
 
     int rc = make_dirs(dir, err, errlen);
-    if (rc == 0)
-        rc = write_buf(dir, "meta.yaml", &b, err, errlen);
-    if (rc == 0)
-        rc = write_kvs(tags, v->tags, v->ntags, err, errlen);
+    if (rc == 0) rc = write_buf(dir, "meta.yaml", &b, err, errlen);
+    if (rc == 0) rc = write_kvs(tags, v->tags, v->ntags, err, errlen);
     buf_free(&b);
     free(tags);
     free(dir);

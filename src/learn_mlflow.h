@@ -28,7 +28,8 @@
  * writes it.
  *
  * Errors: every function returns 0, or -1 with a message in err (naming the path and errno
- * for a file-system error, the key for a refused key). Nothing here is thread-unsafe. */
+ * for a file-system error, the key for a refused key). Threads may write different files of
+ * one store at once; two writers of the same file leave one of the two versions. */
 #ifndef PGPULSE_LEARN_MLFLOW_H
 #define PGPULSE_LEARN_MLFLOW_H
 
@@ -58,9 +59,9 @@ typedef struct learn_mlflow_point {
 } learn_mlflow_point;
 
 typedef struct learn_mlflow_metric {
-    const char *key;                 /* metric name: see learn_mlflow_check_key */
+    const char *key;                  /* metric name: see learn_mlflow_check_key */
     const learn_mlflow_point *points; /* the history, in the order logged */
-    size_t npoints;                  /* at least 1 (MLflow calls an empty file malformed) */
+    size_t npoints;                   /* at least 1 (MLflow calls an empty file malformed) */
 } learn_mlflow_metric;
 
 typedef struct learn_mlflow_experiment {
@@ -79,9 +80,9 @@ typedef struct learn_mlflow_run {
     const char *name;          /* run_name; also the mlflow.runName tag unless tags have one */
     const char *user_id;       /* user_id; NULL writes "" */
     learn_mlflow_status status;
-    int64_t start_ms;           /* start_time, ms */
-    int64_t end_ms;             /* end_time, ms; LEARN_MLFLOW_NO_TIME (running): null */
-    const char *artifact_uri;   /* NULL: <artifact root>/<experiment_id>/<run_id>/artifacts */
+    int64_t start_ms;         /* start_time, ms */
+    int64_t end_ms;           /* end_time, ms; LEARN_MLFLOW_NO_TIME (running): null */
+    const char *artifact_uri; /* NULL: <artifact root>/<experiment_id>/<run_id>/artifacts */
     const learn_mlflow_kv *params;
     size_t nparams;
     const learn_mlflow_kv *tags;
@@ -107,20 +108,20 @@ typedef struct learn_mlflow_registered_model {
 } learn_mlflow_registered_model;
 
 typedef struct learn_mlflow_model_version {
-    const char *name;           /* the registered model's name */
-    int64_t version;            /* 1, 2, ... (version-<n>) */
-    int64_t creation_ms;        /* creation_timestamp */
-    int64_t last_updated_ms;    /* last_updated_timestamp */
-    const char *description;    /* NULL: null */
-    const char *user_id;        /* NULL: null */
-    const char *current_stage;  /* NULL: "None" (MLflow's STAGE_NONE) */
-    const char *source;         /* where the model is, e.g. runs:/<run_id>/model */
-    const char *run_id;         /* NULL: null */
-    const char *run_link;       /* NULL: null */
-    const char *status;         /* NULL: "READY" */
-    const char *status_message; /* NULL: null */
+    const char *name;             /* the registered model's name */
+    int64_t version;              /* 1, 2, ... (version-<n>) */
+    int64_t creation_ms;          /* creation_timestamp */
+    int64_t last_updated_ms;      /* last_updated_timestamp */
+    const char *description;      /* NULL: null */
+    const char *user_id;          /* NULL: null */
+    const char *current_stage;    /* NULL: "None" (MLflow's STAGE_NONE) */
+    const char *source;           /* where the model is, e.g. runs:/<run_id>/model */
+    const char *run_id;           /* NULL: null */
+    const char *run_link;         /* NULL: null */
+    const char *status;           /* NULL: "READY" */
+    const char *status_message;   /* NULL: null */
     const char *storage_location; /* NULL: the source, as MLflow's FileStore sets it */
-    const char *const *aliases; /* the aliases pointing here, listed in meta.yaml */
+    const char *const *aliases;   /* the aliases pointing here, listed in meta.yaml */
     size_t naliases;
     const learn_mlflow_kv *tags;
     size_t ntags;
@@ -157,8 +158,7 @@ int learn_mlflow_write_registered_model(const learn_mlflow_store *st,
 
 /* Writes models/<name>/version-<n>/meta.yaml and its tags/. Returns 0, or -1 with err set. */
 int learn_mlflow_write_model_version(const learn_mlflow_store *st,
-                                     const learn_mlflow_model_version *v, char *err,
-                                     size_t errlen);
+                                     const learn_mlflow_model_version *v, char *err, size_t errlen);
 
 /* Checks a metric, param or tag name as MLflow's _validate_*_name does: only ASCII letters,
  * digits, '_', '-', '.', ' ' and '/'; at most 250 bytes; and a path that normalises to itself

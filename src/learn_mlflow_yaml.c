@@ -52,8 +52,7 @@ void learn_mlflow_yaml_init(learn_mlflow_yaml *y, buf *out)
 
 void learn_mlflow_yaml_free(learn_mlflow_yaml *y)
 {
-    if (!y || !y->out)
-        return;
+    if (!y || !y->out) return;
     for (int i = 0; i < LEARN_MLFLOW_YAML_NRE; i++)
         regfree(&y->re[i]);
     y->out = NULL;
@@ -161,8 +160,7 @@ static void write_indent(learn_mlflow_yaml *y)
 static void write_indicator(learn_mlflow_yaml *y, const char *ind, int need_whitespace,
                             int is_whitespace, int is_indention)
 {
-    if (need_whitespace && !y->whitespace)
-        put(y, ' ');
+    if (need_whitespace && !y->whitespace) put(y, ' ');
     while (*ind)
         put(y, *ind++);
     y->whitespace = is_whitespace;
@@ -183,8 +181,7 @@ static enum style choose_style(const learn_mlflow_yaml *y, const char *s, const 
     /* Would PyYAML's resolver read the plain text back as something other than a str? */
     int plain_implicit = 1;
     for (int i = 0; i < LEARN_MLFLOW_YAML_NRE; i++)
-        if (regexec(&y->re[i], s, 0, NULL, 0) == 0)
-            plain_implicit = 0;
+        if (regexec(&y->re[i], s, 0, NULL, 0) == 0) plain_implicit = 0;
 
     if (n == 0) /* block plain is allowed, but '' reads back as null: quoted below */
         return plain_implicit && !simple_key ? STYLE_PLAIN : STYLE_SINGLE;
@@ -198,36 +195,24 @@ static enum style choose_style(const learn_mlflow_yaml *y, const char *s, const 
     for (size_t i = 0; i < n; i++) {
         uint32_t c = cp[i];
         if (i == 0) {
-            if (c != 0 && c < 0x80 && strchr("#,[]{}&*!|>'\"%@`", (int)c))
-                block_indicators = 1;
-            if ((c == '?' || c == ':' || c == '-') && followed_by_ws)
-                block_indicators = 1;
+            if (c != 0 && c < 0x80 && strchr("#,[]{}&*!|>'\"%@`", (int)c)) block_indicators = 1;
+            if ((c == '?' || c == ':' || c == '-') && followed_by_ws) block_indicators = 1;
         } else {
-            if (c == ':' && followed_by_ws)
-                block_indicators = 1;
-            if (c == '#' && preceded_by_ws)
-                block_indicators = 1;
+            if (c == ':' && followed_by_ws) block_indicators = 1;
+            if (c == '#' && preceded_by_ws) block_indicators = 1;
         }
-        if (!is_printable(c))
-            special = 1;
-        if (is_break(c))
-            line_breaks = 1;
+        if (!is_printable(c)) special = 1;
+        if (is_break(c)) line_breaks = 1;
         if (c == ' ') {
-            if (i == 0)
-                leading_space = 1;
-            if (i == n - 1)
-                trailing_space = 1;
-            if (previous_break)
-                break_space = 1;
+            if (i == 0) leading_space = 1;
+            if (i == n - 1) trailing_space = 1;
+            if (previous_break) break_space = 1;
             previous_space = 1;
             previous_break = 0;
         } else if (is_break(c)) {
-            if (i == 0)
-                leading_break = 1;
-            if (i == n - 1)
-                trailing_break = 1;
-            if (previous_space)
-                space_break = 1;
+            if (i == 0) leading_break = 1;
+            if (i == n - 1) trailing_break = 1;
+            if (previous_space) space_break = 1;
             previous_space = 0;
             previous_break = 1;
         } else {
@@ -235,29 +220,20 @@ static enum style choose_style(const learn_mlflow_yaml *y, const char *s, const 
             previous_break = 0;
         }
         preceded_by_ws = is_blankz(c);
-        if (i + 1 < n)
-            followed_by_ws = is_blankz(i + 2 < n ? cp[i + 2] : 0);
+        if (i + 1 < n) followed_by_ws = is_blankz(i + 2 < n ? cp[i + 2] : 0);
     }
 
     int block_plain = 1, single_quoted = 1;
-    if (leading_space || leading_break || trailing_space || trailing_break)
-        block_plain = 0;
-    if (break_space)
-        block_plain = single_quoted = 0;
-    if (space_break || special)
-        block_plain = single_quoted = 0;
-    if (line_breaks)
-        block_plain = 0;
-    if (block_indicators)
-        block_plain = 0;
+    if (leading_space || leading_break || trailing_space || trailing_break) block_plain = 0;
+    if (break_space) block_plain = single_quoted = 0;
+    if (space_break || special) block_plain = single_quoted = 0;
+    if (line_breaks) block_plain = 0;
+    if (block_indicators) block_plain = 0;
 
-    if (simple_key && line_breaks)
-        return STYLE_DOUBLE;
+    if (simple_key && line_breaks) return STYLE_DOUBLE;
     enum style st = STYLE_PLAIN;
-    if (!block_plain || !plain_implicit)
-        st = STYLE_SINGLE;
-    if (st == STYLE_SINGLE && !single_quoted)
-        st = STYLE_DOUBLE;
+    if (!block_plain || !plain_implicit) st = STYLE_SINGLE;
+    if (st == STYLE_SINGLE && !single_quoted) st = STYLE_DOUBLE;
     return st;
 }
 
@@ -266,25 +242,23 @@ static enum style choose_style(const learn_mlflow_yaml *y, const char *s, const 
 static void write_plain(learn_mlflow_yaml *y, const uint32_t *cp, size_t n, int allow_breaks)
 {
     int spaces = 0, breaks = 0;
-    if (!y->whitespace && n)
-        put(y, ' ');
+    if (!y->whitespace && n) put(y, ' ');
     for (size_t i = 0; i < n; i++) {
         uint32_t c = cp[i];
         if (c == ' ') {
-            if (allow_breaks && !spaces && y->column > BEST_WIDTH && !(i + 1 < n && cp[i + 1] == ' '))
+            if (allow_breaks && !spaces && y->column > BEST_WIDTH &&
+                !(i + 1 < n && cp[i + 1] == ' '))
                 write_indent(y);
             else
                 write_cp(y, c);
             spaces = 1;
         } else if (is_break(c)) {
-            if (!breaks && c == '\n')
-                put_break(y);
+            if (!breaks && c == '\n') put_break(y);
             write_break(y, c);
             y->indention = 1;
             breaks = 1;
         } else {
-            if (breaks)
-                write_indent(y);
+            if (breaks) write_indent(y);
             write_cp(y, c);
             y->indention = 0;
             spaces = breaks = 0;
@@ -307,23 +281,19 @@ static void write_single(learn_mlflow_yaml *y, const uint32_t *cp, size_t n, int
                 write_cp(y, c);
             spaces = 1;
         } else if (is_break(c)) {
-            if (!breaks && c == '\n')
-                put_break(y);
+            if (!breaks && c == '\n') put_break(y);
             write_break(y, c);
             y->indention = 1;
             breaks = 1;
         } else {
-            if (breaks)
-                write_indent(y);
-            if (c == '\'')
-                put(y, '\'');
+            if (breaks) write_indent(y);
+            if (c == '\'') put(y, '\'');
             write_cp(y, c);
             y->indention = 0;
             spaces = breaks = 0;
         }
     }
-    if (breaks)
-        write_indent(y);
+    if (breaks) write_indent(y);
     write_indicator(y, "'", 0, 0, 0);
     y->whitespace = y->indention = 0;
 }
@@ -338,22 +308,53 @@ static void write_double(learn_mlflow_yaml *y, const uint32_t *cp, size_t n, int
         if (!is_printable(c) || c == 0xFEFF || is_break(c) || c == '"' || c == '\\') {
             const char *esc = NULL;
             switch (c) {
-            case 0x00: esc = "0"; break;
-            case 0x07: esc = "a"; break;
-            case 0x08: esc = "b"; break;
-            case 0x09: esc = "t"; break;
-            case 0x0A: esc = "n"; break;
-            case 0x0B: esc = "v"; break;
-            case 0x0C: esc = "f"; break;
-            case 0x0D: esc = "r"; break;
-            case 0x1B: esc = "e"; break;
-            case 0x22: esc = "\""; break;
-            case 0x5C: esc = "\\"; break;
-            case 0x85: esc = "N"; break;
-            case 0xA0: esc = "_"; break;
-            case 0x2028: esc = "L"; break;
-            case 0x2029: esc = "P"; break;
-            default: break;
+            case 0x00:
+                esc = "0";
+                break;
+            case 0x07:
+                esc = "a";
+                break;
+            case 0x08:
+                esc = "b";
+                break;
+            case 0x09:
+                esc = "t";
+                break;
+            case 0x0A:
+                esc = "n";
+                break;
+            case 0x0B:
+                esc = "v";
+                break;
+            case 0x0C:
+                esc = "f";
+                break;
+            case 0x0D:
+                esc = "r";
+                break;
+            case 0x1B:
+                esc = "e";
+                break;
+            case 0x22:
+                esc = "\"";
+                break;
+            case 0x5C:
+                esc = "\\";
+                break;
+            case 0x85:
+                esc = "N";
+                break;
+            case 0xA0:
+                esc = "_";
+                break;
+            case 0x2028:
+                esc = "L";
+                break;
+            case 0x2029:
+                esc = "P";
+                break;
+            default:
+                break;
             }
             put(y, '\\');
             if (esc) {
@@ -368,8 +369,7 @@ static void write_double(learn_mlflow_yaml *y, const uint32_t *cp, size_t n, int
         } else if (c == ' ') {
             if (allow_breaks && !spaces && y->column > BEST_WIDTH && i != 0 && i != n - 1) {
                 write_indent(y);
-                if (i + 1 < n && cp[i + 1] == ' ')
-                    put(y, '\\');
+                if (i + 1 < n && cp[i + 1] == ' ') put(y, '\\');
             } else {
                 write_cp(y, c);
             }
@@ -390,9 +390,15 @@ static void write_str(learn_mlflow_yaml *y, int indent, const char *s, int simpl
     uint32_t *cp = decode(s, &n);
     y->indent = indent;
     switch (choose_style(y, s, cp, n, simple_key)) {
-    case STYLE_PLAIN: write_plain(y, cp, n, !simple_key); break;
-    case STYLE_SINGLE: write_single(y, cp, n, !simple_key); break;
-    case STYLE_DOUBLE: write_double(y, cp, n, !simple_key); break;
+    case STYLE_PLAIN:
+        write_plain(y, cp, n, !simple_key);
+        break;
+    case STYLE_SINGLE:
+        write_single(y, cp, n, !simple_key);
+        break;
+    case STYLE_DOUBLE:
+        write_double(y, cp, n, !simple_key);
+        break;
     }
     free(cp);
 }
@@ -400,8 +406,7 @@ static void write_str(learn_mlflow_yaml *y, int indent, const char *s, int simpl
 /* Writes a scalar that is plain by construction (an int, null, [] or {}). */
 static void write_plain_ascii(learn_mlflow_yaml *y, const char *s)
 {
-    if (!y->whitespace)
-        put(y, ' ');
+    if (!y->whitespace) put(y, ' ');
     while (*s)
         put(y, *s++);
     y->whitespace = y->indention = 0;

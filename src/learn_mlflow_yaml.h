@@ -22,9 +22,9 @@
 enum { LEARN_MLFLOW_YAML_NRE = 8 };
 
 typedef struct learn_mlflow_yaml {
-    buf *out;     /* where the document goes (appended to) */
-    int column;   /* libyaml's emitter->column: characters on the current line */
-    int indent;   /* libyaml's emitter->indent while a scalar is written */
+    buf *out;                  /* where the document goes (appended to) */
+    int column;                /* libyaml's emitter->column: characters on the current line */
+    int indent;                /* libyaml's emitter->indent while a scalar is written */
     int whitespace, indention; /* libyaml's flags of the same names */
     regex_t re[LEARN_MLFLOW_YAML_NRE]; /* PyYAML's implicit resolvers (bool, int, float, ...) */
 } learn_mlflow_yaml;

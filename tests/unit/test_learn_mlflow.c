@@ -36,15 +36,13 @@
 static char *read_all(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     size_t cap = 4096, n = 0;
     char *p = malloc(cap);
     size_t r;
     while ((r = fread(p + n, 1, cap - n, f)) > 0) {
         n += r;
-        if (n == cap)
-            p = realloc(p, cap *= 2);
+        if (n == cap) p = realloc(p, cap *= 2);
     }
     fclose(f);
     *len = n;
@@ -66,8 +64,7 @@ static void list_files(const char *dir, const char *rel, char **names, int *n, i
     assert_non_null(d);
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         char sub[4096], full[8192];
         snprintf(sub, sizeof sub, "%s%s%s", rel, *rel ? "/" : "", e->d_name);
         snprintf(full, sizeof full, "%s/%s", dir, sub);
@@ -89,20 +86,17 @@ static int cmp_str(const void *a, const void *b)
 static void rm_rf(const char *path)
 {
     struct stat st;
-    if (lstat(path, &st) < 0)
-        return;
+    if (lstat(path, &st) < 0) return;
     if (S_ISDIR(st.st_mode)) {
         DIR *d = opendir(path);
         struct dirent *e;
         while (d && (e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
             char sub[4096];
             snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
             rm_rf(sub);
         }
-        if (d)
-            closedir(d);
+        if (d) closedir(d);
         rmdir(path);
     } else {
         unlink(path);
@@ -136,8 +130,9 @@ static const learn_mlflow_kv a_tags[] = {{"mlflow.runName", "sgd-logistic"},
                                          {"mlflow.user", "pgpulse"},
                                          {"mlflow.source.type", "LOCAL"},
                                          {"pgpulse/kind", "logistic"}};
-static const learn_mlflow_point a_loss[] = {
-    {1764940860000, 0.6931471805599453, 1000}, {1764942600000, 0.5, 2000}, {1764944400000, 0.41, 3000}};
+static const learn_mlflow_point a_loss[] = {{1764940860000, 0.6931471805599453, 1000},
+                                            {1764942600000, 0.5, 2000},
+                                            {1764944400000, 0.41, 3000}};
 static const learn_mlflow_point a_acc[] = {
     {1764940860000, 0.5, 1000}, {1764942600000, 0.75, 2000}, {1764944400000, 1.0, 3000}};
 static const learn_mlflow_point a_drift[] = {
@@ -164,7 +159,8 @@ static const learn_mlflow_kv b_params[] = {{"forgetting", "0.999"}};
 static const learn_mlflow_kv b_tags[] = {{"mlflow.user", "pgpulse"}}; /* runName added */
 static const learn_mlflow_point b_mae[] = {
     {1764944460000, 12.5, 100}, {1764944520000, 3.0, 200}, {1764944580000, -2.5e16, 300}};
-static const learn_mlflow_point b_rows[] = {{1764944460000, 100.0, 100}, {1764944520000, 200.0, 200}};
+static const learn_mlflow_point b_rows[] = {{1764944460000, 100.0, 100},
+                                            {1764944520000, 200.0, 200}};
 static const learn_mlflow_metric b_metrics[] = {{"mae", b_mae, 3}, {"rows seen", b_rows, 2}};
 static const learn_mlflow_run run_b = {
     .run_id = RB,
@@ -295,12 +291,12 @@ static void test_fixture(void **state)
     compare_with_fixture(root);
 
     /* The directories MLflow creates empty (git keeps none, so they are checked here). */
-    const char *dirs[] = {".trash", "models", "1/" RA "/artifacts", "1/" RB "/artifacts",
-                          "1/" RB "/params", "1/" RA "/metrics"};
+    const char *dirs[] = {
+        ".trash",          "models",          "1/" RA "/artifacts", "1/" RB "/artifacts",
+        "1/" RB "/params", "1/" RA "/metrics"};
     for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
         snprintf(path, sizeof path, "%s/%s", root, dirs[i]);
-        if (!is_dir(path))
-            fail_msg("%s is not a directory", path);
+        if (!is_dir(path)) fail_msg("%s is not a directory", path);
     }
 
     /* Writing again replaces every file with the same bytes and leaves no temporary file. */
@@ -340,23 +336,22 @@ static void test_keys(void **state)
 {
     (void)state;
     char err[512];
-    const char *good[] = {"loss", "a b/c.d-e_f", "drift/adwin", "x.", "a..b", "mlflow.runName",
-                          "A1"};
+    const char *good[] = {"loss", "a b/c.d-e_f",    "drift/adwin", "x.",
+                          "a..b", "mlflow.runName", "A1"};
     for (size_t i = 0; i < sizeof good / sizeof *good; i++)
         if (learn_mlflow_check_key("metric", good[i], err, sizeof err) != 0)
             fail_msg("'%s' refused: %s", good[i], err);
     char long_key[300];
     memset(long_key, 'k', 251);
     long_key[251] = '\0';
-    const char *bad[] = {"../x", "/abs", "a//b", "a/", ".", "..", "a/../b", "a/./b", "..x", "",
-                         "x\ny", "caf\xc3\xa9", "a;b", "a\\b", "a:b", long_key};
+    const char *bad[] = {"../x", "/abs", "a//b", "a/",          ".",   "..",   "a/../b", "a/./b",
+                         "..x",  "",     "x\ny", "caf\xc3\xa9", "a;b", "a\\b", "a:b",    long_key};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         err[0] = '\0';
         if (learn_mlflow_check_key("metric", bad[i], err, sizeof err) != -1)
             fail_msg("'%s' accepted", bad[i]);
         assert_non_null(strstr(err, "metric"));
-        if (strlen(bad[i]) < 40)
-            assert_non_null(strstr(err, bad[i]));
+        if (strlen(bad[i]) < 40) assert_non_null(strstr(err, bad[i]));
     }
 }
 
@@ -472,8 +467,7 @@ static void check_repr(double d, const char *want)
 {
     char out[LEARN_MLFLOW_REPR_MAX];
     learn_mlflow_float_repr(d, out);
-    if (strcmp(out, want) != 0)
-        fail_msg("repr(%.17g): want %s, got %s", d, want, out);
+    if (strcmp(out, want) != 0) fail_msg("repr(%.17g): want %s, got %s", d, want, out);
 }
 
 /* Expected strings are Python 3's repr() of the same doubles. */
@@ -572,12 +566,9 @@ static void test_unwritable(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fixture),
-        cmocka_unit_test(test_default_artifact_root),
-        cmocka_unit_test(test_keys),
-        cmocka_unit_test(test_refused_writes_nothing),
-        cmocka_unit_test(test_float_repr),
-        cmocka_unit_test(test_unwritable),
+        cmocka_unit_test(test_fixture),    cmocka_unit_test(test_default_artifact_root),
+        cmocka_unit_test(test_keys),       cmocka_unit_test(test_refused_writes_nothing),
+        cmocka_unit_test(test_float_repr), cmocka_unit_test(test_unwritable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
