@@ -75,6 +75,60 @@ static void wait_rows(PGconn *conn, int64_t rows, const char *log)
     }
 }
 
+/* pgpulse models over what the stage wrote: list, show, promote, export (MLflow's layout). */
+static void check_models_cli(PGconn *conn, const char *db)
+{
+    harness_out o = harness_pgpulse(NULL, (const char *[]){"models", "list", "--db", db, NULL});
+    assert_int_equal(o.status, 0);
+    assert_non_null(strstr(o.out, "learn\tfailure_risk\t"));
+    harness_out_free(&o);
+    o = harness_pgpulse(NULL, (const char *[]){"models", "show", "failure_risk", "--db", db, NULL});
+    assert_int_equal(o.status, 0);
+    assert_non_null(strstr(o.out, "champion"));
+    assert_non_null(strstr(o.out, "roc_auc"));
+    harness_out_free(&o);
+    o = harness_pgpulse(NULL, (const char *[]){"models", "promote", "failure_risk", "999", "--db", db, NULL});
+    assert_int_not_equal(o.status, 0);
+    assert_non_null(strstr(o.err, "no version 999"));
+    harness_out_free(&o);
+    o = harness_pgpulse(NULL, (const char *[]){"models", "promote", "failure_risk", "1", "--db", db, NULL});
+    assert_int_equal(o.status, 0);
+    harness_out_free(&o);
+    assert_int_equal(harness_query_int(conn, "SELECT version FROM model_version WHERE alias = 'champion'"), 1);
+    char *dir = xasprintf("%s/mlruns", harness_tmpdir());
+    o = harness_pgpulse(NULL, (const char *[]){"models", "export", dir, "--db", db, NULL});
+    assert_int_equal(o.status, 0);
+    harness_out_free(&o);
+    char *exp = harness_query_text(conn, "SELECT experiment_id FROM experiment WHERE name = 'failure_risk'");
+    char *run = harness_query_text(conn, "SELECT run_id FROM run WHERE name = 'failure_risk/a'");
+    char *path = xasprintf("%s/%s/meta.yaml", dir, exp);
+    char *text = harness_read_file(path);
+    assert_non_null(strstr(text, "name: failure_risk"));
+    free(text);
+    free(path);
+    path = xasprintf("%s/%s/%s/metrics/roc_auc", dir, exp, run);
+    text = harness_read_file(path);
+    assert_non_null(text); /* lines of "timestamp value step" */
+    long long ts, step;
+    double v;
+    assert_int_equal(sscanf(text, "%lld %lf %lld", &ts, &v, &step), 3);
+    free(text);
+    free(path);
+    path = xasprintf("%s/models/failure_risk/aliases/champion", dir);
+    text = harness_read_file(path);
+    assert_string_equal(text, "1");
+    free(text);
+    free(path);
+    path = xasprintf("%s/%s/%s/artifacts/model/version-1.bin", dir, exp, run);
+    text = harness_read_file(path);
+    assert_non_null(text);
+    free(text);
+    free(path);
+    free(exp);
+    free(run);
+    free(dir);
+}
+
 static void test_outputs_and_kills(void **state)
 {
     (void)state;
@@ -121,6 +175,7 @@ static void test_outputs_and_kills(void **state)
                                              "GROUP BY 1, 2, 3, 4 HAVING count(*) > 1) x"),
                      0);
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM prediction WHERE target_ts <= ts"), 0);
+    check_models_cli(conn, db);
     PQfinish(conn);
 
     /* Killed six times while the rows arrive: the same outputs. */
