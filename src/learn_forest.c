@@ -30,8 +30,8 @@ struct learn_forest {
     int32_t npcdf;
     double *tp;          /* [k] scratch */
     double *cx;          /* [d] the x of the last learn_forest_proba */
-    int32_t *cpred;      /* [models] the trees' predictions for cx */
-    int cvalid;          /* cx and cpred hold a prediction */
+    learn_tree_hint *hint; /* [models] the trees' predictions for cx */
+    int cvalid;          /* cx and hint hold a prediction */
 };
 
 void learn_forest_opts_default(learn_forest_opts *o)
@@ -81,7 +81,7 @@ static learn_forest *forest_alloc(int d, int k, const learn_forest_opts *o)
     f->npcdf = j < FOREST_MAXPOISSON ? j + 1 : FOREST_MAXPOISSON;
     f->tp = xcalloc((size_t)k, sizeof *f->tp);
     f->cx = xcalloc((size_t)d, sizeof *f->cx);
-    f->cpred = xcalloc((size_t)o->models, sizeof *f->cpred);
+    f->hint = xcalloc((size_t)o->models, sizeof *f->hint);
     return f;
 }
 
@@ -122,7 +122,7 @@ void learn_forest_free(learn_forest *f)
     free(f->pcdf);
     free(f->tp);
     free(f->cx);
-    free(f->cpred);
+    free(f->hint);
     free(f);
 }
 
@@ -131,7 +131,7 @@ int learn_forest_proba(learn_forest *f, const double *x, double *proba)
     int k = f->k, m = f->o.models;
     for (int c = 0; c < k; c++) proba[c] = 0;
     for (int i = 0; i < m; i++) {
-        f->cpred[i] = learn_tree_proba(f->tree[i], x, f->tp);
+        learn_tree_proba_hint(f->tree[i], x, f->tp, &f->hint[i]);
         for (int c = 0; c < k; c++) proba[c] += f->tp[c];
     }
     int best = 0;
@@ -158,15 +158,14 @@ int learn_forest_learn(learn_forest *f, const double *x, int y)
     if (y < 0 || y >= f->k) return -1;
     int m = f->o.models;
     if (!f->cvalid || memcmp(f->cx, x, (size_t)f->d * sizeof *x))
-        for (int i = 0; i < m; i++) f->cpred[i] = learn_tree_predict(f->tree[i], x);
+        for (int i = 0; i < m; i++) learn_tree_proba_hint(f->tree[i], x, f->tp, &f->hint[i]);
     f->cvalid = 0;
     int change = 0;
     for (int i = 0; i < m; i++) {
         int w = forest_poisson(f);
-        if (w > 0) learn_tree_learn(f->tree[i], x, y, w);
-        if (getenv("AFTER")) f->cpred[i] = learn_tree_predict(f->tree[i], x);
+        if (w > 0) learn_tree_learn_hint(f->tree[i], x, y, w, &f->hint[i]);
         double before = learn_adwin_mean(&f->adwin[i]);
-        if (learn_adwin_add(&f->adwin[i], f->cpred[i] != y) && learn_adwin_mean(&f->adwin[i]) > before)
+        if (learn_adwin_add(&f->adwin[i], f->hint[i].pred != y) && learn_adwin_mean(&f->adwin[i]) > before)
             change = 1;
     }
     if (change) {
@@ -186,7 +185,7 @@ void learn_forest_get_stats(const learn_forest *f, learn_forest_stats *s)
     memset(s, 0, sizeof *s);
     s->records = f->records;
     s->resets = f->resets;
-    s->bytes = sizeof *f + (size_t)f->o.models * (sizeof *f->tree + sizeof *f->adwin + sizeof *f->cpred) +
+    s->bytes = sizeof *f + (size_t)f->o.models * (sizeof *f->tree + sizeof *f->adwin + sizeof *f->hint) +
                FOREST_MAXPOISSON * sizeof *f->pcdf + (size_t)f->k * sizeof *f->tp + (size_t)f->d * sizeof *f->cx;
     for (int i = 0; i < f->o.models; i++) {
         learn_tree_stats ts;

@@ -26,8 +26,8 @@
 #define TREE_MAGIC 0x4552544cu /* "LTRE" */
 #define TREE_VERSION 1u
 
-/* The header of a leaf slot: doubles at these offsets, then counts, logs of counts and naive
- * Bayes constants, k each. */
+/* The header of a leaf slot: doubles at these offsets, then k class weights and k naive Bayes
+ * constants: log(weight) - 1/2 sum log(2 pi var) over the features of some variance. */
 enum { H_TOTAL, H_LAST, H_MC, H_NB, H_DEPTH, H_COUNTS };
 
 typedef struct tree_node {
@@ -46,7 +46,7 @@ struct learn_tree {
     int32_t d, k;
     learn_tree_opts o;
     int32_t max_leaves;  /* (max_nodes + 1) / 2 */
-    int32_t hstride;     /* doubles per leaf header: H_COUNTS + 3k */
+    int32_t hstride;     /* doubles per leaf header: H_COUNTS + 2k */
     int32_t n_nodes;     /* nodes in use */
     int32_t n_leaves;    /* slots in use */
     double weight;       /* weight learned */
@@ -111,7 +111,7 @@ static void leaf_init(learn_tree *t, int32_t s, int32_t depth, const double *cou
     for (int c = 0; c < t->k; c++) {
         double n = counts ? counts[c] : 0;
         h[H_COUNTS + c] = n;
-        h[H_COUNTS + t->k + c] = n > 0 ? log(n) : -INFINITY;
+        h[H_COUNTS + t->k + c] = n > 0 ? log(n) : -INFINITY; /* no Gaussians yet */
         total += n;
     }
     h[H_TOTAL] = total;
@@ -136,7 +136,7 @@ static learn_tree *tree_alloc(int d, int k, const learn_tree_opts *o)
     t->k = k;
     t->o = *o;
     t->max_leaves = (o->max_nodes + 1) / 2;
-    t->hstride = H_COUNTS + 3 * k;
+    t->hstride = H_COUNTS + 2 * k;
     size_t nn = (size_t)o->max_nodes, nl = (size_t)t->max_leaves;
     t->node = xcalloc(nn, sizeof *t->node);
     t->head = xcalloc(nl * (size_t)t->hstride, sizeof *t->head);
@@ -194,7 +194,7 @@ static int all_finite(const double *x, int d)
 static int leaf_nb(const learn_tree *t, int32_t s, const double *x, int fin, double *score)
 {
     const double *h = leaf_head(t, s);
-    const double *logc = h + H_COUNTS + t->k, *cnorm = logc + t->k;
+    const double *nbk = h + H_COUNTS + t->k;
     int best = -1;
     for (int c = 0; c < t->k; c++) {
         if (!(h[H_COUNTS + c] > 0)) {
@@ -208,7 +208,7 @@ static int leaf_nb(const learn_tree *t, int32_t s, const double *x, int fin, dou
                 double dx = x[f] - g[f].mean;
                 acc += dx * dx * g[f].ivar;
             }
-            sc = logc[c] + cnorm[c] - 0.5 * acc;
+            sc = nbk[c] - 0.5 * acc;
         } else {
             double lc = 0;
             for (int f = 0; f < t->d; f++) {
@@ -217,7 +217,7 @@ static int leaf_nb(const learn_tree *t, int32_t s, const double *x, int fin, dou
                 acc += dx * dx * g[f].ivar;
                 lc += LOG_2PI - log(g[f].ivar);
             }
-            sc = logc[c] - 0.5 * (lc + acc);
+            sc = log(h[H_COUNTS + c]) - 0.5 * (lc + acc);
         }
         score[c] = sc;
         if (best < 0 || sc > score[best]) best = c;
@@ -235,62 +235,71 @@ static int leaf_mc(const learn_tree *t, int32_t s)
     return best;
 }
 
-int learn_tree_proba(const learn_tree *t, const double *x, double *proba)
+int learn_tree_proba_hint(const learn_tree *t, const double *x, double *proba, learn_tree_hint *hint)
 {
-    int32_t s = tree_find(t, x, NULL);
+    int32_t i, s = tree_find(t, x, &i);
     const double *h = leaf_head(t, s);
-    int k = t->k, best = 0;
-    if (!(h[H_TOTAL] > 0)) {
+    int k = t->k, mc = leaf_mc(t, s), nb = -1, best = 0;
+    if (mc < 0) {
         for (int c = 0; c < k; c++) proba[c] = 1.0 / k;
-        return 0;
-    }
-    if (h[H_NB] >= h[H_MC]) {
-        best = leaf_nb(t, s, x, all_finite(x, t->d), proba);
-        double top = proba[best], sum = 0;
-        for (int c = 0; c < k; c++) sum += proba[c] = exp(proba[c] - top);
-        for (int c = 0; c < k; c++) proba[c] /= sum;
     } else {
-        const double *n = h + H_COUNTS;
-        double sum = 0;
-        for (int c = 0; c < k; c++) sum += n[c] > 0 ? n[c] : 0;
-        for (int c = 0; c < k; c++) {
-            proba[c] = n[c] > 0 ? n[c] / sum : 0;
-            if (proba[c] > proba[best]) best = c;
+        nb = leaf_nb(t, s, x, all_finite(x, t->d), proba);
+        if (h[H_NB] >= h[H_MC]) {
+            best = nb;
+            double top = proba[nb], sum = 0;
+            for (int c = 0; c < k; c++) sum += proba[c] = exp(proba[c] - top);
+            for (int c = 0; c < k; c++) proba[c] /= sum;
+        } else {
+            best = mc;
+            const double *n = h + H_COUNTS;
+            for (int c = 0; c < k; c++) proba[c] = n[c] > 0 ? n[c] / h[H_TOTAL] : 0;
         }
     }
+    if (hint) *hint = (learn_tree_hint){.node = i, .slot = s, .mc = mc, .nb = nb, .pred = best};
     return best;
+}
+
+int learn_tree_proba(const learn_tree *t, const double *x, double *proba)
+{
+    return learn_tree_proba_hint(t, x, proba, NULL);
 }
 
 int learn_tree_predict(const learn_tree *t, const double *x)
 {
     int32_t s = tree_find(t, x, NULL);
     const double *h = leaf_head(t, s);
-    if (!(h[H_TOTAL] > 0)) return 0;
+    int mc = leaf_mc(t, s);
+    if (mc < 0) return 0;
     if (h[H_NB] >= h[H_MC]) {
         double score[LEARN_TREE_MAXC];
         return leaf_nb(t, s, x, all_finite(x, t->d), score);
     }
-    return leaf_mc(t, s);
+    return mc;
 }
 
-/* The Gaussian CDF of g at v, scaled by its weight: the weight of g's values below v. */
-static double gauss_below(const tree_gauss *g, double v)
+/* The weight of a class's values below v, by its Gaussian's CDF (weight w, range lo..hi, mean,
+ * is = 1 / (sigma sqrt 2), 0 for no spread). Single precision, as the gains (see xlogx); past
+ * |z| = 6 erf is +-1: no call. */
+static double weight_below(double w, double lo, double hi, double mean, double is, double v)
 {
-    if (v < g->lo) return 0;
-    if (v >= g->hi) return g->w;
-    double var = g->w > 1 ? g->m2 / (g->w - 1) : 0;
-    if (!(var > 0)) return v >= g->mean ? g->w : 0;
-    double p = 0.5 * (1 + erf((v - g->mean) / sqrt(2 * var)));
-    return p * g->w;
+    if (!(w > 0) || v < lo) return 0;
+    if (v >= hi) return w;
+    if (!(is > 0)) return v >= mean ? w : 0;
+    double z = (v - mean) * is;
+    if (z >= 6) return w;
+    if (z <= -6) return 0;
+    return 0.5 * (1 + erf(z)) * w;
 }
 
-/* sum n log2 n over the k values of dist, and their total. */
+/* sum n log2 n over the k values of dist, and their total. The logarithms are single
+ * precision (log2f, a third the cost of log2: split attempts take six per candidate threshold):
+ * a gain is then good to about 1e-7, far below any difference the Hoeffding bound can tell. */
 static double xlogx(const double *dist, int k, double *total)
 {
     double s = 0, w = 0;
     for (int c = 0; c < k; c++)
         if (dist[c] > 0) {
-            s += dist[c] * log2(dist[c]);
+            s += dist[c] * log2f((float)dist[c]);
             w += dist[c];
         }
     *total = w;
@@ -306,7 +315,7 @@ static double info_gain(double hpre, const double *left, const double *right, in
     double sl = xlogx(left, k, &wl), sr = xlogx(right, k, &wr);
     double w = wl + wr;
     if (!(w > 0) || !(wl / w > 0.01) || !(wr / w > 0.01)) return -INFINITY;
-    double post = (wl * log2(wl) - sl + wr * log2(wr) - sr) / w;
+    double post = (wl * log2f((float)wl) - sl + wr * log2f((float)wr) - sr) / w;
     return hpre - post;
 }
 
@@ -351,14 +360,25 @@ static void leaf_attempt(learn_tree *t, int32_t i, int32_t s)
             if (g->hi > hi) hi = g->hi;
         }
         if (!(lo < hi)) continue;
+        /* Per class: its weight, range, mean and 1 / (sigma sqrt 2) (0: no spread). */
+        double cw[LEARN_TREE_MAXC], clo[LEARN_TREE_MAXC], chi[LEARN_TREE_MAXC];
+        double cmean[LEARN_TREE_MAXC], cis[LEARN_TREE_MAXC];
+        for (int c = 0; c < k; c++) {
+            const tree_gauss *g = leaf_gauss(t, s, c) + f;
+            cw[c] = g->w > 0 ? g->w : 0;
+            clo[c] = g->lo;
+            chi[c] = g->hi;
+            cmean[c] = g->mean;
+            double var = g->w > 1 ? g->m2 / (g->w - 1) : 0;
+            cis[c] = var > 0 ? 1 / sqrt(2 * var) : 0;
+        }
         double fbest = -INFINITY, fthr = 0, fl[LEARN_TREE_MAXC], fr[LEARN_TREE_MAXC];
         double step = (hi - lo) / (t->o.n_splits + 1);
         for (int q = 1; q <= t->o.n_splits; q++) {
             double v = lo + q * step, left[LEARN_TREE_MAXC], right[LEARN_TREE_MAXC];
             for (int c = 0; c < k; c++) {
-                const tree_gauss *g = leaf_gauss(t, s, c) + f;
-                left[c] = g->w > 0 ? gauss_below(g, v) : 0;
-                right[c] = g->w > 0 ? g->w - left[c] : 0;
+                left[c] = weight_below(cw[c], clo[c], chi[c], cmean[c], cis[c], v);
+                right[c] = cw[c] - left[c];
             }
             double merit = info_gain(hpre, left, right, k);
             if (merit > fbest) {
@@ -408,32 +428,47 @@ static void gauss_add(tree_gauss *g, double x, double w)
     g->mean += w * dx / g->w;
     g->m2 += w * dx * (x - g->mean);
     if (g->m2 < 0) g->m2 = 0;
-    double var = g->w > 1 ? g->m2 / (g->w - 1) : 0;
-    g->ivar = var > 1e-300 ? 1 / var : 0; /* 1 / a subnormal would be infinite */
+    /* 1 / variance, River's (ddof 1); 0 for none, or one so small its inverse would overflow */
+    g->ivar = g->w > 1 && g->m2 > 1e-300 * (g->w - 1) ? (g->w - 1) / g->m2 : 0;
 }
 
 int learn_tree_learn(learn_tree *t, const double *x, int y, double w)
 {
+    return learn_tree_learn_hint(t, x, y, w, NULL);
+}
+
+int learn_tree_learn_hint(learn_tree *t, const double *x, int y, double w, const learn_tree_hint *hint)
+{
     if (y < 0 || y >= t->k || !(w > 0) || !isfinite(w)) return -1;
-    int32_t i, s = tree_find(t, x, &i);
-    double *h = leaf_head(t, s);
     int k = t->k, d = t->d, fin = all_finite(x, d);
+    int32_t i, s;
+    int mc, nb;
+    if (hint) {
+        i = hint->node;
+        s = hint->slot;
+        mc = hint->mc;
+        nb = hint->nb;
+    } else {
+        double score[LEARN_TREE_MAXC];
+        s = tree_find(t, x, &i);
+        mc = leaf_mc(t, s);
+        nb = mc >= 0 ? leaf_nb(t, s, x, fin, score) : -1;
+    }
+    double *h = leaf_head(t, s);
 
     /* Naive Bayes adaptive: which of the two would have been right, before learning x. */
-    double score[LEARN_TREE_MAXC];
-    int mc = leaf_mc(t, s);
     if (mc < 0 || mc == y) h[H_MC] += w;
-    if (mc >= 0 && leaf_nb(t, s, x, fin, score) == y) h[H_NB] += w;
+    if (nb == y) h[H_NB] += w;
 
     h[H_COUNTS + y] += w;
-    h[H_COUNTS + k + y] = log(h[H_COUNTS + y]);
     h[H_TOTAL] += w;
     t->weight += w;
 
-    /* The Gaussians of class y, and its naive Bayes constant -1/2 sum log(2 pi var) over the
-     * features of some variance (one log of a running product, renormalised far from 1). */
+    /* The Gaussians of class y, and its naive Bayes constant, log(n) + 1/2 sum log(1 / var) -
+     * nvar/2 log(2 pi) = 1/2 log(n^2 prod(1 / var)) - ..., by one log of a running product
+     * (renormalised when far from 1). */
     tree_gauss *g = leaf_gauss(t, s, y);
-    double prod = 1, logs = 0;
+    double n = h[H_COUNTS + y], prod = n < 1e50 ? n * n : 1, logs = n < 1e50 ? 0 : 2 * log(n);
     int nvar = 0;
     for (int f = 0; f < d; f++) {
         if (fin || isfinite(x[f])) gauss_add(g + f, x[f], w);
@@ -450,7 +485,7 @@ int learn_tree_learn(learn_tree *t, const double *x, int y, double w)
             }
         }
     }
-    h[H_COUNTS + 2 * k + y] = -0.5 * (nvar * LOG_2PI - (logs + log(prod)));
+    h[H_COUNTS + k + y] = 0.5 * (logs + log(prod) - nvar * LOG_2PI);
 
     if (h[H_TOTAL] - h[H_LAST] >= t->o.grace) leaf_attempt(t, i, s);
     return 0;
@@ -643,7 +678,7 @@ learn_tree *learn_tree_load(const uint8_t *p, size_t n, size_t *used, char *err,
         return NULL;
     }
     /* The size the rest must have, checked before allocating anything it dictates. */
-    size_t hstride = (size_t)(H_COUNTS + 3 * k);
+    size_t hstride = (size_t)(H_COUNTS + 2 * k);
     size_t need = 8 + 32 + (size_t)nn * 16 + (size_t)nl * (hstride * 8 + (size_t)k * (size_t)d * 48) + 8;
     if (n - r.off < need) {
         util_err(err, errlen, "learn_tree: truncated blob");

@@ -81,6 +81,23 @@ int learn_tree_predict(const learn_tree *t, const double *x);
  * real). Returns 0, or -1 (nothing learned) when y is not a class or w is not finite and > 0. */
 int learn_tree_learn(learn_tree *t, const double *x, int y, double w);
 
+/* What a prediction found for x: the leaf, and its two predictors' classes. Learning the same x
+ * right after predicting it (the prequential loop) can pass it on and skip the walk and the
+ * leaf's predictions. */
+typedef struct learn_tree_hint {
+    int32_t node, slot; /* the leaf x fell in */
+    int32_t mc, nb;     /* the majority class and naive Bayes's, -1 for a leaf of no weight */
+    int32_t pred;       /* learn_tree_proba's return */
+} learn_tree_hint;
+
+/* learn_tree_proba, also filling *hint. */
+int learn_tree_proba_hint(const learn_tree *t, const double *x, double *proba, learn_tree_hint *hint);
+
+/* learn_tree_learn with the hint a learn_tree_proba_hint of the same x filled, the tree
+ * unchanged since (hint NULL: none). A stale hint is a caller's bug (wrong statistics, never a
+ * bad memory access as long as the hint came from this tree's current pool). */
+int learn_tree_learn_hint(learn_tree *t, const double *x, int y, double w, const learn_tree_hint *hint);
+
 typedef struct learn_tree_stats {
     int32_t features, classes;
     learn_tree_opts opts;
