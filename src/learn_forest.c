@@ -41,6 +41,7 @@ void learn_forest_opts_default(learn_forest_opts *o)
     o->adwin_delta = 0.002;
     o->seed = 0;
     learn_tree_opts_default(&o->tree);
+    o->tree.max_nodes = 255;
 }
 
 /* The stream number of tree i's random subspaces after `reset` replacements. */
@@ -94,6 +95,12 @@ learn_forest *learn_forest_new(int d, int nclasses, const learn_forest_opts *o, 
         o = &def;
     }
     if (forest_check_opts(o, err, errlen)) return NULL;
+    learn_forest_opts oo = *o;
+    if (oo.tree.subspace == 0 && d >= 1 && d <= LEARN_TREE_MAXD) {
+        oo.tree.subspace = (int32_t)lround(0.6 * d);
+        if (oo.tree.subspace < 1) oo.tree.subspace = 1;
+    }
+    o = &oo;
     /* The trees check d, nclasses and their options. */
     learn_tree *probe = learn_tree_new(d, nclasses, &o->tree, o->seed, err, errlen);
     if (!probe) return NULL;

@@ -9,6 +9,10 @@
  * error, the tree with the largest ADWIN error mean is replaced by an empty one. The forest
  * predicts the average of the trees' class probabilities.
  *
+ * One departure from plain leveraging bagging, as adaptive random forests do: each split
+ * attempt of a tree considers a random subset of the features (60 % by default). On Elec2 it
+ * lifts prequential accuracy from 0.887-0.889 to 0.893-0.896 (8 seeds) and saves time.
+ *
  * Fixed memory after learn_forest_new (the trees' node pools); nothing is allocated per
  * record. Non-finite features: see learn_tree.h (NaN goes left, skipped by the estimators).
  * Deterministic: the same seed and records give the same predictions, bit for bit, and a saved
@@ -29,7 +33,8 @@ typedef struct learn_forest_opts {
     double lambda;       /* mean of the Poisson weights (6; 0 < lambda <= 100) */
     double adwin_delta;  /* confidence of the trees' error detectors (0.002) */
     uint64_t seed;       /* of the weights and of the trees' subspaces (0) */
-    learn_tree_opts tree; /* the trees' options (learn_tree_opts_default) */
+    learn_tree_opts tree; /* the trees' options: learn_tree_opts_default, but for max_nodes
+                             255 and subspace 0, which here means round(0.6 d) (at least 1) */
 } learn_forest_opts;
 
 typedef struct learn_forest learn_forest;
