@@ -241,7 +241,7 @@ static void test_run_streams_the_default_fleet(void **state)
     int st = harness_wait(pid, NULL);
     char *out = harness_read_file(log);
     if (st != 0) fail_msg("run exited with %d: %s", st, out);
-    assert_non_null(strstr(out, "running: the live and detect stages (consumer pipeline), 20 "
+    assert_non_null(strstr(out, "running: the live, detect and learn stages (consumer pipeline), 20 "
                                "simulated robots"));
     /* The dashboard: its URL is the first line, and the server ran beside the stages. */
     assert_int_equal(strncmp(out, "dashboard: http://127.0.0.1:", 28), 0);

@@ -465,7 +465,7 @@ static void test_run_migrates_an_old_home(void **state)
     if (st != 0) fail_msg("run exited with %d: %s", st, out);
     assert_non_null(strstr(out, "migrated consumers live and detect to pipeline at LSN "));
     assert_non_null(strstr(out, ", dropped slots pgpulse_live_"));
-    assert_non_null(strstr(out, "running: the live and detect stages (consumer pipeline)"));
+    assert_non_null(strstr(out, "running: the live, detect and learn stages (consumer pipeline)"));
     assert_null(strstr(out, "[detect]"));
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM stream_consumer"), 1);
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM pg_replication_slots WHERE "
@@ -475,9 +475,10 @@ static void test_run_migrates_an_old_home(void **state)
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM detect_robot_state WHERE "
                                              "consumer = 'pipeline' AND robot_id <= 10"),
                      10);
+    /* live and detect moved over; learn, new in run's pipeline, started there. */
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM stream_stage_state WHERE "
                                              "consumer = 'pipeline'"),
-                     2);
+                     3);
     PQfinish(conn);
     free(out);
     free(log);
