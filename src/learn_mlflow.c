@@ -2,7 +2,7 @@
  *
  * Each writer checks all of its input first (names, ids, keys, UTF-8), so a refused call writes
  * nothing, then creates the directories and writes each file through a temporary file renamed
- * over it. The field-by-field sources in MLflow are in docs/learn-mlflow.md. */
+ * over it. The field-by-field sources in MLflow are in docs/learn.md (its MLflow section). */
 #include "learn_mlflow.h"
 
 #include <errno.h>

@@ -3,7 +3,7 @@
  * model registry), so that MLflow's own UI and client read what `pgpulse models export DIR`
  * exports. Pure: it takes plain C structs and writes files; no database.
  *
- * Layout under the root (docs/learn-mlflow.md has every field and the MLflow source it
+ * Layout under the root (docs/learn.md (its MLflow section) has every field and the MLflow source it
  * follows):
  *
  *   <root>/.trash/                                  (MLflow's FileStore wants it)

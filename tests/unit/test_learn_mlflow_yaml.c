@@ -1,7 +1,7 @@
 /* Unit tests for learn_mlflow_yaml: each string is written as a mapping value and compared
  * with what MLflow's write_yaml writes for {"k": string} — yaml.dump(default_flow_style=False,
  * allow_unicode=True, sort_keys=True, Dumper=CSafeDumper). The expected texts were produced by
- * PyYAML 6.0.3 over libyaml (the same call; see docs/learn-mlflow.md), covering plain text,
+ * PyYAML 6.0.3 over libyaml (the same call; see docs/learn.md (its MLflow section)), covering plain text,
  * everything PyYAML's resolver would read back as another type, indicators, leading and
  * trailing spaces, line breaks, escapes and wrapping past column 80. Then the other shapes: a
  * nested mapping with keys that need quotes, a list, empty [] and {}, int and null. */
