@@ -2,6 +2,7 @@
 #include "learn_forecast.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 const int learn_fc_horizon[LEARN_FC_HORIZONS] = {1, 10};
@@ -13,8 +14,19 @@ const int learn_fc_horizon[LEARN_FC_HORIZONS] = {1, 10};
 #define FC_GAP_US 120000000      /* a gap this long ends a run (dropout, repair) */
 #define FC_SHIFT_STEP 0.002      /* the median shift's step (log amperes) */
 
+/* log(1 + A) of every stored current (centiamperes), computed once: the forecaster looks up
+ * thousands of stored samples a second. */
+static float fc_u_table[65536];
+static pthread_once_t fc_u_once = PTHREAD_ONCE_INIT;
+
+static void fc_u_fill(void)
+{
+    for (int c = 0; c < 65536; c++) fc_u_table[c] = (float)log1p(c / 100.0);
+}
+
 void learn_fc_init(learn_fc *f)
 {
+    pthread_once(&fc_u_once, fc_u_fill);
     memset(f, 0, sizeof *f);
     f->period = 1;
     for (int h = 0; h < LEARN_FC_HORIZONS; h++)
@@ -51,6 +63,7 @@ static double fc_u(double amps)
     return log1p(amps > 0 ? amps : 0);
 }
 
+
 /* What run k read at phase (or, phase < 0, its mean), in amperes and as log(1 + A); 0 if it
  * has nothing there. */
 static int fc_at(const learn_fc *f, int32_t k, int64_t phase, double *amps, double *u)
@@ -62,18 +75,13 @@ static int fc_at(const learn_fc *f, int32_t k, int64_t phase, double *amps, doub
         if (i < 0) return 0;
         for (int a = 0; a < LEARN_FC_AXES; a++) {
             amps[a] = r->v[i][a] / 100.0;
-            u[a] = fc_u(amps[a]);
+            u[a] = fc_u_table[r->v[i][a]];
         }
         return 1;
     }
     for (int a = 0; a < LEARN_FC_AXES; a++) {
-        double s = 0, su = 0;
-        for (int i = 0; i < r->n; i++) {
-            s += r->v[i][a] / 100.0;
-            su += fc_u(r->v[i][a] / 100.0);
-        }
-        amps[a] = s / r->n;
-        u[a] = su / r->n;
+        amps[a] = r->amean[a];
+        u[a] = r->umean[a];
     }
     return 1;
 }
@@ -188,6 +196,15 @@ static void fc_score(learn_fc *f, int64_t ts, const double *v, int running)
 static void fc_run_ended(learn_fc *f, int64_t end_ts)
 {
     learn_fc_run *r = &f->ring[(f->runs - 1) % LEARN_FC_RUNS];
+    for (int a = 0; a < LEARN_FC_AXES; a++) {
+        double sa = 0, su = 0;
+        for (int i = 0; i < r->n; i++) {
+            sa += r->v[i][a] / 100.0;
+            su += fc_u_table[r->v[i][a]];
+        }
+        r->amean[a] = (float)(r->n ? sa / r->n : 0);
+        r->umean[a] = (float)(r->n ? su / r->n : 0);
+    }
     double dur = (double)(end_ts - r->start_us);
     f->run_us = f->run_us > 0 ? f->run_us + 0.1 * (dur - f->run_us) : dur;
     double best = INFINITY;

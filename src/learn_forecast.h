@@ -54,6 +54,8 @@ typedef struct learn_fc_run {
     int32_t index;                          /* run number, from 0 */
     uint16_t n;                             /* samples kept */
     uint16_t pad;
+    float amean[LEARN_FC_AXES];             /* once ended: the mean current, A */
+    float umean[LEARN_FC_AXES];             /* and the mean of log(1 + A) */
     uint16_t phase_cs[LEARN_FC_SAMPLES];    /* phase, centiseconds */
     uint16_t v[LEARN_FC_SAMPLES][LEARN_FC_AXES]; /* currents, centiamperes (capped) */
 } learn_fc_run;
