@@ -8,6 +8,7 @@
 #   make fuzz       run each libFuzzer target for FUZZ_SECONDS (clang)
 #   make bench      run the benchmarks in bench/ (slow; writes docs/benchmarks.md)
 #   make bench-serve the dashboard's server under 200 SSE clients and an API load (bench/serve)
+#   make bench-learn online learning: Elec2 beside scikit-learn, learners per core, the simulator (bench/learn)
 #   make bench-soak run everything for 30 minutes at 10,000 rows/s, watched (bench/soak)
 
 CC       ?= gcc
@@ -149,7 +150,7 @@ fuzz: $(FUZZ_BIN)
 # watched: memory, lag, WAL, error lines, every row accounted for) is not part of `make bench`:
 # run it alone with `make bench-soak` (some 32 minutes; about 10 GB free in $TMPDIR, see
 # bench/soak --help); BENCH_SOAK_ARGS="--minutes 3 --no-doc" shortens it.
-.PHONY: bench-gen bench-stream bench-detect bench-soak
+.PHONY: bench-gen bench-stream bench-detect bench-soak bench-learn
 BENCH_BIN := $(B)/bench/copyloop $(B)/bench/detect_cores $(B)/bench/learn_cores $(B)/bench/learn_sim
 
 $(B)/bench/%.o: bench/%.c
@@ -175,6 +176,9 @@ bench-stream: bench-deps pgpulse
 
 bench-detect: bench-deps bench-build
 	bench/detect/run $(BENCH_DETECT_ARGS)
+
+bench-learn: bench-deps bench-build
+	bench/learn/run $(BENCH_LEARN_ARGS)
 
 bench-serve: bench-deps pgpulse
 	bench/serve/run $(BENCH_SERVE_ARGS)
