@@ -345,7 +345,8 @@ int api_predictions(const api_ctx *ctx, const http_request *req, int64_t robot,
     /* One pass over the primary key (consumer, robot_id, kind, axis, horizon, ts) in
      * [from, to): per series (axis, horizon) at most points buckets of equal width, each the
      * time of its first prediction, the time that one is for, the mean value and the newest
-     * model version. A bucket of one prediction is that prediction. */
+     * model version. A bucket of one prediction is that prediction; when the range holds no
+     * more predictions (all series) than points, each is its own bucket. */
     static const char sql[] =
         "WITH p AS (SELECT $2::timestamptz AS lo, $3::timestamptz AS hi,"
         "                  greatest(extract(epoch FROM $3::timestamptz - $2::timestamptz)::float8"
@@ -353,10 +354,16 @@ int api_predictions(const api_ctx *ctx, const http_request *req, int64_t robot,
         " chk AS (SELECT CASE WHEN hi <= lo THEN 'to must be after from'"
         "                     WHEN hi - lo > interval '366 days' THEN"
         "                          'the range is longer than 366 days' END AS bad FROM p),"
-        " b AS (SELECT x.axis, x.horizon, floor(extract(epoch FROM x.ts - p.lo) / p.w)::bigint AS k,"
+        " raw AS (SELECT count(*) <= $4::int AS raw FROM (SELECT 1 FROM prediction x, p, chk"
+        "          WHERE chk.bad IS NULL AND x.consumer = $5 AND x.robot_id = $1::int AND x.kind = $6"
+        "            AND ($7::int < 0 OR x.axis = $7::int) AND ($8::int < 0 OR x.horizon = $8::int)"
+        "            AND x.ts >= p.lo AND x.ts < p.hi LIMIT $4::int + 1) z),"
+        " b AS (SELECT x.axis, x.horizon,"
+        "              CASE WHEN raw.raw THEN (extract(epoch FROM x.ts - p.lo) * 1000000)::bigint"
+        "                   ELSE floor(extract(epoch FROM x.ts - p.lo) / p.w)::bigint END AS k,"
         "              extract(epoch FROM min(x.ts)) AS t, extract(epoch FROM min(x.target_ts)) AS g,"
         "              avg(x.value) AS v, max(x.model_version) AS mv, count(*) AS n"
-        "         FROM prediction x, p, chk"
+        "         FROM prediction x, p, chk, raw"
         "        WHERE chk.bad IS NULL AND x.consumer = $5 AND x.robot_id = $1::int AND x.kind = $6"
         "          AND ($7::int < 0 OR x.axis = $7::int) AND ($8::int < 0 OR x.horizon = $8::int)"
         "          AND x.ts >= p.lo AND x.ts < p.hi"
