@@ -73,7 +73,7 @@ async function versions() {
   if (!m) { el.innerHTML = ''; return; }
   const d = await PP.get(`/api/models/${encodeURIComponent(m.name)}/versions?` + new URLSearchParams({ consumer: m.consumer, limit: 50 }));
   el.innerHTML = '<tr><th>version</th><th>alias</th><th>learner</th><th>figures</th><th>state</th><th>stream time</th><th>taken</th></tr>' +
-    (d.versions.length ? d.versions.map((v) => `<tr><td>v${v.version}</td><td>${PP.esc(v.alias || '')}</td><td>${PP.esc(v.model)}</td><td title="${PP.esc(JSON.stringify(v.metrics))}">${figures(v.metrics)}</td><td>${PP.num(v.state_bytes / 1024, 1)} KiB</td><td>${PP.esc(new Date(v.stream_ts).toLocaleString())}</td><td>${PP.esc(new Date(v.created_at).toLocaleString())}</td></tr>`).join('')
+    (d.versions.length ? d.versions.map((v) => `<tr><td>v${v.version}</td><td>${PP.esc(v.alias || '')}</td><td>${PP.esc(v.model)}</td><td title="${PP.esc(JSON.stringify(v.metrics))}">${figures(v.metrics)}</td><td>${v.state_bytes < 1024 ? v.state_bytes + ' B' : PP.num(v.state_bytes / 1024, 1) + ' KiB'}</td><td>${PP.esc(new Date(v.stream_ts).toLocaleString())}</td><td>${PP.esc(new Date(v.created_at).toLocaleString())}</td></tr>`).join('')
       : '<tr><td colspan="7">no versions</td></tr>');
 }
 async function show() { keys(); cards(); await Promise.all([history(), versions()]); }
