@@ -248,32 +248,47 @@ static int api_models_metrics(const api_ctx *ctx, const http_request *req, const
     }
     char pts[24];
     snprintf(pts, sizeof pts, "%lld", (long long)points);
-    /* Per run, its values of the key in [from, to) in step order (the primary key's order): n
-     * of them; when n > points, value i (1..n) goes to bucket (i - 1) * points / n — exactly
-     * points buckets of consecutive values — and each bucket is its last value (a logged
-     * figure, not an average of cumulative ones). */
+    /* Per run, its n values of the key in [from, to). When n <= points, all of them (an index
+     * range scan). Else the steps lo..hi of those values are cut into points buckets of equal
+     * width, (lo - 1 + W j / points, lo - 1 + W (j + 1) / points] with W = hi - lo + 1, and
+     * each non-empty bucket gives its last value: one backward probe of the primary key
+     * (run_id, key, step) per bucket, never a read of every value. A point is thus always a
+     * figure the stage logged (not an average of cumulative ones), the newest among them. */
+#define API_METRIC_RANGE(m)                                                                      \
+    " AND (" m ".ts >= $5::timestamptz OR $5::timestamptz IS NULL)"                              \
+    " AND (" m ".ts < $6::timestamptz OR $6::timestamptz IS NULL)"
     static const char sql[] =
         "WITH rs AS (SELECT r.* FROM run r WHERE " API_MODEL_RUNS("r")
         "             AND ($4::text IS NULL OR r.run_id = $4::text)),"
-        " x AS (SELECT m.run_id, m.step, m.ts, m.value,"
-        "              row_number() OVER (PARTITION BY m.run_id ORDER BY m.step) AS i,"
-        "              count(*) OVER (PARTITION BY m.run_id) AS n"
-        "         FROM run_metric m JOIN rs USING (run_id)"
-        "        WHERE m.key = $3::text AND ($5::timestamptz IS NULL OR m.ts >= $5::timestamptz)"
-        "          AND ($6::timestamptz IS NULL OR m.ts < $6::timestamptz)),"
-        " b AS (SELECT DISTINCT ON (run_id, k) run_id, k, n, step, ts, value FROM ("
-        "         SELECT x.*, CASE WHEN n <= $7::int THEN i - 1 ELSE (i - 1) * $7::int / n END AS k"
-        "           FROM x) y ORDER BY run_id, k, i DESC)"
+        " e AS (SELECT rs.run_id,"
+        "         (SELECT count(*) FROM run_metric m WHERE m.run_id = rs.run_id AND m.key = $3::text"
+        "            " API_METRIC_RANGE("m") ") AS n,"
+        "         (SELECT min(step) FROM run_metric m WHERE m.run_id = rs.run_id AND m.key = $3::text"
+        "            " API_METRIC_RANGE("m") ") AS lo,"
+        "         (SELECT max(step) FROM run_metric m WHERE m.run_id = rs.run_id AND m.key = $3::text"
+        "            " API_METRIC_RANGE("m") ") AS hi FROM rs),"
+        " b AS (SELECT e.run_id, e.n, z.step, z.ts, z.value FROM e CROSS JOIN LATERAL ("
+        "         SELECT m.step, m.ts, m.value FROM run_metric m"
+        "          WHERE e.n <= $7::int AND m.run_id = e.run_id AND m.key = $3::text"
+        "                " API_METRIC_RANGE("m") ""
+        "         UNION ALL"
+        "         SELECT y.step, y.ts, y.value FROM generate_series(0, $7::int - 1) j"
+        "          CROSS JOIN LATERAL (SELECT m.step, m.ts, m.value FROM run_metric m"
+        "           WHERE e.n > $7::int AND m.run_id = e.run_id AND m.key = $3::text"
+        "             AND m.step > e.lo - 1 + (e.hi - e.lo + 1) * j / $7::int"
+        "             AND m.step <= e.lo - 1 + (e.hi - e.lo + 1) * (j + 1) / $7::int"
+        "             " API_METRIC_RANGE("m") " ORDER BY m.step DESC LIMIT 1) y) z)"
         " SELECT json_build_object('name', $1::text, 'key', $3::text, 'points', $7::int,"
         "   'runs', coalesce(json_agg(json_build_object("
         "     'run_id', rs.run_id, 'name', rs.name, 'consumer', rs.consumer, 'model', rs.model,"
         "     'alias', " API_RUN_ALIAS("rs", "rs.consumer", "$1::text") ", 'status', rs.status,"
-        "     'rows', coalesce((SELECT max(n) FROM b WHERE b.run_id = rs.run_id), 0),"
-        "     'step', coalesce((SELECT json_agg(step ORDER BY k) FROM b WHERE b.run_id = rs.run_id), '[]'),"
-        "     't', coalesce((SELECT json_agg(extract(epoch FROM ts) ORDER BY k) FROM b"
+        "     'rows', (SELECT n FROM e WHERE e.run_id = rs.run_id),"
+        "     'step', coalesce((SELECT json_agg(step ORDER BY step) FROM b WHERE b.run_id = rs.run_id), '[]'),"
+        "     't', coalesce((SELECT json_agg(extract(epoch FROM ts) ORDER BY step) FROM b"
         "                     WHERE b.run_id = rs.run_id), '[]'),"
-        "     'value', coalesce((SELECT json_agg(value ORDER BY k) FROM b WHERE b.run_id = rs.run_id), '[]'))"
+        "     'value', coalesce((SELECT json_agg(value ORDER BY step) FROM b WHERE b.run_id = rs.run_id), '[]'))"
         "   ORDER BY rs.name, rs.run_id), '[]'::json)) FROM rs";
+#undef API_METRIC_RANGE
     const char *p[] = {name, consumer, key, run, has_from ? from : NULL, has_to ? to : NULL, pts};
     api_json_query(ctx, sql, 7, p, resp);
     return 0;

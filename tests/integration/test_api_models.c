@@ -236,6 +236,9 @@ static int group_setup(void **state)
     harness_exec(fx.conn, "INSERT INTO run_metric SELECT md5('c1'), k, g * 1000, "
                           "'2026-12-01'::timestamptz + g * interval '100 minutes', g / 10.0 "
                           "FROM generate_series(1, 10) g, (VALUES ('recall'), ('lead_h_median')) v(k)");
+    harness_exec(fx.conn, "INSERT INTO run_metric SELECT md5('c2'), 'pr_auc', (2::bigint) ^ g, "
+                          "'2026-12-01'::timestamptz + g * interval '1 minute', g / 100.0 "
+                          "FROM generate_series(1, 40) g");
     harness_exec(fx.conn, "INSERT INTO run_metric SELECT md5('f'), 'mae.h1.axis3', g * 100, "
                           "'2026-12-01'::timestamptz + g * interval '1 minute', 1.0 / g "
                           "FROM generate_series(1, 30) g");
@@ -340,10 +343,11 @@ static void test_models_list(void **state)
                                              "stream_start")));
     /* The metric keys present, sorted, once each. */
     json_t *keys = json_object_get(m, "keys");
-    assert_int_equal(arr_len(keys), 3);
+    assert_int_equal(arr_len(keys), 4);
     assert_string_equal(json_string_value(json_array_get(keys, 0)), "lead_h_median");
-    assert_string_equal(json_string_value(json_array_get(keys, 1)), "recall");
-    assert_string_equal(json_string_value(json_array_get(keys, 2)), "roc_auc");
+    assert_string_equal(json_string_value(json_array_get(keys, 1)), "pr_auc");
+    assert_string_equal(json_string_value(json_array_get(keys, 2)), "recall");
+    assert_string_equal(json_string_value(json_array_get(keys, 3)), "roc_auc");
     assert_string_equal(json_string_value(json_array_get(json_object_get(f, "keys"), 0)),
                         "mae.h1.axis3");
     reply_free(&r);
@@ -418,10 +422,12 @@ static void test_versions(void **state)
     expect_error(&r, 405, "GET");
 }
 
-/* Checks one run's downsampled series against SQL: at most points values (exactly
- * min(points, n)), each a logged (step, value) of the run in range, steps increasing, the last
- * one the newest in range; rows = n. */
-static void check_series(json_t *run, const char *key, int points, const char *range_sql)
+/* Checks one run's downsampled series against SQL: all n values when n <= points, else at
+ * most points (exactly points when the logged steps are evenly spaced, as here: every bucket
+ * of equal step width holds one), each a logged (step, value) of the run in range, steps
+ * increasing, the last one the newest in range; rows = n. */
+static void check_series(json_t *run, const char *key, int points, const char *range_sql,
+                         int even)
 {
     const char *id = json_string_value(json_object_get(run, "run_id"));
     char *sql = xasprintf("SELECT count(*) FROM run_metric WHERE run_id = '%s' AND key = '%s' %s",
@@ -432,6 +438,10 @@ static void check_series(json_t *run, const char *key, int points, const char *r
            *value = json_object_get(run, "value");
     size_t want = (size_t)(n < points ? n : points);
     assert_int_equal(json_integer_value(json_object_get(run, "rows")), n);
+    if (n > points && !even) { /* uneven steps: empty buckets give nothing */
+        assert_true(arr_len(step) >= 1 && arr_len(step) <= want);
+        want = arr_len(step);
+    }
     assert_int_equal(arr_len(step), want);
     assert_int_equal(arr_len(t), want);
     assert_int_equal(arr_len(value), want);
@@ -479,7 +489,7 @@ static void test_metrics_downsampled(void **state)
         /* Only the consumer's runs of the model... unless no consumer is named: then every
          * consumer's (the other consumer's run too). */
         assert_int_equal(arr_len(runs), 3);
-        for (size_t k = 0; k < 3; k++) check_series(json_array_get(runs, k), "roc_auc", p, "");
+        for (size_t k = 0; k < 3; k++) check_series(json_array_get(runs, k), "roc_auc", p, "", 1);
         json_t *champ = find_by(runs, "run_id", RUN_CHAMP);
         assert_string_equal(json_string_value(json_object_get(champ, "alias")), "champion");
         if (p == 1) /* one point: the newest value */
@@ -494,7 +504,7 @@ static void test_metrics_downsampled(void **state)
     json_t *runs = json_object_get(r.json, "runs");
     assert_int_equal(arr_len(runs), 1);
     check_series(json_array_get(runs, 0), "roc_auc", 50,
-                 "AND ts >= '2026-12-01T10:00:00Z' AND ts < '2026-12-01T20:00:00Z'");
+                 "AND ts >= '2026-12-01T10:00:00Z' AND ts < '2026-12-01T20:00:00Z'", 1);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(runs, 0), "rows")), 300);
     reply_free(&r);
     r = get("/api/models/failure_risk/metrics?key=roc_auc&consumer=other");
@@ -511,8 +521,18 @@ static void test_metrics_downsampled(void **state)
     r = get("/api/models/forecast/metrics?key=mae.h1.axis3");
     runs = json_object_get(r.json, "runs");
     assert_int_equal(arr_len(runs), 1);
-    check_series(json_array_get(runs, 0), "mae.h1.axis3", 500, "");
+    check_series(json_array_get(runs, 0), "mae.h1.axis3", 500, "", 1);
     reply_free(&r);
+    /* Steps far from even (2^g): at most points values, the newest kept. */
+    static const int few[] = {1, 3, 10, 39, 40};
+    for (size_t i = 0; i < sizeof few / sizeof few[0]; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/api/models/failure_risk/metrics?key=pr_auc&points=%d", few[i]);
+        r = get(path);
+        runs = json_object_get(r.json, "runs");
+        check_series(find_by(runs, "run_id", RUN_CHALL), "pr_auc", few[i], "", 0);
+        reply_free(&r);
+    }
     /* Errors, each naming what was wrong. */
     r = get("/api/models/failure_risk/metrics");
     expect_error(&r, 400, "'key'");
