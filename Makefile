@@ -150,7 +150,7 @@ fuzz: $(FUZZ_BIN)
 # run it alone with `make bench-soak` (some 32 minutes; about 10 GB free in $TMPDIR, see
 # bench/soak --help); BENCH_SOAK_ARGS="--minutes 3 --no-doc" shortens it.
 .PHONY: bench-gen bench-stream bench-detect bench-soak
-BENCH_BIN := $(B)/bench/copyloop $(B)/bench/detect_cores $(B)/bench/learn_cores
+BENCH_BIN := $(B)/bench/copyloop $(B)/bench/detect_cores $(B)/bench/learn_cores $(B)/bench/learn_sim
 
 $(B)/bench/%.o: bench/%.c
 	@mkdir -p $(@D)

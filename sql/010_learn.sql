@@ -6,7 +6,7 @@
 -- (wall-clock columns aside: created_at, started_at, ended_at, updated_at).
 
 -- Predictions, at a rate bounded in stream time (so that a replay and a restart write the same
--- rows): each robot's forecasts per axis every 10 s of its readings' time, its failure risk
+-- rows): each robot's forecasts per axis once a minute of its readings' time, its failure risk
 -- every 10 min.
 CREATE TABLE prediction (
     consumer      text NOT NULL,

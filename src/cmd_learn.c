@@ -106,6 +106,5 @@ int cmd_learn(int argc, char **argv)
             cmd_learn_usage(stdout);
             return CLI_OK;
         }
-    cli_error("learn", "the live stage is not built yet: use --replay");
-    return CLI_USAGE;
+    return cmd_consume_stage(argc, argv, "learn", "learn");
 }

@@ -28,6 +28,12 @@ struct learn_model {
     int64_t y_n;
 };
 
+/* AdaGrad's base step: a drifting class boundary is followed faster with 0.5 (Elec2: 0.80 at
+ * 0.1, 0.84 at 0.5, and still at 0.93 on the stationary rule of test_learn_replay); regression
+ * learns a standardised target at 0.1. */
+#define LM_LR_CLASSIFY 0.5
+#define LM_LR_REGRESS 0.1
+
 static const char *const lm_names[] = {"forest", "linear", "rls"};
 
 learn_model *learn_model_new(const char *name, int d, int nclasses, uint64_t seed, char *err,
@@ -81,7 +87,7 @@ learn_model *learn_model_new(const char *name, int d, int nclasses, uint64_t see
     } else if (kind == LM_LINEAR) {
         m->nsgd = nclasses > 2 ? nclasses : 1;
         m->sgd = xcalloc((size_t)m->nsgd, sizeof *m->sgd);
-        for (int i = 0; i < m->nsgd; i++) learn_sgd_init(&m->sgd[i], d, nclasses != 0, 0.1, 1e-6);
+        for (int i = 0; i < m->nsgd; i++) learn_sgd_init(&m->sgd[i], d, nclasses != 0, nclasses ? LM_LR_CLASSIFY : LM_LR_REGRESS, 1e-6);
     } else {
         m->rls = xcalloc(1, sizeof *m->rls);
         learn_rls_init(m->rls, d, 0.9999, 1e3);

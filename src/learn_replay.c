@@ -157,7 +157,10 @@ static int lr_scan_target(lr_run *r, char *err, size_t errlen)
             size_t m = row.fields[c].len;
             double ignored;
             lr_trim(&q, &m);
-            r->has_text = m && numparse_double(q, m, &ignored) != NUMPARSE_OK;
+            /* Only a field with a character no number has is parsed to be sure. */
+            size_t k = 0;
+            while (k < m && strchr("0123456789+-.eE", q[k]) && q[k]) k++;
+            if (k < m) r->has_text = numparse_double(q, m, &ignored) != NUMPARSE_OK;
         }
         const char *p = row.fields[r->target].p;
         size_t n = row.fields[r->target].len;

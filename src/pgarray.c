@@ -1,6 +1,8 @@
 /* pgarray: PostgreSQL text-form array literals. */
 #include "pgarray.h"
 
+#include <arpa/inet.h>
+
 #include <string.h>
 
 #include "utf8.h"
@@ -72,4 +74,17 @@ void pgarray_free(pgarray *a)
 {
     buf_free(&a->b);
     a->n = 0;
+}
+
+void pgarray_bin_header(buf *b, uint32_t oid, size_t n)
+{
+    uint32_t h[5] = {htonl(1), htonl(0), htonl(oid), htonl((uint32_t)n), htonl(1)};
+    buf_append(b, h, sizeof h);
+}
+
+void pgarray_bin_elem(buf *b, const void *p, size_t len)
+{
+    uint32_t l = htonl((uint32_t)len);
+    buf_append(b, &l, 4);
+    buf_append(b, p, len);
 }

@@ -33,4 +33,9 @@ const char *pgarray_end(pgarray *a);
 /* Releases the storage; the pgarray is empty and reusable. */
 void pgarray_free(pgarray *a);
 
+/* PostgreSQL's binary array format (a parameter sent with format 1): the header of a
+ * one-dimensional array of n elements of type oid, then each element with its length. */
+void pgarray_bin_header(buf *b, uint32_t oid, size_t n);
+void pgarray_bin_elem(buf *b, const void *p, size_t len);
+
 #endif

@@ -156,33 +156,19 @@ static void detect_rows(void *stage, const reading *rows, size_t n)
     }
 }
 
-/* PostgreSQL's binary array format: a one-dimensional array of n elements of type oid. */
-static void detect_array_header(buf *b, uint32_t oid, size_t n)
-{
-    uint32_t h[5] = {htonl(1), htonl(0), htonl(oid), htonl((uint32_t)n), htonl(1)};
-    buf_append(b, h, sizeof h);
-}
-
-static void detect_array_elem(buf *b, const void *p, size_t len)
-{
-    uint32_t l = htonl((uint32_t)len);
-    buf_append(b, &l, 4);
-    buf_append(b, p, len);
-}
-
 static int detect_write_states(detect_stage *s, PGconn *conn, char *err, size_t errlen)
 {
     size_t n = 0;
     for (size_t i = 0; i < s->robots.cap; i++) n += s->robots.slots[i] && s->robots.slots[i]->dirty;
     if (!n) return 0;
     buf ids = {0}, states = {0};
-    detect_array_header(&ids, DETECT_OID_INT4, n);
-    detect_array_header(&states, DETECT_OID_BYTEA, n);
+    pgarray_bin_header(&ids, DETECT_OID_INT4, n);
+    pgarray_bin_header(&states, DETECT_OID_BYTEA, n);
     for (size_t i = 0; i < s->robots.cap; i++) {
         const detect_key *rb = s->robots.slots[i];
         if (!rb || !rb->dirty) continue;
         uint32_t id = htonl((uint32_t)rb->key);
-        detect_array_elem(&ids, &id, 4);
+        pgarray_bin_elem(&ids, &id, 4);
         /* The element's length, then the block saved in place. */
         size_t at = states.len;
         buf_append(&states, "\0\0\0\0", 4);

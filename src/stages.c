@@ -4,10 +4,11 @@
 #include <string.h>
 
 #include "stage_detect.h"
+#include "stage_learn.h"
 #include "stage_live.h"
 #include "util.h"
 
-static const stream_stage_ops *const stages_all[] = {&stage_live_ops, &stage_detect_ops};
+static const stream_stage_ops *const stages_all[] = {&stage_live_ops, &stage_detect_ops, &stage_learn_ops};
 
 const stream_stage_ops *stages_find(const char *name)
 {

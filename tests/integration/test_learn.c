@@ -1,0 +1,232 @@
+/* Integration tests of the learn stage (stage_learn, learn_*, cmd_learn) against a real
+ * PostgreSQL: over two simulated robots for six days it writes forecasts for every axis and
+ * both horizons, risk predictions once the robots have a day of history, metrics, runs and
+ * daily model versions with the champion and challenger aliases; and SIGKILLed six times at
+ * random moments while the rows arrive, it writes exactly what an uninterrupted consumer
+ * writes (md5 over every column but wall-clock times). */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "rng.h"
+#include "util.h"
+
+#define ROWS 200000
+#define RATE 40000
+
+/* Everything the stage decides, nothing that depends on when it ran. */
+static char *fingerprint(PGconn *conn)
+{
+    return harness_query_text(
+        conn,
+        "SELECT concat_ws(' ', "
+        "(SELECT md5(coalesce(string_agg((consumer, robot_id, ts, kind, axis, horizon, target_ts, value, "
+        "model_version)::text, ';' ORDER BY robot_id, kind, axis, horizon, ts), '')) FROM prediction), "
+        "(SELECT md5(coalesce(string_agg((run_id, key, step, ts, value)::text, ';' ORDER BY run_id, key, step), '')) "
+        "FROM run_metric), "
+        "(SELECT md5(coalesce(string_agg((consumer, name, version, run_id, model, state, metrics, alias, stream_ts)::text, "
+        "';' ORDER BY consumer, name, version), '')) FROM model_version), "
+        "(SELECT md5(coalesce(string_agg((run_id, name, model, params, status, records, stream_start, stream_end)::text, "
+        "';' ORDER BY run_id), '')) FROM run), "
+        "(SELECT md5(coalesce(string_agg((robot_id, state)::text, ';' ORDER BY robot_id), '')) FROM learn_robot_state))");
+}
+
+static int start_learn(const char *db, const char *log)
+{
+    return harness_spawn(NULL, log, (const char *[]){"learn", "--db", db, "--name", "learn",
+                                                     "--status-every", "0", NULL});
+}
+
+/* Two robots for six days of stream time (one reading every 5 s each), heavy faults (wear
+ * ends in 4 failures), a fixed start. */
+static int start_writer(const char *db)
+{
+    char n[16], r[16];
+    snprintf(n, sizeof n, "%d", ROWS);
+    snprintf(r, sizeof r, "%d", RATE);
+    return harness_spawn(NULL, NULL, (const char *[]){"gen", "--db", db, "--robots", "2",
+                                                      "--first-robot", "3001", "--rows", n,
+                                                      "--seed", "12", "--faults", "heavy", "--start",
+                                                      "2026-03-01T00:00:00Z", "--rate", r,
+                                                      "--speedup", "100000", "--batch", "2000", NULL});
+}
+
+static void wait_rows(PGconn *conn, int64_t rows, const char *log)
+{
+    int64_t got = 0;
+    for (int i = 0; i < 1200 && got < rows; i++) {
+        got = harness_query_int(conn, "SELECT coalesce(sum(rows), 0) FROM stream_checkpoint WHERE consumer = 'learn'");
+        if (got < rows) util_sleep_ms(100);
+    }
+    if (got != rows) {
+        char *text = log ? harness_read_file(log) : NULL;
+        fail_msg("learn: %lld rows, expected %lld; its log:\n%s", (long long)got, (long long)rows,
+                 text ? text : "(none)");
+    }
+}
+
+/* pgpulse models over what the stage wrote: list, show, promote, export (MLflow's layout). */
+static void check_models_cli(PGconn *conn, const char *db)
+{
+    harness_out o = harness_pgpulse(NULL, (const char *[]){"models", "list", "--db", db, NULL});
+    assert_int_equal(o.status, 0);
+    assert_non_null(strstr(o.out, "learn\tfailure_risk\t"));
+    harness_out_free(&o);
+    o = harness_pgpulse(NULL, (const char *[]){"models", "show", "failure_risk", "--db", db, NULL});
+    assert_int_equal(o.status, 0);
+    assert_non_null(strstr(o.out, "champion"));
+    assert_non_null(strstr(o.out, "roc_auc"));
+    harness_out_free(&o);
+    o = harness_pgpulse(NULL, (const char *[]){"models", "promote", "failure_risk", "999", "--db", db, NULL});
+    assert_int_not_equal(o.status, 0);
+    assert_non_null(strstr(o.err, "no version 999"));
+    harness_out_free(&o);
+    o = harness_pgpulse(NULL, (const char *[]){"models", "promote", "failure_risk", "1", "--db", db, NULL});
+    assert_int_equal(o.status, 0);
+    harness_out_free(&o);
+    assert_int_equal(harness_query_int(conn, "SELECT version FROM model_version WHERE alias = 'champion'"), 1);
+    char *dir = xasprintf("%s/mlruns", harness_tmpdir());
+    o = harness_pgpulse(NULL, (const char *[]){"models", "export", dir, "--db", db, NULL});
+    assert_int_equal(o.status, 0);
+    harness_out_free(&o);
+    char *exp = harness_query_text(conn, "SELECT experiment_id FROM experiment WHERE name = 'failure_risk'");
+    char *run = harness_query_text(conn, "SELECT run_id FROM run WHERE name = 'failure_risk/a'");
+    char *path = xasprintf("%s/%s/meta.yaml", dir, exp);
+    char *text = harness_read_file(path);
+    assert_non_null(strstr(text, "name: failure_risk"));
+    free(text);
+    free(path);
+    path = xasprintf("%s/%s/%s/metrics/roc_auc", dir, exp, run);
+    text = harness_read_file(path);
+    assert_non_null(text); /* lines of "timestamp value step" */
+    long long ts, step;
+    double v;
+    assert_int_equal(sscanf(text, "%lld %lf %lld", &ts, &v, &step), 3);
+    free(text);
+    free(path);
+    path = xasprintf("%s/models/failure_risk/aliases/champion", dir);
+    text = harness_read_file(path);
+    assert_string_equal(text, "1");
+    free(text);
+    free(path);
+    path = xasprintf("%s/%s/%s/artifacts/model/version-1.bin", dir, exp, run);
+    text = harness_read_file(path);
+    assert_non_null(text);
+    free(text);
+    free(path);
+    free(exp);
+    free(run);
+    free(dir);
+}
+
+static void test_outputs_and_kills(void **state)
+{
+    (void)state;
+    const char *db = harness_db("learn_ref", 1);
+    if (!db) skip();
+    PGconn *conn = harness_connect(db);
+    char *log = xasprintf("%s/learn-ref.log", harness_tmpdir());
+    int c = start_learn(db, log);
+    harness_wait_slot(conn, "learn");
+    int w = start_writer(db);
+    assert_int_equal(harness_wait(w, NULL), 0);
+    int64_t stored = harness_query_int(conn, "SELECT count(*) FROM reading");
+    wait_rows(conn, stored, log);
+    kill(c, SIGINT);
+    assert_int_equal(harness_wait(c, NULL), 0);
+    char *ref = fingerprint(conn);
+
+    /* What it wrote. */
+    int64_t fc = harness_query_int(conn, "SELECT count(*) FROM prediction WHERE kind = 'forecast'");
+    int64_t combos = harness_query_int(conn, "SELECT count(DISTINCT (robot_id, axis, horizon)) FROM "
+                                             "prediction WHERE kind = 'forecast'");
+    int64_t risk = harness_query_int(conn, "SELECT count(*) FROM prediction WHERE kind = 'risk' AND "
+                                           "value BETWEEN 0 AND 1 AND axis = 0 AND horizon = 86400");
+    int64_t versions = harness_query_int(conn, "SELECT count(*) FROM model_version");
+    int64_t aliases = harness_query_int(conn, "SELECT count(*) FROM model_version WHERE alias IS NOT NULL");
+    int64_t metrics = harness_query_int(conn, "SELECT count(DISTINCT key) FROM run_metric");
+    int64_t failures = harness_query_int(conn, "SELECT count(*) FROM maintenance_event WHERE kind = 'failure'");
+    assert_true(failures >= 2);
+    int64_t runs = harness_query_int(conn, "SELECT count(*) FROM run WHERE records = " "(SELECT sum(rows) FROM stream_checkpoint WHERE consumer = 'learn')");
+    print_message("%lld rows: %lld forecasts (%lld robot/axis/horizon), %lld risk predictions, "
+                  "%lld model versions, %lld metric keys, %lld failures\n",
+                  (long long)stored, (long long)fc, (long long)combos, (long long)risk,
+                  (long long)versions, (long long)metrics, (long long)failures);
+    assert_int_equal(combos, 2 * 8 * 2);
+    assert_true(fc > 1000);
+    assert_true(risk > 10);
+    assert_true(versions >= 2);
+    assert_int_equal(aliases, 2);
+    assert_true(metrics >= 80);
+    assert_int_equal(runs, 3);
+    /* Forecasts are written at most once a minute of a robot's time, for a time ahead of it. */
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM (SELECT robot_id, axis, horizon, "
+                                             "date_trunc('minute', ts) FROM prediction WHERE kind = 'forecast' "
+                                             "GROUP BY 1, 2, 3, 4 HAVING count(*) > 1) x"),
+                     0);
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM prediction WHERE target_ts <= ts"), 0);
+    check_models_cli(conn, db);
+    PQfinish(conn);
+
+    /* Killed six times while the rows arrive: the same outputs. */
+    db = harness_db("learn_kill", 1);
+    conn = harness_connect(db);
+    char *klog = xasprintf("%s/learn-kill.log", harness_tmpdir());
+    c = start_learn(db, klog);
+    harness_wait_slot(conn, "learn");
+    w = start_writer(db);
+    rng moments;
+    rng_seed(&moments, harness_seed(), 1);
+    for (int k = 0; k < 6; k++) {
+        util_sleep_ms(300 + (int)rng_below(&moments, 500));
+        kill(c, SIGKILL);
+        harness_wait(c, NULL);
+        c = start_learn(db, klog);
+    }
+    assert_int_equal(harness_wait(w, NULL), 0);
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM reading"), stored);
+    wait_rows(conn, stored, klog);
+    kill(c, SIGINT);
+    assert_int_equal(harness_wait(c, NULL), 0);
+    char *fp = fingerprint(conn);
+    assert_string_equal(fp, ref);
+    free(fp);
+    free(ref);
+    free(log);
+    free(klog);
+    PQfinish(conn);
+}
+
+/* Bad invocations say what is wrong. */
+static void test_replay_errors(void **state)
+{
+    (void)state;
+    harness_out o = harness_pgpulse(NULL, (const char *[]){"learn", "--replay", "/nonexistent.csv",
+                                                           "--target", "y", NULL});
+    assert_int_not_equal(o.status, 0);
+    assert_non_null(strstr(o.err, "/nonexistent.csv"));
+    harness_out_free(&o);
+    o = harness_pgpulse(NULL, (const char *[]){"learn", "--replay", "x.csv", NULL});
+    assert_int_not_equal(o.status, 0);
+    assert_non_null(strstr(o.err, "--target"));
+    harness_out_free(&o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_replay_errors),
+        cmocka_unit_test(test_outputs_and_kills),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
