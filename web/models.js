@@ -15,7 +15,7 @@ const keyOf = (m) => m.consumer + '/' + m.name;
 function fig(k, v) {
   if (typeof v !== 'number') return PP.esc(JSON.stringify(v));
   const pct = k === 'recall' || k === 'precision';
-  return pct ? PP.num(v * 100, 1) + ' %' : PP.num(v, 3) + (UNIT[k] || '');
+  return pct ? PP.num(v * 100, 1) + ' %' : PP.num(v, Number.isInteger(v) ? 0 : 3) + (UNIT[k] || '');
 }
 // Up to four figures of a version's metrics: the known ones first, then any other number.
 function figures(ms) {
@@ -31,7 +31,9 @@ function cards() {
     const recs = m.runs.reduce((s, r) => Math.max(s, r.records || 0), 0);
     return `<div class="panel card${keyOf(m) === sel ? ' on' : ''}" data-model="${PP.esc(keyOf(m))}"><h3>${PP.esc(m.name)}</h3>` +
       `<div class="m">consumer ${PP.esc(m.consumer)} · ${m.versions} version${m.versions === 1 ? '' : 's'} · ${m.runs.length} run${m.runs.length === 1 ? '' : 's'} · ${recs} records</div>` +
-      `<table>${role('champion', m.champion)}${role('challenger', m.challenger)}</table></div>`;
+      // A model without aliased versions (the forecasters) shows its runs instead.
+      `<table>${m.champion || m.challenger ? role('champion', m.champion) + role('challenger', m.challenger)
+        : m.runs.slice(0, 2).map((r) => `<tr><td>run</td><td></td><td>${PP.esc(r.model)}</td><td>${PP.esc(r.name)} · ${PP.esc(r.status)}</td></tr>`).join('')}</table></div>`;
   }).join('') : '<div class="panel">No tracked models yet: the learn stage writes them (docs/learn.md).</div>';
 }
 function current() { return models.find((m) => keyOf(m) === sel); }
@@ -55,6 +57,7 @@ async function history() {
   const data = runs.length ? uPlot.join(runs.map((r) => [r.t, r.value])) : [[]];
   const series = [{ label: `stream time (${ZONE})` }].concat(runs.map((r, i) => ({
     label: `${label(r)} · ${r.model}`, stroke: COLORS[r.alias] || OTHER[i % OTHER.length], width: 1.5, spanGaps: true,
+    points: { show: r.t.length <= 50 },
     value: (u, v) => PP.num(v, 4) })));
   if (chart) chart.destroy();
   box.textContent = '';
@@ -66,6 +69,9 @@ async function history() {
       { stroke: '#8a94a6', grid: { stroke: '#2a313c' }, label: key + (UNIT[key] ? ` (${UNIT[key].trim()})` : ''), size: 60 }],
     series,
   }, data, box);
+  // One logged time in all (metrics come every 100,000 records): an hour either side of it
+  // rather than uPlot's default span of years.
+  if (data[0].length === 1) chart.setScale('x', { min: data[0][0] - 3600, max: data[0][0] + 3600 });
 }
 async function versions() {
   const m = current(), el = document.getElementById('versions');
