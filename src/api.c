@@ -84,7 +84,7 @@ static int api_id(const char *s, size_t n, int64_t *out)
     return 0;
 }
 
-static int api_method(const http_request *req, const char *want, http_response *resp)
+int api_method(const http_request *req, const char *want, http_response *resp)
 {
     int ok = !strcmp(req->method, want) || (!strcmp(want, "GET") && !strcmp(req->method, "HEAD"));
     if (!ok) http_response_error(resp, 405, "%s %s: this path takes %s", req->method, req->path, want);
@@ -100,18 +100,22 @@ int api_handle(const api_ctx *ctx, const http_request *req, http_response *resp)
         return api_method(req, "GET", resp) ? 0 : api_anomalies(ctx, req, resp);
     if (!strcmp(p, "/api/pipeline"))
         return api_method(req, "GET", resp) ? 0 : api_pipeline(ctx, req, resp);
-    /* /api/robots/{id}/readings */
+    if (!strncmp(p, "/api/models", 11) && (p[11] == '\0' || p[11] == '/'))
+        return api_models_route(ctx, req, resp);
+    /* /api/robots/{id}/readings, /api/robots/{id}/predictions */
     static const char robots[] = "/api/robots/", readings[] = "/readings";
     if (!strncmp(p, robots, sizeof robots - 1)) {
         const char *id = p + sizeof robots - 1, *slash = strchr(id, '/');
         int64_t v;
-        if (slash && !strcmp(slash, readings)) {
+        if (slash && (!strcmp(slash, readings) || !strcmp(slash, "/predictions"))) {
             if (api_id(id, (size_t)(slash - id), &v)) {
                 http_response_error(resp, 404, "%s: '%.*s' is not a robot id", p,
                                     (int)(slash - id), id);
                 return 0;
             }
-            return api_method(req, "GET", resp) ? 0 : api_readings(ctx, req, v, resp);
+            if (api_method(req, "GET", resp)) return 0;
+            return slash[1] == 'r' ? api_readings(ctx, req, v, resp)
+                                   : api_predictions(ctx, req, v, resp);
         }
     }
     /* /api/anomalies/{id}/ack */

@@ -6,6 +6,10 @@
  *   GET  /api/anomalies                    episodes, newest first, with their acknowledgement
  *   POST /api/anomalies/{id}/ack           acknowledge an episode (bearer token when one is set)
  *   GET  /api/pipeline                     what `pgpulse status --json` says, plus ingest rejects
+ *   GET  /api/robots/{id}/predictions      one robot's forecasts or failure risk, downsampled
+ *   GET  /api/models                       the learn stage's models: aliases, runs, metric keys
+ *   GET  /api/models/{name}/versions       a model's versions, newest first
+ *   GET  /api/models/{name}/metrics        a metric's history per run, downsampled
  *
  * /api/fleet and /api/stream come from the live feed (serve_feed.h) and /metrics from the
  * server itself (serve.c); everything else under /api/ is answered here.

@@ -32,7 +32,10 @@ int api_time_param(const http_request *req, const char *name, char *out, size_t 
 int api_range(const http_request *req, char *from, char *to, size_t len, int *has_from,
               int *has_to, http_response *resp);
 
-/* The endpoints (api_robots.c, api_anomalies.c, api_status.c). */
+/* 0 when req's method is want (HEAD answers for GET), else -1 with resp holding the 405. */
+int api_method(const http_request *req, const char *want, http_response *resp);
+
+/* The endpoints (api_robots.c, api_anomalies.c, api_status.c, api_models.c). */
 int api_robots(const api_ctx *ctx, const http_request *req, http_response *resp);
 int api_readings(const api_ctx *ctx, const http_request *req, int64_t robot,
                  http_response *resp);
@@ -40,5 +43,9 @@ int api_anomalies(const api_ctx *ctx, const http_request *req, http_response *re
 int api_ack(const api_ctx *ctx, const http_request *req, int64_t id, http_response *resp);
 int api_health(const api_ctx *ctx, const http_request *req, http_response *resp);
 int api_pipeline(const api_ctx *ctx, const http_request *req, http_response *resp);
+int api_predictions(const api_ctx *ctx, const http_request *req, int64_t robot,
+                    http_response *resp);
+/* Answers every path under /api/models (req->path is /api/models or starts /api/models/). */
+int api_models_route(const api_ctx *ctx, const http_request *req, http_response *resp);
 
 #endif

@@ -15,7 +15,8 @@ int api_robots(const api_ctx *ctx, const http_request *req, http_response *resp)
 {
     if (api_only(req, NULL, 0, resp)) return 0;
     /* Robots known to the asset table or seen by the live stage; open episodes of the consumer
-     * by level; its expected band (pred, sigma per axis; null where not warm). */
+     * by level; its expected band (pred, sigma per axis; null where not warm); its failure
+     * risk (the learn stage's, null without one). */
     static const char sql[] =
         "WITH o AS (SELECT robot_id, count(*) FILTER (WHERE level = 'ALERT') AS a,"
         "                  count(*) FILTER (WHERE level = 'ERROR') AS e"
@@ -29,14 +30,20 @@ int api_robots(const api_ctx *ctx, const http_request *req, http_response *resp)
         "   'rows_today', s.rows_today, 'rows_total', s.rows_total,"
         "   'open', json_build_object('ALERT', coalesce(o.a, 0), 'ERROR', coalesce(o.e, 0)),"
         "   'band', (SELECT json_agg(json_build_array(u.p::real, u.s::real) ORDER BY u.i)"
-        "              FROM unnest(b.pred, b.sigma) WITH ORDINALITY AS u(p, s, i))"
+        "              FROM unnest(b.pred, b.sigma) WITH ORDINALITY AS u(p, s, i)),"
+        "   'risk', k.value, 'risk_ts', " API_ISO("k.ts") ""
         " ) ORDER BY x.robot_id), '[]'::json))"
         " FROM (SELECT robot_id FROM robot UNION SELECT robot_id FROM live_robot) x"
         " LEFT JOIN robot r USING (robot_id)"
         " LEFT JOIN shop sh ON sh.shop_id = r.shop_id"
         " LEFT JOIN live_robot_status s ON s.robot_id = x.robot_id"
         " LEFT JOIN o ON o.robot_id = x.robot_id"
-        " LEFT JOIN detect_band b ON b.consumer = $1 AND b.robot_id = x.robot_id";
+        " LEFT JOIN detect_band b ON b.consumer = $1 AND b.robot_id = x.robot_id"
+        /* The newest failure risk (of the longest horizon, should there be several): a
+         * backward probe of prediction's primary key. */
+        " LEFT JOIN LATERAL (SELECT value, ts FROM prediction"
+        "                     WHERE consumer = $1 AND robot_id = x.robot_id AND kind = 'risk'"
+        "                       AND axis = 0 ORDER BY horizon DESC, ts DESC LIMIT 1) k ON true";
     const char *p[] = {ctx->consumer};
     api_json_query(ctx, sql, 1, p, resp);
     return 0;

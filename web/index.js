@@ -1,6 +1,9 @@
 'use strict';
 // Fleet: KPI tiles, robot tiles coloured by state (ERROR > ALERT > state), sparklines on small
-// canvases, the latest episodes. Initial state from the API, then only the stream (no polling).
+// canvases, the latest episodes. Initial state from the API, then only the stream (no polling),
+// except for the learn stage's failure risk (not pushed: it moves every 10 minutes of stream
+// time), fetched again every minute while any robot has one. The tiles are ordered by risk
+// (highest first) when any robot has one, else by id; the order selector overrides.
 PP.nav('Fleet');
 const robots = new Map(); // id -> {id,name,state,open:{ALERT,ERROR},hist:[],el,dirty}
 const episodes = new Map();
@@ -32,9 +35,19 @@ function spark(c, h) {
   h.forEach((v, i) => { const x = i * w / 59, y = ht - 1 - (v - lo) * k; i ? g.lineTo(x, y) : g.moveTo(x, y); });
   g.stroke();
 }
+const order = document.getElementById('order');
+let ordered = false; // the order was chosen by the viewer
+function byOrder(a, b) {
+  if (order.value === 'risk') {
+    const ra = a.risk ?? -1, rb = b.risk ?? -1;
+    if (ra !== rb) return rb - ra;
+  }
+  return a.id - b.id;
+}
 function draw() {
   const grid = document.getElementById('tiles');
-  for (const r of [...robots.values()].sort((a, b) => a.id - b.id)) {
+  const list = [...robots.values()].sort(byOrder);
+  for (const r of list) {
     if (!r.el) {
       r.el = document.createElement('a'); r.el.className = 'tile'; r.el.href = 'robot.html?id=' + r.id;
       r.el.dataset.robot = r.id;
@@ -47,8 +60,12 @@ function draw() {
     r.el.firstChild.textContent = `${r.name} · ${st}`;
     spark(r.el.children[1], r.hist);
     const peak = r.axes ? Math.max(...r.axes) : null, ax = r.axes ? r.axes.indexOf(peak) + 1 : 0;
-    r.el.lastChild.textContent = r.axes ? `${PP.num(peak, 1)} A peak · axis ${ax}` : 'no readings yet';
+    const risk = r.risk == null ? '' : `risk ${PP.num(r.risk * 100, 0)} % · `;
+    r.el.dataset.risk = r.risk == null ? '' : r.risk;
+    r.el.lastChild.textContent = risk + (r.axes ? `${PP.num(peak, 1)} A peak · axis ${ax}` : 'no readings yet');
   }
+  // Move the tiles into the order only when it changed (appendChild moves an element).
+  if (list.some((r, i) => grid.children[i] !== r.el)) for (const r of list) grid.appendChild(r.el);
   if (fleet) {
     // Open episodes counted from the pushed episodes (every open one is loaded at start): they
     // move the moment an episode opens, not at the next fleet tick.
@@ -86,6 +103,15 @@ async function sparkHistory(list) {
   };
   await Promise.all([next(), next(), next(), next()]);
 }
+function risks(rs) {
+  for (const x of rs) { const r = rob(x.id); if (r.risk !== (x.risk ?? null)) { r.risk = x.risk ?? null; r.dirty = true; } }
+  if (!ordered) order.value = [...robots.values()].some((r) => r.risk != null) ? 'risk' : 'id';
+  redraw();
+}
+order.onchange = () => { ordered = true; redraw(); };
+setInterval(() => {
+  if ([...robots.values()].some((r) => r.risk != null)) PP.get('/api/robots').then((rs) => risks(rs.robots)).catch(console.error);
+}, 60000);
 async function init() {
   try {
     const [f, rs, as, op] = await Promise.all([PP.get('/api/fleet'), PP.get('/api/robots'),
@@ -95,6 +121,7 @@ async function init() {
       const r = rob(x.id); r.name = x.name || r.name; r.state = x.state || 'stale'; r.ts = x.last_ts;
       r.axes = x.axes;
     }
+    risks(rs.robots);
     sparkHistory([...robots.values()]);
     for (const e of op.anomalies.concat(as.anomalies).reverse()) onEpisode(e);
   } catch (e) { console.error(e); }

@@ -1,14 +1,16 @@
 'use strict';
 // Robot: its 8 axes with uPlot (small multiples), the expected band (pred ± 2σ, ± 4σ) from the
 // stream, Alert spans shaded orange and Error spans red, the episode history; a past range is
-// fetched downsampled to the chart's width (min/max per bucket).
+// fetched downsampled to the chart's width (min/max per bucket). The learn stage's forecast one
+// reading ahead is drawn dashed over each axis (at the time it is for, on the nearest bucket)
+// when the range has forecasts, and the robot's latest failure risk is shown in the title.
 PP.nav('');
 const id = Number(new URLSearchParams(location.search).get('id'));
 document.getElementById('title').textContent = 'Robot ' + id;
 const N = 8, MAXPTS = 3000;
 let live = true, eps = new Map();
-const D = []; // per axis: [t, v, lo, hi, b2lo, b2hi, b4lo, b4hi]
-for (let a = 0; a < N; a++) D.push([[], [], [], [], [], [], [], []]);
+const D = []; // per axis: [t, v, lo, hi, b2lo, b2hi, b4lo, b4hi, forecast]
+for (let a = 0; a < N; a++) D.push([[], [], [], [], [], [], [], [], []]);
 const charts = [];
 const redraw = PP.frame(() => { for (let a = 0; a < N; a++) charts[a].setData(D[a]); drawEps(); });
 function spans(u) {
@@ -45,7 +47,8 @@ function mk(a) {
     axes: [{ stroke: '#8a94a6', grid: { stroke: '#2a313c' } }, { stroke: '#8a94a6', grid: { stroke: '#2a313c' } }],
     series: [{}, { stroke: '#8ab4f8', width: 1.2 }, { stroke: 'rgba(138,180,248,.35)' }, { stroke: 'rgba(138,180,248,.35)' },
       { stroke: 'rgba(46,204,113,.5)', dash: [4, 4] }, { stroke: 'rgba(46,204,113,.5)', dash: [4, 4] },
-      { stroke: 'rgba(245,166,35,.4)', dash: [2, 4] }, { stroke: 'rgba(245,166,35,.4)', dash: [2, 4] }],
+      { stroke: 'rgba(245,166,35,.4)', dash: [2, 4] }, { stroke: 'rgba(245,166,35,.4)', dash: [2, 4] },
+      { stroke: '#c792ea', width: 1.2, dash: [6, 4], spanGaps: true }],
     bands: [{ series: [5, 4], fill: 'rgba(46,204,113,.10)' }, { series: [7, 6], fill: 'rgba(245,166,35,.06)' }],
     // Drag across a chart to see that range (fetched again, downsampled to the chart's width);
     // the cursors of the 8 charts move together.
@@ -68,7 +71,7 @@ function push(x) {
   const t = Date.parse(x.ts) / 1000;
   for (let a = 0; a < N; a++) {
     const v = x.axes[a], bb = x.band && x.band[a], b = bb && bb[0] != null && bb[1] != null ? bb : null, d = D[a];
-    const row = [t, v, v, v, b ? b[0] - 2 * b[1] : null, b ? b[0] + 2 * b[1] : null, b ? b[0] - 4 * b[1] : null, b ? b[0] + 4 * b[1] : null];
+    const row = [t, v, v, v, b ? b[0] - 2 * b[1] : null, b ? b[0] + 2 * b[1] : null, b ? b[0] - 4 * b[1] : null, b ? b[0] + 4 * b[1] : null, null];
     row.forEach((val, i) => { d[i].push(val); if (d[i].length > MAXPTS) d[i].shift(); });
   }
 }
@@ -81,11 +84,41 @@ async function range(from, to) {
   for (let a = 0; a < N; a++) D[a].forEach((s) => (s.length = 0));
   for (let i = 0; i < r.t.length; i++) {
     for (let a = 0; a < N; a++) {
-      const row = [r.t[i], r.mean[a][i], r.min[a][i], r.max[a][i], null, null, null, null];
+      const row = [r.t[i], r.mean[a][i], r.min[a][i], r.max[a][i], null, null, null, null, null];
       row.forEach((v, k) => D[a][k].push(v));
     }
   }
   redraw();
+  await forecast(r.from, r.to, w).catch(console.error);
+}
+// /api/robots/{id}/predictions?kind=forecast&horizon=1 over the readings' range: each forecast
+// goes on the last bucket at or before the time it is for (forecasts for after the range's
+// last reading are left out).
+async function forecast(from, to, w) {
+  const q = new URLSearchParams({ kind: 'forecast', horizon: 1, from, to, points: w });
+  const r = await PP.get(`/api/robots/${id}/predictions?` + q);
+  let n = 0;
+  for (const s of r.series) {
+    const d = D[s.axis - 1];
+    if (!d || !d[0].length) continue;
+    const ts = d[0], last = ts[ts.length - 1];
+    for (let i = 0; i < s.target.length; i++) {
+      const g = s.target[i];
+      if (g < ts[0] || g > last) continue;
+      let lo = 0, hi = ts.length - 1;
+      while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (ts[mid] <= g) lo = mid; else hi = mid - 1; }
+      d[8][lo] = s.value[i]; n++;
+    }
+  }
+  document.body.dataset.forecasts = n;
+  redraw();
+}
+async function risk() {
+  const r = await PP.get(`/api/robots/${id}/predictions?kind=risk`);
+  const s = r.series[0];
+  if (!s || !s.value.length) return;
+  const k = s.value.length - 1;
+  document.getElementById('title').textContent = `Robot ${id} · failure risk ${PP.num(s.value[k] * 100, 0)} % within ${PP.num(s.horizon / 3600, 0)} h (at ${PP.time(s.t[k] * 1000)})`;
 }
 async function loadEps() {
   const r = await PP.get(`/api/anomalies?robot=${id}&limit=200`);
@@ -98,7 +131,7 @@ document.getElementById('go').onclick = () => {
   range(f && new Date(f).toISOString(), t && new Date(t).toISOString()).catch(console.error);
 };
 document.getElementById('live').onclick = () => { live = true; range().catch(console.error); };
-Promise.all([range().catch(console.error), loadEps().catch(console.error)]).then(() => PP.stream({
+Promise.all([range().catch(console.error), loadEps().catch(console.error), risk().catch(console.error)]).then(() => PP.stream({
   robots: (m) => { if (!live) return; for (const x of m.robots) if (x.id === id) push(x); redraw(); },
   anomaly: (e) => { if (e.robot_id === id) { eps.set(e.id, e); redraw(); } },
 }));

@@ -3,7 +3,10 @@
 // ($PGPULSE_TEST_HOME), history preloaded so that the detectors are warm, the live and detect
 // consumer and `pgpulse serve` on a free port; then Fleet, a fault for one robot whose tile must
 // turn ALERT/ERROR within 2 s, the Robot page's span, and the layout at 1366x768 and 3840x2160
-// (no overlapping tiles or panels, nothing wider than the viewport). Screenshots go to
+// (no overlapping tiles or panels, nothing wider than the viewport). The learn stage's outputs
+// (issue 11) are inserted by SQL as it writes them: the Fleet page ranks robots by their risk,
+// the Robot page draws the forecast, the Models page shows a card, a chart and the versions.
+// Screenshots go to
 // tests/e2e/out/. Prints cmocka-style summary lines for tests/run.sh.
 // Usage: node tests/e2e/run.mjs (PGPULSE_BIN and PGPULSE_TEST_HOME set, as tests/run.sh does).
 import { spawn, spawnSync } from 'node:child_process';
@@ -109,6 +112,29 @@ async function test(name, fn) {
   catch (e) { console.log(`[  ERROR   ] ${name}: ${e.stack || e}`); console.log(`[  FAILED  ] ${name}`); results.push(false); }
 }
 
+// What the learn stage writes (sql/010_learn.sql), fixed values: risks 5 %, 20 %, 42 % for the
+// first three robots (the fourth has none), the first robot's 1-ahead forecasts every 10 s over
+// its last 10 minutes, a failure_risk model with a champion and a challenger run, 300 roc_auc
+// values each and three versions.
+function learnRows(robot) {
+  psql(conninfo, `INSERT INTO prediction SELECT 'pipeline', ${robot} + r, now() - interval '5 minutes', 'risk', 0, 86400,
+    now() + interval '1 day', (ARRAY[0.05, 0.2, 0.42])[r + 1], 1 FROM generate_series(0, 2) r`);
+  psql(conninfo, `INSERT INTO prediction SELECT 'pipeline', ${robot}, t, 'forecast', a, 1, t + interval '1 second', 10 + a, NULL
+    FROM (SELECT generate_series(max(ts) - interval '10 minutes', max(ts) - interval '10 seconds', interval '10 seconds') t
+            FROM reading WHERE robot_id = ${robot}) g, generate_series(1, 8) a`);
+  psql(conninfo, `INSERT INTO experiment (name) VALUES ('failure_risk');
+    INSERT INTO run (run_id, experiment_id, consumer, name, model, params, status, records, stream_start, stream_end)
+      SELECT md5(k), 1, 'pipeline', 'failure_risk/' || k, m, '{}', 'RUNNING', 3000, now() - interval '50 minutes', now()
+        FROM (VALUES ('champion', 'logistic'), ('challenger', 'forest')) v(k, m);
+    INSERT INTO run_metric SELECT md5(k), 'roc_auc', g * 10, now() - interval '50 minutes' + g * interval '10 seconds',
+        CASE k WHEN 'champion' THEN 0.6 + g / 1000.0 ELSE 0.55 + g / 900.0 END
+      FROM generate_series(1, 300) g, (VALUES ('champion'), ('challenger')) v(k);
+    INSERT INTO model_version (consumer, name, version, run_id, model, state, metrics, alias, stream_ts) VALUES
+      ('pipeline', 'failure_risk', 1, md5('champion'), 'logistic', '\\x0102', '{"roc_auc": 0.7}', NULL, now() - interval '30 minutes'),
+      ('pipeline', 'failure_risk', 2, md5('champion'), 'logistic', '\\x010203', '{"roc_auc": 0.9, "recall": 0.8}', 'champion', now()),
+      ('pipeline', 'failure_risk', 3, md5('challenger'), 'forest', '\\x01', '{"roc_auc": 0.88}', 'challenger', now())`);
+}
+
 async function main() {
   mkdirSync(out, { recursive: true });
   psql(admin, `CREATE DATABASE ${dbname}`);
@@ -123,6 +149,7 @@ async function main() {
     '--start', iso(now - 50 * 60e3), '--duration', String(50 * 60 - 5), '--speedup', 'max', '--db', conninfo], { timeout: 120000 });
   const total = psql(conninfo, 'SELECT count(*) FROM reading').trim();
   await until(() => psql(conninfo, 'SELECT coalesce(sum(rows_total), 0) FROM live_robot').trim() === total, 60000, 'the consumer to catch up');
+  learnRows(robot);
   const m = await start([bin, 'serve', '--db', conninfo, '--listen', '127.0.0.1:0'], /serving (http:\/\/\S+)/, 20000);
   const url = m[1].replace(/\/?$/, '/');
 
@@ -186,8 +213,38 @@ async function main() {
     if (n !== '1') throw new Error(`episode ${id}: ${n} acknowledgements stored`);
   });
 
+  await test('fleet_orders_by_risk', async () => {
+    await page.goto(url);
+    await page.waitForFunction(() => document.querySelectorAll('.tile[data-risk]:not([data-risk=""])').length >= 3, null, { timeout: 10000 });
+    const tiles = await page.$$eval('.tile', (ts) => ts.map((t) => [Number(t.dataset.robot), t.querySelector('.m').textContent]));
+    const ids = tiles.slice(0, 4).map((t) => t[0]);
+    if (ids.join() !== [robot + 2, robot + 1, robot, robot + 3].join()) throw new Error(`tiles in order ${ids}`);
+    if (!/risk 42 %/.test(tiles[0][1])) throw new Error(`the first tile says '${tiles[0][1]}'`);
+    if (await page.inputValue('#order') !== 'risk') throw new Error('the order is not by risk');
+    await page.selectOption('#order', 'id');
+    await page.waitForFunction((r) => Number(document.querySelector('.tile').dataset.robot) === r, robot, { timeout: 2000 });
+  });
+
+  await test('robot_page_draws_the_forecast', async () => {
+    await page.goto(`${url}robot.html?id=${robot}`);
+    await page.waitForFunction(() => Number(document.body.dataset.forecasts || 0) > 0, null, { timeout: 10000 });
+    await page.waitForFunction(() => /failure risk 5 %/.test(document.getElementById('title').textContent), null, { timeout: 5000 });
+  });
+
+  await test('models_page_shows_card_chart_versions', async () => {
+    await page.goto(url + 'models.html');
+    await page.waitForSelector('.card[data-model="pipeline/failure_risk"]', { timeout: 10000 });
+    const card = await page.textContent('.card[data-model="pipeline/failure_risk"]');
+    if (!/v2/.test(card) || !/logistic/.test(card) || !/forest/.test(card) || !/recall 80\.0 %/.test(card)) throw new Error(`card: ${card}`);
+    await page.waitForSelector('#chart[data-runs="2"] .uplot canvas', { timeout: 10000 });
+    if (await page.inputValue('#key') !== 'roc_auc') throw new Error('the metric is not roc_auc');
+    const rows = await page.$$eval('#versions tr', (rs) => rs.length);
+    if (rows !== 4) throw new Error(`${rows - 1} versions shown`);
+    await page.screenshot({ path: path.join(out, 'models.png') });
+  });
+
   await test('layout_at_laptop_and_wall_sizes', async () => {
-    for (const [p, n] of [['', 'fleet'], [`robot.html?id=${robot}`, 'robot'], ['alerts.html', 'alerts'], ['pipeline.html', 'pipeline']]) {
+    for (const [p, n] of [['', 'fleet'], [`robot.html?id=${robot}`, 'robot'], ['alerts.html', 'alerts'], ['pipeline.html', 'pipeline'], ['models.html', 'models']]) {
       await page.goto(url + p);
       await page.waitForLoadState('load');
       await layout(page, 1366, 768, n);

@@ -1,0 +1,706 @@
+/* Integration tests of the learn stage's API (src/api_models.c, and the risk that
+ * GET /api/robots adds) through real HTTP on a real database: the server runs in-process
+ * (serve_start on a free port, as the dashboard's login pgpulse_web); experiments, runs, metrics,
+ * model versions and predictions are inserted by SQL as the learn stage writes them (its
+ * consumer's and another consumer's). Covered: /api/models (aliases, runs, metric keys, counts),
+ * /api/models/{name}/versions (newest first, the state's size not its bytes, consumer and limit),
+ * /api/models/{name}/metrics (each run's series downsampled to at most `points`, its points the
+ * logged values themselves, the last one kept; ranges, one run), /api/robots/{id}/predictions
+ * (forecast and risk, filters, buckets against SQL's own aggregates), the fleet's risk per robot
+ * (the newest, the consumer's own, null without one; the other fields unchanged), and the 4xx
+ * that name the parameter or the path segment at fault. */
+#include <arpa/inet.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "buf.h"
+#include "harness.h"
+#include "serve.h"
+#include "util.h"
+
+#define CONSUMER "pipeline"
+#define WEB "pgpulse_web"
+#define RUN_CHAMP "a9f7e97965d6cf799a529102a973b8b9"   /* md5('c1') */
+#define RUN_CHALL "9ab62b5ef34a985438bfdf7ee0102229"   /* md5('c2') */
+#define RUN_FCAST "8fa14cdd754f91cc6554c9e71929cce7"   /* md5('f') */
+#define RUN_OTHER "1679091c5a880faf6fb5e6087eb1b2dc"   /* md5('6') */
+
+static struct {
+    char db[1024];    /* the owner's conninfo ("" without a test cluster) */
+    char web[1024];   /* the web login's */
+    PGconn *conn;     /* the owner's connection */
+    serve *srv;
+} fx;
+
+/* One answer. */
+typedef struct reply {
+    int status;
+    buf head;   /* the status line and headers, NUL-terminated */
+    buf body;   /* NUL-terminated */
+    json_t *json;
+} reply;
+
+static void reply_free(reply *r)
+{
+    buf_free(&r->head);
+    buf_free(&r->body);
+    json_decref(r->json);
+    memset(r, 0, sizeof *r);
+}
+
+/* A header's value (case-insensitive name), copied into out; 0 if found. */
+static int reply_header(const reply *r, const char *name, char *out, size_t len)
+{
+    const char *h = (const char *)r->head.data;
+    size_t n = strlen(name);
+    for (const char *line = strstr(h, "\r\n"); line && line[2]; line = strstr(line + 2, "\r\n")) {
+        const char *l = line + 2;
+        if (!strncasecmp(l, name, n) && l[n] == ':') {
+            const char *v = l + n + 1;
+            while (*v == ' ') v++;
+            const char *end = strstr(v, "\r\n");
+            snprintf(out, len, "%.*s", (int)(end ? end - v : (long)strlen(v)), v);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Sends raw (a whole request) to the server on port and reads the answer: the connection is
+ * closed by the request's "Connection: close", or after max_ms for a stream. Chunked bodies are
+ * decoded. */
+static reply http_raw(int port, const char *raw, size_t len, int max_ms)
+{
+    reply r = {0};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {.tv_sec = max_ms / 1000, .tv_usec = (max_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(fd, raw + off, len - off);
+        assert_true(w > 0);
+        off += (size_t)w;
+    }
+    buf all = {0};
+    char chunk[65536];
+    int64_t t0 = util_mono_us();
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n <= 0) break;
+        buf_append(&all, chunk, (size_t)n);
+        if ((util_mono_us() - t0) / 1000 > max_ms) break;
+    }
+    close(fd);
+    buf_append(&all, "", 1);
+    const char *s = (const char *)all.data, *end = strstr(s, "\r\n\r\n");
+    if (!end) fail_msg("no complete answer to %.*s: %s", (int)len, raw, s);
+    sscanf(s, "HTTP/1.%*d %d", &r.status);
+    buf_append(&r.head, s, (size_t)(end - s) + 2);
+    buf_append(&r.head, "", 1);
+    const char *b = end + 4;
+    size_t blen = all.len - 1 - (size_t)(b - s);
+    char te[64] = "";
+    if (reply_header(&r, "Transfer-Encoding", te, sizeof te) == 0 && strstr(te, "chunked")) {
+        while (blen > 0) {
+            unsigned long n = strtoul(b, NULL, 16);
+            const char *crlf = strstr(b, "\r\n");
+            if (!crlf || n == 0) break;
+            size_t take = n;
+            const char *data = crlf + 2;
+            size_t avail = blen - (size_t)(data - b);
+            if (take > avail) take = avail;
+            buf_append(&r.body, data, take);
+            if (take < n || avail < take + 2) break;
+            blen -= (size_t)(data + take + 2 - b);
+            b = data + take + 2;
+        }
+    } else {
+        buf_append(&r.body, b, blen);
+    }
+    buf_append(&r.body, "", 1);
+    r.body.len--;
+    r.json = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+    buf_free(&all);
+    return r;
+}
+
+/* method path on server s, with extra header lines (each ending in \r\n) and a body. */
+static reply http(serve *s, const char *method, const char *path, const char *headers,
+                  const char *body)
+{
+    char *req = xasprintf("%s %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n%s"
+                          "Content-Length: %zu\r\n\r\n%s",
+                          method, path, headers ? headers : "", body ? strlen(body) : 0,
+                          body ? body : "");
+    reply r = http_raw(serve_port(s), req, strlen(req), 10000);
+    free(req);
+    return r;
+}
+
+static reply get(const char *path)
+{
+    return http(fx.srv, "GET", path, NULL, NULL);
+}
+
+/* A 4xx/5xx answer: the status, and a JSON body {"error": "...", "status": N} whose message
+ * holds `names`. */
+static void expect_error(reply *r, int status, const char *names)
+{
+    if (r->status != status || !r->json)
+        fail_msg("expected %d with a JSON error, got %d: %s", status, r->status,
+                 (const char *)r->body.data);
+    const char *e = json_string_value(json_object_get(r->json, "error"));
+    assert_non_null(e);
+    assert_int_equal(json_integer_value(json_object_get(r->json, "status")), status);
+    if (names && !strstr(e, names)) fail_msg("error '%s' does not name '%s'", e, names);
+    reply_free(r);
+}
+
+/* The number of elements of JSON array a (fails the test when it is not one). */
+static size_t arr_len(json_t *a)
+{
+    assert_true(json_is_array(a));
+    return json_array_size(a);
+}
+
+/* The element of array a (of objects) whose member key is the string want; NULL if none. */
+static json_t *find_by(json_t *a, const char *key, const char *want)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(a, i, x)
+    {
+        const char *v = json_string_value(json_object_get(x, key));
+        if (v && !strcmp(v, want)) return x;
+    }
+    return NULL;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    const char *db = harness_db("api_models", 1);
+    if (!db) return 0;
+    snprintf(fx.db, sizeof fx.db, "%s", db);
+    const char *home = getenv("PGPULSE_TEST_HOME");
+    char *portfile = xasprintf("%s/port", home);
+    char *port = harness_read_file(portfile);
+    snprintf(fx.web, sizeof fx.web,
+             "host=127.0.0.1 port=%d user=" WEB " dbname=test_api_models passfile=%s/pgpass",
+             atoi(port), home);
+    free(port);
+    free(portfile);
+    fx.conn = harness_connect(fx.db);
+    harness_exec(fx.conn, "INSERT INTO robot (robot_id, name) VALUES (1, 'one'), (2, 'two'), "
+                          "(3, 'three'), (4, 'four')");
+    /* As the learn stage writes them: a risk experiment with its champion and challenger runs, a
+     * forecast experiment, and the risk experiment of another consumer. */
+    harness_exec(fx.conn, "INSERT INTO experiment (name) VALUES ('failure_risk'), ('forecast')");
+    harness_exec(fx.conn,
+                 "INSERT INTO run (run_id, experiment_id, consumer, name, model, params, status, "
+                 "records, stream_start, stream_end) VALUES "
+                 "(md5('c1'), 1, '" CONSUMER "', 'failure_risk/champion', 'logistic', '{}', "
+                 "'RUNNING', 20000, '2026-12-01', '2026-12-02 09:20'), "
+                 "(md5('c2'), 1, '" CONSUMER "', 'failure_risk/challenger', 'forest', '{}', "
+                 "'RUNNING', 20000, '2026-12-01', '2026-12-02 09:20'), "
+                 "(md5('f'), 2, '" CONSUMER "', 'forecast', 'phase', '{}', 'FINISHED', 5000, "
+                 "'2026-12-01', '2026-12-01 01:00'), "
+                 "(md5('6'), 1, 'other', 'failure_risk/champion', 'logistic', '{}', 'KILLED', 3, "
+                 "NULL, NULL)");
+    /* roc_auc every 10 records: 2,000 values of the champion, 1,000 of the challenger (one a
+     * minute of stream time). */
+    harness_exec(fx.conn, "INSERT INTO run_metric SELECT md5('c1'), 'roc_auc', g * 10, "
+                          "'2026-12-01'::timestamptz + g * interval '1 minute', 0.5 + g / 10000.0 "
+                          "FROM generate_series(1, 2000) g");
+    harness_exec(fx.conn, "INSERT INTO run_metric SELECT md5('c2'), 'roc_auc', g * 20, "
+                          "'2026-12-01'::timestamptz + g * interval '2 minutes', 0.6 + g / 10000.0 "
+                          "FROM generate_series(1, 1000) g");
+    harness_exec(fx.conn, "INSERT INTO run_metric SELECT md5('c1'), k, g * 1000, "
+                          "'2026-12-01'::timestamptz + g * interval '100 minutes', g / 10.0 "
+                          "FROM generate_series(1, 10) g, (VALUES ('recall'), ('lead_h_median')) v(k)");
+    harness_exec(fx.conn, "INSERT INTO run_metric SELECT md5('c2'), 'pr_auc', (2::bigint) ^ g, "
+                          "'2026-12-01'::timestamptz + g * interval '1 minute', g / 100.0 "
+                          "FROM generate_series(1, 40) g");
+    harness_exec(fx.conn, "INSERT INTO run_metric SELECT md5('f'), 'mae.h1.axis3', g * 100, "
+                          "'2026-12-01'::timestamptz + g * interval '1 minute', 1.0 / g "
+                          "FROM generate_series(1, 30) g");
+    harness_exec(fx.conn, "INSERT INTO run_metric SELECT md5('6'), 'roc_auc', g, "
+                          "'2026-12-01'::timestamptz + g * interval '1 minute', 0.9 "
+                          "FROM generate_series(1, 3) g");
+    harness_exec(fx.conn,
+                 "INSERT INTO model_version (consumer, name, version, run_id, model, state, "
+                 "metrics, alias, stream_ts) VALUES "
+                 "('" CONSUMER "', 'failure_risk', 1, md5('c1'), 'logistic', "
+                 "decode(repeat('ab', 1000), 'hex'), '{\"roc_auc\": 0.61}', NULL, '2026-12-01 10:00'), "
+                 "('" CONSUMER "', 'failure_risk', 2, md5('c1'), 'logistic', "
+                 "decode(repeat('cd', 5000), 'hex'), '{\"roc_auc\": 0.7, \"recall\": 0.8}', "
+                 "'champion', '2026-12-02 00:00'), "
+                 "('" CONSUMER "', 'failure_risk', 3, md5('c2'), 'forest', "
+                 "decode(repeat('ef', 300), 'hex'), '{\"roc_auc\": 0.72}', 'challenger', "
+                 "'2026-12-02 01:00'), "
+                 "('other', 'failure_risk', 1, md5('6'), 'logistic', '\\x00', '{}', 'champion', "
+                 "'2026-12-01 00:03')");
+    /* Risk every 10 minutes: robot 2 rises to 0.9, robot 3 falls to 0.2, robot 4 stays at
+     * 0.05, robot 1 has none (another consumer's risk for it must not show). */
+    harness_exec(fx.conn,
+                 "INSERT INTO prediction SELECT '" CONSUMER "', r, '2026-12-02'::timestamptz + "
+                 "g * interval '10 minutes', 'risk', 0, 86400, '2026-12-03'::timestamptz + "
+                 "g * interval '10 minutes', CASE r WHEN 2 THEN 0.3 * g WHEN 3 THEN 0.8 - 0.2 * g "
+                 "ELSE 0.05 END, 2 FROM generate_series(1, 3) g, (VALUES (2), (3), (4)) v(r)");
+    harness_exec(fx.conn, "INSERT INTO prediction VALUES ('other', 1, '2026-12-02 00:30', 'risk', "
+                          "0, 86400, '2026-12-03 00:30', 0.99, 1)");
+    /* Robot 2's forecasts: every 10 s for 1,000 s, per axis, 1 and 10 readings ahead. */
+    harness_exec(fx.conn,
+                 "INSERT INTO prediction SELECT '" CONSUMER "', 2, '2026-12-01'::timestamptz + "
+                 "g * interval '10 seconds', 'forecast', a, h, '2026-12-01'::timestamptz + "
+                 "(g * 10 + h) * interval '1 second', a * 10 + g % 7, NULL "
+                 "FROM generate_series(0, 99) g, generate_series(1, 8) a, (VALUES (1), (10)) v(h)");
+    harness_exec(fx.conn, "INSERT INTO prediction SELECT 'other', 2, '2026-12-01'::timestamptz + "
+                          "g * interval '10 seconds', 'forecast', 1, 1, '2026-12-01', -1, NULL "
+                          "FROM generate_series(0, 99) g");
+    char err[512];
+    serve_opts o = {.conninfo = fx.web, .consumer = CONSUMER, .listen = "127.0.0.1:0",
+                    .threads = 2, .quiet = 1};
+    fx.srv = serve_start(&o, err, sizeof err);
+    if (!fx.srv) fail_msg("serve_start: %s", err);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (!*fx.db) return 0;
+    serve_stop(fx.srv);
+    PQfinish(fx.conn);
+    return 0;
+}
+
+static void test_models_list(void **state)
+{
+    (void)state;
+    if (!*fx.db) skip();
+    reply r = get("/api/models");
+    assert_int_equal(r.status, 200);
+    json_t *ms = json_object_get(r.json, "models");
+    assert_int_equal(arr_len(ms), 3);
+    /* By name, then consumer: failure_risk of 'other', of the pipeline, then forecast. */
+    json_t *o = json_array_get(ms, 0), *m = json_array_get(ms, 1), *f = json_array_get(ms, 2);
+    assert_string_equal(json_string_value(json_object_get(o, "consumer")), "other");
+    assert_string_equal(json_string_value(json_object_get(m, "consumer")), CONSUMER);
+    assert_string_equal(json_string_value(json_object_get(m, "name")), "failure_risk");
+    assert_string_equal(json_string_value(json_object_get(f, "name")), "forecast");
+    assert_int_equal(json_integer_value(json_object_get(m, "versions")), 3);
+    assert_int_equal(json_integer_value(json_object_get(o, "versions")), 1);
+    assert_int_equal(json_integer_value(json_object_get(f, "versions")), 0);
+    json_t *ch = json_object_get(m, "champion"), *cl = json_object_get(m, "challenger");
+    assert_int_equal(json_integer_value(json_object_get(ch, "version")), 2);
+    assert_string_equal(json_string_value(json_object_get(ch, "model")), "logistic");
+    assert_string_equal(json_string_value(json_object_get(ch, "run_id")), RUN_CHAMP);
+    assert_string_equal(json_string_value(json_object_get(ch, "stream_ts")),
+                        "2026-12-02T00:00:00.000000Z");
+    assert_true(fabs(json_real_value(json_object_get(json_object_get(ch, "metrics"), "recall")) -
+                     0.8) < 1e-12);
+    assert_int_equal(json_integer_value(json_object_get(cl, "version")), 3);
+    assert_string_equal(json_string_value(json_object_get(cl, "model")), "forest");
+    assert_true(json_is_null(json_object_get(o, "challenger")));
+    assert_true(json_is_null(json_object_get(f, "champion")));
+    /* Runs: the consumer's own, with the alias their versions hold. */
+    json_t *runs = json_object_get(m, "runs");
+    assert_int_equal(arr_len(runs), 2);
+    json_t *rc = find_by(runs, "run_id", RUN_CHAMP), *rl = find_by(runs, "run_id", RUN_CHALL);
+    assert_non_null(rc);
+    assert_non_null(rl);
+    assert_string_equal(json_string_value(json_object_get(rc, "alias")), "champion");
+    assert_string_equal(json_string_value(json_object_get(rl, "alias")), "challenger");
+    assert_string_equal(json_string_value(json_object_get(rc, "name")), "failure_risk/champion");
+    assert_string_equal(json_string_value(json_object_get(rc, "status")), "RUNNING");
+    assert_int_equal(json_integer_value(json_object_get(rc, "records")), 20000);
+    assert_string_equal(json_string_value(json_object_get(rc, "stream_end")),
+                        "2026-12-02T09:20:00.000000Z");
+    json_t *fr = json_array_get(json_object_get(f, "runs"), 0);
+    assert_string_equal(json_string_value(json_object_get(fr, "run_id")), RUN_FCAST);
+    assert_true(json_is_null(json_object_get(fr, "alias")));
+    assert_int_equal(arr_len(json_object_get(o, "runs")), 1);
+    assert_true(json_is_null(json_object_get(json_array_get(json_object_get(o, "runs"), 0),
+                                             "stream_start")));
+    /* The metric keys present, sorted, once each. */
+    json_t *keys = json_object_get(m, "keys");
+    assert_int_equal(arr_len(keys), 4);
+    assert_string_equal(json_string_value(json_array_get(keys, 0)), "lead_h_median");
+    assert_string_equal(json_string_value(json_array_get(keys, 1)), "pr_auc");
+    assert_string_equal(json_string_value(json_array_get(keys, 2)), "recall");
+    assert_string_equal(json_string_value(json_array_get(keys, 3)), "roc_auc");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(f, "keys"), 0)),
+                        "mae.h1.axis3");
+    reply_free(&r);
+    r = get("/api/models?x=1");
+    expect_error(&r, 400, "'x'");
+    r = http(fx.srv, "POST", "/api/models", NULL, "{}");
+    expect_error(&r, 405, "GET");
+    r = get("/api/models/failure_risk/nothing");
+    expect_error(&r, 404, "no such endpoint");
+    r = get("/api/modelsx");
+    expect_error(&r, 404, "no such endpoint");
+}
+
+static void test_versions(void **state)
+{
+    (void)state;
+    if (!*fx.db) skip();
+    reply r = get("/api/models/failure_risk/versions");
+    assert_int_equal(r.status, 200);
+    json_t *vs = json_object_get(r.json, "versions");
+    /* Newest first, every consumer's; the state's size, never its bytes. */
+    assert_int_equal(arr_len(vs), 4);
+    static const int want_v[] = {3, 2, 1, 1};
+    static const int want_bytes[] = {300, 5000, 1, 1000}; /* then by consumer: other first */
+    for (size_t i = 0; i < 4; i++) {
+        json_t *v = json_array_get(vs, i);
+        assert_int_equal(json_integer_value(json_object_get(v, "version")), want_v[i]);
+        assert_int_equal(json_integer_value(json_object_get(v, "state_bytes")), want_bytes[i]);
+        assert_null(json_object_get(v, "state"));
+    }
+    json_t *v3 = json_array_get(vs, 0);
+    assert_string_equal(json_string_value(json_object_get(v3, "alias")), "challenger");
+    assert_string_equal(json_string_value(json_object_get(v3, "run_id")), RUN_CHALL);
+    assert_string_equal(json_string_value(json_object_get(v3, "consumer")), CONSUMER);
+    assert_true(json_is_null(json_object_get(json_array_get(vs, 3), "alias")));
+    assert_true(fabs(json_real_value(json_object_get(json_object_get(v3, "metrics"), "roc_auc")) -
+                     0.72) < 1e-12);
+    reply_free(&r);
+    r = get("/api/models/failure_risk/versions?consumer=other");
+    assert_int_equal(r.status, 200);
+    vs = json_object_get(r.json, "versions");
+    assert_int_equal(arr_len(vs), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(vs, 0), "consumer")),
+                        "other");
+    reply_free(&r);
+    r = get("/api/models/failure_risk/versions?consumer=" CONSUMER "&limit=2");
+    assert_int_equal(arr_len(json_object_get(r.json, "versions")), 2);
+    reply_free(&r);
+    /* A model with runs but no versions: an empty list, not a 404. */
+    r = get("/api/models/forecast/versions");
+    assert_int_equal(r.status, 200);
+    assert_int_equal(arr_len(json_object_get(r.json, "versions")), 0);
+    reply_free(&r);
+    r = http(fx.srv, "HEAD", "/api/models/failure_risk/versions", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    r = get("/api/models/nothing/versions");
+    expect_error(&r, 404, "model 'nothing'");
+    r = get("/api/models/forecast/versions?consumer=other");
+    expect_error(&r, 404, "consumer 'other'");
+    r = get("/api/models/a%20b/versions");
+    expect_error(&r, 404, "'a b' is not a model name");
+    r = get("/api/models/failure_risk/versions?limit=0");
+    expect_error(&r, 400, "'limit'");
+    r = get("/api/models/failure_risk/versions?limit=1001");
+    expect_error(&r, 400, "'limit'");
+    r = get("/api/models/failure_risk/versions?consumer=");
+    expect_error(&r, 400, "'consumer'");
+    r = get("/api/models/failure_risk/versions?version=1");
+    expect_error(&r, 400, "'version'");
+    r = http(fx.srv, "DELETE", "/api/models/failure_risk/versions", NULL, NULL);
+    expect_error(&r, 405, "GET");
+}
+
+/* Checks one run's downsampled series against SQL: all n values when n <= points, else at
+ * most points (exactly points when the logged steps are evenly spaced, as here: every bucket
+ * of equal step width holds one), each a logged (step, value) of the run in range, steps
+ * increasing, the last one the newest in range; rows = n. */
+static void check_series(json_t *run, const char *key, int points, const char *range_sql,
+                         int even)
+{
+    const char *id = json_string_value(json_object_get(run, "run_id"));
+    char *sql = xasprintf("SELECT count(*) FROM run_metric WHERE run_id = '%s' AND key = '%s' %s",
+                          id, key, range_sql);
+    int64_t n = harness_query_int(fx.conn, sql);
+    free(sql);
+    json_t *step = json_object_get(run, "step"), *t = json_object_get(run, "t"),
+           *value = json_object_get(run, "value");
+    size_t want = (size_t)(n < points ? n : points);
+    assert_int_equal(json_integer_value(json_object_get(run, "rows")), n);
+    if (n > points && !even) { /* uneven steps: empty buckets give nothing */
+        assert_true(arr_len(step) >= 1 && arr_len(step) <= want);
+        want = arr_len(step);
+    }
+    assert_int_equal(arr_len(step), want);
+    assert_int_equal(arr_len(t), want);
+    assert_int_equal(arr_len(value), want);
+    if (!want) return;
+    json_int_t prev = -1;
+    for (size_t i = 0; i < want; i++) {
+        json_int_t s = json_integer_value(json_array_get(step, i));
+        assert_true(s > prev);
+        prev = s;
+        if (i % 97 == 0 || i == want - 1) { /* a sample of them, each a logged value */
+            sql = xasprintf("SELECT count(*) FROM run_metric WHERE run_id = '%s' AND key = '%s' "
+                            "AND step = %lld AND abs(value - %.17g) < 1e-12 AND "
+                            "abs(extract(epoch FROM ts) - %.6f) < 1e-3",
+                            id, key, (long long)s, json_number_value(json_array_get(value, i)),
+                            json_number_value(json_array_get(t, i)));
+            assert_int_equal(harness_query_int(fx.conn, sql), 1);
+            free(sql);
+        }
+    }
+    sql = xasprintf("SELECT max(step) FROM run_metric WHERE run_id = '%s' AND key = '%s' %s", id,
+                    key, range_sql);
+    assert_int_equal(prev, harness_query_int(fx.conn, sql));
+    free(sql);
+}
+
+static void test_metrics_downsampled(void **state)
+{
+    (void)state;
+    if (!*fx.db) skip();
+    /* The default (500) and bounds around each run's count (2,000 and 1,000 values). */
+    static const int pts[] = {0, 1, 2, 7, 999, 1000, 1001, 1999, 2000, 2001, 5000};
+    for (size_t i = 0; i < sizeof pts / sizeof pts[0]; i++) {
+        char path[128];
+        if (pts[i])
+            snprintf(path, sizeof path, "/api/models/failure_risk/metrics?key=roc_auc&points=%d",
+                     pts[i]);
+        else
+            snprintf(path, sizeof path, "/api/models/failure_risk/metrics?key=roc_auc");
+        reply r = get(path);
+        assert_int_equal(r.status, 200);
+        int p = pts[i] ? pts[i] : 500;
+        assert_int_equal(json_integer_value(json_object_get(r.json, "points")), p);
+        assert_string_equal(json_string_value(json_object_get(r.json, "key")), "roc_auc");
+        json_t *runs = json_object_get(r.json, "runs");
+        /* Only the consumer's runs of the model... unless no consumer is named: then every
+         * consumer's (the other consumer's run too). */
+        assert_int_equal(arr_len(runs), 3);
+        for (size_t k = 0; k < 3; k++) check_series(json_array_get(runs, k), "roc_auc", p, "", 1);
+        json_t *champ = find_by(runs, "run_id", RUN_CHAMP);
+        assert_string_equal(json_string_value(json_object_get(champ, "alias")), "champion");
+        if (p == 1) /* one point: the newest value */
+            assert_true(fabs(json_number_value(json_array_get(json_object_get(champ, "value"), 0)) -
+                             0.7) < 1e-12);
+        reply_free(&r);
+    }
+    /* One run, one consumer, a range of stream time. */
+    reply r = get("/api/models/failure_risk/metrics?key=roc_auc&run=" RUN_CHALL "&consumer="
+                  CONSUMER "&from=2026-12-01T10:00:00Z&to=2026-12-01T20:00:00Z&points=50");
+    assert_int_equal(r.status, 200);
+    json_t *runs = json_object_get(r.json, "runs");
+    assert_int_equal(arr_len(runs), 1);
+    check_series(json_array_get(runs, 0), "roc_auc", 50,
+                 "AND ts >= '2026-12-01T10:00:00Z' AND ts < '2026-12-01T20:00:00Z'", 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(runs, 0), "rows")), 300);
+    reply_free(&r);
+    r = get("/api/models/failure_risk/metrics?key=roc_auc&consumer=other");
+    assert_int_equal(arr_len(json_object_get(r.json, "runs")), 1);
+    reply_free(&r);
+    /* A key no run logged: each run with no values. */
+    r = get("/api/models/failure_risk/metrics?key=nothing&consumer=" CONSUMER);
+    assert_int_equal(r.status, 200);
+    runs = json_object_get(r.json, "runs");
+    assert_int_equal(arr_len(runs), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(runs, 0), "rows")), 0);
+    assert_int_equal(arr_len(json_object_get(json_array_get(runs, 0), "value")), 0);
+    reply_free(&r);
+    r = get("/api/models/forecast/metrics?key=mae.h1.axis3");
+    runs = json_object_get(r.json, "runs");
+    assert_int_equal(arr_len(runs), 1);
+    check_series(json_array_get(runs, 0), "mae.h1.axis3", 500, "", 1);
+    reply_free(&r);
+    /* Steps far from even (2^g): at most points values, the newest kept. */
+    static const int few[] = {1, 3, 10, 39, 40};
+    for (size_t i = 0; i < sizeof few / sizeof few[0]; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/api/models/failure_risk/metrics?key=pr_auc&points=%d", few[i]);
+        r = get(path);
+        runs = json_object_get(r.json, "runs");
+        check_series(find_by(runs, "run_id", RUN_CHALL), "pr_auc", few[i], "", 0);
+        reply_free(&r);
+    }
+    /* Errors, each naming what was wrong. */
+    r = get("/api/models/failure_risk/metrics");
+    expect_error(&r, 400, "'key'");
+    r = get("/api/models/failure_risk/metrics?key=");
+    expect_error(&r, 400, "'key'");
+    r = get("/api/models/failure_risk/metrics?key=roc_auc&points=0");
+    expect_error(&r, 400, "'points'");
+    r = get("/api/models/failure_risk/metrics?key=roc_auc&points=5001");
+    expect_error(&r, 400, "'points'");
+    r = get("/api/models/failure_risk/metrics?key=roc_auc&points=many");
+    expect_error(&r, 400, "'points'");
+    r = get("/api/models/failure_risk/metrics?key=roc_auc&run=xyz");
+    expect_error(&r, 400, "'run'");
+    r = get("/api/models/failure_risk/metrics?key=roc_auc&run=" RUN_FCAST);
+    expect_error(&r, 404, RUN_FCAST);
+    r = get("/api/models/failure_risk/metrics?key=roc_auc&run=" RUN_OTHER "&consumer=" CONSUMER);
+    expect_error(&r, 404, RUN_OTHER);
+    r = get("/api/models/failure_risk/metrics?key=roc_auc&from=yesterday");
+    expect_error(&r, 400, "'from'");
+    r = get("/api/models/failure_risk/metrics?key=roc_auc&from=2026-12-02&to=2026-12-01");
+    expect_error(&r, 400, "from, to");
+    r = get("/api/models/failure_risk/metrics?key=roc_auc&step=1");
+    expect_error(&r, 400, "'step'");
+    r = get("/api/models/nothing/metrics?key=roc_auc");
+    expect_error(&r, 404, "model 'nothing'");
+}
+
+static void test_predictions(void **state)
+{
+    (void)state;
+    if (!*fx.db) skip();
+    /* Risk: the default range (7 days up to the newest prediction, robot 3 having no
+     * readings), one series, each value the prediction itself. */
+    reply r = get("/api/robots/3/predictions?kind=risk");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "kind")), "risk");
+    assert_string_equal(json_string_value(json_object_get(r.json, "to")),
+                        "2026-12-02T00:30:00.000001Z");
+    json_t *ss = json_object_get(r.json, "series");
+    assert_int_equal(arr_len(ss), 1);
+    json_t *s = json_array_get(ss, 0);
+    assert_int_equal(json_integer_value(json_object_get(s, "axis")), 0);
+    assert_int_equal(json_integer_value(json_object_get(s, "horizon")), 86400);
+    assert_int_equal(json_integer_value(json_object_get(s, "rows")), 3);
+    assert_int_equal(arr_len(json_object_get(s, "value")), 3);
+    assert_true(fabs(json_number_value(json_array_get(json_object_get(s, "value"), 2)) - 0.2) < 1e-9);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(s, "version"), 0)), 2);
+    assert_true(fabs(json_number_value(json_array_get(json_object_get(s, "target"), 0)) -
+                     json_number_value(json_array_get(json_object_get(s, "t"), 0)) - 86400) < 1e-6);
+    reply_free(&r);
+    /* Another consumer's predictions never show. */
+    r = get("/api/robots/1/predictions?kind=risk&from=2026-12-01&to=2026-12-03");
+    assert_int_equal(r.status, 200);
+    assert_int_equal(arr_len(json_object_get(r.json, "series")), 0);
+    reply_free(&r);
+    /* Forecasts: 16 series (8 axes, 2 horizons) of 100; at 1,000 points each is raw; at 7
+     * points, 7 buckets each the mean of SQL's own bucket. */
+    r = get("/api/robots/2/predictions?kind=forecast&from=2026-12-01T00:00:00Z"
+            "&to=2026-12-01T00:20:00Z");
+    ss = json_object_get(r.json, "series");
+    assert_int_equal(arr_len(ss), 16);
+    for (size_t i = 0; i < 16; i++) {
+        s = json_array_get(ss, i);
+        assert_int_equal(json_integer_value(json_object_get(s, "axis")), (json_int_t)(i / 2 + 1));
+        assert_int_equal(json_integer_value(json_object_get(s, "horizon")), i % 2 ? 10 : 1);
+        assert_int_equal(json_integer_value(json_object_get(s, "rows")), 100);
+        assert_int_equal(arr_len(json_object_get(s, "value")), 100);
+    }
+    s = json_array_get(ss, 4); /* axis 3, 1 ahead: value 30 + g % 7 at ts g * 10 s */
+    for (int g = 0; g < 100; g += 13) {
+        assert_true(fabs(json_number_value(json_array_get(json_object_get(s, "value"), g)) -
+                         (30 + g % 7)) < 1e-9);
+        assert_true(fabs(json_number_value(json_array_get(json_object_get(s, "target"), g)) -
+                         json_number_value(json_array_get(json_object_get(s, "t"), g)) - 1) < 1e-6);
+    }
+    reply_free(&r);
+    r = get("/api/robots/2/predictions?kind=forecast&axis=3&horizon=1&points=7"
+            "&from=2026-12-01T00:00:00Z&to=2026-12-01T00:20:00Z");
+    assert_int_equal(r.status, 200);
+    ss = json_object_get(r.json, "series");
+    assert_int_equal(arr_len(ss), 1);
+    s = json_array_get(ss, 0);
+    json_t *v = json_object_get(s, "value");
+    assert_true(arr_len(v) <= 7);
+    char *got = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    char *want = harness_query_text(
+        fx.conn, "SELECT json_agg(round(v::numeric, 6) ORDER BY k)::text FROM (SELECT floor(extract("
+                 "epoch FROM ts - '2026-12-01T00:00:00Z') / (1200 / 7.0)) AS k, avg(value) AS v "
+                 "FROM prediction WHERE consumer = '" CONSUMER "' AND robot_id = 2 AND kind = "
+                 "'forecast' AND axis = 3 AND horizon = 1 AND ts >= '2026-12-01T00:00:00Z' AND "
+                 "ts < '2026-12-01T00:20:00Z' GROUP BY 1) b");
+    json_t *wj = json_loads(want, 0, NULL);
+    assert_int_equal(arr_len(wj), arr_len(v));
+    for (size_t i = 0; i < arr_len(v); i++)
+        if (fabs(json_number_value(json_array_get(v, i)) - json_number_value(json_array_get(wj, i))) >
+            1e-6)
+            fail_msg("bucket %zu: %s, SQL says %s", i, got, want);
+    json_decref(wj);
+    free(got);
+    free(want);
+    reply_free(&r);
+    /* Errors. */
+    r = get("/api/robots/2/predictions");
+    expect_error(&r, 400, "'kind'");
+    r = get("/api/robots/2/predictions?kind=weather");
+    expect_error(&r, 400, "'kind'");
+    r = get("/api/robots/2/predictions?kind=forecast&axis=9");
+    expect_error(&r, 400, "'axis'");
+    r = get("/api/robots/2/predictions?kind=forecast&horizon=-1");
+    expect_error(&r, 400, "'horizon'");
+    r = get("/api/robots/2/predictions?kind=forecast&points=10001");
+    expect_error(&r, 400, "'points'");
+    r = get("/api/robots/2/predictions?kind=forecast&from=2026-12-02&to=2026-12-01");
+    expect_error(&r, 400, "from, to");
+    r = get("/api/robots/2/predictions?kind=forecast&from=2024-12-02&to=2026-12-01");
+    expect_error(&r, 400, "366 days");
+    r = get("/api/robots/2/predictions?kind=risk&model=1");
+    expect_error(&r, 400, "'model'");
+    r = get("/api/robots/99/predictions?kind=risk");
+    expect_error(&r, 404, "robot 99");
+    r = get("/api/robots/x1/predictions?kind=risk");
+    expect_error(&r, 404, "'x1' is not a robot id");
+    r = http(fx.srv, "POST", "/api/robots/2/predictions?kind=risk", NULL, "{}");
+    expect_error(&r, 405, "GET");
+}
+
+static void test_fleet_risk(void **state)
+{
+    (void)state;
+    if (!*fx.db) skip();
+    reply r = get("/api/robots");
+    assert_int_equal(r.status, 200);
+    json_t *rs = json_object_get(r.json, "robots");
+    assert_int_equal(arr_len(rs), 4);
+    /* The newest risk of the consumer's own: robot 2 rose to 0.9, robot 3 fell to 0.2; robot 1
+     * has only another consumer's. Ranked by risk: 2, 3, 4, then 1 (none). */
+    static const double want[] = {NAN, 0.9, 0.2, 0.05};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *x = json_array_get(rs, i), *risk = json_object_get(x, "risk");
+        assert_int_equal(json_integer_value(json_object_get(x, "id")), (json_int_t)i + 1);
+        /* The fields the Fleet page read before are all still there. */
+        static const char *const fields[] = {"id", "name", "shop", "state", "last_ts",
+                                             "seconds_since", "axes", "rows_today",
+                                             "rows_total", "open", "band", "risk_ts"};
+        for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++)
+            if (!json_object_get(x, fields[f])) fail_msg("robot %zu: no field '%s'", i + 1, fields[f]);
+        if (isnan(want[i])) {
+            assert_true(json_is_null(risk));
+            assert_true(json_is_null(json_object_get(x, "risk_ts")));
+        } else {
+            assert_true(json_is_number(risk));
+            assert_true(fabs(json_number_value(risk) - want[i]) < 1e-9);
+            assert_string_equal(json_string_value(json_object_get(x, "risk_ts")),
+                                "2026-12-02T00:30:00.000000Z");
+        }
+    }
+    reply_free(&r);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_models_list),
+        cmocka_unit_test(test_versions),
+        cmocka_unit_test(test_metrics_downsampled),
+        cmocka_unit_test(test_predictions),
+        cmocka_unit_test(test_fleet_risk),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
