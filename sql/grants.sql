@@ -91,6 +91,8 @@ GRANT SELECT ON plant, shop, asset_detail, robot, controller, part, data_source,
     live_robot, live_fleet_second_part, live_fleet_second, live_robot_status, anomaly,
     anomaly_ack, detect_band, prediction, experiment, run, run_metric, model_version
     TO pgpulse_reader;
+-- The learn stage's per-robot state is internal, but POST /api/predict starts from it.
+GRANT SELECT ON learn_robot_state TO pgpulse_reader;
 
 -- ---------------------------------------------------------------------------------------
 -- pgpulse_dashboard: the dashboard's server. It reads through pgpulse_reader (a member of it)

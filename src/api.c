@@ -100,6 +100,8 @@ int api_handle(const api_ctx *ctx, const http_request *req, http_response *resp)
         return api_method(req, "GET", resp) ? 0 : api_anomalies(ctx, req, resp);
     if (!strcmp(p, "/api/pipeline"))
         return api_method(req, "GET", resp) ? 0 : api_pipeline(ctx, req, resp);
+    if (!strcmp(p, "/api/predict"))
+        return api_method(req, "POST", resp) ? 0 : api_predict(ctx, req, resp);
     if (!strncmp(p, "/api/models", 11) && (p[11] == '\0' || p[11] == '/'))
         return api_models_route(ctx, req, resp);
     /* /api/robots/{id}/readings, /api/robots/{id}/predictions */

@@ -45,6 +45,8 @@ int api_health(const api_ctx *ctx, const http_request *req, http_response *resp)
 int api_pipeline(const api_ctx *ctx, const http_request *req, http_response *resp);
 int api_predictions(const api_ctx *ctx, const http_request *req, int64_t robot,
                     http_response *resp);
+/* POST /api/predict (api_predict.c). */
+int api_predict(const api_ctx *ctx, const http_request *req, http_response *resp);
 /* Answers every path under /api/models (req->path is /api/models or starts /api/models/). */
 int api_models_route(const api_ctx *ctx, const http_request *req, http_response *resp);
 

@@ -307,6 +307,15 @@ int learn_risk_step(learn_risk_fleet *f, learn_risk_robot *r, int64_t ts, const 
     return 1;
 }
 
+int learn_risk_features(const learn_risk_robot *r, double *x)
+{
+    if (r->nhours < RISK_MIN_HOURS || r->fresh_hours < 3 || r->nrun < 300) return 0;
+    risk_features(r, x);
+    /* As a sample stores them (single precision), so the API answers as the stage did. */
+    for (int j = 0; j < LEARN_RISK_D; j++) x[j] = (float)x[j];
+    return 1;
+}
+
 double learn_risk_predict(const learn_risk_fleet *f, const double *x)
 {
     return learn_sgd_predict(&f->model[f->champion], x);

@@ -153,7 +153,11 @@ double learn_risk_lead_hours(const learn_risk_fleet *f, int k);
 /* Applies the promotion rule (above); returns 1 when the challenger became the champion. */
 int learn_risk_promote(learn_risk_fleet *f);
 
-/* The champion's probability for a feature vector (the API's POST /api/predict). */
+/* The robot's features as of its latest reading into x (LEARN_RISK_D values): 1, or 0 while it
+ * lacks the history a sample needs (x untouched). For the API's POST /api/predict. */
+int learn_risk_features(const learn_risk_robot *r, double *x);
+
+/* The champion's probability for a feature vector. */
 double learn_risk_predict(const learn_risk_fleet *f, const double *x);
 
 #endif

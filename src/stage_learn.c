@@ -156,6 +156,28 @@ static int learn_robot_load(learn_robot *r, const uint8_t *p, size_t len, char *
     return 0;
 }
 
+void stage_learn_robot_encode(const learn_fc *fc, const learn_risk_robot *risk, buf *b)
+{
+    learn_robot *r = xcalloc(1, sizeof *r);
+    r->fc = *fc;
+    r->risk = *risk;
+    learn_robot_save(r, b);
+    free(r);
+}
+
+int stage_learn_robot_decode(const uint8_t *p, size_t len, learn_fc *fc, learn_risk_robot *risk,
+                             char *err, size_t errlen)
+{
+    learn_robot *r = xcalloc(1, sizeof *r);
+    int rc = learn_robot_load(r, p, len, err, errlen);
+    if (rc == 0) {
+        *fc = r->fc;
+        *risk = r->risk;
+    }
+    free(r);
+    return rc;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Open. */
 

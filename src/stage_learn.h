@@ -4,6 +4,18 @@
 
 #include "stream.h"
 
+#include "buf.h"
+#include "learn_forecast.h"
+#include "learn_risk.h"
+
 extern const stream_stage_ops stage_learn_ops;
+
+/* Appends a robot's block of learn_robot_state, as the stage writes it, to b. */
+void stage_learn_robot_encode(const learn_fc *fc, const learn_risk_robot *risk, buf *b);
+
+/* Reads a robot's block of learn_robot_state (as the stage wrote it) into *fc and *risk.
+ * Returns 0, or -1 with a message (a block of another layout or size). */
+int stage_learn_robot_decode(const uint8_t *p, size_t len, learn_fc *fc, learn_risk_robot *risk,
+                             char *err, size_t errlen);
 
 #endif

@@ -30,7 +30,13 @@
 
 #include "buf.h"
 #include "harness.h"
+#include "gen.h"
+#include "learn_forecast.h"
+#include "learn_risk.h"
+#include "learn_sgd.h"
 #include "serve.h"
+#include "stage_learn.h"
+#include "tstamp.h"
 #include "util.h"
 
 #define CONSUMER "pipeline"
@@ -282,6 +288,53 @@ static int group_setup(void **state)
     fx.srv = serve_start(&o, err, sizeof err);
     if (!fx.srv) fail_msg("serve_start: %s", err);
     return 0;
+}
+
+/* The learn stage's state for robot 1 of consumer "pred" after two simulated days, and a
+ * failure_risk champion (version 7) with known weights, so POST /api/predict has real input. */
+static learn_fc pred_fc;
+static learn_risk_robot pred_risk;
+static learn_sgd pred_model;
+
+static void predict_setup(void)
+{
+    genprof p;
+    genprof_default(&p);
+    gen_opts o = {.robots = 1, .first_robot = 1, .seed = 3, .start_us = 1767225600000000LL,
+                  .interval_scale = 1, .faults = GEN_FAULTS_NONE};
+    gen *g = gen_new(&p, &o);
+    learn_fc_init(&pred_fc);
+    learn_risk_robot_init(&pred_risk);
+    learn_risk_fleet *f = xmalloc(sizeof *f);
+    learn_risk_fleet_init(f);
+    reading r;
+    for (;;) {
+        gen_next(g, &r);
+        if (r.ts_us >= o.start_us + 2 * 86400000000LL) break;
+        learn_risk_sample smp;
+        learn_fc_step(&pred_fc, r.ts_us, r.axis);
+        learn_risk_step(f, &pred_risk, r.ts_us, r.axis, &smp);
+    }
+    gen_free(g);
+    free(f);
+    learn_sgd_init(&pred_model, LEARN_RISK_D, 1, 0.05, 1e-6);
+    pred_model.b = -1;
+    pred_model.w[0] = 0.5;
+    buf st = {0};
+    stage_learn_robot_encode(&pred_fc, &pred_risk, &st);
+    const char *pv[] = {(const char *)st.data, (const char *)&pred_model};
+    int lens[] = {(int)st.len, (int)sizeof pred_model};
+    int fmts[] = {1, 1};
+    harness_exec(fx.conn, "INSERT INTO stream_consumer (consumer, stages, source_kind) VALUES ('pred', '{learn}', 'poll')");
+    PGresult *res = PQexecParams(fx.conn,
+                                 "WITH s AS (INSERT INTO learn_robot_state VALUES ('pred', 1, $1)) "
+                                 "INSERT INTO model_version (consumer, name, version, run_id, model, state, "
+                                 "metrics, alias, stream_ts) VALUES ('pred', 'failure_risk', 7, md5('c1'), "
+                                 "'logistic', $2, '{}', 'champion', '2026-01-03')",
+                                 2, NULL, pv, lens, fmts, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) fail_msg("predict setup: %s", PQerrorMessage(fx.conn));
+    PQclear(res);
+    buf_free(&st);
 }
 
 static int group_teardown(void **state)
@@ -692,6 +745,81 @@ static void test_fleet_risk(void **state)
     reply_free(&r);
 }
 
+/* POST /api/predict: features -> the champion's probability; a robot and new readings -> its
+ * forecasts and risk from the stage's state taken through them (the stored state unchanged);
+ * bad bodies name the field. */
+static void test_predict(void **state)
+{
+    (void)state;
+    if (!*fx.db) skip();
+    predict_setup(); /* the last test: the other tests' lists do not show consumer "pred" */
+    /* Features: the champion's own answer for them, its version, a latency. */
+    reply r = http(fx.srv, "POST", "/api/predict", NULL,
+                   "{\"consumer\": \"pred\", \"features\": [1, 0, 0, 0, 0, 0, 0, 0]}");
+    assert_int_equal(r.status, 200);
+    double x[LEARN_RISK_D] = {1, 0, 0, 0, 0, 0, 0, 0};
+    json_t *risk = json_object_get(r.json, "risk");
+    assert_float_equal(json_real_value(json_object_get(risk, "probability")), learn_sgd_predict(&pred_model, x), 1e-5);
+    assert_int_equal(json_integer_value(json_object_get(risk, "version")), 7);
+    assert_true(json_real_value(json_object_get(r.json, "latency_ms")) >= 0);
+    reply_free(&r);
+
+    /* A robot and three new readings a few seconds after its last one: 3 used, forecasts for
+     * after the last of them, and the risk of its features (two days of history). */
+    char t1[40], t2[40], t3[40], old[40];
+    tstamp_format(pred_fc.last_ts + 2000000, t1, sizeof t1);
+    tstamp_format(pred_fc.last_ts + 4000000, t2, sizeof t2);
+    tstamp_format(pred_fc.last_ts + 6000000, t3, sizeof t3);
+    tstamp_format(pred_fc.last_ts - 6000000, old, sizeof old);
+    char *body = xasprintf("{\"consumer\": \"pred\", \"robot_id\": 1, \"readings\": ["
+                           "{\"ts\": \"%s\", \"axis\": [1, 9, 6, 1, 1, 1, 1, 0.1]},"
+                           "{\"ts\": \"%s\", \"axis\": [1, 9, 6, 1, 1, 1, 1, 0.1]},"
+                           "{\"ts\": \"%s\", \"axis\": [1, 9, 6, 1, 1, 1, 1, 0.1]},"
+                           "{\"ts\": \"%s\", \"axis\": [0, 0, 0, 0, 0, 0, 0, 0]}]}",
+                           t1, t2, t3, old);
+    r = http(fx.srv, "POST", "/api/predict", NULL, body);
+    free(body);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "readings_used")), 3);
+    json_t *h1 = json_object_get(json_object_get(r.json, "forecast"), "h1");
+    assert_int_equal(json_array_size(json_object_get(h1, "axis")), 8);
+    assert_true(json_number_value(json_array_get(json_object_get(h1, "axis"), 1)) > 0);
+    int64_t target;
+    const char *ts = json_string_value(json_object_get(h1, "target_ts"));
+    assert_int_equal(tstamp_parse(ts, strlen(ts), 0, &target), TSTAMP_OK);
+    assert_true(target > pred_fc.last_ts + 6000000);
+    assert_non_null(json_object_get(r.json, "features"));
+    risk = json_object_get(r.json, "risk");
+    double p = json_real_value(json_object_get(risk, "probability"));
+    assert_true(p > 0 && p < 1);
+    reply_free(&r);
+    /* The stored state is unchanged. */
+    assert_int_equal(harness_query_int(fx.conn, "SELECT length(state) FROM learn_robot_state WHERE consumer = 'pred'"),
+                     (int64_t)(8 + sizeof(int64_t) + sizeof pred_fc + sizeof pred_risk));
+
+    /* Bad requests name what is wrong. */
+    static const struct { const char *body; int status; const char *names; } bad[] = {
+        {"", 400, "body"},
+        {"[1, 2]", 400, "body"},
+        {"{\"features\": [1, 2]}", 400, "features"},
+        {"{\"features\": [1, 2, 3, 4, 5, 6, 7, \"x\"]}", 400, "features[7]"},
+        {"{\"robot_id\": 0}", 400, "robot_id"},
+        {"{\"robot_id\": 1, \"readings\": [{\"ts\": \"yesterday\", \"axis\": [1,1,1,1,1,1,1,1]}], \"consumer\": \"pred\"}", 400, "readings[0].ts"},
+        {"{\"robot_id\": 1, \"readings\": [{\"ts\": \"2026-01-05T00:00:00Z\", \"axis\": [1]}], \"consumer\": \"pred\"}", 400, "readings[0].axis"},
+        {"{\"features\": [1,1,1,1,1,1,1,1], \"robot_id\": 1}", 400, "either"},
+        {"{\"feature\": [1]}", 400, "feature"},
+        {"{\"robot_id\": 99, \"consumer\": \"pred\"}", 404, "robot 99"},
+        {"{\"features\": [1,1,1,1,1,1,1,1], \"consumer\": \"nobody\"}", 404, "nobody"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = http(fx.srv, "POST", "/api/predict", NULL, bad[i].body);
+        expect_error(&r, bad[i].status, bad[i].names);
+    }
+    r = get("/api/predict");
+    assert_int_equal(r.status, 405);
+    reply_free(&r);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -701,6 +829,7 @@ int main(void)
         cmocka_unit_test(test_metrics_downsampled),
         cmocka_unit_test(test_predictions),
         cmocka_unit_test(test_fleet_risk),
+        cmocka_unit_test(test_predict),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
