@@ -72,6 +72,8 @@ GRANT EXECUTE ON FUNCTION reading_ensure_partition(date), reading_ensure_partiti
 -- consumers get theirs from reading_publication() (SECURITY DEFINER).
 -- ---------------------------------------------------------------------------------------
 GRANT SELECT ON reading TO pgpulse_stage;
+-- The learn stage reads failures (its late labels) by a watermark.
+GRANT SELECT ON maintenance_event TO pgpulse_stage;
 GRANT SELECT, INSERT, UPDATE, DELETE ON stream_consumer, stream_checkpoint, stream_stage_state,
     stream_applied_xid, live_robot, live_fleet_second_part, anomaly, detect_robot_state,
     detect_band, prediction, learn_robot_state, experiment, run, run_metric, model_version
