@@ -116,9 +116,9 @@ FUZZ_LIB := $(filter-out src/main.c,$(wildcard src/*.c))
 FUZZ_CFLAGS := $(CSTD) -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=all
 
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(wildcard src/*.h) build/rel/gen/sql_embed.c build/rel/gen/profile_embed.c
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(wildcard src/*.h) build/rel/gen/sql_embed.c build/rel/gen/profile_embed.c build/rel/gen/webassets.c
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -Isrc -I$(PG_INC) -o $@ $< $(FUZZ_LIB) build/rel/gen/sql_embed.c build/rel/gen/profile_embed.c $(LIBS)
+	clang $(FUZZ_CFLAGS) -Isrc -Ibuild/rel/gen -I$(PG_INC) -o $@ $< $(FUZZ_LIB) build/rel/gen/sql_embed.c build/rel/gen/profile_embed.c build/rel/gen/webassets.c $(LIBS)
 
 # Each target runs FUZZ_SECONDS over its seeds and the corpus kept from earlier runs; its output
 # goes to build/fuzz/<target>.log and a crashing input to build/fuzz/<target>-crash-*. The
