@@ -12,7 +12,8 @@ const int learn_fc_horizon[LEARN_FC_HORIZONS] = {1, 10};
 #define FC_CYCLES 4              /* earlier cycles averaged */
 #define FC_WARM 200              /* blend updates before the blend is trusted */
 #define FC_GAP_US 120000000      /* a gap this long ends a run (dropout, repair) */
-#define FC_SHIFT_STEP 0.002      /* the median shift's step (log amperes) */
+#define FC_SHIFT_STEP 0.002
+#define FC_SELECT_ALPHA 0.0005    /* the blend against the median: ~2,000 running readings */
 
 /* log(1 + A) of every stored current (centiamperes), computed once: the forecaster looks up
  * thousands of stored samples a second. */
@@ -123,6 +124,7 @@ static void fc_features(const learn_fc *f, const learn_fc_ctx *c, int64_t t,
         base[LEARN_FC_PREV_RUN][a] = has_run ? run[a] : c->mean[a];
         base[LEARN_FC_PREV_CYCLE][a] = has_cyc ? cyc[a] : c->mean[a];
         base[LEARN_FC_MEAN][a] = c->mean[a];
+        base[LEARN_FC_MEDIAN][a] = c->median[a];
     }
 }
 
@@ -145,7 +147,14 @@ static void fc_context(const learn_fc *f, learn_fc_ctx *c)
         c->last[a] = f->last[a];
         c->mean[a] = (float)f->mean[a];
         c->umean[a] = (float)f->umean[a];
+        c->median[a] = (float)f->median[a];
     }
+}
+
+/* Where the blend has not beaten the running median lately, the median is the forecast. */
+static int fc_use_median(const learn_fc *f, int h, int a)
+{
+    return f->err_median[h][a] < f->err_blend[h][a];
 }
 
 void learn_fc_forecast(const learn_fc *f, int64_t t_us, int h, double *out)
@@ -158,8 +167,10 @@ void learn_fc_forecast(const learn_fc *f, int64_t t_us, int h, double *out)
     fc_context(f, &c);
     double x[LEARN_FC_AXES][LEARN_FC_D], prof[LEARN_FC_AXES], base[LEARN_FC_METHODS][LEARN_FC_AXES];
     fc_features(f, &c, t_us, x, prof, base);
-    for (int a = 0; a < LEARN_FC_AXES; a++) out[a] = expm1(fc_blend_u(f, h, a, x[a], prof[a]));
+    for (int a = 0; a < LEARN_FC_AXES; a++)
+        out[a] = fc_use_median(f, h, a) ? c.median[a] : expm1(fc_blend_u(f, h, a, x[a], prof[a]));
 }
+
 
 /* Scores the forecasts made 1 and 10 readings ago for this reading, and learns the blend. */
 static void fc_score(learn_fc *f, int64_t ts, const double *v, int running)
@@ -177,8 +188,10 @@ static void fc_score(learn_fc *f, int64_t ts, const double *v, int running)
                 s->idle++;
                 continue;
             }
-            double u = fc_blend_u(f, h, a, x[a], prof[a]);
-            base[LEARN_FC_MODEL][a] = expm1(u);
+            double u = fc_blend_u(f, h, a, x[a], prof[a]), blend = expm1(u);
+            base[LEARN_FC_MODEL][a] = fc_use_median(f, h, a) ? base[LEARN_FC_MEDIAN][a] : blend;
+            f->err_blend[h][a] += FC_SELECT_ALPHA * (fabs(blend - v[a]) - f->err_blend[h][a]);
+            f->err_median[h][a] += FC_SELECT_ALPHA * (fabs(base[LEARN_FC_MEDIAN][a] - v[a]) - f->err_median[h][a]);
             s->n++;
             for (int k = 0; k < LEARN_FC_METHODS; k++) {
                 double e = base[k][a] - v[a];
@@ -269,6 +282,14 @@ int learn_fc_step(learn_fc *f, int64_t ts, const double *v)
         for (int a = 0; a < LEARN_FC_AXES; a++) {
             f->mean[a] = first ? v[a] : f->mean[a] + FC_MEAN_ALPHA * (v[a] - f->mean[a]);
             f->umean[a] = first ? fc_u(v[a]) : f->umean[a] + FC_MEAN_ALPHA * (fc_u(v[a]) - f->umean[a]);
+            if (first) {
+                f->median[a] = v[a];
+                f->spread[a] = 0;
+            } else {
+                double d = v[a] - f->median[a];
+                f->spread[a] += FC_MEAN_ALPHA * (fabs(d) - f->spread[a]);
+                f->median[a] += 0.01 * (f->spread[a] > 0 ? f->spread[a] : fabs(d)) * (d > 0 ? 1 : d < 0 ? -1 : 0);
+            }
         }
     } else {
         f->last_idle_ts = ts;

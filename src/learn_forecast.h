@@ -18,14 +18,18 @@
  * are skewed (mostly small, now and then large), so all of it works on log(1 + A), and the
  * blend is shifted by the running median of its residuals: the forecast is a conditional
  * median, the point that mean absolute error rewards (a mean forecast, which squared error
- * rewards, is read from the same blend without the shift: RMSE is reported too).
+ * rewards, is read from the same blend without the shift: RMSE is reported too). Where the
+ * blend has not beaten the running median over the last ~2,000 running readings, the forecast
+ * is the median.
  *
  * Forecasts are of the current an axis draws when the robot runs: idle readings read 0
  * whatever is forecast, so a forecast is scored on the running readings it is for (idle ones
  * are counted apart). Each reading is scored for 1 and 10 readings ahead against the forecast
  * made at the reading 1 or 10 before it, for the target's own time, beside the naive baselines
- * (last value, same phase of the previous run, same phase of the previous cycle, running mean),
- * which are given the same information.
+ * (last value, same phase of the previous run, same phase of the previous cycle, running mean,
+ * running median), which are given the same information. The running median is the one to beat
+ * on mean absolute error: currents this skewed are closer to their median than to their mean,
+ * so a forecast that is a median gains on the mean without knowing anything else.
  *
  * Plain data of a fixed size (about 30 KB; serialisable as bytes); no allocation. Readings
  * older than the latest one (late rows) are skipped. */
@@ -47,7 +51,7 @@
 
 /* The method a figure is for. */
 enum { LEARN_FC_MODEL, LEARN_FC_LAST, LEARN_FC_PREV_RUN, LEARN_FC_PREV_CYCLE, LEARN_FC_MEAN,
-       LEARN_FC_METHODS };
+       LEARN_FC_MEDIAN, LEARN_FC_METHODS };
 
 typedef struct learn_fc_run {
     int64_t start_us;                       /* estimated start */
@@ -66,7 +70,7 @@ typedef struct learn_fc_ctx {
     int64_t run_start;                      /* the current run's start; 0 when idle */
     int32_t run;                            /* the current (or last) run's number */
     int32_t period;
-    float last[LEARN_FC_AXES], mean[LEARN_FC_AXES], umean[LEARN_FC_AXES];
+    float last[LEARN_FC_AXES], mean[LEARN_FC_AXES], umean[LEARN_FC_AXES], median[LEARN_FC_AXES];
 } learn_fc_ctx;
 
 /* Prequential figures of one axis and horizon, over running targets. */
@@ -90,6 +94,11 @@ typedef struct learn_fc {
     int32_t perr_n[LEARN_FC_MAXP + 1];
     double mean[LEARN_FC_AXES];             /* running mean of running readings (EWMA) */
     double umean[LEARN_FC_AXES];            /* the same of log(1 + A) */
+    double median[LEARN_FC_AXES];           /* running median of running readings (stochastic
+                                               approximation, steps of 1 % of the spread) */
+    double spread[LEARN_FC_AXES];           /* EWMA of |reading - median| */
+    double err_blend[LEARN_FC_HORIZONS][LEARN_FC_AXES];  /* recent absolute errors (EWMA) of */
+    double err_median[LEARN_FC_HORIZONS][LEARN_FC_AXES]; /* the blend and of the median */
     double shift[LEARN_FC_HORIZONS][LEARN_FC_AXES]; /* running median of the blend's residuals */
     float last[LEARN_FC_AXES];
     learn_fc_run ring[LEARN_FC_RUNS];       /* run k at k % LEARN_FC_RUNS */

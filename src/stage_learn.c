@@ -318,7 +318,8 @@ static void learn_add_metric(learn_stage *s, int run, const char *key, double va
 /* The metrics of the moment, summed over the robots (forecasts) and from the fleet (risk). */
 static void learn_log_metrics(learn_stage *s)
 {
-    static const char *const method[LEARN_FC_METHODS] = {"", "_last", "_prev_run", "_prev_cycle", "_mean"};
+    static const char *const method[LEARN_FC_METHODS] = {"", "_last", "_prev_run", "_prev_cycle", "_mean",
+                                                         "_median"};
     char key[64];
     for (int h = 0; h < LEARN_FC_HORIZONS; h++)
         for (int a = 0; a < LEARN_FC_AXES; a++) {
