@@ -23,8 +23,9 @@ static void cmd_models_usage(FILE *out)
             "The learn stage's experiments, runs and model versions (docs/learn.md).\n"
             "  list      every model: versions, champion and challenger with their figures\n"
             "  show      one model's versions, newest first, and its runs' latest metrics\n"
-            "  promote   moves the champion alias to VERSION (the API predicts with it); the\n"
-            "            stage moves the aliases again at its next daily snapshot, by its rule\n"
+            "  promote   moves the champion alias to VERSION (the API predicts with it at\n"
+            "            once); the stage makes its learner the champion at its next daily\n"
+            "            snapshot, and its rule judges again at the later ones\n"
             "  export    writes every experiment, run, metric history and model version into\n"
             "            DIR in MLflow's file-store layout (mlflow ui --backend-store-uri DIR)\n"
             "  --consumer C   the consumer whose model it is (default: the only one)\n");

@@ -63,6 +63,9 @@ typedef struct learn_fleet_state {
     int64_t event_watermark;         /* maintenance_event.event_id read up to */
     int32_t versions;                /* model versions written */
     int32_t champion_version;        /* the champion's newest version (0: none yet) */
+    int32_t manual;                  /* a learner `pgpulse models promote` chose (slot + 1), to
+                                        become the champion at the next snapshot; 0: none */
+    int32_t pad;
     learn_risk_fleet risk;
 } learn_fleet_state;
 
@@ -232,6 +235,29 @@ static int learn_ensure_runs(learn_stage *s, PGconn *conn, char *err, size_t err
     return 0;
 }
 
+/* `pgpulse models promote` moves the champion alias to a version: when that version is one of
+ * the learner that is not the champion, it is remembered (with the stage's state) and made the
+ * champion at the next daily snapshot. Versions alternate between the two learners (version v
+ * is slot (v - 1) % 2). Read at open and at each commit before the stage writes its own
+ * versions (which move the aliases). */
+static int learn_read_promotion(learn_stage *s, PGconn *conn, char *err, size_t errlen)
+{
+    if (!s->st.versions) return 0;
+    PGresult *r = NULL;
+    const char *p[] = {s->ctx.consumer};
+    if (pgconn_query(conn, "SELECT version FROM model_version WHERE consumer = $1 AND "
+                     "name = 'failure_risk' AND alias = 'champion'",
+                     1, p, PGRES_TUPLES_OK, &r, err, errlen))
+        return -1;
+    /* Before this commit's versions move the aliases (and at open): what the operator set. */
+    if (PQntuples(r) == 1) {
+        int v = atoi(PQgetvalue(r, 0, 0)), slot = (v - 1) % LEARN_RISK_MODELS;
+        if (v >= 1 && slot != s->st.risk.champion) s->st.manual = slot + 1;
+    }
+    PQclear(r);
+    return 0;
+}
+
 static void *learn_open(const uint8_t *state, size_t len, const stream_ctx *ctx, PGconn *conn,
                         char *err, size_t errlen)
 {
@@ -274,7 +300,7 @@ static void *learn_open(const uint8_t *state, size_t len, const stream_ctx *ctx,
         }
     }
     PQclear(r);
-    if (learn_ensure_runs(s, conn, err, errlen)) {
+    if (learn_ensure_runs(s, conn, err, errlen) || learn_read_promotion(s, conn, err, errlen)) {
         learn_stage_free(s);
         return NULL;
     }
@@ -360,7 +386,14 @@ static void learn_take_snapshot(learn_stage *s)
 {
     learn_fleet_state *st = &s->st;
     const learn_risk_fleet *f = &st->risk;
-    learn_risk_promote(&st->risk);
+    if (st->manual) {
+        /* An operator's choice wins over the rule, once. */
+        if (st->risk.champion != st->manual - 1) st->risk.promotions++;
+        st->risk.champion = st->manual - 1;
+        st->manual = 0;
+    } else {
+        learn_risk_promote(&st->risk);
+    }
     if (s->nsnaps == s->snaps_cap) {
         s->snaps_cap = s->snaps_cap ? s->snaps_cap * 2 : 4;
         s->snaps = xrealloc(s->snaps, s->snaps_cap * sizeof *s->snaps);
@@ -568,7 +601,8 @@ static int learn_notify(learn_stage *s, PGconn *conn, char *err, size_t errlen)
 static int learn_commit(void *stage, PGconn *conn, buf *state, char *err, size_t errlen)
 {
     learn_stage *s = stage;
-    if (learn_write_predictions(s, conn, err, errlen) || learn_write_metrics(s, conn, err, errlen) ||
+    if (learn_read_promotion(s, conn, err, errlen) ||
+        learn_write_predictions(s, conn, err, errlen) || learn_write_metrics(s, conn, err, errlen) ||
         learn_write_versions(s, conn, err, errlen) ||
         (s->st.records && learn_write_runs(s, conn, err, errlen)) ||
         learn_notify(s, conn, err, errlen) || learn_read_failures(s, conn, err, errlen) ||

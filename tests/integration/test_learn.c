@@ -143,6 +143,35 @@ static void check_models_cli(PGconn *conn, const char *db)
     free(dir);
 }
 
+/* A version of the challenger's learner promoted by hand becomes the champion at the stage's
+ * next daily snapshot (versions alternate: even ones are learner b's), and the risk it writes
+ * from then on names that version; at later snapshots the rule judges again. */
+static void check_manual_promotion(PGconn *conn, const char *db, const char *log)
+{
+    int64_t champ = harness_query_int(conn, "SELECT max(version) FROM model_version WHERE version % 2 = 0");
+    char v[16];
+    snprintf(v, sizeof v, "%lld", (long long)champ);
+    harness_out o = harness_pgpulse(NULL, (const char *[]){"models", "promote", "failure_risk", v, "--db", db, NULL});
+    assert_int_equal(o.status, 0);
+    harness_out_free(&o);
+    int w = harness_spawn(NULL, NULL, (const char *[]){"gen", "--db", db, "--robots", "2", "--first-robot", "3001",
+                                                       "--rows", "40000", "--seed", "13", "--faults", "none",
+                                                       "--start", "2026-03-08T00:00:00Z", "--rate", "40000",
+                                                       "--speedup", "100000", NULL});
+    assert_int_equal(harness_wait(w, NULL), 0);
+    int c = start_learn(db, log);
+    wait_rows(conn, harness_query_int(conn, "SELECT count(*) FROM reading"), log);
+    kill(c, SIGINT);
+    assert_int_equal(harness_wait(c, NULL), 0);
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM prediction WHERE kind = 'risk' AND model_version = %lld",
+             (long long)(champ + 2));
+    int64_t by_b = harness_query_int(conn, sql);
+    print_message("promoted version %lld by hand; the next snapshot's champion, version %lld, made %lld "
+                  "risk predictions\n", (long long)champ, (long long)(champ + 2), (long long)by_b);
+    assert_true(by_b > 0);
+}
+
 static void test_outputs_and_kills(void **state)
 {
     (void)state;
@@ -189,6 +218,7 @@ static void test_outputs_and_kills(void **state)
                      0);
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM prediction WHERE target_ts <= ts"), 0);
     check_models_cli(conn, db);
+    check_manual_promotion(conn, db, log);
     PQfinish(conn);
 
     /* Killed six times while it works through the rows: the same outputs. */
