@@ -13,6 +13,7 @@
  *
  * The answer names the model version and the server's latency. Nothing is written: the stage's
  * state is copied, never updated. Bad bodies are 400s naming the field. */
+#include <arpa/inet.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,7 @@ static int api_champion(const api_ctx *ctx, const char *consumer, learn_sgd *m, 
     if (found) {
         uint32_t v;
         memcpy(&v, PQgetvalue(r, 0, 0), 4);
-        *version = (int)__builtin_bswap32(v);
+        *version = (int)ntohl(v);
         memcpy(m, PQgetvalue(r, 0, 1), sizeof *m);
         found = m->d == LEARN_RISK_D;
     }

@@ -1,6 +1,5 @@
 /* pgpulse models: the model registry the learn stage keeps in PostgreSQL (issue 11) —
  * list, show, promote, and export in MLflow's file-store layout (learn_mlflow.h). */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,18 +171,11 @@ static int models_export_versions(PGconn *conn, const learn_mlflow_store *st, ch
         int last = i + 1 == n || strcmp(name, PQgetvalue(r, i + 1, 0)) != 0;
         size_t slen;
         unsigned char *state = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 5), &slen);
-        char *dir = xasprintf("%s/%s/%s/artifacts/model", st->root, PQgetvalue(r, i, 6), PQgetvalue(r, i, 3));
-        char *path = xasprintf("%s/version-%s.bin", dir, PQgetvalue(r, i, 1));
-        char *cmd = xasprintf("mkdir -p '%s'", dir);
-        FILE *f = NULL;
-        if (system(cmd) != 0 || !(f = fopen(path, "wb")) || fwrite(state, 1, slen, f) != slen) {
-            rc = util_err(err, errlen, "%s: %s", path, strerror(errno));
-        }
-        if (f && fclose(f) != 0 && rc == 0) rc = util_err(err, errlen, "%s: %s", path, strerror(errno));
-        free(cmd);
+        char *name_in_run = xasprintf("model/version-%s.bin", PQgetvalue(r, i, 1));
+        rc = learn_mlflow_write_artifact(st, PQgetvalue(r, i, 6), PQgetvalue(r, i, 3), name_in_run, state, slen,
+                                         err, errlen);
+        free(name_in_run);
         PQfreemem(state);
-        free(path);
-        free(dir);
         if (rc) break;
         char *source = xasprintf("runs:/%s/model", PQgetvalue(r, i, 3));
         const char *alias = PQgetisnull(r, i, 4) ? NULL : PQgetvalue(r, i, 4);

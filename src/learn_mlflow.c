@@ -732,3 +732,17 @@ int learn_mlflow_write_model_version(const learn_mlflow_store *st,
     free(dir);
     return rc;
 }
+
+int learn_mlflow_write_artifact(const learn_mlflow_store *st, const char *experiment_id,
+                                const char *run_id, const char *name, const void *data, size_t len,
+                                char *err, size_t errlen)
+{
+    if (learn_mlflow_check_key("artifact", name, err, errlen) ||
+        learn_mlflow_check_key("experiment id", experiment_id, err, errlen) ||
+        learn_mlflow_check_key("run id", run_id, err, errlen))
+        return -1;
+    char *dir = xasprintf("%s/%s/%s/artifacts", st->root, experiment_id, run_id);
+    int rc = write_file(dir, name, data, len, err, errlen);
+    free(dir);
+    return rc;
+}

@@ -160,6 +160,13 @@ int learn_mlflow_write_registered_model(const learn_mlflow_store *st,
 int learn_mlflow_write_model_version(const learn_mlflow_store *st,
                                      const learn_mlflow_model_version *v, char *err, size_t errlen);
 
+/* Writes data as a run's artifact: <root>/<experiment_id>/<run_id>/artifacts/<name> (name a
+ * relative path checked as a key is, '/' making directories), atomically (a temporary file
+ * renamed). Returns 0, or -1 with err naming the path or the bad name. */
+int learn_mlflow_write_artifact(const learn_mlflow_store *st, const char *experiment_id,
+                                const char *run_id, const char *name, const void *data, size_t len,
+                                char *err, size_t errlen);
+
 /* Checks a metric, param or tag name as MLflow's _validate_*_name does: only ASCII letters,
  * digits, '_', '-', '.', ' ' and '/'; at most 250 bytes; and a path that normalises to itself
  * (no leading or trailing '/', no "//", no "." or ".." component, not starting with "..").

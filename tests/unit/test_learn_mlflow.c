@@ -332,6 +332,35 @@ static void test_default_artifact_root(void **state)
     free(tmp);
 }
 
+/* A run's artifact: written under its artifacts/ (directories made), bytes as given; a name that
+ * would leave the run is refused and nothing is written. */
+static void test_artifact(void **state)
+{
+    (void)state;
+    char *tmp = make_tmp(), root[4096], err[512], path[4300];
+    snprintf(root, sizeof root, "%s/mlruns", tmp);
+    learn_mlflow_store st;
+    assert_int_equal(learn_mlflow_store_open(&st, root, NULL, err, sizeof err), 0);
+    static const unsigned char blob[] = {0, 1, 2, 255, 0, 7};
+    assert_int_equal(learn_mlflow_write_artifact(&st, "1", RA, "model/version-3.bin", blob, sizeof blob, err,
+                                                 sizeof err), 0);
+    snprintf(path, sizeof path, "%s/1/%s/artifacts/model/version-3.bin", root, RA);
+    size_t len;
+    char *got = read_all(path, &len);
+    assert_non_null(got);
+    assert_int_equal(len, sizeof blob);
+    assert_memory_equal(got, blob, sizeof blob);
+    free(got);
+    assert_int_equal(learn_mlflow_write_artifact(&st, "1", RA, "../../escape.bin", blob, sizeof blob, err,
+                                                 sizeof err), -1);
+    assert_non_null(strstr(err, "escape"));
+    snprintf(path, sizeof path, "%s/escape.bin", root);
+    assert_false(access(path, F_OK) == 0);
+    learn_mlflow_store_close(&st);
+    rm_rf(tmp);
+    free(tmp);
+}
+
 static void test_keys(void **state)
 {
     (void)state;
@@ -569,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_fixture),    cmocka_unit_test(test_default_artifact_root),
         cmocka_unit_test(test_keys),       cmocka_unit_test(test_refused_writes_nothing),
         cmocka_unit_test(test_float_repr), cmocka_unit_test(test_unwritable),
+        cmocka_unit_test(test_artifact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
