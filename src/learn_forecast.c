@@ -159,6 +159,7 @@ static int fc_use_median(const learn_fc *f, int h, int a)
 
 void learn_fc_forecast(const learn_fc *f, int64_t t_us, int h, double *out)
 {
+    pthread_once(&fc_u_once, fc_u_fill); /* a state read back was never initialised here */
     if (f->runs == 0) {
         for (int a = 0; a < LEARN_FC_AXES; a++) out[a] = NAN;
         return;
@@ -248,6 +249,7 @@ static void fc_run_ended(learn_fc *f, int64_t end_ts)
 
 int learn_fc_step(learn_fc *f, int64_t ts, const double *v)
 {
+    pthread_once(&fc_u_once, fc_u_fill);
     if (f->n && ts <= f->last_ts) return 0;
     int running = 0;
     for (int a = 0; a < LEARN_FC_AXES; a++) running |= v[a] != 0;

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -38,6 +40,72 @@ static void run_robots(int robots, double hours, learn_fc *fc)
         learn_fc_step(&fc[r.robot_id - 1], r.ts_us, r.axis);
     }
     gen_free(g);
+}
+
+/* A state made elsewhere and read back (as the API reads the stage's) goes on as it would have
+ * there: a child process learns a robot for two hours, sends its state, ten more minutes of
+ * readings and the state after them; this process, which has not made a forecaster of its own
+ * (so this test runs first), takes the same readings from the copy and must end in the same
+ * bytes. */
+static void read_all_of(int fd, void *p, size_t n)
+{
+    for (size_t off = 0; off < n;) {
+        ssize_t got = read(fd, (char *)p + off, n - off);
+        assert_true(got > 0);
+        off += (size_t)got;
+    }
+}
+
+static void test_state_read_back(void **state)
+{
+    (void)state;
+    enum { MAXR = 4096 };
+    static learn_fc a, b;
+    static reading more[MAXR];
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        genprof p;
+        genprof_default(&p);
+        gen_opts o = {.robots = 1, .first_robot = 1, .seed = seed, .start_us = 1767225600000000LL,
+                      .interval_scale = 1, .faults = GEN_FAULTS_NONE};
+        gen *g = gen_new(&p, &o);
+        learn_fc_init(&a);
+        reading r;
+        int n = 0;
+        for (;;) {
+            gen_next(g, &r);
+            if (r.ts_us >= o.start_us + 7200000000LL) break;
+            learn_fc_step(&a, r.ts_us, r.axis);
+        }
+        b = a;
+        for (more[n++] = r; n < MAXR; n++) {
+            gen_next(g, &more[n]);
+            if (more[n].ts_us >= o.start_us + 7800000000LL) break;
+        }
+        for (int i = 0; i < n; i++) learn_fc_step(&b, more[i].ts_us, more[i].axis);
+        gen_free(g);
+        int ok = write(fds[1], &a, sizeof a) == (ssize_t)sizeof a && write(fds[1], &n, sizeof n) == (ssize_t)sizeof n &&
+                 write(fds[1], more, sizeof *more * (size_t)n) == (ssize_t)(sizeof *more * (size_t)n) &&
+                 write(fds[1], &b, sizeof b) == (ssize_t)sizeof b;
+        _exit(ok ? 0 : 1);
+    }
+    close(fds[1]);
+    int n;
+    read_all_of(fds[0], &a, sizeof a);
+    read_all_of(fds[0], &n, sizeof n);
+    assert_true(n > 100 && n <= MAXR);
+    read_all_of(fds[0], more, sizeof *more * (size_t)n);
+    read_all_of(fds[0], &b, sizeof b);
+    close(fds[0]);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    for (int i = 0; i < n; i++) learn_fc_step(&a, more[i].ts_us, more[i].axis);
+    assert_memory_equal(&a, &b, sizeof a);
 }
 
 static void test_beats_naive_baselines(void **state)
@@ -82,6 +150,7 @@ int main(void)
 {
     seed = test_seed();
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_state_read_back), /* first: see there */
         cmocka_unit_test(test_beats_naive_baselines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
