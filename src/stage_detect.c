@@ -21,13 +21,12 @@
 #include "detect_keys.h"
 #include "pgarray.h"
 #include "pgconn.h"
+#include "stagestate.h"
 #include "tstamp.h"
 #include "util.h"
 
 #define DETECT_CHANNEL "pgpulse_anomaly"
 #define DETECT_NOTIFY_MAX 20        /* episodes listed in one NOTIFY payload (the rest counted) */
-#define DETECT_OID_INT4 23
-#define DETECT_OID_BYTEA 17
 
 /* An episode to write at the commit: one that closed since the last commit (kept as it
  * closes), or one still open that grew since (read from its robot's block at the commit). */
@@ -156,42 +155,28 @@ static void detect_rows(void *stage, const reading *rows, size_t n)
     }
 }
 
+static void detect_save_one(const void *robot, buf *out)
+{
+    detect_robot_save(robot, out);
+}
+
 static int detect_write_states(detect_stage *s, PGconn *conn, char *err, size_t errlen)
 {
     size_t n = 0;
     for (size_t i = 0; i < s->robots.cap; i++) n += s->robots.slots[i] && s->robots.slots[i]->dirty;
-    if (!n) return 0;
-    buf ids = {0}, states = {0};
-    pgarray_bin_header(&ids, DETECT_OID_INT4, n);
-    pgarray_bin_header(&states, DETECT_OID_BYTEA, n);
+    int32_t *ids = xcalloc(n + 1, sizeof *ids);
+    const void **robots = xcalloc(n + 1, sizeof *robots);
+    n = 0;
     for (size_t i = 0; i < s->robots.cap; i++) {
         const detect_key *rb = s->robots.slots[i];
         if (!rb || !rb->dirty) continue;
-        uint32_t id = htonl((uint32_t)rb->key);
-        pgarray_bin_elem(&ids, &id, 4);
-        /* The element's length, then the block saved in place. */
-        size_t at = states.len;
-        buf_append(&states, "\0\0\0\0", 4);
-        detect_robot_save(rb, &states);
-        uint32_t len = htonl((uint32_t)(states.len - at - 4));
-        memcpy(states.data + at, &len, 4);
+        ids[n] = (int32_t)rb->key;
+        robots[n++] = rb;
     }
-    const char *p[] = {s->ctx.consumer, (const char *)ids.data, (const char *)states.data};
-    int lens[] = {0, (int)ids.len, (int)states.len};
-    int fmts[] = {0, 1, 1};
-    PGresult *r = PQexecParams(conn,
-                               "INSERT INTO detect_robot_state (consumer, robot_id, state) "
-                               "SELECT $1, i, st FROM unnest($2::int[], $3::bytea[]) AS x(i, st) "
-                               "ON CONFLICT (consumer, robot_id) DO UPDATE SET state = EXCLUDED.state",
-                               3, NULL, p, lens, fmts, 0);
-    int rc = 0;
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        pgconn_result_error(r, conn, err, errlen);
-        rc = -1;
-    }
-    PQclear(r);
-    buf_free(&ids);
-    buf_free(&states);
+    int rc = stagestate_write(conn, "detect_robot_state", s->ctx.consumer, ids, robots, n,
+                              detect_save_one, err, errlen);
+    free(ids);
+    free(robots);
     return rc;
 }
 

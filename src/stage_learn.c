@@ -32,6 +32,7 @@
 #include "learn_sgd.h"
 #include "pgarray.h"
 #include "pgconn.h"
+#include "stagestate.h"
 #include "tstamp.h"
 #include "util.h"
 
@@ -40,8 +41,6 @@
 #define LEARN_FC_EVERY_US (60LL * 1000000)     /* forecasts written once a minute of robot time */
 #define LEARN_METRIC_EVERY 100000              /* readings between metric logs */
 #define LEARN_VERSION_EVERY_US (86400LL * 1000000) /* model snapshots: every day of stream time */
-#define LEARN_OID_INT4 23
-#define LEARN_OID_BYTEA 17
 
 static const char *const learn_run_names[3] = {"forecast", "failure_risk/a", "failure_risk/b"};
 
@@ -525,41 +524,28 @@ static int learn_write_versions(learn_stage *s, PGconn *conn, char *err, size_t 
     return 0;
 }
 
+static void learn_save_one(const void *robot, buf *out)
+{
+    learn_robot_save(robot, out);
+}
+
 static int learn_write_states(learn_stage *s, PGconn *conn, char *err, size_t errlen)
 {
     size_t n = 0;
     for (size_t i = 0; i < s->cap; i++) n += s->slots[i] && s->slots[i]->dirty;
-    if (!n) return 0;
-    buf ids = {0}, states = {0};
-    pgarray_bin_header(&ids, LEARN_OID_INT4, n);
-    pgarray_bin_header(&states, LEARN_OID_BYTEA, n);
+    int32_t *ids = xcalloc(n + 1, sizeof *ids);
+    const void **robots = xcalloc(n + 1, sizeof *robots);
+    n = 0;
     for (size_t i = 0; i < s->cap; i++) {
         const learn_robot *rb = s->slots[i];
         if (!rb || !rb->dirty) continue;
-        uint32_t id = htonl((uint32_t)rb->id);
-        pgarray_bin_elem(&ids, &id, 4);
-        size_t at = states.len;
-        buf_append(&states, "\0\0\0\0", 4);
-        learn_robot_save(rb, &states);
-        uint32_t len = htonl((uint32_t)(states.len - at - 4));
-        memcpy(states.data + at, &len, 4);
+        ids[n] = rb->id;
+        robots[n++] = rb;
     }
-    const char *p[] = {s->ctx.consumer, (const char *)ids.data, (const char *)states.data};
-    int lens[] = {0, (int)ids.len, (int)states.len};
-    int fmts[] = {0, 1, 1};
-    PGresult *r = PQexecParams(conn,
-                               "INSERT INTO learn_robot_state (consumer, robot_id, state) "
-                               "SELECT $1, i, st FROM unnest($2::int[], $3::bytea[]) AS x(i, st) "
-                               "ON CONFLICT (consumer, robot_id) DO UPDATE SET state = EXCLUDED.state",
-                               3, NULL, p, lens, fmts, 0);
-    int rc = 0;
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        pgconn_result_error(r, conn, err, errlen);
-        rc = -1;
-    }
-    PQclear(r);
-    buf_free(&ids);
-    buf_free(&states);
+    int rc = stagestate_write(conn, "learn_robot_state", s->ctx.consumer, ids, robots, n,
+                              learn_save_one, err, errlen);
+    free(ids);
+    free(robots);
     return rc;
 }
 
