@@ -84,6 +84,33 @@ static int api_id(const char *s, size_t n, int64_t *out)
     return 0;
 }
 
+int api_robot_range(const api_ctx *ctx, int64_t robot, const char *range_sql, int n,
+                    const char *const *params, char *lo, char *hi, size_t len, http_response *resp)
+{
+    if (!ctx->conn || PQstatus(ctx->conn) != CONNECTION_OK) {
+        http_response_error(resp, 503, "database: unreachable");
+        return -1;
+    }
+    PGresult *r = PQexecParams(ctx->conn, range_sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        const char *msg = PQresultErrorMessage(r);
+        size_t ml = strlen(msg);
+        while (ml && (msg[ml - 1] == '\n' || msg[ml - 1] == ' ')) ml--;
+        http_response_error(resp, 503, "database: %.*s", (int)ml, msg);
+        PQclear(r);
+        return -1;
+    }
+    int known = PQgetvalue(r, 0, 0)[0] == 't';
+    snprintf(lo, len, "%s", PQgetvalue(r, 0, 1));
+    snprintf(hi, len, "%s", PQgetvalue(r, 0, 2));
+    PQclear(r);
+    if (!known) {
+        http_response_error(resp, 404, "robot %lld: no such robot", (long long)robot);
+        return -1;
+    }
+    return 0;
+}
+
 int api_method(const http_request *req, const char *want, http_response *resp)
 {
     int ok = !strcmp(req->method, want) || (!strcmp(want, "GET") && !strcmp(req->method, "HEAD"));

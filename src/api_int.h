@@ -32,6 +32,12 @@ int api_time_param(const http_request *req, const char *name, char *out, size_t 
 int api_range(const http_request *req, char *from, char *to, size_t len, int *has_from,
               int *has_to, http_response *resp);
 
+/* A robot's time range for a chart: runs range_sql (n text parameters), whose one row is (the
+ * robot exists, from, to), copying from and to into lo and hi (len bytes each). Returns 0, or
+ * -1 when resp holds the 503 (database) or the 404 (no such robot). */
+int api_robot_range(const api_ctx *ctx, int64_t robot, const char *range_sql, int n,
+                    const char *const *params, char *lo, char *hi, size_t len, http_response *resp);
+
 /* 0 when req's method is want (HEAD answers for GET), else -1 with resp holding the 405. */
 int api_method(const http_request *req, const char *want, http_response *resp);
 

@@ -335,28 +335,8 @@ int api_predictions(const api_ctx *ctx, const http_request *req, int64_t robot,
         "        coalesce($2::timestamptz, t.hi - CASE WHEN $5 = 'risk' THEN interval '7 days'"
         "                                              ELSE interval '15 minutes' END), t.hi FROM t";
     const char *rp[] = {id, has_from ? from : NULL, has_to ? to : NULL, ctx->consumer, kinds[kind]};
-    if (!ctx->conn || PQstatus(ctx->conn) != CONNECTION_OK) {
-        http_response_error(resp, 503, "database: unreachable");
-        return 0;
-    }
-    PGresult *r = PQexecParams(ctx->conn, range_sql, 5, NULL, rp, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        const char *msg = PQresultErrorMessage(r);
-        size_t len = strlen(msg);
-        while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' ')) len--;
-        http_response_error(resp, 503, "database: %.*s", (int)len, msg);
-        PQclear(r);
-        return 0;
-    }
     char lo[64], hi[64];
-    int known = PQgetvalue(r, 0, 0)[0] == 't';
-    snprintf(lo, sizeof lo, "%s", PQgetvalue(r, 0, 1));
-    snprintf(hi, sizeof hi, "%s", PQgetvalue(r, 0, 2));
-    PQclear(r);
-    if (!known) {
-        http_response_error(resp, 404, "robot %lld: no such robot", (long long)robot);
-        return 0;
-    }
+    if (api_robot_range(ctx, robot, range_sql, 5, rp, lo, hi, sizeof lo, resp)) return 0;
     /* One pass over the primary key (consumer, robot_id, kind, axis, horizon, ts) in
      * [from, to): per series (axis, horizon) at most points buckets of equal width, each the
      * time of its first prediction, the time that one is for, the mean value and the newest

@@ -76,28 +76,8 @@ int api_readings(const api_ctx *ctx, const http_request *req, int64_t robot,
         "        OR EXISTS (SELECT 1 FROM live_robot WHERE robot_id = $1::int),"
         "        coalesce($2::timestamptz, t.hi - interval '15 minutes'), t.hi FROM t";
     const char *rp[] = {id, has_from ? from : NULL, has_to ? to : NULL};
-    if (!ctx->conn || PQstatus(ctx->conn) != CONNECTION_OK) {
-        http_response_error(resp, 503, "database: unreachable");
-        return 0;
-    }
-    PGresult *r = PQexecParams(ctx->conn, range_sql, 3, NULL, rp, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        const char *msg = PQresultErrorMessage(r);
-        size_t len = strlen(msg);
-        while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' ')) len--;
-        http_response_error(resp, 503, "database: %.*s", (int)len, msg);
-        PQclear(r);
-        return 0;
-    }
     char lo[64], hi[64];
-    int known = PQgetvalue(r, 0, 0)[0] == 't';
-    snprintf(lo, sizeof lo, "%s", PQgetvalue(r, 0, 1));
-    snprintf(hi, sizeof hi, "%s", PQgetvalue(r, 0, 2));
-    PQclear(r);
-    if (!known) {
-        http_response_error(resp, 404, "robot %lld: no such robot", (long long)robot);
-        return 0;
-    }
+    if (api_robot_range(ctx, robot, range_sql, 3, rp, lo, hi, sizeof lo, resp)) return 0;
     /* One pass over the primary key (robot_id, ts) in [from, to): points buckets of equal
      * width; per bucket the time of its first reading, its count, and per axis min, max and
      * mean (real: 7 significant digits are what a chart draws). A bucket of one reading is that
