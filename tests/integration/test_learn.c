@@ -181,9 +181,20 @@ static void test_outputs_and_kills(void **state)
     char *log = xasprintf("%s/learn-ref.log", harness_tmpdir());
     prepare_consumer(conn, db, log);
     write_rows(db);
+    harness_exec(conn, "LISTEN pgpulse_learn");
     int c = start_learn(db, log);
     int64_t stored = harness_query_int(conn, "SELECT count(*) FROM reading");
     wait_rows(conn, stored, log);
+    /* The dashboard's signal: a NOTIFY naming the robots whose risk is new. */
+    assert_int_equal(PQconsumeInput(conn), 1);
+    int notes = 0, named = 0;
+    for (PGnotify *nt; (nt = PQnotifies(conn)); PQfreemem(nt)) {
+        notes++;
+        named += strstr(nt->extra, "\"consumer\":\"learn\"") && strstr(nt->extra, "3001");
+    }
+    print_message("%d notifications on pgpulse_learn, %d naming robot 3001\n", notes, named);
+    assert_true(named > 0);
+    harness_exec(conn, "UNLISTEN pgpulse_learn");
     kill(c, SIGINT);
     assert_int_equal(harness_wait(c, NULL), 0);
     char *ref = fingerprint(conn);
