@@ -76,8 +76,8 @@ GRANT SELECT ON reading TO pgpulse_stage;
 GRANT SELECT ON maintenance_event TO pgpulse_stage;
 GRANT SELECT, INSERT, UPDATE, DELETE ON stream_consumer, stream_checkpoint, stream_stage_state,
     stream_applied_xid, live_robot, live_fleet_second_part, anomaly, detect_robot_state,
-    detect_band, prediction, learn_robot_state, experiment, run, run_metric, model_version
-    TO pgpulse_stage;
+    detect_band, prediction, learn_robot_state, learn_robot_waveform, experiment, run, run_metric,
+    model_version TO pgpulse_stage;
 REVOKE EXECUTE ON FUNCTION reading_publication(integer, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION reading_publication(integer, integer) TO pgpulse_stage;
 
@@ -94,7 +94,7 @@ GRANT SELECT ON plant, shop, asset_detail, robot, controller, part, data_source,
     anomaly_ack, detect_band, prediction, experiment, run, run_metric, model_version
     TO pgpulse_reader;
 -- The learn stage's per-robot state is internal, but POST /api/predict starts from it.
-GRANT SELECT ON learn_robot_state TO pgpulse_reader;
+GRANT SELECT ON learn_robot_state, learn_robot_waveform TO pgpulse_reader;
 
 -- ---------------------------------------------------------------------------------------
 -- pgpulse_dashboard: the dashboard's server. It reads through pgpulse_reader (a member of it)

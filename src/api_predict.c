@@ -116,6 +116,8 @@ static int api_predict_robot(const api_ctx *ctx, const char *consumer, json_t *r
     int rc = stage_learn_robot_decode((const uint8_t *)PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0),
                                       fc, risk, err, sizeof err);
     PQclear(r);
+    if (rc == 0) rc = stage_learn_waveform_load(ctx->conn, consumer, (int32_t)json_integer_value(id), fc, err,
+                                                sizeof err);
     if (rc) {
         http_response_error(resp, 503, "robot %s: %s", ids, err);
         goto done;

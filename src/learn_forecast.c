@@ -30,6 +30,7 @@ void learn_fc_init(learn_fc *f)
     pthread_once(&fc_u_once, fc_u_fill);
     memset(f, 0, sizeof *f);
     f->period = 1;
+    f->last_slot = -1;
     for (int h = 0; h < LEARN_FC_HORIZONS; h++)
         for (int a = 0; a < LEARN_FC_AXES; a++) learn_rls_init(&f->blend[h][a], LEARN_FC_D, 0.9995, 100);
 }
@@ -64,6 +65,210 @@ static double fc_u(double amps)
     return log1p(amps > 0 ? amps : 0);
 }
 
+
+/* ---- Waveform memory. ---- */
+
+#define FC_Q_SCALE 50.0          /* quantised log current: 1 + 50 log(1 + A) */
+#define FC_TPL_RATE 0.3          /* a cell's update weight once filled */
+#define FC_CORR_ALPHA 0.01
+#define FC_SETTLED 30            /* runs the cycle length is judged on before slots are begun */
+#define FC_MATCH 0.15
+#define FC_NEAR 1                /* a sample meets the nearest filled cell this many away */            /* a sample matches a cell this close (summed squared log) */
+
+static uint8_t fc_q(double u)
+{
+    double q = 1 + u * FC_Q_SCALE + 0.5;
+    return (uint8_t)(q < 1 ? 1 : q > 255 ? 255 : q);
+}
+
+static double fc_uq(uint8_t q)
+{
+    return (q - 1) / FC_Q_SCALE;
+}
+
+/* The cell of time t in a run that started at start (-1 outside the memory). */
+static int fc_cell(int64_t t, int64_t start)
+{
+    int64_t c = (t - start + LEARN_FC_PRE_US) / LEARN_FC_CELL_US;
+    return t - start + LEARN_FC_PRE_US < 0 || c >= LEARN_FC_CELLS ? -1 : (int)c;
+}
+
+/* The memory's log currents at time t of a run of slot that started at start: 1 if a cell at
+ * or next to t's holds them. */
+static int fc_tpl_at(const learn_fc *f, int slot, int64_t start, int64_t t, double *u)
+{
+    int c = fc_cell(t, start);
+    if (c < 0 || slot < 0) return 0;
+    static const int order[] = {0, -1, 1};
+    for (int k = 0; k < 3; k++) {
+        int cc = c + order[k];
+        if (cc < 0 || cc >= LEARN_FC_CELLS) continue;
+        const uint8_t *q = f->tpl[slot][cc];
+        if (!q[0]) continue;
+        for (int a = 0; a < LEARN_FC_AXES; a++) u[a] = fc_uq(q[a]);
+        return 1;
+    }
+    return 0;
+}
+
+static double fc_max0(double u)
+{
+    return u > 0 ? u : 0;
+}
+
+
+/* A new run: its alignment candidates span the idle gap before it, and a margin each side
+ * (a slot's first run was placed at the middle of its own gap). */
+static void fc_align_begin(learn_fc *f, int64_t ts, int64_t mid, int64_t lo)
+{
+    learn_fc_align *al = &f->al;
+    int64_t margin = f->iv_us > 0 ? (int64_t)(f->iv_us * 0.6) : 1000000;
+    memset(al, 0, sizeof *al);
+    al->t0 = ts;
+    al->mid = mid;
+    al->lo = lo;
+    al->base = ts + margin;
+    int64_t span = al->base - (lo - margin);
+    al->ncand = (int32_t)(span / LEARN_FC_STEP_US + 1);
+    if (al->ncand > LEARN_FC_CAND) al->ncand = LEARN_FC_CAND;
+    al->expect = (f->last_slot + 1) % f->period;
+    al->slot = al->best = -1;
+}
+
+/* Scores every candidate start of one slot against the sample (log currents u at ts). */
+static void fc_align_slot(learn_fc *f, int s, int64_t ts, const double *u)
+{
+    learn_fc_align *al = &f->al;
+    const uint8_t (*tpl)[LEARN_FC_AXES] = f->tpl[s];
+    int prev = -2, hit = 0, match = 0;
+    for (int c = 0; c < al->ncand; c++) {
+        int cell = fc_cell(ts, al->base - (int64_t)c * LEARN_FC_STEP_US);
+        if (cell != prev) {
+            prev = cell;
+            int at = cell >= 0 && tpl[cell][0] ? cell : -1;
+            for (int k = 1; at < 0 && cell >= 0 && k <= FC_NEAR; k++) {
+                if (cell - k >= 0 && tpl[cell - k][0]) at = cell - k;
+                else if (cell + k < LEARN_FC_CELLS && tpl[cell + k][0]) at = cell + k;
+            }
+            hit = at >= 0;
+            if (hit) {
+                double dd = 0;
+                for (int a = 0; a < LEARN_FC_AXES && dd < FC_MATCH; a++) {
+                    double e = u[a] - fc_uq(tpl[at][a]);
+                    dd += e * e;
+                }
+                match = dd < FC_MATCH;
+            }
+        }
+        if (hit && al->hits[s][c] < 255) {
+            al->hits[s][c]++;
+            al->match[s][c] += (uint8_t)match;
+        }
+    }
+}
+
+/* A running sample: scores the candidate starts of every slot with a memory (of the aligned
+ * one only, once it is certain). */
+static void fc_align_sample(learn_fc *f, int64_t ts, const double *v)
+{
+    learn_fc_align *al = &f->al;
+    double u[LEARN_FC_AXES];
+    for (int a = 0; a < LEARN_FC_AXES; a++) u[a] = fc_u(v[a]);
+    if (al->n < LEARN_FC_CUR && ts - al->t0 < 4000000000LL) {
+        al->dt_ms[al->n] = (uint32_t)((ts - al->t0) / 1000);
+        for (int a = 0; a < LEARN_FC_AXES; a++) al->q[al->n][a] = fc_q(u[a]);
+        al->n++;
+    }
+    for (int s = 0; s < LEARN_FC_MAXP; s++)
+        if (f->tpl_runs[s] && (!al->lock || s == al->slot)) fc_align_slot(f, s, ts, u);
+    /* The best candidate: most matches, less half its misses; ties to the earliest. */
+    int bs = 0, locked = al->lock ? al->slot : -1;
+    al->slot = al->best = -1;
+    for (int s = 0; s < LEARN_FC_MAXP; s++) {
+        if (!f->tpl_runs[s] || (locked >= 0 && s != locked)) continue;
+        for (int c = 0; c < al->ncand; c++)
+            if (al->match[s][c]) {
+                int sc = 4 * al->match[s][c] - (al->hits[s][c] - al->match[s][c]);
+                if (sc > bs) bs = sc, al->slot = s, al->best = c;
+            }
+    }
+    int m = al->best >= 0 ? al->match[al->slot][al->best] : 0;
+    int miss = al->best >= 0 ? al->hits[al->slot][al->best] - m : 0;
+    al->conf = (m >= 1 && miss <= 1) || (m >= 2 && 3 * m >= miss);
+    al->sure = m >= 3 && 2 * m >= miss;
+    al->lock = m >= 4 && m >= miss;
+}
+
+static void fc_tpl_clear(learn_fc *f, int s)
+{
+    memset(f->tpl[s], 0, sizeof f->tpl[s]);
+    f->tpl_runs[s] = 0;
+    f->tpl_dirty |= 1u << s;
+}
+
+uint32_t learn_fc_tpl_clean(learn_fc *f)
+{
+    uint32_t d = f->tpl_dirty;
+    f->tpl_dirty = 0;
+    return d;
+}
+
+/* The run ended: its samples go into the memory of the slot it aligned to, at its aligned
+ * start. A run that did not align goes, at its estimated start, into the slot the cycle count
+ * expects if that slot is still empty; otherwise it is left out. */
+static void fc_align_end(learn_fc *f)
+{
+    learn_fc_align *al = &f->al;
+    int64_t start;
+    int s;
+    if (al->sure) {
+        s = al->slot;
+        int best = al->best;
+        /* Another slot that aligns this run as well holds the same program (begun from a
+         * run the count misplaced): the one with fewer runs is emptied for another. */
+        for (int k = 0; k < LEARN_FC_MAXP; k++) {
+            if (k == s || !f->tpl_runs[k]) continue;
+            int kb = -1, km = 0;
+            for (int c = 0; c < al->ncand; c++)
+                if (al->match[k][c] > km) km = al->match[k][c], kb = c;
+            if (km < 3 || 2 * km < al->hits[k][kb]) continue;
+            if (f->tpl_runs[k] > f->tpl_runs[s]) {
+                fc_tpl_clear(f, s);
+                s = k;
+                best = kb;
+            } else {
+                fc_tpl_clear(f, k);
+            }
+        }
+        start = al->base - (int64_t)best * LEARN_FC_STEP_US;
+    } else {
+        s = al->expect;
+        start = al->mid;
+        f->last_slot = s;
+        /* A slot's first run is placed by the cycle count (or in another empty slot), once
+         * the cycle is known, and not after a long silence (its start is too loose). */
+        if (f->perr_n[f->period] < FC_SETTLED || (double)(al->t0 - al->lo) > 1.5 * f->iv_us) return;
+        for (int k = 0; f->tpl_runs[s] && k < f->period; k++)
+            if (!f->tpl_runs[k]) s = k;
+        if (f->tpl_runs[s]) return;
+    }
+    f->last_slot = s;
+    uint8_t (*tpl)[LEARN_FC_AXES] = f->tpl[s];
+    for (int i = 0; i < al->n; i++) {
+        int cell = fc_cell(al->t0 + (int64_t)al->dt_ms[i] * 1000, start);
+        if (cell < 0) continue;
+        int empty = !tpl[cell][0];
+        for (int a = 0; a < LEARN_FC_AXES; a++) {
+            if (empty) tpl[cell][a] = al->q[i][a];
+            else {
+                double o = tpl[cell][a], n = al->q[i][a];
+                tpl[cell][a] = (uint8_t)(o + FC_TPL_RATE * (n - o) + 0.5);
+            }
+        }
+    }
+    f->tpl_runs[s]++;
+    f->tpl_dirty |= 1u << s;
+}
 
 /* What run k read at phase (or, phase < 0, its mean), in amperes and as log(1 + A); 0 if it
  * has nothing there. */
@@ -143,6 +348,8 @@ static void fc_context(const learn_fc *f, learn_fc_ctx *c)
     c->run_start = f->running ? f->ring[(f->runs - 1) % LEARN_FC_RUNS].start_us : 0;
     c->run = f->runs - 1;
     c->period = f->period;
+    c->tpl_start = f->running && f->al.conf ? f->al.base - (int64_t)f->al.best * LEARN_FC_STEP_US : 0;
+    c->tpl_slot = f->al.slot;
     for (int a = 0; a < LEARN_FC_AXES; a++) {
         c->last[a] = f->last[a];
         c->mean[a] = (float)f->mean[a];
@@ -168,8 +375,11 @@ void learn_fc_forecast(const learn_fc *f, int64_t t_us, int h, double *out)
     fc_context(f, &c);
     double x[LEARN_FC_AXES][LEARN_FC_D], prof[LEARN_FC_AXES], base[LEARN_FC_METHODS][LEARN_FC_AXES];
     fc_features(f, &c, t_us, x, prof, base);
+    double tu[LEARN_FC_AXES];
+    int hit = c.tpl_start && fc_tpl_at(f, c.tpl_slot, c.tpl_start, t_us, tu);
     for (int a = 0; a < LEARN_FC_AXES; a++)
-        out[a] = fc_use_median(f, h, a) ? c.median[a] : expm1(fc_blend_u(f, h, a, x[a], prof[a]));
+        out[a] = hit ? expm1(fc_max0(tu[a] + f->tcorr[a]))
+                     : fc_use_median(f, h, a) ? c.median[a] : expm1(fc_blend_u(f, h, a, x[a], prof[a]));
 }
 
 
@@ -183,10 +393,24 @@ static void fc_score(learn_fc *f, int64_t ts, const double *v, int running)
         if (c->run < 0) continue; /* nothing had run yet */
         double x[LEARN_FC_AXES][LEARN_FC_D], prof[LEARN_FC_AXES], base[LEARN_FC_METHODS][LEARN_FC_AXES];
         fc_features(f, c, ts, x, prof, base);
+        double tu[LEARN_FC_AXES];
+        int hit = running && c->tpl_start && fc_tpl_at(f, c->tpl_slot, c->tpl_start, ts, tu);
         for (int a = 0; a < LEARN_FC_AXES; a++) {
             learn_fc_score *s = &f->score[h][a];
             if (!running) {
                 s->idle++;
+                continue;
+            }
+            if (hit) {
+                double uv = fc_u(v[a]);
+                base[LEARN_FC_MODEL][a] = expm1(fc_max0(tu[a] + f->tcorr[a]));
+                if (h == 0) f->tcorr[a] += FC_CORR_ALPHA * (uv - tu[a] - f->tcorr[a]);
+                s->n++;
+                for (int k = 0; k < LEARN_FC_METHODS; k++) {
+                    double e = base[k][a] - v[a];
+                    s->abs[k] += fabs(e);
+                    s->sq[k] += e * e;
+                }
                 continue;
             }
             double u = fc_blend_u(f, h, a, x[a], prof[a]), blend = expm1(u);
@@ -260,16 +484,21 @@ int learn_fc_step(learn_fc *f, int64_t ts, const double *v)
         if (iv < FC_GAP_US) f->iv_us = f->iv_us > 0 ? f->iv_us + 0.01 * (iv - f->iv_us) : iv;
     }
     int gap = f->n && ts - f->last_ts > FC_GAP_US;
-    if (f->running && (!running || gap)) fc_run_ended(f, f->last_ts);
+    if (f->running && (!running || gap)) {
+        fc_run_ended(f, f->last_ts);
+        fc_align_end(f);
+    }
     if (running && (!f->running || gap)) {
         learn_fc_run *r = &f->ring[f->runs % LEARN_FC_RUNS];
         memset(r, 0, sizeof *r);
         r->index = f->runs++;
         /* The run began between the last idle reading and this one: take the middle. */
-        r->start_us = f->last_idle_ts && !gap && ts - f->last_idle_ts < FC_GAP_US
-                          ? f->last_idle_ts + (ts - f->last_idle_ts) / 2 : ts;
+        int after_idle = f->last_idle_ts && !gap && ts - f->last_idle_ts < FC_GAP_US;
+        r->start_us = after_idle ? f->last_idle_ts + (ts - f->last_idle_ts) / 2 : ts;
+        fc_align_begin(f, ts, r->start_us, after_idle ? f->last_idle_ts : ts - (int64_t)f->iv_us);
     }
     if (running) {
+        fc_align_sample(f, ts, v);
         learn_fc_run *r = &f->ring[(f->runs - 1) % LEARN_FC_RUNS];
         int64_t phase_cs = (ts - r->start_us) / 10000;
         if (r->n < LEARN_FC_SAMPLES && phase_cs < 65535) {

@@ -36,6 +36,7 @@
 #ifndef PGPULSE_LEARN_FORECAST_H
 #define PGPULSE_LEARN_FORECAST_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "learn_rls.h"
@@ -48,6 +49,13 @@
 #define LEARN_FC_HORIZONS 2      /* 1 and 10 readings ahead */
 #define LEARN_FC_CTX 11          /* contexts kept: forecasts made at the last 11 readings */
 #define LEARN_FC_D 7             /* blending features */
+#define LEARN_FC_CELL_US 20000   /* waveform memory: one cell per 20 ms of a run */
+#define LEARN_FC_CELLS 2560      /* cells per cycle slot: 51.2 s, the first LEARN_FC_PRE_US
+                                    before the run's estimated start */
+#define LEARN_FC_PRE_US 2000000
+#define LEARN_FC_CAND 512        /* alignment: candidate starts, LEARN_FC_STEP_US apart */
+#define LEARN_FC_STEP_US 10000
+#define LEARN_FC_CUR 64          /* samples of the current run kept for the waveform memory */
 
 /* The method a figure is for. */
 enum { LEARN_FC_MODEL, LEARN_FC_LAST, LEARN_FC_PREV_RUN, LEARN_FC_PREV_CYCLE, LEARN_FC_MEAN,
@@ -70,6 +78,9 @@ typedef struct learn_fc_ctx {
     int64_t run_start;                      /* the current run's start; 0 when idle */
     int32_t run;                            /* the current (or last) run's number */
     int32_t period;
+    int64_t tpl_start;                      /* the run's aligned start; 0: not aligned */
+    int32_t tpl_slot;
+    int32_t pad;
     float last[LEARN_FC_AXES], mean[LEARN_FC_AXES], umean[LEARN_FC_AXES], median[LEARN_FC_AXES];
 } learn_fc_ctx;
 
@@ -80,6 +91,26 @@ typedef struct learn_fc_score {
     double abs[LEARN_FC_METHODS];           /* sum of absolute errors per method */
     double sq[LEARN_FC_METHODS];            /* of squared errors */
 } learn_fc_score;
+
+/* The current run's alignment to the waveform memory of its cycle slot. */
+typedef struct learn_fc_align {
+    int64_t t0;                             /* the run's first sample */
+    int64_t base;                           /* candidate c starts at base - c * STEP */
+    int64_t mid;                            /* the estimated start (middle of the idle gap) */
+    int64_t lo;                             /* the last idle reading before the run */
+    int32_t ncand;
+    int32_t expect;                         /* the slot the cycle count expects */
+    int32_t slot, best;                     /* the best slot and candidate so far (-1: none) */
+    int32_t conf;                           /* 1: aligned well enough to forecast from */
+    int32_t sure;                           /* 1: well enough to learn from */
+    int32_t lock;                           /* 1: so well that only that slot is scored */
+    int32_t n;
+    uint8_t hits[LEARN_FC_MAXP][LEARN_FC_CAND]; /* per slot and candidate: samples that met
+                                                   a filled cell */
+    uint8_t match[LEARN_FC_MAXP][LEARN_FC_CAND]; /* and that matched it */
+    uint32_t dt_ms[LEARN_FC_CUR];           /* the run's samples: ms after t0 */
+    uint8_t q[LEARN_FC_CUR][LEARN_FC_AXES]; /* and their currents (quantised log) */
+} learn_fc_align;
 
 typedef struct learn_fc {
     int64_t n;                              /* readings taken */
@@ -101,11 +132,24 @@ typedef struct learn_fc {
     double err_median[LEARN_FC_HORIZONS][LEARN_FC_AXES]; /* the blend and of the median */
     double shift[LEARN_FC_HORIZONS][LEARN_FC_AXES]; /* running median of the blend's residuals */
     float last[LEARN_FC_AXES];
+    int32_t last_slot;                      /* the slot of the latest run */
+    int32_t tpl_runs[LEARN_FC_MAXP];        /* runs written into each slot */
+    uint32_t tpl_dirty;                     /* slots changed since learn_fc_tpl_clean */
+    double tcorr[LEARN_FC_AXES];            /* recent (reading - memory), log, on hits */
+    learn_fc_align al;
     learn_fc_run ring[LEARN_FC_RUNS];       /* run k at k % LEARN_FC_RUNS */
     learn_fc_ctx ctx[LEARN_FC_CTX];         /* reading k's context at k % LEARN_FC_CTX */
     learn_rls blend[LEARN_FC_HORIZONS][LEARN_FC_AXES];
     learn_fc_score score[LEARN_FC_HORIZONS][LEARN_FC_AXES];
+    /* The waveform memory, last (LEARN_FC_CORE bytes come before it): per slot and cell, the
+     * currents as 1 + 50 log(1 + A) (0: empty). */
+    uint8_t tpl[LEARN_FC_MAXP][LEARN_FC_CELLS][LEARN_FC_AXES];
 } learn_fc;
+
+/* The forecaster without its waveform memory (what a caller that saves the memory's slots
+ * apart saves whole), and one slot of the memory. */
+#define LEARN_FC_CORE offsetof(learn_fc, tpl)
+#define LEARN_FC_SLOT_BYTES (sizeof(((learn_fc *)0)->tpl[0]))
 
 extern const int learn_fc_horizon[LEARN_FC_HORIZONS]; /* {1, 10} */
 
@@ -124,5 +168,10 @@ void learn_fc_forecast(const learn_fc *f, int64_t t_us, int h, double *out);
 
 /* The mean interval between the robot's readings (µs; 0 before two). */
 double learn_fc_interval(const learn_fc *f);
+
+/* The waveform memory's slots changed since the last call, as a bit mask (bit s: slot s), and
+ * forgets them: the caller saves those slots (tpl[s], LEARN_FC_SLOT_BYTES each) beside the
+ * core. Call it before saving the core, so that the core saved says nothing is pending. */
+uint32_t learn_fc_tpl_clean(learn_fc *f);
 
 #endif

@@ -38,6 +38,8 @@
 
 #define LEARN_CHANNEL "pgpulse_learn"
 #define LEARN_STATE_MAGIC 0x4c524e31u          /* "LRN1": the layout of the blobs below */
+#define LEARN_OID_INT4 23
+#define LEARN_OID_BYTEA 17
 #define LEARN_FC_EVERY_US (60LL * 1000000)     /* forecasts written once a minute of robot time */
 #define LEARN_METRIC_EVERY 100000              /* readings between metric logs */
 #define LEARN_VERSION_EVERY_US (86400LL * 1000000) /* model snapshots: every day of stream time */
@@ -133,29 +135,66 @@ static void learn_stage_free(learn_stage *s)
     free(s);
 }
 
-/* A robot's block: magic, its size, then the forecaster and the risk state as they are. */
+/* A robot's block: magic, its size, then the forecaster without its waveform memory (whose
+ * slots are rows of learn_robot_waveform) and the risk state, as they are. */
 static void learn_robot_save(const learn_robot *r, buf *b)
 {
-    uint32_t h[2] = {LEARN_STATE_MAGIC, (uint32_t)(sizeof r->next_fc + sizeof r->fc + sizeof r->risk)};
+    uint32_t h[2] = {LEARN_STATE_MAGIC, (uint32_t)(sizeof r->next_fc + LEARN_FC_CORE + sizeof r->risk)};
     buf_append(b, h, sizeof h);
     buf_append(b, &r->next_fc, sizeof r->next_fc);
-    buf_append(b, &r->fc, sizeof r->fc);
+    buf_append(b, &r->fc, LEARN_FC_CORE);
     buf_append(b, &r->risk, sizeof r->risk);
 }
 
+/* The block's inverse; the waveform memory is left as it is (learn_robot_load_slot). */
 static int learn_robot_load(learn_robot *r, const uint8_t *p, size_t len, char *err, size_t errlen)
 {
     uint32_t h[2];
-    size_t want = sizeof h + sizeof r->next_fc + sizeof r->fc + sizeof r->risk;
+    size_t want = sizeof h + sizeof r->next_fc + LEARN_FC_CORE + sizeof r->risk;
     if (len >= sizeof h) memcpy(h, p, sizeof h);
     if (len != want || h[0] != LEARN_STATE_MAGIC || h[1] != want - sizeof h)
         return util_err(err, errlen, "learn_robot_state of robot %d: %zu bytes, not a state of this "
                         "pgpulse (%zu; drop the consumer to start afresh)", (int)r->id, len, want);
     p += sizeof h;
     memcpy(&r->next_fc, p, sizeof r->next_fc);
-    memcpy(&r->fc, p + sizeof r->next_fc, sizeof r->fc);
-    memcpy(&r->risk, p + sizeof r->next_fc + sizeof r->fc, sizeof r->risk);
+    memcpy(&r->fc, p + sizeof r->next_fc, LEARN_FC_CORE);
+    memcpy(&r->risk, p + sizeof r->next_fc + LEARN_FC_CORE, sizeof r->risk);
     return 0;
+}
+
+/* One slot of the robot's waveform memory, as learn_robot_waveform holds it. */
+static int learn_robot_load_slot(learn_fc *fc, int32_t robot, int slot, const uint8_t *p, size_t len,
+                                 char *err, size_t errlen)
+{
+    if (slot < 0 || slot >= LEARN_FC_MAXP || len != LEARN_FC_SLOT_BYTES)
+        return util_err(err, errlen, "learn_robot_waveform of robot %d, slot %d: %zu bytes, not a slot "
+                        "of this pgpulse (%zu bytes, slots 0-%d; drop the consumer to start afresh)",
+                        (int)robot, slot, len, (size_t)LEARN_FC_SLOT_BYTES, LEARN_FC_MAXP - 1);
+    memcpy(fc->tpl[slot], p, len);
+    return 0;
+}
+
+int stage_learn_waveform_load(PGconn *conn, const char *consumer, int32_t robot, learn_fc *fc, char *err,
+                              size_t errlen)
+{
+    char ids[16];
+    snprintf(ids, sizeof ids, "%d", (int)robot);
+    const char *p[] = {consumer, ids};
+    PGresult *r = PQexecParams(conn, "SELECT slot, cells FROM learn_robot_waveform "
+                               "WHERE consumer = $1 AND robot_id = $2::int", 2, NULL, p, NULL, NULL, 1);
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pgconn_result_error(r, conn, err, errlen);
+        rc = -1;
+    }
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+        uint32_t slot;
+        memcpy(&slot, PQgetvalue(r, i, 0), 4);
+        rc = learn_robot_load_slot(fc, robot, (int)ntohl(slot), (const uint8_t *)PQgetvalue(r, i, 1),
+                                   (size_t)PQgetlength(r, i, 1), err, errlen);
+    }
+    PQclear(r);
+    return rc;
 }
 
 void stage_learn_robot_encode(const learn_fc *fc, const learn_risk_robot *risk, buf *b)
@@ -257,6 +296,29 @@ static int learn_read_promotion(learn_stage *s, PGconn *conn, char *err, size_t 
     return 0;
 }
 
+/* The forecasters' waveform memories, a row per robot and slot. */
+static int learn_read_waveforms(learn_stage *s, PGconn *conn, char *err, size_t errlen)
+{
+    const char *p[] = {s->ctx.consumer};
+    PGresult *r = PQexecParams(conn, "SELECT robot_id, slot, cells FROM learn_robot_waveform WHERE consumer = $1",
+                               1, NULL, p, NULL, NULL, 1);
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pgconn_result_error(r, conn, err, errlen);
+        rc = -1;
+    }
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+        uint32_t id, slot;
+        memcpy(&id, PQgetvalue(r, i, 0), 4);
+        memcpy(&slot, PQgetvalue(r, i, 1), 4);
+        learn_robot *rb = learn_robot_get(s, (int32_t)ntohl(id));
+        rc = learn_robot_load_slot(&rb->fc, rb->id, (int)ntohl(slot), (const uint8_t *)PQgetvalue(r, i, 2),
+                                   (size_t)PQgetlength(r, i, 2), err, errlen);
+    }
+    PQclear(r);
+    return rc;
+}
+
 static void *learn_open(const uint8_t *state, size_t len, const stream_ctx *ctx, PGconn *conn,
                         char *err, size_t errlen)
 {
@@ -299,7 +361,8 @@ static void *learn_open(const uint8_t *state, size_t len, const stream_ctx *ctx,
         }
     }
     PQclear(r);
-    if (learn_ensure_runs(s, conn, err, errlen) || learn_read_promotion(s, conn, err, errlen)) {
+    if (learn_read_waveforms(s, conn, err, errlen) || learn_ensure_runs(s, conn, err, errlen) ||
+        learn_read_promotion(s, conn, err, errlen)) {
         learn_stage_free(s);
         return NULL;
     }
@@ -529,6 +592,53 @@ static void learn_save_one(const void *robot, buf *out)
     learn_robot_save(robot, out);
 }
 
+/* The waveform slots that changed since the last commit, upserted in one statement. Called
+ * before the states are saved (their forecasters then say nothing is pending). */
+static int learn_write_waveforms(learn_stage *s, PGconn *conn, char *err, size_t errlen)
+{
+    uint32_t *dirty = xcalloc(s->cap + 1, sizeof *dirty);
+    size_t n = 0;
+    for (size_t i = 0; i < s->cap; i++) {
+        learn_robot *rb = s->slots[i];
+        dirty[i] = rb && rb->dirty ? learn_fc_tpl_clean(&rb->fc) : 0;
+        for (int k = 0; k < LEARN_FC_MAXP; k++) n += (dirty[i] >> k) & 1;
+    }
+    int rc = 0;
+    if (n) {
+        buf ids = {0}, slots = {0}, cells = {0};
+        pgarray_bin_header(&ids, LEARN_OID_INT4, n);
+        pgarray_bin_header(&slots, LEARN_OID_INT4, n);
+        pgarray_bin_header(&cells, LEARN_OID_BYTEA, n);
+        for (size_t i = 0; i < s->cap; i++)
+            for (int k = 0; k < LEARN_FC_MAXP; k++) {
+                if (!((dirty[i] >> k) & 1)) continue;
+                uint32_t id = htonl((uint32_t)s->slots[i]->id), slot = htonl((uint32_t)k);
+                pgarray_bin_elem(&ids, &id, 4);
+                pgarray_bin_elem(&slots, &slot, 4);
+                pgarray_bin_elem(&cells, s->slots[i]->fc.tpl[k], LEARN_FC_SLOT_BYTES);
+            }
+        const char *p[] = {s->ctx.consumer, (const char *)ids.data, (const char *)slots.data,
+                           (const char *)cells.data};
+        int lens[] = {0, (int)ids.len, (int)slots.len, (int)cells.len};
+        int fmts[] = {0, 1, 1, 1};
+        PGresult *r = PQexecParams(conn,
+                                   "INSERT INTO learn_robot_waveform (consumer, robot_id, slot, cells) "
+                                   "SELECT $1, i, k, c FROM unnest($2::int[], $3::int[], $4::bytea[]) AS x(i, k, c) "
+                                   "ON CONFLICT (consumer, robot_id, slot) DO UPDATE SET cells = EXCLUDED.cells",
+                                   4, NULL, p, lens, fmts, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            pgconn_result_error(r, conn, err, errlen);
+            rc = -1;
+        }
+        PQclear(r);
+        buf_free(&ids);
+        buf_free(&slots);
+        buf_free(&cells);
+    }
+    free(dirty);
+    return rc;
+}
+
 static int learn_write_states(learn_stage *s, PGconn *conn, char *err, size_t errlen)
 {
     size_t n = 0;
@@ -592,7 +702,7 @@ static int learn_commit(void *stage, PGconn *conn, buf *state, char *err, size_t
         learn_write_versions(s, conn, err, errlen) ||
         (s->st.records && learn_write_runs(s, conn, err, errlen)) ||
         learn_notify(s, conn, err, errlen) || learn_read_failures(s, conn, err, errlen) ||
-        learn_write_states(s, conn, err, errlen))
+        learn_write_waveforms(s, conn, err, errlen) || learn_write_states(s, conn, err, errlen))
         return -1;
     buf_append(state, &s->st, sizeof s->st);
     /* Written; on failure the consumer reopens the stage from the committed state instead. */

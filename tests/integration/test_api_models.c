@@ -295,6 +295,10 @@ static int group_setup(void **state)
 static learn_fc pred_fc;
 static learn_risk_robot pred_risk;
 static learn_sgd pred_model;
+/* The robot's readings after the state's. */
+enum { PRED_NEXT_MAX = 400 };
+static reading pred_next[PRED_NEXT_MAX];
+static int pred_nnext;
 
 static void predict_setup(void)
 {
@@ -315,6 +319,7 @@ static void predict_setup(void)
         learn_fc_step(&pred_fc, r.ts_us, r.axis);
         learn_risk_step(f, &pred_risk, r.ts_us, r.axis, &smp);
     }
+    for (pred_nnext = 0; pred_nnext < PRED_NEXT_MAX; gen_next(g, &r)) pred_next[pred_nnext++] = r;
     gen_free(g);
     free(f);
     learn_sgd_init(&pred_model, LEARN_RISK_D, 1, 0.05, 1e-6);
@@ -335,6 +340,18 @@ static void predict_setup(void)
     if (PQresultStatus(res) != PGRES_COMMAND_OK) fail_msg("predict setup: %s", PQerrorMessage(fx.conn));
     PQclear(res);
     buf_free(&st);
+    /* The waveform memory's slots, as the stage writes them. */
+    for (int k = 0; k < LEARN_FC_MAXP; k++) {
+        if (!pred_fc.tpl_runs[k]) continue;
+        char ks[8];
+        snprintf(ks, sizeof ks, "%d", k);
+        const char *wv[] = {ks, (const char *)pred_fc.tpl[k]};
+        int wl[] = {0, (int)LEARN_FC_SLOT_BYTES}, wf[] = {0, 1};
+        res = PQexecParams(fx.conn, "INSERT INTO learn_robot_waveform VALUES ('pred', 1, $1::int, $2)", 2, NULL, wv,
+                           wl, wf, 0);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) fail_msg("predict setup: %s", PQerrorMessage(fx.conn));
+        PQclear(res);
+    }
 }
 
 static int group_teardown(void **state)
@@ -795,7 +812,41 @@ static void test_predict(void **state)
     reply_free(&r);
     /* The stored state is unchanged. */
     assert_int_equal(harness_query_int(fx.conn, "SELECT length(state) FROM learn_robot_state WHERE consumer = 'pred'"),
-                     (int64_t)(8 + sizeof(int64_t) + sizeof pred_fc + sizeof pred_risk));
+                     (int64_t)(8 + sizeof(int64_t) + LEARN_FC_CORE + sizeof pred_risk));
+
+    /* The robot's own next readings: the forecast is the stage's forecaster's, waveform memory
+     * included (the run aligns to it), not what the state without its memory would say. */
+    static learn_fc with, without;
+    with = pred_fc;
+    without = pred_fc;
+    memset(without.tpl, 0, sizeof without.tpl);
+    buf rb = {0};
+    buf_printf(&rb, "{\"consumer\": \"pred\", \"robot_id\": 1, \"readings\": [");
+    double fw[LEARN_FC_AXES], fo[LEARN_FC_AXES];
+    int differs = 0;
+    for (int i = 0; i < pred_nnext && !differs; i++) {
+        char ts1[40];
+        tstamp_format(pred_next[i].ts_us, ts1, sizeof ts1);
+        buf_printf(&rb, "%s{\"ts\": \"%s\", \"axis\": [", i ? "," : "", ts1);
+        for (int a = 0; a < READING_AXES; a++) buf_printf(&rb, "%s%.3f", a ? "," : "", pred_next[i].axis[a]);
+        buf_printf(&rb, "]}");
+        learn_fc_step(&with, pred_next[i].ts_us, pred_next[i].axis);
+        learn_fc_step(&without, pred_next[i].ts_us, pred_next[i].axis);
+        /* Up to the first reading after which the memory changes the forecast. */
+        int64_t t_h1 = with.last_ts + (int64_t)learn_fc_interval(&with);
+        learn_fc_forecast(&with, t_h1, 0, fw);
+        learn_fc_forecast(&without, t_h1, 0, fo);
+        for (int a = 0; a < LEARN_FC_AXES; a++) differs |= fabs(fw[a] - fo[a]) > 1e-3 + 1e-4 * fw[a];
+    }
+    buf_printf(&rb, "]}");
+    assert_true(differs);
+    r = http(fx.srv, "POST", "/api/predict", NULL, (const char *)rb.data);
+    buf_free(&rb);
+    assert_int_equal(r.status, 200);
+    json_t *ax = json_object_get(json_object_get(json_object_get(r.json, "forecast"), "h1"), "axis");
+    for (int a = 0; a < LEARN_FC_AXES; a++)
+        assert_float_equal(json_number_value(json_array_get(ax, (size_t)a)), fw[a], 1e-3 + 1e-4 * fw[a]);
+    reply_free(&r);
 
     /* Bad requests name what is wrong. */
     static const struct { const char *body; int status; const char *names; } bad[] = {

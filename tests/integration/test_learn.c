@@ -38,7 +38,9 @@ static char *fingerprint(PGconn *conn)
         "';' ORDER BY consumer, name, version), '')) FROM model_version), "
         "(SELECT md5(coalesce(string_agg((run_id, name, model, params, status, records, stream_start, stream_end)::text, "
         "';' ORDER BY run_id), '')) FROM run), "
-        "(SELECT md5(coalesce(string_agg((robot_id, state)::text, ';' ORDER BY robot_id), '')) FROM learn_robot_state))");
+        "(SELECT md5(coalesce(string_agg((robot_id, state)::text, ';' ORDER BY robot_id), '')) FROM learn_robot_state), "
+        "(SELECT md5(coalesce(string_agg((robot_id, slot, cells)::text, ';' ORDER BY robot_id, slot), '')) "
+        "FROM learn_robot_waveform))");
 }
 
 static int start_learn(const char *db, const char *log)

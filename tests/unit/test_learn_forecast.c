@@ -1,8 +1,8 @@
 /* Unit tests for learn_forecast: on simulated robots (src/gen.c, no faults) the forecaster
- * finds the program cycle and forecasts every axis, 1 and 10 readings ahead, with a mean
- * absolute error no worse than the best naive baseline (last value, same phase of the previous
- * run, same phase of the previous cycle, running mean, running median) on every axis, and
- * clearly below it where the cycle carries information. Randomised: the seed is printed and
+ * finds the program cycle, aligns runs to its waveform memory and forecasts every axis, 1 and
+ * 10 readings ahead, with a mean absolute error below the best naive baseline (last value,
+ * same phase of the previous run, same phase of the previous cycle, running mean, running
+ * median) on every axis. Randomised: the seed is printed and
  * PGPULSE_TEST_SEED replays it. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -114,7 +114,7 @@ static void test_beats_naive_baselines(void **state)
     enum { ROBOTS = 3 };
     static learn_fc fc[ROBOTS];
     for (int i = 0; i < ROBOTS; i++) learn_fc_init(&fc[i]);
-    run_robots(ROBOTS, 12, fc);
+    run_robots(ROBOTS, 96, fc);
     for (int i = 0; i < ROBOTS; i++) printf("robot %d: cycle %d runs, run %.1f s, %d runs\n", i + 1,
                                             fc[i].period, fc[i].run_us / 1e6, fc[i].runs);
     int skilled = 0;
@@ -134,16 +134,17 @@ static void test_beats_naive_baselines(void **state)
             }
             printf("h%d axis%d: n %lld model %.3f best naive %.3f (%s) ratio %.2f\n",
                    learn_fc_horizon[h], a + 1, (long long)n, mae[0], best, method_name[bestk], mae[0] / best);
-            /* Never worse than the best naive baseline, the running median included (it falls
-             * back to the median where it has not beaten it); the issue's 10 % is reached on
-             * axes 5 and 2 only (docs/learn.md): this bound guards what holds. */
-            assert_true(mae[0] <= 1.01 * best);
-            if (mae[0] < 0.97 * best) skilled++;
+            /* Four days of three robots: the waveform memory has filled, and the forecast is
+             * well below every naive baseline (the running median included) on every axis — by
+             * 18-43 % one reading ahead and 5-21 % ten ahead over seeds 1-3 (a target ten
+             * readings on is in another run more often than not, where only its distribution is
+             * known). The bounds leave room for other seeds. */
+            assert_true(mae[0] <= (h == 0 ? 0.9 : 0.98) * best);
+            if (mae[0] < 0.9 * best) skilled++;
         }
-    /* The program cycle carries real information on some axes (2 and 5 here, both horizons). */
-    printf("%d of %d axis-horizons at least 3 %% below the best naive baseline\n", skilled,
+    printf("%d of %d axis-horizons at least 10 %% below the best naive baseline\n", skilled,
            LEARN_FC_HORIZONS * LEARN_FC_AXES);
-    assert_true(skilled >= 2);
+    assert_true(skilled >= LEARN_FC_AXES);
 }
 
 int main(void)
