@@ -72,7 +72,8 @@ static double fc_u(double amps)
 #define FC_TPL_RATE 0.3          /* a cell's update weight once filled */
 #define FC_CORR_ALPHA 0.01
 #define FC_SETTLED 30            /* runs the cycle length is judged on before slots are begun */
-#define FC_MATCH 0.15
+#define FC_MATCH 0.15            /* a sample matches a cell this close (summed squared log) */
+#define FC_MATCH_Q ((int)(FC_MATCH * FC_Q_SCALE * FC_Q_SCALE)) /* the same, quantised */
 #define FC_NEAR 1                /* a sample meets the nearest filled cell this many away */            /* a sample matches a cell this close (summed squared log) */
 
 static uint8_t fc_q(double u)
@@ -135,14 +136,24 @@ static void fc_align_begin(learn_fc *f, int64_t ts, int64_t mid, int64_t lo)
     al->slot = al->best = -1;
 }
 
-/* Scores every candidate start of one slot against the sample (log currents u at ts). */
-static void fc_align_slot(learn_fc *f, int s, int64_t ts, const double *u)
+/* A candidate's score: its matches, less a quarter of its misses. */
+static int fc_cand_score(const learn_fc_align *al, int s, int c)
+{
+    return 4 * al->match[s][c] - (al->hits[s][c] - al->match[s][c]);
+}
+
+/* Scores every candidate start of one slot against the sample (quantised log currents q at
+ * ts); returns the slot's best candidate (-1: none with a match), its score in *score. */
+static int fc_align_slot(learn_fc *f, int s, int64_t ts, const uint8_t *q, int *score)
 {
     learn_fc_align *al = &f->al;
     const uint8_t (*tpl)[LEARN_FC_AXES] = f->tpl[s];
-    int prev = -2, hit = 0, match = 0;
-    for (int c = 0; c < al->ncand; c++) {
-        int cell = fc_cell(ts, al->base - (int64_t)c * LEARN_FC_STEP_US);
+    /* Candidate c puts the sample at pos = ts - start + PRE, start = base - c * STEP: pos
+     * grows by STEP from one candidate to the next, and its cell with it. */
+    int64_t pos = ts - al->base + LEARN_FC_PRE_US;
+    int prev = -2, hit = 0, match = 0, best = -1, bs = 0;
+    for (int c = 0; c < al->ncand; c++, pos += LEARN_FC_STEP_US) {
+        int cell = pos < 0 || pos / LEARN_FC_CELL_US >= LEARN_FC_CELLS ? -1 : (int)(pos / LEARN_FC_CELL_US);
         if (cell != prev) {
             prev = cell;
             int at = cell >= 0 && tpl[cell][0] ? cell : -1;
@@ -152,19 +163,29 @@ static void fc_align_slot(learn_fc *f, int s, int64_t ts, const double *u)
             }
             hit = at >= 0;
             if (hit) {
-                double dd = 0;
-                for (int a = 0; a < LEARN_FC_AXES && dd < FC_MATCH; a++) {
-                    double e = u[a] - fc_uq(tpl[at][a]);
+                int dd = 0;
+                for (int a = 0; a < LEARN_FC_AXES && dd < FC_MATCH_Q; a++) {
+                    int e = (int)q[a] - (int)tpl[at][a];
                     dd += e * e;
                 }
-                match = dd < FC_MATCH;
+                match = dd < FC_MATCH_Q;
             }
         }
-        if (hit && al->hits[s][c] < 255) {
+        if (!hit) continue;
+        if (al->hits[s][c] < 255) {
             al->hits[s][c]++;
             al->match[s][c] += (uint8_t)match;
         }
+        if (al->match[s][c]) {
+            int sc = fc_cand_score(al, s, c);
+            if (sc > bs) bs = sc, best = c;
+        }
     }
+    /* Candidates the sample did not reach keep their scores: look at them too. */
+    for (int c = 0; c < al->ncand; c++)
+        if (al->match[s][c] && fc_cand_score(al, s, c) > bs) bs = fc_cand_score(al, s, c), best = c;
+    *score = bs;
+    return best;
 }
 
 /* A running sample: scores the candidate starts of every slot with a memory (of the aligned
@@ -172,31 +193,31 @@ static void fc_align_slot(learn_fc *f, int s, int64_t ts, const double *u)
 static void fc_align_sample(learn_fc *f, int64_t ts, const double *v)
 {
     learn_fc_align *al = &f->al;
-    double u[LEARN_FC_AXES];
-    for (int a = 0; a < LEARN_FC_AXES; a++) u[a] = fc_u(v[a]);
+    uint8_t q[LEARN_FC_AXES];
+    for (int a = 0; a < LEARN_FC_AXES; a++) q[a] = fc_q(fc_u(v[a]));
     if (al->n < LEARN_FC_CUR && ts - al->t0 < 4000000000LL) {
         al->dt_ms[al->n] = (uint32_t)((ts - al->t0) / 1000);
-        for (int a = 0; a < LEARN_FC_AXES; a++) al->q[al->n][a] = fc_q(u[a]);
+        memcpy(al->q[al->n], q, LEARN_FC_AXES);
         al->n++;
     }
-    for (int s = 0; s < LEARN_FC_MAXP; s++)
-        if (f->tpl_runs[s] && (!al->lock || s == al->slot)) fc_align_slot(f, s, ts, u);
-    /* The best candidate: most matches, less half its misses; ties to the earliest. */
+    /* The best candidate over the slots scored; ties to the earliest slot and candidate. */
+    /* Once some slot has matched, only the slots that have (and the one the count expects)
+     * are scored on: the others cannot catch up on the few readings a run has. */
     int bs = 0, locked = al->lock ? al->slot : -1;
+    uint32_t scan = locked >= 0 ? 1u << locked : al->matched ? al->matched | 1u << al->expect : ~0u;
     al->slot = al->best = -1;
     for (int s = 0; s < LEARN_FC_MAXP; s++) {
-        if (!f->tpl_runs[s] || (locked >= 0 && s != locked)) continue;
-        for (int c = 0; c < al->ncand; c++)
-            if (al->match[s][c]) {
-                int sc = 4 * al->match[s][c] - (al->hits[s][c] - al->match[s][c]);
-                if (sc > bs) bs = sc, al->slot = s, al->best = c;
-            }
+        if (!f->tpl_runs[s] || !((scan >> s) & 1)) continue;
+        int sc, c = fc_align_slot(f, s, ts, q, &sc);
+        if (c < 0) continue;
+        al->matched |= 1u << s;
+        if (sc > bs) bs = sc, al->slot = s, al->best = c;
     }
     int m = al->best >= 0 ? al->match[al->slot][al->best] : 0;
     int miss = al->best >= 0 ? al->hits[al->slot][al->best] - m : 0;
     al->conf = (m >= 1 && miss <= 1) || (m >= 2 && 3 * m >= miss);
     al->sure = m >= 3 && 2 * m >= miss;
-    al->lock = m >= 4 && m >= miss;
+    al->lock = (m >= 4 && m >= miss) || (m >= 2 && miss == 0);
 }
 
 static void fc_tpl_clear(learn_fc *f, int s)

@@ -2,37 +2,50 @@
  * forecaster of the learn stage, and a library the detect stage can call in-process.
  *
  * A robot runs programs (runs: stretches of readings with some axis non-zero) separated by
- * idle stretches (every axis exactly 0). Runs often come in a fixed cycle (a cell working a
- * sequence of parts): the forecaster learns the cycle's length P in runs (1..LEARN_FC_MAXP) as
- * the one whose "same phase, P runs ago" predicts the latest runs best. It keeps the samples of
- * its last LEARN_FC_RUNS runs (phase from the run's estimated start, currents), and forecasts
- * the current at a future time T from what it knew at its latest reading:
- *   - if the robot is running and T falls within a typical run from the run's start, the
- *     current at that phase averaged over the same run of the last four cycles (P, 2P, 3P and
- *     4P runs ago, nearest sample within LEARN_FC_PHASE_US);
- *   - otherwise (T in a run that has not started) the mean of the next run's program as read
- *     in the earlier cycles;
- * then blended per axis and horizon by recursive least squares (learn_rls.h) with the last
- * value, the running mean and the naive "same phase of the previous cycle", so that where the
- * cycle gives nothing (a robot without one) the forecast falls back to what does. Currents
- * are skewed (mostly small, now and then large), so all of it works on log(1 + A), and the
- * blend is shifted by the running median of its residuals: the forecast is a conditional
- * median, the point that mean absolute error rewards (a mean forecast, which squared error
- * rewards, is read from the same blend without the shift: RMSE is reported too). Where the
- * blend has not beaten the running median over the last ~2,000 running readings, the forecast
- * is the median.
+ * idle stretches (every axis exactly 0). Runs come in a cycle (a cell working a sequence of
+ * parts), and a program draws the same currents every time it runs, to within a few per cent:
+ * what the current will be at a time T is known exactly if the program and T's phase in it
+ * are. A reading every ~2 s knows neither — the run's start is known only to within the
+ * interval between readings, and the currents change faster than that — so consecutive
+ * readings look nearly independent. The forecaster finds both:
+ *
+ *   - Waveform memory: per cycle slot (up to LEARN_FC_MAXP programs), the log currents of
+ *     every LEARN_FC_CELL_US of a run, filled from the runs aligned to it.
+ *   - Alignment: a new run's start is searched over every LEARN_FC_STEP_US between the last
+ *     idle reading and its first running one (and a margin each side), in every slot; each
+ *     reading scores the candidates whose cell for it holds the same eight currents (an
+ *     eight-current match to 15 % is a fingerprint: unrelated phases almost never match). The
+ *     candidate with most matches (and few misses) is the run's program and start; after one
+ *     or two readings of a run it is usually certain. A run that aligned well is written into
+ *     its slot at its start (cells averaged); a slot is begun from a run the cycle count
+ *     places there, once the cycle's length is known; two slots that align the same run hold
+ *     one program, and the smaller is emptied for another.
+ *   - Forecast for T: if the robot is running, its run aligned and T's cell (or the next one)
+ *     in the slot is filled, the memory's current there, corrected by the recent mean
+ *     difference between readings and memory (wear and drift move currents slowly).
+ *     Otherwise: if T falls within a typical run from the run's start, the current at that
+ *     phase averaged over the same run of the last four cycles (nearest sample within
+ *     LEARN_FC_PHASE_US); if T is in a run that has not started, the mean of the next run's
+ *     program as read in the earlier cycles — blended per axis and horizon by recursive least
+ *     squares (learn_rls.h) with the last value, the running mean and the naive "same phase of
+ *     the previous cycle", on log(1 + A), shifted by the running median of its residuals (a
+ *     conditional median, which mean absolute error rewards). Where that blend has not beaten
+ *     the running median over the last ~2,000 running readings, the median is the fallback.
+ * The cycle's length P (1..LEARN_FC_MAXP runs) is learned as the one whose "same phase, P runs
+ * ago" predicts the latest runs best, from the samples of the last LEARN_FC_RUNS runs.
  *
  * Forecasts are of the current an axis draws when the robot runs: idle readings read 0
  * whatever is forecast, so a forecast is scored on the running readings it is for (idle ones
  * are counted apart). Each reading is scored for 1 and 10 readings ahead against the forecast
  * made at the reading 1 or 10 before it, for the target's own time, beside the naive baselines
  * (last value, same phase of the previous run, same phase of the previous cycle, running mean,
- * running median), which are given the same information. The running median is the one to beat
- * on mean absolute error: currents this skewed are closer to their median than to their mean,
- * so a forecast that is a median gains on the mean without knowing anything else.
+ * running median), which are given the same information. A target 10 readings on is in the
+ * next run more often than not, where the phase is unknown until the run starts.
  *
- * Plain data of a fixed size (about 30 KB; serialisable as bytes); no allocation. Readings
- * older than the latest one (late rows) are skipped. */
+ * Plain data of a fixed size (~430 KB, of which the waveform memory, last, is 320 KB;
+ * serialisable as bytes: the core, LEARN_FC_CORE bytes, and the memory's slots apart, which
+ * change one at a time); no allocation. Readings older than the latest one (late rows) are
+ * skipped. */
 #ifndef PGPULSE_LEARN_FORECAST_H
 #define PGPULSE_LEARN_FORECAST_H
 
@@ -105,6 +118,8 @@ typedef struct learn_fc_align {
     int32_t sure;                           /* 1: well enough to learn from */
     int32_t lock;                           /* 1: so well that only that slot is scored */
     int32_t n;
+    uint32_t matched;                       /* slots with a match so far (bit s: slot s) */
+    uint32_t pad;
     uint8_t hits[LEARN_FC_MAXP][LEARN_FC_CAND]; /* per slot and candidate: samples that met
                                                    a filled cell */
     uint8_t match[LEARN_FC_MAXP][LEARN_FC_CAND]; /* and that matched it */
