@@ -65,16 +65,15 @@ static double fc_u(double amps)
     return log1p(amps > 0 ? amps : 0);
 }
 
-
 /* ---- Waveform memory. ---- */
 
 #define FC_Q_SCALE 50.0          /* quantised log current: 1 + 50 log(1 + A) */
 #define FC_TPL_RATE 0.3          /* a cell's update weight once filled */
-#define FC_CORR_ALPHA 0.01
+#define FC_CORR_ALPHA 0.01       /* the readings' drift from the memory: ~100 hits */
 #define FC_SETTLED 30            /* runs the cycle length is judged on before slots are begun */
 #define FC_MATCH 0.15            /* a sample matches a cell this close (summed squared log) */
 #define FC_MATCH_Q ((int)(FC_MATCH * FC_Q_SCALE * FC_Q_SCALE)) /* the same, quantised */
-#define FC_NEAR 1                /* a sample meets the nearest filled cell this many away */            /* a sample matches a cell this close (summed squared log) */
+#define FC_NEAR 1                /* a sample meets the nearest filled cell this many away */
 
 static uint8_t fc_q(double u)
 {
@@ -116,7 +115,6 @@ static double fc_max0(double u)
 {
     return u > 0 ? u : 0;
 }
-
 
 /* A new run: its alignment candidates span the idle gap before it, and a margin each side
  * (a slot's first run was placed at the middle of its own gap). */

@@ -12,7 +12,9 @@
  *   model_version  every day of stream time: a snapshot of each risk model, aliases champion
  *                  and challenger, after the promotion rule has run
  *   run            records and stream span of the stage's three runs
- *   learn_robot_state  each changed robot's forecaster and risk state
+ *   learn_robot_state  each changed robot's forecaster (without its waveform memory) and risk
+ *                  state
+ *   learn_robot_waveform  the waveform memory's slots that changed (learn_forecast.h)
  *   and a NOTIFY on pgpulse_learn naming the robots with new risk predictions.
  * The fleet part (models, scores, the maintenance_event watermark) is the stage's own state.
  *
