@@ -19,7 +19,7 @@ const stream_stage_ops *stages_find(const char *name)
 
 const char *stages_names(void)
 {
-    return "live, detect";
+    return "live, detect, learn";
 }
 
 int stages_parse(const char *list, const stream_stage_ops **ops, int max, char *err, size_t errlen)
