@@ -101,3 +101,11 @@ GRANT SELECT ON learn_robot_state, learn_robot_waveform TO pgpulse_reader;
 -- and writes one thing: acknowledgements of episodes (POST /api/anomalies/{id}/ack).
 -- ---------------------------------------------------------------------------------------
 GRANT SELECT, INSERT, UPDATE ON anomaly_ack TO pgpulse_dashboard;
+
+-- ---------------------------------------------------------------------------------------
+-- The warehouse (schema dw): the stages keep it, the readers read it. Every table of the
+-- schema, so that tables later migrations add are covered by the same lines.
+-- ---------------------------------------------------------------------------------------
+GRANT USAGE ON SCHEMA dw TO pgpulse_stage, pgpulse_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA dw TO pgpulse_stage;
+GRANT SELECT ON ALL TABLES IN SCHEMA dw TO pgpulse_reader;
