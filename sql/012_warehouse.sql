@@ -53,6 +53,26 @@ CREATE FUNCTION dw.hist_add(a integer[], b integer[]) RETURNS integer[] LANGUAGE
 $$;
 CREATE AGGREGATE dw.hist_sum(integer[]) (SFUNC = dw.hist_add, STYPE = integer[], INITCOND = '{}');
 
+-- A bin's value: its geometric middle (0 for bin 0), within 1 % of any value in the bin.
+CREATE FUNCTION dw.hist_value(bin integer) RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN bin = 0 THEN 0
+                WHEN bin > 0 THEN 1e-3 * power(1.02, bin - 0.5)
+                ELSE -1e-3 * power(1.02, -bin - 0.5) END
+$$;
+
+-- The p-quantile (0 <= p <= 1) of a histogram: the value of the first bin (in value order) at
+-- which the cumulative count reaches p of the total; NULL for an empty histogram.
+CREATE FUNCTION dw.hist_quantile(h integer[], p double precision) RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT dw.hist_value(bin)
+      FROM (SELECT bin, sum(cnt) OVER (ORDER BY bin) AS cum, sum(cnt) OVER () AS total
+              FROM (SELECT h[2 * i - 1] AS bin, h[2 * i] AS cnt FROM generate_subscripts(h, 1) AS i
+                     WHERE i <= cardinality(h) / 2) b) c
+     WHERE cum >= p * total
+     ORDER BY bin
+     LIMIT 1
+$$;
+
 -- Per robot and minute: readings, active readings (some axis non-zero), and per axis a:
 -- n (non-zero readings), s = sum of rint(v * 10^6), q = sum of its squares, min, max, histogram.
 CREATE TABLE dw.fact_reading_minute (
