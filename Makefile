@@ -30,7 +30,7 @@ LIBS     := -lpq -ljansson -lmicrohttpd -lm
 # Every src/*.c except main.c is library code shared by the binary and the tests.
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJ  := $(patsubst src/%.c,$(B)/src/%.o,$(LIB_SRC)) $(B)/gen/sql_embed.o $(B)/gen/profile_embed.o \
-            $(B)/gen/webassets.o
+            $(B)/gen/webassets.o $(B)/gen/query_embed.o
 SQL      := $(sort $(wildcard sql/*.sql))
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -61,6 +61,15 @@ $(BUILD)/%/gen/sql_embed.c: $(SQL) scripts/embed_sql.sh
 	scripts/embed_sql.sh $(SQL) > $@
 
 $(B)/gen/sql_embed.o: $(B)/gen/sql_embed.c
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# The canned analyses (`pgpulse query`, GET /api/query/NAME): sql/queries/NAME.sql.
+QUERIES  := $(sort $(wildcard sql/queries/*.sql))
+$(BUILD)/%/gen/query_embed.c: $(QUERIES) scripts/embed_queries.sh
+	@mkdir -p $(@D)
+	scripts/embed_queries.sh $(QUERIES) > $@
+
+$(B)/gen/query_embed.o: $(B)/gen/query_embed.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # The simulator's built-in profile (fitted from the workshop's export: see docs/simulator.md).
@@ -116,9 +125,9 @@ FUZZ_LIB := $(filter-out src/main.c,$(wildcard src/*.c))
 FUZZ_CFLAGS := $(CSTD) -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=all
 
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(wildcard src/*.h) build/rel/gen/sql_embed.c build/rel/gen/profile_embed.c build/rel/gen/webassets.c
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(wildcard src/*.h) build/rel/gen/sql_embed.c build/rel/gen/profile_embed.c build/rel/gen/webassets.c build/rel/gen/query_embed.c
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -Isrc -Ibuild/rel/gen -I$(PG_INC) -o $@ $< $(FUZZ_LIB) build/rel/gen/sql_embed.c build/rel/gen/profile_embed.c build/rel/gen/webassets.c $(LIBS)
+	clang $(FUZZ_CFLAGS) -Isrc -Ibuild/rel/gen -I$(PG_INC) -o $@ $< $(FUZZ_LIB) build/rel/gen/sql_embed.c build/rel/gen/profile_embed.c build/rel/gen/webassets.c build/rel/gen/query_embed.c $(LIBS)
 
 # Each target runs FUZZ_SECONDS over its seeds and the corpus kept from earlier runs; its output
 # goes to build/fuzz/<target>.log and a crashing input to build/fuzz/<target>-crash-*. The

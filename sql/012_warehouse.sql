@@ -53,6 +53,15 @@ CREATE FUNCTION dw.hist_add(a integer[], b integer[]) RETURNS integer[] LANGUAGE
 $$;
 CREATE AGGREGATE dw.hist_sum(integer[]) (SFUNC = dw.hist_add, STYPE = integer[], INITCOND = '{}');
 
+-- The histogram without its bin 0 (the readings that were exactly 0: an idle axis).
+CREATE FUNCTION dw.hist_nonzero(h integer[]) RETURNS integer[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(array_agg(x ORDER BY i, k), '{}')
+      FROM (SELECT i, h[2 * i - 1] AS bin, h[2 * i] AS cnt FROM generate_subscripts(h, 1) AS i
+             WHERE i <= cardinality(h) / 2) p,
+           LATERAL (VALUES (1, bin), (2, cnt)) AS v(k, x)
+     WHERE bin <> 0
+$$;
+
 -- A bin's value: its geometric middle (0 for bin 0), within 1 % of any value in the bin.
 CREATE FUNCTION dw.hist_value(bin integer) RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN bin = 0 THEN 0
