@@ -37,7 +37,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 INT_SRC  := $(wildcard tests/integration/test_*.c)
 INT_BIN  := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(INT_SRC))
-INT_LIB  := $(B)/tests/integration/harness.o $(B)/tests/integration/faultproxy.o
+INT_LIB  := $(B)/tests/integration/harness.o $(B)/tests/integration/faultproxy.o $(B)/tests/integration/httpc.o
 
 .PHONY: all test test-unit test-integration run deps bench-deps bench bench-build bench-serve fuzz clean FORCE
 .DELETE_ON_ERROR:

@@ -131,6 +131,8 @@ int api_handle(const api_ctx *ctx, const http_request *req, http_response *resp)
         return api_method(req, "POST", resp) ? 0 : api_predict(ctx, req, resp);
     if (!strncmp(p, "/api/models", 11) && (p[11] == '\0' || p[11] == '/'))
         return api_models_route(ctx, req, resp);
+    if (!strncmp(p, "/api/query", 10) && (p[10] == '\0' || p[10] == '/'))
+        return api_query_route(ctx, req, resp);
     /* /api/robots/{id}/readings, /api/robots/{id}/predictions */
     static const char robots[] = "/api/robots/", readings[] = "/readings";
     if (!strncmp(p, robots, sizeof robots - 1)) {

@@ -55,5 +55,7 @@ int api_predictions(const api_ctx *ctx, const http_request *req, int64_t robot,
 int api_predict(const api_ctx *ctx, const http_request *req, http_response *resp);
 /* Answers every path under /api/models (req->path is /api/models or starts /api/models/). */
 int api_models_route(const api_ctx *ctx, const http_request *req, http_response *resp);
+/* Answers /api/query and /api/query/{name} (api_query.c). */
+int api_query_route(const api_ctx *ctx, const http_request *req, http_response *resp);
 
 #endif

@@ -28,6 +28,7 @@
 
 #include "buf.h"
 #include "harness.h"
+#include "httpc.h"
 #include "serve.h"
 #include "util.h"
 
@@ -48,132 +49,11 @@ static struct {
     int64_t day_last_s; /* robot 3's (s) */
 } fx;
 
-/* One answer. */
-typedef struct reply {
-    int status;
-    buf head;   /* the status line and headers, NUL-terminated */
-    buf body;   /* NUL-terminated */
-    json_t *json;
-} reply;
-
-static void reply_free(reply *r)
+static httpc_reply get(const char *path)
 {
-    buf_free(&r->head);
-    buf_free(&r->body);
-    json_decref(r->json);
-    memset(r, 0, sizeof *r);
+    return httpc_request(fx.srv, "GET", path, NULL, NULL);
 }
 
-/* A header's value (case-insensitive name), copied into out; 0 if found. */
-static int reply_header(const reply *r, const char *name, char *out, size_t len)
-{
-    const char *h = (const char *)r->head.data;
-    size_t n = strlen(name);
-    for (const char *line = strstr(h, "\r\n"); line && line[2]; line = strstr(line + 2, "\r\n")) {
-        const char *l = line + 2;
-        if (!strncasecmp(l, name, n) && l[n] == ':') {
-            const char *v = l + n + 1;
-            while (*v == ' ') v++;
-            const char *end = strstr(v, "\r\n");
-            snprintf(out, len, "%.*s", (int)(end ? end - v : (long)strlen(v)), v);
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* Sends raw (a whole request) to the server on port and reads the answer: the connection is
- * closed by the request's "Connection: close", or after max_ms for a stream. Chunked bodies are
- * decoded. */
-static reply http_raw(int port, const char *raw, size_t len, int max_ms)
-{
-    reply r = {0};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    struct timeval tv = {.tv_sec = max_ms / 1000, .tv_usec = (max_ms % 1000) * 1000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    for (size_t off = 0; off < len;) {
-        ssize_t w = write(fd, raw + off, len - off);
-        assert_true(w > 0);
-        off += (size_t)w;
-    }
-    buf all = {0};
-    char chunk[65536];
-    int64_t t0 = util_mono_us();
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof chunk);
-        if (n <= 0) break;
-        buf_append(&all, chunk, (size_t)n);
-        if ((util_mono_us() - t0) / 1000 > max_ms) break;
-    }
-    close(fd);
-    buf_append(&all, "", 1);
-    const char *s = (const char *)all.data, *end = strstr(s, "\r\n\r\n");
-    if (!end) fail_msg("no complete answer to %.*s: %s", (int)len, raw, s);
-    sscanf(s, "HTTP/1.%*d %d", &r.status);
-    buf_append(&r.head, s, (size_t)(end - s) + 2);
-    buf_append(&r.head, "", 1);
-    const char *b = end + 4;
-    size_t blen = all.len - 1 - (size_t)(b - s);
-    char te[64] = "";
-    if (reply_header(&r, "Transfer-Encoding", te, sizeof te) == 0 && strstr(te, "chunked")) {
-        while (blen > 0) {
-            unsigned long n = strtoul(b, NULL, 16);
-            const char *crlf = strstr(b, "\r\n");
-            if (!crlf || n == 0) break;
-            size_t take = n;
-            const char *data = crlf + 2;
-            size_t avail = blen - (size_t)(data - b);
-            if (take > avail) take = avail;
-            buf_append(&r.body, data, take);
-            if (take < n || avail < take + 2) break;
-            blen -= (size_t)(data + take + 2 - b);
-            b = data + take + 2;
-        }
-    } else {
-        buf_append(&r.body, b, blen);
-    }
-    buf_append(&r.body, "", 1);
-    r.body.len--;
-    r.json = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
-    buf_free(&all);
-    return r;
-}
-
-/* method path on server s, with extra header lines (each ending in \r\n) and a body. */
-static reply http(serve *s, const char *method, const char *path, const char *headers,
-                  const char *body)
-{
-    char *req = xasprintf("%s %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n%s"
-                          "Content-Length: %zu\r\n\r\n%s",
-                          method, path, headers ? headers : "", body ? strlen(body) : 0,
-                          body ? body : "");
-    reply r = http_raw(serve_port(s), req, strlen(req), 10000);
-    free(req);
-    return r;
-}
-
-static reply get(const char *path)
-{
-    return http(fx.srv, "GET", path, NULL, NULL);
-}
-
-/* A 4xx/5xx answer: the status, and a JSON body {"error": "...", "status": N} whose message
- * holds `names`. */
-static void expect_error(reply *r, int status, const char *names)
-{
-    if (r->status != status || !r->json)
-        fail_msg("expected %d with a JSON error, got %d: %s", status, r->status,
-                 (const char *)r->body.data);
-    const char *e = json_string_value(json_object_get(r->json, "error"));
-    assert_non_null(e);
-    assert_int_equal(json_integer_value(json_object_get(r->json, "status")), status);
-    if (names && !strstr(e, names)) fail_msg("error '%s' does not name '%s'", e, names);
-    reply_free(r);
-}
 
 static char *epoch_iso(int64_t us)
 {
@@ -267,7 +147,7 @@ static void test_health_files_metrics_stream(void **state)
 {
     (void)state;
     if (!*fx.db) skip();
-    reply r = get("/api/health");
+    httpc_reply r = get("/api/health");
     assert_int_equal(r.status, 200);
     assert_string_equal(json_string_value(json_object_get(r.json, "status")), "ok");
     assert_string_equal(json_string_value(json_object_get(r.json, "consumer")), CONSUMER);
@@ -275,54 +155,54 @@ static void test_health_files_metrics_stream(void **state)
     assert_string_equal(json_string_value(json_object_get(r.json, "database")), "ok");
     assert_true(json_is_integer(json_object_get(r.json, "uptime_s")));
     assert_non_null(json_string_value(json_object_get(r.json, "server_version")));
-    reply_free(&r);
+    httpc_free(&r);
 
     r = get("/");
     assert_int_equal(r.status, 200);
     char v[256];
-    assert_int_equal(reply_header(&r, "Content-Type", v, sizeof v), 0);
+    assert_int_equal(httpc_header(&r, "Content-Type", v, sizeof v), 0);
     assert_non_null(strstr(v, "text/html"));
     assert_non_null(strstr((const char *)r.body.data, "<html"));
     char etag[128];
-    assert_int_equal(reply_header(&r, "ETag", etag, sizeof etag), 0);
-    reply_free(&r);
+    assert_int_equal(httpc_header(&r, "ETag", etag, sizeof etag), 0);
+    httpc_free(&r);
     char *h = xasprintf("If-None-Match: %s\r\n", etag);
-    r = http(fx.srv, "GET", "/", h, NULL);
+    r = httpc_request(fx.srv, "GET", "/", h, NULL);
     free(h);
     assert_int_equal(r.status, 304);
     assert_int_equal(r.body.len, 0);
-    reply_free(&r);
+    httpc_free(&r);
     r = get("/vendor/uPlot.iife.min.js");
     assert_int_equal(r.status, 200);
-    reply_free(&r);
+    httpc_free(&r);
 
     r = get("/metrics");
     assert_int_equal(r.status, 200);
     assert_non_null(strstr((const char *)r.body.data, "\npgpulse_sse_clients "));
     assert_non_null(strstr((const char *)r.body.data, "pgpulse_http_request_duration_seconds_bucket{le=\"+Inf\"}"));
     assert_non_null(strstr((const char *)r.body.data, "pgpulse_stage_lag_seconds{stage=\"" CONSUMER "\"}"));
-    reply_free(&r);
+    httpc_free(&r);
 
     /* The stream: its first event is hello, then fleet within about a second. */
     const char *req = "GET /api/stream HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n";
-    r = http_raw(serve_port(fx.srv), req, strlen(req), 1500);
+    r = httpc_raw(serve_port(fx.srv), req, strlen(req), 1500);
     assert_int_equal(r.status, 200);
-    assert_int_equal(reply_header(&r, "Content-Type", v, sizeof v), 0);
+    assert_int_equal(httpc_header(&r, "Content-Type", v, sizeof v), 0);
     assert_non_null(strstr(v, "text/event-stream"));
     assert_int_equal(strncmp((const char *)r.body.data, "event: hello\n", 13), 0);
     assert_non_null(strstr((const char *)r.body.data, "event: fleet\n"));
-    reply_free(&r);
+    httpc_free(&r);
     r = get("/api/fleet");
     assert_int_equal(r.status, 200);
     assert_true(json_is_object(json_object_get(r.json, "robots")));
-    reply_free(&r);
+    httpc_free(&r);
 }
 
 static void test_robots(void **state)
 {
     (void)state;
     if (!*fx.db) skip();
-    reply r = get("/api/robots");
+    httpc_reply r = get("/api/robots");
     assert_int_equal(r.status, 200);
     json_t *list = json_object_get(r.json, "robots");
     assert_int_equal(json_array_size(list), 4);
@@ -339,7 +219,7 @@ static void test_robots(void **state)
     assert_true(json_is_number(json_array_get(json_array_get(band, 0), 0)));
     json_int_t alerts = json_integer_value(json_object_get(json_object_get(two, "open"), "ALERT"));
     json_int_t errors = json_integer_value(json_object_get(json_object_get(two, "open"), "ERROR"));
-    reply_free(&r);
+    httpc_free(&r);
     /* An open ERROR episode of robot 2 is counted in its open; another consumer's is not. */
     harness_exec(fx.conn,
                  "INSERT INTO anomaly (consumer, robot_id, axis, level, ts_first, ts_start, ts_end, "
@@ -352,10 +232,10 @@ static void test_robots(void **state)
     two = json_array_get(json_object_get(r.json, "robots"), 1);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(two, "open"), "ERROR")), errors + 1);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(two, "open"), "ALERT")), alerts);
-    reply_free(&r);
+    httpc_free(&r);
     harness_exec(fx.conn, "DELETE FROM anomaly WHERE reason = 'api test'");
     r = get("/api/robots?x=1");
-    expect_error(&r, 400, "'x'");
+    httpc_expect_error(&r, 400, "'x'");
 }
 
 /* SQL that gives, per bucket of width_s seconds from `from` (each reading its own bucket when
@@ -382,7 +262,7 @@ static char *want_sql(int robot, const char *from, const char *to, int width_s)
 
 /* Each bucket of the answer r equals SQL's (want_sql): t within 1 µs, n exactly, and per axis
  * min, max and mean within real's precision (the server sends reals). Returns the buckets. */
-static size_t expect_buckets(const reply *r, char *want)
+static size_t expect_buckets(const httpc_reply *r, char *want)
 {
     json_t *t = json_object_get(r->json, "t"), *n = json_object_get(r->json, "n");
     json_t *agg[3] = {json_object_get(r->json, "min"), json_object_get(r->json, "max"),
@@ -420,7 +300,7 @@ static void test_readings_downsampled(void **state)
     if (!*fx.db) skip();
     char *from = epoch_iso(fx.last_us - INT64_C(4999) * 1000000), *to = epoch_iso(fx.last_us + 1);
     char *path = xasprintf("/api/robots/1/readings?from=%s&to=%s&points=100", from, to);
-    reply r = get(path);
+    httpc_reply r = get(path);
     free(path);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "rows")), 5000);
@@ -431,7 +311,7 @@ static void test_readings_downsampled(void **state)
     size_t nb = expect_buckets(&r, want);
     assert_true(nb >= 99 && nb <= 100);
     free(want);
-    reply_free(&r);
+    httpc_free(&r);
 
     /* Fewer readings than points: the readings themselves (n 1, min = max = mean = value). */
     char *from2 = epoch_iso(fx.last_us - INT64_C(19) * 1000000);
@@ -446,7 +326,7 @@ static void test_readings_downsampled(void **state)
     free(want);
     assert_true(fabs(json_number_value(json_array_get(json_object_get(r.json, "t"), 19)) -
                      (double)fx.last_us / 1e6) < 1e-6);
-    reply_free(&r);
+    httpc_free(&r);
 
     /* Also when they are closer in time than a bucket: robot 4's five readings 1 ms apart, in
      * buckets of 90 s. */
@@ -461,7 +341,7 @@ static void test_readings_downsampled(void **state)
     free(want);
     free(lo);
     free(hi);
-    reply_free(&r);
+    httpc_free(&r);
 
     /* The default range: the 15 minutes up to the robot's newest reading. */
     r = get("/api/robots/1/readings");
@@ -472,30 +352,30 @@ static void test_readings_downsampled(void **state)
     assert_string_equal(json_string_value(json_object_get(r.json, "from")), want_from);
     free(want_to);
     free(want_from);
-    reply_free(&r);
+    httpc_free(&r);
     free(from);
     free(from2);
     free(to);
 
     /* Bad requests name what was wrong. */
     r = get("/api/robots/99/readings");
-    expect_error(&r, 404, "robot 99");
+    httpc_expect_error(&r, 404, "robot 99");
     r = get("/api/robots/abc/readings");
-    expect_error(&r, 404, "'abc'");
+    httpc_expect_error(&r, 404, "'abc'");
     r = get("/api/robots/1/readings?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z");
-    expect_error(&r, 400, "after");
+    httpc_expect_error(&r, 400, "after");
     r = get("/api/robots/1/readings?from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z");
-    expect_error(&r, 400, "366 days");
+    httpc_expect_error(&r, 400, "366 days");
     r = get("/api/robots/1/readings?points=0");
-    expect_error(&r, 400, "points");
+    httpc_expect_error(&r, 400, "points");
     r = get("/api/robots/1/readings?points=10001");
-    expect_error(&r, 400, "points");
+    httpc_expect_error(&r, 400, "points");
     r = get("/api/robots/1/readings?from=yesterday");
-    expect_error(&r, 400, "from");
+    httpc_expect_error(&r, 400, "from");
     r = get("/api/robots/1/readings?pionts=5");
-    expect_error(&r, 400, "pionts");
+    httpc_expect_error(&r, 400, "pionts");
     r = get("/api/robots/1/readings?from=1&from=2");
-    expect_error(&r, 400, "from");
+    httpc_expect_error(&r, 400, "from");
 }
 
 /* A robot's last 24 h at 1 Hz (86,400 readings) at 1,000 points. */
@@ -509,14 +389,14 @@ static void test_a_day_at_1000_points(void **state)
         char *path = xasprintf("/api/robots/3/readings?from=%lld&to=%lld&points=1000",
                                (long long)(fx.day_last_s - 86399), (long long)(fx.day_last_s + 1));
         int64_t t0 = util_mono_us();
-        reply r = get(path);
+        httpc_reply r = get(path);
         ms[i] = (double)(util_mono_us() - t0) / 1000.0;
         free(path);
         assert_int_equal(r.status, 200);
         assert_int_equal(json_integer_value(json_object_get(r.json, "rows")), 86400);
         assert_true(json_array_size(json_object_get(r.json, "t")) <= 1000);
         assert_true(json_array_size(json_object_get(r.json, "t")) >= 990);
-        reply_free(&r);
+        httpc_free(&r);
     }
     for (int i = 1; i < 20; i++)
         for (int j = i; j > 0 && ms[j - 1] > ms[j]; j--) {
@@ -544,7 +424,7 @@ static void test_anomalies_and_ack(void **state)
                  "'2026-01-03 00:01Z', 0.6, 4, 'quality', 'stuck', 30, false),"
                  "('other', 500, 1, 'ERROR', '2026-01-04 00:00Z', '2026-01-04 00:00Z', "
                  "'2026-01-04 00:01Z', 0.9, 9, 'robust', '', 1, false)");
-    reply r = get("/api/anomalies?robot=500");
+    httpc_reply r = get("/api/anomalies?robot=500");
     assert_int_equal(r.status, 200);
     json_t *l = json_object_get(r.json, "anomalies");
     assert_int_equal(json_array_size(l), 3); /* not the other consumer's */
@@ -558,7 +438,7 @@ static void test_anomalies_and_ack(void **state)
         assert_true(strcmp(json_string_value(json_object_get(json_array_get(l, i - 1), "ts_start")),
                            json_string_value(json_object_get(json_array_get(l, i), "ts_start"))) > 0);
     assert_string_equal(json_string_value(json_object_get(json_array_get(l, 2), "level")), "ALERT");
-    reply_free(&r);
+    httpc_free(&r);
     struct {
         const char *q;
         size_t n;
@@ -575,59 +455,59 @@ static void test_anomalies_and_ack(void **state)
             fail_msg("%s: %zu episodes, want %zu", p,
                      json_array_size(json_object_get(r.json, "anomalies")), filters[i].n);
         free(p);
-        reply_free(&r);
+        httpc_free(&r);
     }
     r = get("/api/anomalies?level=WARN");
-    expect_error(&r, 400, "level");
+    httpc_expect_error(&r, 400, "level");
     r = get("/api/anomalies?limit=1001");
-    expect_error(&r, 400, "limit");
+    httpc_expect_error(&r, 400, "limit");
     r = get("/api/anomalies?robot=-1");
-    expect_error(&r, 400, "robot");
+    httpc_expect_error(&r, 400, "robot");
 
     /* Acknowledging, as the web login, on the server without a token. */
     char *path = xasprintf("/api/anomalies/%lld/ack", (long long)err_id);
-    r = http(fx.srv, "POST", path, NULL, "{\"note\":\"checked the cable\"}");
+    r = httpc_request(fx.srv, "POST", path, NULL, "{\"note\":\"checked the cable\"}");
     assert_int_equal(r.status, 200);
     json_t *ack = json_object_get(r.json, "ack");
     assert_string_equal(json_string_value(json_object_get(ack, "note")), "checked the cable");
     assert_string_equal(json_string_value(json_object_get(ack, "by")), "127.0.0.1");
-    reply_free(&r);
-    r = http(fx.srv, "POST", path, NULL, NULL); /* again, no body: the note is replaced */
+    httpc_free(&r);
+    r = httpc_request(fx.srv, "POST", path, NULL, NULL); /* again, no body: the note is replaced */
     assert_int_equal(r.status, 200);
-    reply_free(&r);
+    httpc_free(&r);
     r = get("/api/anomalies?robot=500&level=ERROR");
     ack = json_object_get(json_array_get(json_object_get(r.json, "anomalies"), 0), "ack");
     assert_true(json_is_object(ack));
     assert_string_equal(json_string_value(json_object_get(ack, "note")), "");
-    reply_free(&r);
-    r = http(fx.srv, "POST", path, NULL, "{\"note\":");
-    expect_error(&r, 400, "not JSON");
-    r = http(fx.srv, "POST", path, NULL, "{\"notes\":\"x\"}");
-    expect_error(&r, 400, "'notes'");
-    r = http(fx.srv, "POST", path, NULL, "{\"note\":42}");
-    expect_error(&r, 400, "note");
+    httpc_free(&r);
+    r = httpc_request(fx.srv, "POST", path, NULL, "{\"note\":");
+    httpc_expect_error(&r, 400, "not JSON");
+    r = httpc_request(fx.srv, "POST", path, NULL, "{\"notes\":\"x\"}");
+    httpc_expect_error(&r, 400, "'notes'");
+    r = httpc_request(fx.srv, "POST", path, NULL, "{\"note\":42}");
+    httpc_expect_error(&r, 400, "note");
     char *longnote = xmalloc(1100 + 20);
     strcpy(longnote, "{\"note\":\"");
     memset(longnote + 9, 'x', 1001);
     strcpy(longnote + 9 + 1001, "\"}");
-    r = http(fx.srv, "POST", path, NULL, longnote);
-    expect_error(&r, 400, "longer");
+    r = httpc_request(fx.srv, "POST", path, NULL, longnote);
+    httpc_expect_error(&r, 400, "longer");
     free(longnote);
-    r = http(fx.srv, "POST", "/api/anomalies/999999/ack", NULL, NULL);
-    expect_error(&r, 404, "999999");
-    r = http(fx.srv, "GET", path, NULL, NULL);
-    expect_error(&r, 405, "POST");
+    r = httpc_request(fx.srv, "POST", "/api/anomalies/999999/ack", NULL, NULL);
+    httpc_expect_error(&r, 404, "999999");
+    r = httpc_request(fx.srv, "GET", path, NULL, NULL);
+    httpc_expect_error(&r, 405, "POST");
 
     /* With a token: none, another, the right one. */
-    r = http(fx.tok, "POST", path, NULL, NULL);
-    expect_error(&r, 401, "Authorization");
-    r = http(fx.tok, "POST", path, "Authorization: Bearer wrong\r\n", NULL);
-    expect_error(&r, 401, "token");
-    r = http(fx.tok, "POST", path, "Authorization: Basic abc\r\n", NULL);
-    expect_error(&r, 401, "Bearer");
-    r = http(fx.tok, "POST", path, "Authorization: Bearer " TOKEN "\r\n", "{\"note\":\"ok\"}");
+    r = httpc_request(fx.tok, "POST", path, NULL, NULL);
+    httpc_expect_error(&r, 401, "Authorization");
+    r = httpc_request(fx.tok, "POST", path, "Authorization: Bearer wrong\r\n", NULL);
+    httpc_expect_error(&r, 401, "token");
+    r = httpc_request(fx.tok, "POST", path, "Authorization: Basic abc\r\n", NULL);
+    httpc_expect_error(&r, 401, "Bearer");
+    r = httpc_request(fx.tok, "POST", path, "Authorization: Bearer " TOKEN "\r\n", "{\"note\":\"ok\"}");
     assert_int_equal(r.status, 200);
-    reply_free(&r);
+    httpc_free(&r);
     free(path);
 }
 
@@ -638,7 +518,7 @@ static void test_pipeline(void **state)
     harness_exec(fx.conn, "INSERT INTO ingest_reject (source, line_no, raw, reason) VALUES "
                           "('a.csv', 1, 'x', 'ts: not a time'), ('a.csv', 2, 'y', 'ts: not a time'),"
                           "('b.csv', 9, 'z', 'axis3: missing')");
-    reply r = get("/api/pipeline");
+    httpc_reply r = get("/api/pipeline");
     assert_int_equal(r.status, 200);
     json_t *stages = json_object_get(r.json, "stages");
     assert_int_equal(json_array_size(stages), 1);
@@ -670,7 +550,7 @@ static void test_pipeline(void **state)
     json_t *first = json_array_get(json_object_get(rej, "by_reason"), 0);
     assert_string_equal(json_string_value(json_object_get(first, "reason")), "ts: not a time");
     assert_int_equal(json_integer_value(json_object_get(first, "count")), 2);
-    reply_free(&r);
+    httpc_free(&r);
 }
 
 /* Malformed and hostile requests: a 4xx JSON error naming what was wrong, never the handler. */
@@ -678,31 +558,31 @@ static void test_hostile(void **state)
 {
     (void)state;
     if (!*fx.db) skip();
-    reply r = get("/../etc/passwd");
-    expect_error(&r, 400, NULL);
+    httpc_reply r = get("/../etc/passwd");
+    httpc_expect_error(&r, 400, NULL);
     r = get("/%2e%2e/%2e%2e/etc/passwd");
-    expect_error(&r, 400, NULL);
+    httpc_expect_error(&r, 400, NULL);
     r = get("/%2e%2e/x");
-    expect_error(&r, 400, NULL);
+    httpc_expect_error(&r, 400, NULL);
     r = get("/api/../../etc/passwd");
-    expect_error(&r, 400, NULL);
+    httpc_expect_error(&r, 400, NULL);
     r = get("/index.html%00.js");
-    expect_error(&r, 400, NULL);
+    httpc_expect_error(&r, 400, NULL);
     r = get("/api/robots?a=%zz");
-    expect_error(&r, 400, NULL);
-    r = http(fx.srv, "DELETE", "/api/robots", NULL, NULL);
-    expect_error(&r, 405, "GET");
-    r = http(fx.srv, "POST", "/api/robots", NULL, "{}");
-    expect_error(&r, 405, "GET");
-    r = http(fx.srv, "POST", "/index.html", NULL, NULL);
-    expect_error(&r, 405, "GET");
+    httpc_expect_error(&r, 400, NULL);
+    r = httpc_request(fx.srv, "DELETE", "/api/robots", NULL, NULL);
+    httpc_expect_error(&r, 405, "GET");
+    r = httpc_request(fx.srv, "POST", "/api/robots", NULL, "{}");
+    httpc_expect_error(&r, 405, "GET");
+    r = httpc_request(fx.srv, "POST", "/index.html", NULL, NULL);
+    httpc_expect_error(&r, 405, "GET");
     r = get("/api/nothing");
-    expect_error(&r, 404, "/api/nothing");
+    httpc_expect_error(&r, 404, "/api/nothing");
     r = get("/nothing.html");
-    expect_error(&r, 404, "/nothing.html");
+    httpc_expect_error(&r, 404, "/nothing.html");
     /* SQL in a parameter is a value, never SQL. */
     r = get("/api/anomalies?level=ALERT%27%3B%20DROP%20TABLE%20anomaly%3B--");
-    expect_error(&r, 400, "level");
+    httpc_expect_error(&r, 400, "level");
     assert_true(harness_query_int(fx.conn, "SELECT count(*) FROM anomaly") >= 0);
     /* A request that is not HTTP is refused (libmicrohttpd closes the connection) and the
      * server goes on. */
@@ -724,7 +604,7 @@ static void test_hostile(void **state)
     close(fd);
     r = get("/api/health");
     assert_int_equal(r.status, 200);
-    reply_free(&r);
+    httpc_free(&r);
 }
 
 /* A database that goes away: the answer is a 503 JSON (or, when the server reconnects at once,
@@ -733,20 +613,20 @@ static void test_database_goes_away(void **state)
 {
     (void)state;
     if (!*fx.db) skip();
-    reply r = get("/api/anomalies?limit=1");
+    httpc_reply r = get("/api/anomalies?limit=1");
     assert_int_equal(r.status, 200);
-    reply_free(&r);
+    httpc_free(&r);
     harness_exec(fx.conn, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
                           "application_name = 'pgpulse serve' AND datname = 'test_api'");
     for (int i = 0; i < 4; i++) {
         r = get("/api/anomalies?limit=1");
         if (r.status != 200 && r.status != 503) fail_msg("got %d", r.status);
         if (r.status == 503) assert_non_null(strstr(json_string_value(json_object_get(r.json, "error")), "database"));
-        reply_free(&r);
+        httpc_free(&r);
     }
     r = get("/api/robots");
     assert_int_equal(r.status, 200);
-    reply_free(&r);
+    httpc_free(&r);
 
     /* A server whose database is dropped: health says so with a 503. */
     const char *gone = harness_db("api_gone", 1);
@@ -755,25 +635,25 @@ static void test_database_goes_away(void **state)
                     .quiet = 1};
     serve *s = serve_start(&o, err, sizeof err);
     if (!s) fail_msg("serve_start: %s", err);
-    r = http(s, "GET", "/api/health", NULL, NULL);
+    r = httpc_request(s, "GET", "/api/health", NULL, NULL);
     assert_int_equal(r.status, 200);
-    reply_free(&r);
+    httpc_free(&r);
     harness_exec(fx.conn, "DROP DATABASE test_api_gone WITH (FORCE)");
-    r = http(s, "GET", "/api/health", NULL, NULL);
+    r = httpc_request(s, "GET", "/api/health", NULL, NULL);
     assert_int_equal(r.status, 503);
     assert_string_equal(json_string_value(json_object_get(r.json, "database")), "unreachable");
     assert_non_null(json_string_value(json_object_get(r.json, "error")));
-    reply_free(&r);
-    r = http(s, "GET", "/api/robots", NULL, NULL);
+    httpc_free(&r);
+    r = httpc_request(s, "GET", "/api/robots", NULL, NULL);
     const char *e = json_string_value(json_object_get(r.json, "error"));
     assert_non_null(e);
     assert_true(*e && e[strlen(e) - 1] != '\n'); /* libpq's message, trimmed */
-    expect_error(&r, 503, "database");
-    r = http(s, "GET", "/api/robots/1/readings", NULL, NULL);
-    expect_error(&r, 503, "database");
-    r = http(s, "GET", "/api/fleet", NULL, NULL); /* from memory: still answers */
+    httpc_expect_error(&r, 503, "database");
+    r = httpc_request(s, "GET", "/api/robots/1/readings", NULL, NULL);
+    httpc_expect_error(&r, 503, "database");
+    r = httpc_request(s, "GET", "/api/fleet", NULL, NULL); /* from memory: still answers */
     assert_int_equal(r.status, 200);
-    reply_free(&r);
+    httpc_free(&r);
     serve_stop(s);
 }
 

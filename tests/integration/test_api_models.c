@@ -30,6 +30,7 @@
 
 #include "buf.h"
 #include "harness.h"
+#include "httpc.h"
 #include "gen.h"
 #include "learn_forecast.h"
 #include "learn_risk.h"
@@ -53,132 +54,11 @@ static struct {
     serve *srv;
 } fx;
 
-/* One answer. */
-typedef struct reply {
-    int status;
-    buf head;   /* the status line and headers, NUL-terminated */
-    buf body;   /* NUL-terminated */
-    json_t *json;
-} reply;
-
-static void reply_free(reply *r)
+static httpc_reply get(const char *path)
 {
-    buf_free(&r->head);
-    buf_free(&r->body);
-    json_decref(r->json);
-    memset(r, 0, sizeof *r);
+    return httpc_request(fx.srv, "GET", path, NULL, NULL);
 }
 
-/* A header's value (case-insensitive name), copied into out; 0 if found. */
-static int reply_header(const reply *r, const char *name, char *out, size_t len)
-{
-    const char *h = (const char *)r->head.data;
-    size_t n = strlen(name);
-    for (const char *line = strstr(h, "\r\n"); line && line[2]; line = strstr(line + 2, "\r\n")) {
-        const char *l = line + 2;
-        if (!strncasecmp(l, name, n) && l[n] == ':') {
-            const char *v = l + n + 1;
-            while (*v == ' ') v++;
-            const char *end = strstr(v, "\r\n");
-            snprintf(out, len, "%.*s", (int)(end ? end - v : (long)strlen(v)), v);
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* Sends raw (a whole request) to the server on port and reads the answer: the connection is
- * closed by the request's "Connection: close", or after max_ms for a stream. Chunked bodies are
- * decoded. */
-static reply http_raw(int port, const char *raw, size_t len, int max_ms)
-{
-    reply r = {0};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    struct timeval tv = {.tv_sec = max_ms / 1000, .tv_usec = (max_ms % 1000) * 1000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    for (size_t off = 0; off < len;) {
-        ssize_t w = write(fd, raw + off, len - off);
-        assert_true(w > 0);
-        off += (size_t)w;
-    }
-    buf all = {0};
-    char chunk[65536];
-    int64_t t0 = util_mono_us();
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof chunk);
-        if (n <= 0) break;
-        buf_append(&all, chunk, (size_t)n);
-        if ((util_mono_us() - t0) / 1000 > max_ms) break;
-    }
-    close(fd);
-    buf_append(&all, "", 1);
-    const char *s = (const char *)all.data, *end = strstr(s, "\r\n\r\n");
-    if (!end) fail_msg("no complete answer to %.*s: %s", (int)len, raw, s);
-    sscanf(s, "HTTP/1.%*d %d", &r.status);
-    buf_append(&r.head, s, (size_t)(end - s) + 2);
-    buf_append(&r.head, "", 1);
-    const char *b = end + 4;
-    size_t blen = all.len - 1 - (size_t)(b - s);
-    char te[64] = "";
-    if (reply_header(&r, "Transfer-Encoding", te, sizeof te) == 0 && strstr(te, "chunked")) {
-        while (blen > 0) {
-            unsigned long n = strtoul(b, NULL, 16);
-            const char *crlf = strstr(b, "\r\n");
-            if (!crlf || n == 0) break;
-            size_t take = n;
-            const char *data = crlf + 2;
-            size_t avail = blen - (size_t)(data - b);
-            if (take > avail) take = avail;
-            buf_append(&r.body, data, take);
-            if (take < n || avail < take + 2) break;
-            blen -= (size_t)(data + take + 2 - b);
-            b = data + take + 2;
-        }
-    } else {
-        buf_append(&r.body, b, blen);
-    }
-    buf_append(&r.body, "", 1);
-    r.body.len--;
-    r.json = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
-    buf_free(&all);
-    return r;
-}
-
-/* method path on server s, with extra header lines (each ending in \r\n) and a body. */
-static reply http(serve *s, const char *method, const char *path, const char *headers,
-                  const char *body)
-{
-    char *req = xasprintf("%s %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n%s"
-                          "Content-Length: %zu\r\n\r\n%s",
-                          method, path, headers ? headers : "", body ? strlen(body) : 0,
-                          body ? body : "");
-    reply r = http_raw(serve_port(s), req, strlen(req), 10000);
-    free(req);
-    return r;
-}
-
-static reply get(const char *path)
-{
-    return http(fx.srv, "GET", path, NULL, NULL);
-}
-
-/* A 4xx/5xx answer: the status, and a JSON body {"error": "...", "status": N} whose message
- * holds `names`. */
-static void expect_error(reply *r, int status, const char *names)
-{
-    if (r->status != status || !r->json)
-        fail_msg("expected %d with a JSON error, got %d: %s", status, r->status,
-                 (const char *)r->body.data);
-    const char *e = json_string_value(json_object_get(r->json, "error"));
-    assert_non_null(e);
-    assert_int_equal(json_integer_value(json_object_get(r->json, "status")), status);
-    if (names && !strstr(e, names)) fail_msg("error '%s' does not name '%s'", e, names);
-    reply_free(r);
-}
 
 /* The number of elements of JSON array a (fails the test when it is not one). */
 static size_t arr_len(json_t *a)
@@ -367,7 +247,7 @@ static void test_models_list(void **state)
 {
     (void)state;
     if (!*fx.db) skip();
-    reply r = get("/api/models");
+    httpc_reply r = get("/api/models");
     assert_int_equal(r.status, 200);
     json_t *ms = json_object_get(r.json, "models");
     assert_int_equal(arr_len(ms), 3);
@@ -420,22 +300,22 @@ static void test_models_list(void **state)
     assert_string_equal(json_string_value(json_array_get(keys, 3)), "roc_auc");
     assert_string_equal(json_string_value(json_array_get(json_object_get(f, "keys"), 0)),
                         "mae.h1.axis3");
-    reply_free(&r);
+    httpc_free(&r);
     r = get("/api/models?x=1");
-    expect_error(&r, 400, "'x'");
-    r = http(fx.srv, "POST", "/api/models", NULL, "{}");
-    expect_error(&r, 405, "GET");
+    httpc_expect_error(&r, 400, "'x'");
+    r = httpc_request(fx.srv, "POST", "/api/models", NULL, "{}");
+    httpc_expect_error(&r, 405, "GET");
     r = get("/api/models/failure_risk/nothing");
-    expect_error(&r, 404, "no such endpoint");
+    httpc_expect_error(&r, 404, "no such endpoint");
     r = get("/api/modelsx");
-    expect_error(&r, 404, "no such endpoint");
+    httpc_expect_error(&r, 404, "no such endpoint");
 }
 
 static void test_versions(void **state)
 {
     (void)state;
     if (!*fx.db) skip();
-    reply r = get("/api/models/failure_risk/versions");
+    httpc_reply r = get("/api/models/failure_risk/versions");
     assert_int_equal(r.status, 200);
     json_t *vs = json_object_get(r.json, "versions");
     /* Newest first, every consumer's; the state's size, never its bytes. */
@@ -455,41 +335,41 @@ static void test_versions(void **state)
     assert_true(json_is_null(json_object_get(json_array_get(vs, 3), "alias")));
     assert_true(fabs(json_real_value(json_object_get(json_object_get(v3, "metrics"), "roc_auc")) -
                      0.72) < 1e-12);
-    reply_free(&r);
+    httpc_free(&r);
     r = get("/api/models/failure_risk/versions?consumer=other");
     assert_int_equal(r.status, 200);
     vs = json_object_get(r.json, "versions");
     assert_int_equal(arr_len(vs), 1);
     assert_string_equal(json_string_value(json_object_get(json_array_get(vs, 0), "consumer")),
                         "other");
-    reply_free(&r);
+    httpc_free(&r);
     r = get("/api/models/failure_risk/versions?consumer=" CONSUMER "&limit=2");
     assert_int_equal(arr_len(json_object_get(r.json, "versions")), 2);
-    reply_free(&r);
+    httpc_free(&r);
     /* A model with runs but no versions: an empty list, not a 404. */
     r = get("/api/models/forecast/versions");
     assert_int_equal(r.status, 200);
     assert_int_equal(arr_len(json_object_get(r.json, "versions")), 0);
-    reply_free(&r);
-    r = http(fx.srv, "HEAD", "/api/models/failure_risk/versions", NULL, NULL);
+    httpc_free(&r);
+    r = httpc_request(fx.srv, "HEAD", "/api/models/failure_risk/versions", NULL, NULL);
     assert_int_equal(r.status, 200);
-    reply_free(&r);
+    httpc_free(&r);
     r = get("/api/models/nothing/versions");
-    expect_error(&r, 404, "model 'nothing'");
+    httpc_expect_error(&r, 404, "model 'nothing'");
     r = get("/api/models/forecast/versions?consumer=other");
-    expect_error(&r, 404, "consumer 'other'");
+    httpc_expect_error(&r, 404, "consumer 'other'");
     r = get("/api/models/a%20b/versions");
-    expect_error(&r, 404, "'a b' is not a model name");
+    httpc_expect_error(&r, 404, "'a b' is not a model name");
     r = get("/api/models/failure_risk/versions?limit=0");
-    expect_error(&r, 400, "'limit'");
+    httpc_expect_error(&r, 400, "'limit'");
     r = get("/api/models/failure_risk/versions?limit=1001");
-    expect_error(&r, 400, "'limit'");
+    httpc_expect_error(&r, 400, "'limit'");
     r = get("/api/models/failure_risk/versions?consumer=");
-    expect_error(&r, 400, "'consumer'");
+    httpc_expect_error(&r, 400, "'consumer'");
     r = get("/api/models/failure_risk/versions?version=1");
-    expect_error(&r, 400, "'version'");
-    r = http(fx.srv, "DELETE", "/api/models/failure_risk/versions", NULL, NULL);
-    expect_error(&r, 405, "GET");
+    httpc_expect_error(&r, 400, "'version'");
+    r = httpc_request(fx.srv, "DELETE", "/api/models/failure_risk/versions", NULL, NULL);
+    httpc_expect_error(&r, 405, "GET");
 }
 
 /* Checks one run's downsampled series against SQL: all n values when n <= points, else at
@@ -550,7 +430,7 @@ static void test_metrics_downsampled(void **state)
                      pts[i]);
         else
             snprintf(path, sizeof path, "/api/models/failure_risk/metrics?key=roc_auc");
-        reply r = get(path);
+        httpc_reply r = get(path);
         assert_int_equal(r.status, 200);
         int p = pts[i] ? pts[i] : 500;
         assert_int_equal(json_integer_value(json_object_get(r.json, "points")), p);
@@ -565,10 +445,10 @@ static void test_metrics_downsampled(void **state)
         if (p == 1) /* one point: the newest value */
             assert_true(fabs(json_number_value(json_array_get(json_object_get(champ, "value"), 0)) -
                              0.7) < 1e-12);
-        reply_free(&r);
+        httpc_free(&r);
     }
     /* One run, one consumer, a range of stream time. */
-    reply r = get("/api/models/failure_risk/metrics?key=roc_auc&run=" RUN_CHALL "&consumer="
+    httpc_reply r = get("/api/models/failure_risk/metrics?key=roc_auc&run=" RUN_CHALL "&consumer="
                   CONSUMER "&from=2026-12-01T10:00:00Z&to=2026-12-01T20:00:00Z&points=50");
     assert_int_equal(r.status, 200);
     json_t *runs = json_object_get(r.json, "runs");
@@ -576,10 +456,10 @@ static void test_metrics_downsampled(void **state)
     check_series(json_array_get(runs, 0), "roc_auc", 50,
                  "AND ts >= '2026-12-01T10:00:00Z' AND ts < '2026-12-01T20:00:00Z'", 1);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(runs, 0), "rows")), 300);
-    reply_free(&r);
+    httpc_free(&r);
     r = get("/api/models/failure_risk/metrics?key=roc_auc&consumer=other");
     assert_int_equal(arr_len(json_object_get(r.json, "runs")), 1);
-    reply_free(&r);
+    httpc_free(&r);
     /* A key no run logged: each run with no values. */
     r = get("/api/models/failure_risk/metrics?key=nothing&consumer=" CONSUMER);
     assert_int_equal(r.status, 200);
@@ -587,12 +467,12 @@ static void test_metrics_downsampled(void **state)
     assert_int_equal(arr_len(runs), 2);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(runs, 0), "rows")), 0);
     assert_int_equal(arr_len(json_object_get(json_array_get(runs, 0), "value")), 0);
-    reply_free(&r);
+    httpc_free(&r);
     r = get("/api/models/forecast/metrics?key=mae.h1.axis3");
     runs = json_object_get(r.json, "runs");
     assert_int_equal(arr_len(runs), 1);
     check_series(json_array_get(runs, 0), "mae.h1.axis3", 500, "", 1);
-    reply_free(&r);
+    httpc_free(&r);
     /* Steps far from even (2^g): at most points values, the newest kept. */
     static const int few[] = {1, 3, 10, 39, 40};
     for (size_t i = 0; i < sizeof few / sizeof few[0]; i++) {
@@ -601,33 +481,33 @@ static void test_metrics_downsampled(void **state)
         r = get(path);
         runs = json_object_get(r.json, "runs");
         check_series(find_by(runs, "run_id", RUN_CHALL), "pr_auc", few[i], "", 0);
-        reply_free(&r);
+        httpc_free(&r);
     }
     /* Errors, each naming what was wrong. */
     r = get("/api/models/failure_risk/metrics");
-    expect_error(&r, 400, "'key'");
+    httpc_expect_error(&r, 400, "'key'");
     r = get("/api/models/failure_risk/metrics?key=");
-    expect_error(&r, 400, "'key'");
+    httpc_expect_error(&r, 400, "'key'");
     r = get("/api/models/failure_risk/metrics?key=roc_auc&points=0");
-    expect_error(&r, 400, "'points'");
+    httpc_expect_error(&r, 400, "'points'");
     r = get("/api/models/failure_risk/metrics?key=roc_auc&points=5001");
-    expect_error(&r, 400, "'points'");
+    httpc_expect_error(&r, 400, "'points'");
     r = get("/api/models/failure_risk/metrics?key=roc_auc&points=many");
-    expect_error(&r, 400, "'points'");
+    httpc_expect_error(&r, 400, "'points'");
     r = get("/api/models/failure_risk/metrics?key=roc_auc&run=xyz");
-    expect_error(&r, 400, "'run'");
+    httpc_expect_error(&r, 400, "'run'");
     r = get("/api/models/failure_risk/metrics?key=roc_auc&run=" RUN_FCAST);
-    expect_error(&r, 404, RUN_FCAST);
+    httpc_expect_error(&r, 404, RUN_FCAST);
     r = get("/api/models/failure_risk/metrics?key=roc_auc&run=" RUN_OTHER "&consumer=" CONSUMER);
-    expect_error(&r, 404, RUN_OTHER);
+    httpc_expect_error(&r, 404, RUN_OTHER);
     r = get("/api/models/failure_risk/metrics?key=roc_auc&from=yesterday");
-    expect_error(&r, 400, "'from'");
+    httpc_expect_error(&r, 400, "'from'");
     r = get("/api/models/failure_risk/metrics?key=roc_auc&from=2026-12-02&to=2026-12-01");
-    expect_error(&r, 400, "from, to");
+    httpc_expect_error(&r, 400, "from, to");
     r = get("/api/models/failure_risk/metrics?key=roc_auc&step=1");
-    expect_error(&r, 400, "'step'");
+    httpc_expect_error(&r, 400, "'step'");
     r = get("/api/models/nothing/metrics?key=roc_auc");
-    expect_error(&r, 404, "model 'nothing'");
+    httpc_expect_error(&r, 404, "model 'nothing'");
 }
 
 static void test_predictions(void **state)
@@ -636,7 +516,7 @@ static void test_predictions(void **state)
     if (!*fx.db) skip();
     /* Risk: the default range (7 days up to the newest prediction, robot 3 having no
      * readings), one series, each value the prediction itself. */
-    reply r = get("/api/robots/3/predictions?kind=risk");
+    httpc_reply r = get("/api/robots/3/predictions?kind=risk");
     assert_int_equal(r.status, 200);
     assert_string_equal(json_string_value(json_object_get(r.json, "kind")), "risk");
     assert_string_equal(json_string_value(json_object_get(r.json, "to")),
@@ -652,12 +532,12 @@ static void test_predictions(void **state)
     assert_int_equal(json_integer_value(json_array_get(json_object_get(s, "version"), 0)), 2);
     assert_true(fabs(json_number_value(json_array_get(json_object_get(s, "target"), 0)) -
                      json_number_value(json_array_get(json_object_get(s, "t"), 0)) - 86400) < 1e-6);
-    reply_free(&r);
+    httpc_free(&r);
     /* Another consumer's predictions never show. */
     r = get("/api/robots/1/predictions?kind=risk&from=2026-12-01&to=2026-12-03");
     assert_int_equal(r.status, 200);
     assert_int_equal(arr_len(json_object_get(r.json, "series")), 0);
-    reply_free(&r);
+    httpc_free(&r);
     /* Forecasts: 16 series (8 axes, 2 horizons) of 100; at 1,000 points each is raw; at 7
      * points, 7 buckets each the mean of SQL's own bucket. */
     r = get("/api/robots/2/predictions?kind=forecast&from=2026-12-01T00:00:00Z"
@@ -678,7 +558,7 @@ static void test_predictions(void **state)
         assert_true(fabs(json_number_value(json_array_get(json_object_get(s, "target"), g)) -
                          json_number_value(json_array_get(json_object_get(s, "t"), g)) - 1) < 1e-6);
     }
-    reply_free(&r);
+    httpc_free(&r);
     r = get("/api/robots/2/predictions?kind=forecast&axis=3&horizon=1&points=7"
             "&from=2026-12-01T00:00:00Z&to=2026-12-01T00:20:00Z");
     assert_int_equal(r.status, 200);
@@ -703,37 +583,37 @@ static void test_predictions(void **state)
     json_decref(wj);
     free(got);
     free(want);
-    reply_free(&r);
+    httpc_free(&r);
     /* Errors. */
     r = get("/api/robots/2/predictions");
-    expect_error(&r, 400, "'kind'");
+    httpc_expect_error(&r, 400, "'kind'");
     r = get("/api/robots/2/predictions?kind=weather");
-    expect_error(&r, 400, "'kind'");
+    httpc_expect_error(&r, 400, "'kind'");
     r = get("/api/robots/2/predictions?kind=forecast&axis=9");
-    expect_error(&r, 400, "'axis'");
+    httpc_expect_error(&r, 400, "'axis'");
     r = get("/api/robots/2/predictions?kind=forecast&horizon=-1");
-    expect_error(&r, 400, "'horizon'");
+    httpc_expect_error(&r, 400, "'horizon'");
     r = get("/api/robots/2/predictions?kind=forecast&points=10001");
-    expect_error(&r, 400, "'points'");
+    httpc_expect_error(&r, 400, "'points'");
     r = get("/api/robots/2/predictions?kind=forecast&from=2026-12-02&to=2026-12-01");
-    expect_error(&r, 400, "from, to");
+    httpc_expect_error(&r, 400, "from, to");
     r = get("/api/robots/2/predictions?kind=forecast&from=2024-12-02&to=2026-12-01");
-    expect_error(&r, 400, "366 days");
+    httpc_expect_error(&r, 400, "366 days");
     r = get("/api/robots/2/predictions?kind=risk&model=1");
-    expect_error(&r, 400, "'model'");
+    httpc_expect_error(&r, 400, "'model'");
     r = get("/api/robots/99/predictions?kind=risk");
-    expect_error(&r, 404, "robot 99");
+    httpc_expect_error(&r, 404, "robot 99");
     r = get("/api/robots/x1/predictions?kind=risk");
-    expect_error(&r, 404, "'x1' is not a robot id");
-    r = http(fx.srv, "POST", "/api/robots/2/predictions?kind=risk", NULL, "{}");
-    expect_error(&r, 405, "GET");
+    httpc_expect_error(&r, 404, "'x1' is not a robot id");
+    r = httpc_request(fx.srv, "POST", "/api/robots/2/predictions?kind=risk", NULL, "{}");
+    httpc_expect_error(&r, 405, "GET");
 }
 
 static void test_fleet_risk(void **state)
 {
     (void)state;
     if (!*fx.db) skip();
-    reply r = get("/api/robots");
+    httpc_reply r = get("/api/robots");
     assert_int_equal(r.status, 200);
     json_t *rs = json_object_get(r.json, "robots");
     assert_int_equal(arr_len(rs), 4);
@@ -759,7 +639,7 @@ static void test_fleet_risk(void **state)
                                 "2026-12-02T00:30:00.000000Z");
         }
     }
-    reply_free(&r);
+    httpc_free(&r);
 }
 
 /* POST /api/predict: features -> the champion's probability; a robot and new readings -> its
@@ -771,7 +651,7 @@ static void test_predict(void **state)
     if (!*fx.db) skip();
     predict_setup(); /* the last test: the other tests' lists do not show consumer "pred" */
     /* Features: the champion's own answer for them, its version, a latency. */
-    reply r = http(fx.srv, "POST", "/api/predict", NULL,
+    httpc_reply r = httpc_request(fx.srv, "POST", "/api/predict", NULL,
                    "{\"consumer\": \"pred\", \"features\": [1, 0, 0, 0, 0, 0, 0, 0]}");
     assert_int_equal(r.status, 200);
     double x[LEARN_RISK_D] = {1, 0, 0, 0, 0, 0, 0, 0};
@@ -779,7 +659,7 @@ static void test_predict(void **state)
     assert_float_equal(json_real_value(json_object_get(risk, "probability")), learn_sgd_predict(&pred_model, x), 1e-5);
     assert_int_equal(json_integer_value(json_object_get(risk, "version")), 7);
     assert_true(json_real_value(json_object_get(r.json, "latency_ms")) >= 0);
-    reply_free(&r);
+    httpc_free(&r);
 
     /* A robot and three new readings a few seconds after its last one: 3 used, forecasts for
      * after the last of them, and the risk of its features (two days of history). */
@@ -794,7 +674,7 @@ static void test_predict(void **state)
                            "{\"ts\": \"%s\", \"axis\": [1, 9, 6, 1, 1, 1, 1, 0.1]},"
                            "{\"ts\": \"%s\", \"axis\": [0, 0, 0, 0, 0, 0, 0, 0]}]}",
                            t1, t2, t3, old);
-    r = http(fx.srv, "POST", "/api/predict", NULL, body);
+    r = httpc_request(fx.srv, "POST", "/api/predict", NULL, body);
     free(body);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "readings_used")), 3);
@@ -809,7 +689,7 @@ static void test_predict(void **state)
     risk = json_object_get(r.json, "risk");
     double p = json_real_value(json_object_get(risk, "probability"));
     assert_true(p > 0 && p < 1);
-    reply_free(&r);
+    httpc_free(&r);
     /* The stored state is unchanged. */
     assert_int_equal(harness_query_int(fx.conn, "SELECT length(state) FROM learn_robot_state WHERE consumer = 'pred'"),
                      (int64_t)(8 + sizeof(int64_t) + LEARN_FC_CORE + sizeof pred_risk));
@@ -840,13 +720,13 @@ static void test_predict(void **state)
     }
     buf_printf(&rb, "]}");
     assert_true(differs);
-    r = http(fx.srv, "POST", "/api/predict", NULL, (const char *)rb.data);
+    r = httpc_request(fx.srv, "POST", "/api/predict", NULL, (const char *)rb.data);
     buf_free(&rb);
     assert_int_equal(r.status, 200);
     json_t *ax = json_object_get(json_object_get(json_object_get(r.json, "forecast"), "h1"), "axis");
     for (int a = 0; a < LEARN_FC_AXES; a++)
         assert_float_equal(json_number_value(json_array_get(ax, (size_t)a)), fw[a], 1e-3 + 1e-4 * fw[a]);
-    reply_free(&r);
+    httpc_free(&r);
 
     /* Bad requests name what is wrong. */
     static const struct { const char *body; int status; const char *names; } bad[] = {
@@ -863,12 +743,12 @@ static void test_predict(void **state)
         {"{\"features\": [1,1,1,1,1,1,1,1], \"consumer\": \"nobody\"}", 404, "nobody"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        r = http(fx.srv, "POST", "/api/predict", NULL, bad[i].body);
-        expect_error(&r, bad[i].status, bad[i].names);
+        r = httpc_request(fx.srv, "POST", "/api/predict", NULL, bad[i].body);
+        httpc_expect_error(&r, bad[i].status, bad[i].names);
     }
     r = get("/api/predict");
     assert_int_equal(r.status, 405);
-    reply_free(&r);
+    httpc_free(&r);
 }
 
 int main(void)

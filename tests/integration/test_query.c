@@ -14,6 +14,9 @@
 #include <jansson.h>
 
 #include "harness.h"
+#include "httpc.h"
+#include "serve.h"
+#include "util.h"
 
 static const char *db;
 
@@ -333,12 +336,66 @@ static void test_detection_quality(void **state)
     json_decref(j);
 }
 
+/* GET /api/query lists the analyses; /api/query/{name} answers as the CLI does (JSON, or CSV
+ * with format=csv), through the dashboard's login (pgpulse_web: the reader's rights on dw);
+ * bad parameters are 400s naming them, an unknown name a 404. */
+static void test_api(void **state)
+{
+    (void)state;
+    if (!db) skip();
+    const char *home = getenv("PGPULSE_TEST_HOME");
+    char *portfile = xasprintf("%s/port", home);
+    char *port = harness_read_file(portfile);
+    char *web = xasprintf("host=127.0.0.1 port=%d user=pgpulse_web dbname=test_query passfile=%s/pgpass", atoi(port),
+                          home);
+    free(port);
+    free(portfile);
+    char err[512];
+    serve_opts o = {.conninfo = web, .consumer = "pipeline", .listen = "127.0.0.1:0", .threads = 1, .quiet = 1};
+    serve *s = serve_start(&o, err, sizeof err);
+    if (!s) fail_msg("serve_start: %s", err);
+    httpc_reply r = httpc_request(s, "GET", "/api/query", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_true(json_array_size(r.json) >= 5);
+    json_t *first = json_array_get(r.json, 0);
+    assert_string_equal(json_string_value(json_object_get(first, "name")), "detection_quality");
+    assert_non_null(strstr(json_string_value(json_object_get(first, "doc")), "Reads fault"));
+    httpc_free(&r);
+    r = httpc_request(s, "GET", "/api/query/utilisation?robot=1&from=2026-01-01T01:00:00Z", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(r.json), 1);
+    assert_float_equal(json_number_value(json_object_get(json_array_get(r.json, 0), "active_share")), 0.9, 1e-9);
+    httpc_free(&r);
+    r = httpc_request(s, "GET", "/api/query/utilisation?format=csv", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    char ct[128];
+    assert_int_equal(httpc_header(&r, "Content-Type", ct, sizeof ct), 0);
+    assert_non_null(strstr(ct, "text/csv"));
+    assert_non_null(strstr((const char *)r.body.data, "North,Weld,2026-01-01 00:00:00+00,1,100,0.4000,0.6000\n"));
+    httpc_free(&r);
+    r = httpc_request(s, "GET", "/api/query/percentiles?robot=0", NULL, NULL);
+    httpc_expect_error(&r, 400, "robot");
+    r = httpc_request(s, "GET", "/api/query/percentiles?from=soon", NULL, NULL);
+    httpc_expect_error(&r, 400, "from");
+    r = httpc_request(s, "GET", "/api/query/percentiles?format=xml", NULL, NULL);
+    httpc_expect_error(&r, 400, "format");
+    r = httpc_request(s, "GET", "/api/query/percentiles?limit=3", NULL, NULL);
+    httpc_expect_error(&r, 400, "limit");
+    r = httpc_request(s, "GET", "/api/query/nosuch", NULL, NULL);
+    httpc_expect_error(&r, 404, "nosuch");
+    r = httpc_request(s, "POST", "/api/query/utilisation", NULL, "{}");
+    httpc_expect_error(&r, 405, NULL);
+    serve_stop(s);
+    free(web);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_list_and_bad_input), cmocka_unit_test(test_utilisation),
         cmocka_unit_test(test_percentiles),        cmocka_unit_test(test_ingest_health),
         cmocka_unit_test(test_model_accuracy),     cmocka_unit_test(test_detection_quality),
+        cmocka_unit_test(test_api),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
