@@ -28,7 +28,7 @@ const PP = {
   time(t) { return t ? new Date(t).toLocaleTimeString() : '–'; },
   esc(s) { return String(s ?? '').replace(/[&<>"']/g, (c) => '&#' + c.charCodeAt(0) + ';'); },
   nav(on) {
-    const pages = [['index.html', 'Fleet'], ['alerts.html', 'Alerts'], ['pipeline.html', 'Pipeline'], ['models.html', 'Models']];
+    const pages = [['index.html', 'Fleet'], ['alerts.html', 'Alerts'], ['pipeline.html', 'Pipeline'], ['models.html', 'Models'], ['reports.html', 'Reports']];
     document.querySelector('header').innerHTML = '<h1>pgpulse</h1>' + pages.map(([h, n]) =>
       `<a href="${h}" class="${n === on ? 'on' : ''}">${n}</a>`).join('');
   },

@@ -6,6 +6,7 @@
 // (no overlapping tiles or panels, nothing wider than the viewport). The learn stage's outputs
 // (issue 11) are inserted by SQL as it writes them: the Fleet page ranks robots by their risk,
 // the Robot page draws the forecast, the Models page shows a card, a chart and the versions.
+// The Reports page (issue 12) runs a canned analysis over a warehouse row inserted the same way.
 // Screenshots go to
 // tests/e2e/out/. Prints cmocka-style summary lines for tests/run.sh.
 // Usage: node tests/e2e/run.mjs (PGPULSE_BIN and PGPULSE_TEST_HOME set, as tests/run.sh does).
@@ -243,8 +244,24 @@ async function main() {
     await page.screenshot({ path: path.join(out, 'models.png') });
   });
 
+  // The Reports page: the warehouse's hourly fact for the first robot (as the warehouse stage
+  // writes it: 3,600 readings, 900 active), the utilisation analysis picked and run for it.
+  await test('reports_page_runs_an_analysis', async () => {
+    const axes = [1, 2, 3, 4, 5, 6, 7, 8];
+    psql(conninfo, `INSERT INTO dw.fact_reading_hour (robot_id, hour, rows, active, ${axes.map((a) => `n${a}, s${a}, q${a}, mn${a}, mx${a}, h${a}`).join(', ')})
+      VALUES (${robot}, '2026-01-01 10:00Z', 3600, 900, ${axes.map(() => "900, 900000000, 900000000000000, 0, 1, '{0,2700,349,900}'").join(', ')})`);
+    await page.goto(`${url}reports.html?q=utilisation&robot=${robot}`);
+    await page.waitForFunction(() => document.body.dataset.rows === '1', null, { timeout: 10000 });
+    const row = await page.textContent('#rows');
+    if (!/0\.25/.test(row) || !/0\.75/.test(row)) throw new Error(`row: ${row}`);
+    const href = await page.getAttribute('#csv', 'href');
+    if (!/format=csv/.test(href) || !new RegExp(`robot=${robot}`).test(href)) throw new Error(`csv link: ${href}`);
+    if (!/Reads dw\.fact_reading_hour/.test(await page.textContent('#doc'))) throw new Error('no documentation');
+    await page.screenshot({ path: path.join(out, 'reports.png') });
+  });
+
   await test('layout_at_laptop_and_wall_sizes', async () => {
-    for (const [p, n] of [['', 'fleet'], [`robot.html?id=${robot}`, 'robot'], ['alerts.html', 'alerts'], ['pipeline.html', 'pipeline'], ['models.html', 'models']]) {
+    for (const [p, n] of [['', 'fleet'], [`robot.html?id=${robot}`, 'robot'], ['alerts.html', 'alerts'], ['pipeline.html', 'pipeline'], ['models.html', 'models'], ['reports.html?q=utilisation', 'reports']]) {
       await page.goto(url + p);
       await page.waitForLoadState('load');
       await layout(page, 1366, 768, n);
