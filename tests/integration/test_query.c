@@ -127,7 +127,7 @@ static void test_list_and_bad_input(void **state)
     harness_out o = harness_pgpulse(NULL, (const char *[]){"query", "--list", NULL});
     assert_int_equal(o.status, 0);
     static const char *const names[] = {"utilisation", "percentiles", "ingest_health", "model_accuracy",
-                                        "detection_quality"};
+                                        "detection_quality", "alert_rate", "top_risk"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) assert_non_null(strstr(o.out, names[i]));
     harness_out_free(&o);
     o = harness_pgpulse(NULL, (const char *[]){"query", "nosuch", "--db", db, NULL});
@@ -336,6 +336,73 @@ static void test_detection_quality(void **state)
     json_decref(j);
 }
 
+/* alert_rate: robot 2 sent readings in the 12 hours from 2026-01-04 00:00; in them, three ALERT
+ * episodes on axis 1 and one ERROR of the whole robot (axis 0): 6 alerts and 2 errors per day
+ * of data; the errors first. */
+static void test_alert_rate(void **state)
+{
+    (void)state;
+    if (!db) skip();
+    PGconn *c = harness_connect(db);
+    char sql[8192];
+    int n = snprintf(sql, sizeof sql, "INSERT INTO dw.fact_reading_hour (robot_id, hour, rows, active");
+    for (int a = 1; a <= 8; a++) n += snprintf(sql + n, sizeof sql - (size_t)n, ", n%d, s%d, q%d, mn%d, mx%d, h%d", a, a, a, a, a, a);
+    n += snprintf(sql + n, sizeof sql - (size_t)n, ") SELECT 2, '2026-01-04 00:00Z'::timestamptz + g * interval '1 hour', 10, 0");
+    for (int a = 1; a <= 8; a++) n += snprintf(sql + n, sizeof sql - (size_t)n, ", 0, 0, 0, 0, 0, '{0,10}'");
+    snprintf(sql + n, sizeof sql - (size_t)n, " FROM generate_series(0, 11) g");
+    harness_exec(c, sql);
+    harness_exec(c, "INSERT INTO anomaly (consumer, robot_id, axis, level, ts_first, ts_start, ts_end, peak_score, "
+                    "peak_z, detector, readings, open) SELECT 'c', 2, 1, 'ALERT', t, t, t + interval '10 s', 0.8, 4, "
+                    "'robust', 3, false FROM (VALUES ('2026-01-04 01:00Z'::timestamptz), ('2026-01-04 02:00Z'), "
+                    "('2026-01-04 03:00Z')) v(t);"
+                    "INSERT INTO anomaly (consumer, robot_id, axis, level, ts_first, ts_start, ts_end, peak_score, "
+                    "peak_z, detector, reason, readings, open) VALUES ('c', 2, NULL, 'ERROR', '2026-01-04 05:00Z', "
+                    "'2026-01-04 05:00Z', '2026-01-04 05:01Z', 1, 9, 'quality', 'gap', 1, false)");
+    PQfinish(c);
+    json_t *j = run_json("alert_rate", (const char *[]){"--from", "2026-01-04T00:00:00Z", "--to", "2026-01-05T00:00:00Z", NULL});
+    assert_int_equal(json_array_size(j), 2);
+    json_t *r = json_array_get(j, 0);
+    assert_float_equal(num(r, "axis"), 0, 0);
+    assert_float_equal(num(r, "errors"), 1, 0);
+    assert_float_equal(num(r, "hours"), 12, 0);
+    assert_float_equal(num(r, "errors_per_day"), 2.0, 1e-9);
+    r = json_array_get(j, 1);
+    assert_float_equal(num(r, "axis"), 1, 0);
+    assert_float_equal(num(r, "alerts"), 3, 0);
+    assert_float_equal(num(r, "alerts_per_day"), 6.0, 1e-9);
+    assert_float_equal(num(r, "errors_per_day"), 0, 1e-9);
+    json_decref(j);
+}
+
+/* top_risk: consumer c's risks on 2026-01-05 — robot 1: 0.3 at 00:00 then 0.7 at 00:10 (the
+ * newest counts), robot 2: 0.5 at 00:05, with a failure at 2026-01-04 12:00; robot 3 none. So
+ * robot 1 (0.7) then robot 2 (0.5, its failure), horizon 24 h. */
+static void test_top_risk(void **state)
+{
+    (void)state;
+    if (!db) skip();
+    PGconn *c = harness_connect(db);
+    harness_exec(c, "INSERT INTO prediction (consumer, robot_id, ts, kind, axis, horizon, target_ts, value, model_version) "
+                    "SELECT 'c', r, t, 'risk', 0, 86400, t + interval '1 day', v, 4 FROM (VALUES "
+                    "(1, '2026-01-05 00:00Z'::timestamptz, 0.3), (1, '2026-01-05 00:10Z', 0.7), "
+                    "(2, '2026-01-05 00:05Z', 0.5)) x(r, t, v);"
+                    "INSERT INTO maintenance_event (robot_id, kind, ts, source) VALUES (2, 'failure', '2026-01-04 12:00Z', 'test')");
+    PQfinish(c);
+    json_t *j = run_json("top_risk", NULL);
+    assert_int_equal(json_array_size(j), 2);
+    json_t *r = json_array_get(j, 0);
+    assert_float_equal(num(r, "robot_id"), 1, 0);
+    assert_string_equal(str(r, "name"), "r1");
+    assert_float_equal(num(r, "risk"), 0.7, 1e-9);
+    assert_float_equal(num(r, "horizon_h"), 24, 1e-9);
+    assert_true(json_is_null(json_object_get(r, "last_failure")));
+    r = json_array_get(j, 1);
+    assert_float_equal(num(r, "robot_id"), 2, 0);
+    assert_float_equal(num(r, "risk"), 0.5, 1e-9);
+    assert_non_null(strstr(str(r, "last_failure"), "2026-01-04 12:00:00"));
+    json_decref(j);
+}
+
 /* GET /api/query lists the analyses; /api/query/{name} answers as the CLI does (JSON, or CSV
  * with format=csv), through the dashboard's login (pgpulse_web: the reader's rights on dw);
  * bad parameters are 400s naming them, an unknown name a 404. */
@@ -358,8 +425,8 @@ static void test_api(void **state)
     assert_int_equal(r.status, 200);
     assert_true(json_array_size(r.json) >= 5);
     json_t *first = json_array_get(r.json, 0);
-    assert_string_equal(json_string_value(json_object_get(first, "name")), "detection_quality");
-    assert_non_null(strstr(json_string_value(json_object_get(first, "doc")), "Reads fault"));
+    assert_string_equal(json_string_value(json_object_get(first, "name")), "alert_rate");
+    assert_non_null(strstr(json_string_value(json_object_get(first, "doc")), "Reads anomaly"));
     httpc_free(&r);
     r = httpc_request(s, "GET", "/api/query/utilisation?robot=1&from=2026-01-01T01:00:00Z", NULL, NULL);
     assert_int_equal(r.status, 200);
@@ -395,6 +462,7 @@ int main(void)
         cmocka_unit_test(test_list_and_bad_input), cmocka_unit_test(test_utilisation),
         cmocka_unit_test(test_percentiles),        cmocka_unit_test(test_ingest_health),
         cmocka_unit_test(test_model_accuracy),     cmocka_unit_test(test_detection_quality),
+        cmocka_unit_test(test_alert_rate),         cmocka_unit_test(test_top_risk),
         cmocka_unit_test(test_api),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
