@@ -137,7 +137,9 @@ CREATE TABLE dw.fact_reading_day (
 CREATE INDEX fact_reading_day_day ON dw.fact_reading_day (day);
 
 -- Recomputes the hour rows of (robot_ids[i], hours[i]) from their minutes (and deletes those
--- with no minute left), then the day rows of the days they fall in. Idempotent.
+-- with no minute left), then the day rows of the days they fall in. Idempotent. Histograms are
+-- merged relationally (every bin of every row, summed per bin), not pairwise: one pass however
+-- many rows an hour or a day has.
 CREATE FUNCTION dw.rollup(robot_ids integer[], hours timestamptz[]) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     touched_r integer[];
@@ -147,38 +149,106 @@ BEGIN
       FROM (SELECT DISTINCT r, date_trunc('hour', h) AS h FROM unnest(robot_ids, hours) AS u(r, h)) d;
     DELETE FROM dw.fact_reading_hour f USING unnest(touched_r, touched_h) AS t(robot_id, hour)
      WHERE f.robot_id = t.robot_id AND f.hour = t.hour;
+    WITH t AS (SELECT * FROM unnest(touched_r, touched_h) AS t(robot_id, hour)),
+    src AS (
+        SELECT t.hour, m.* FROM t JOIN dw.fact_reading_minute m ON m.robot_id = t.robot_id
+                           AND m.minute >= t.hour AND m.minute < t.hour + interval '1 hour'
+    ), s AS (
+        SELECT robot_id, hour, sum(rows)::integer AS rows, sum(active)::integer AS active,
+               sum(src.n1)::integer AS n1, sum(src.s1) AS s1, sum(src.q1) AS q1, min(src.mn1) AS mn1, max(src.mx1) AS mx1,
+               sum(src.n2)::integer AS n2, sum(src.s2) AS s2, sum(src.q2) AS q2, min(src.mn2) AS mn2, max(src.mx2) AS mx2,
+               sum(src.n3)::integer AS n3, sum(src.s3) AS s3, sum(src.q3) AS q3, min(src.mn3) AS mn3, max(src.mx3) AS mx3,
+               sum(src.n4)::integer AS n4, sum(src.s4) AS s4, sum(src.q4) AS q4, min(src.mn4) AS mn4, max(src.mx4) AS mx4,
+               sum(src.n5)::integer AS n5, sum(src.s5) AS s5, sum(src.q5) AS q5, min(src.mn5) AS mn5, max(src.mx5) AS mx5,
+               sum(src.n6)::integer AS n6, sum(src.s6) AS s6, sum(src.q6) AS q6, min(src.mn6) AS mn6, max(src.mx6) AS mx6,
+               sum(src.n7)::integer AS n7, sum(src.s7) AS s7, sum(src.q7) AS q7, min(src.mn7) AS mn7, max(src.mx7) AS mx7,
+               sum(src.n8)::integer AS n8, sum(src.s8) AS s8, sum(src.q8) AS q8, min(src.mn8) AS mn8, max(src.mx8) AS mx8
+          FROM src GROUP BY robot_id, hour
+    ), p AS (
+        SELECT src.robot_id, src.hour, v.axis, v.h[i] AS bin, sum(v.h[i + 1])::integer AS cnt
+          FROM src
+         CROSS JOIN LATERAL (VALUES (1, src.h1), (2, src.h2), (3, src.h3), (4, src.h4), (5, src.h5), (6, src.h6), (7, src.h7), (8, src.h8)) AS v(axis, h)
+         CROSS JOIN LATERAL generate_series(1, cardinality(v.h) - 1, 2) AS i
+         GROUP BY 1, 2, 3, 4
+    ), hs AS (
+        SELECT robot_id, hour, axis, array_agg(x ORDER BY bin, k) AS h
+          FROM p CROSS JOIN LATERAL (VALUES (1, bin), (2, cnt)) AS e(k, x)
+         GROUP BY 1, 2, 3
+    ), hp AS (
+        SELECT robot_id, hour,
+                   max(h) FILTER (WHERE axis = 1) AS h1,
+                   max(h) FILTER (WHERE axis = 2) AS h2,
+                   max(h) FILTER (WHERE axis = 3) AS h3,
+                   max(h) FILTER (WHERE axis = 4) AS h4,
+                   max(h) FILTER (WHERE axis = 5) AS h5,
+                   max(h) FILTER (WHERE axis = 6) AS h6,
+                   max(h) FILTER (WHERE axis = 7) AS h7,
+                   max(h) FILTER (WHERE axis = 8) AS h8
+          FROM hs GROUP BY 1, 2
+    )
     INSERT INTO dw.fact_reading_hour (robot_id, hour, rows, active, n1, s1, q1, mn1, mx1, h1, n2, s2, q2, mn2, mx2, h2, n3, s3, q3, mn3, mx3, h3, n4, s4, q4, mn4, mx4, h4, n5, s5, q5, mn5, mx5, h5, n6, s6, q6, mn6, mx6, h6, n7, s7, q7, mn7, mx7, h7, n8, s8, q8, mn8, mx8, h8)
-    SELECT m.robot_id, t.hour, sum(m.rows)::integer, sum(m.active)::integer,
-           sum(n1)::integer, sum(s1), sum(q1), min(mn1), max(mx1), dw.hist_sum(h1),
-           sum(n2)::integer, sum(s2), sum(q2), min(mn2), max(mx2), dw.hist_sum(h2),
-           sum(n3)::integer, sum(s3), sum(q3), min(mn3), max(mx3), dw.hist_sum(h3),
-           sum(n4)::integer, sum(s4), sum(q4), min(mn4), max(mx4), dw.hist_sum(h4),
-           sum(n5)::integer, sum(s5), sum(q5), min(mn5), max(mx5), dw.hist_sum(h5),
-           sum(n6)::integer, sum(s6), sum(q6), min(mn6), max(mx6), dw.hist_sum(h6),
-           sum(n7)::integer, sum(s7), sum(q7), min(mn7), max(mx7), dw.hist_sum(h7),
-           sum(n8)::integer, sum(s8), sum(q8), min(mn8), max(mx8), dw.hist_sum(h8)
-      FROM unnest(touched_r, touched_h) AS t(robot_id, hour)
-      JOIN dw.fact_reading_minute m ON m.robot_id = t.robot_id
-                                   AND m.minute >= t.hour AND m.minute < t.hour + interval '1 hour'
-     GROUP BY m.robot_id, t.hour;
+    SELECT s.robot_id, s.hour, s.rows, s.active,
+           s.n1, s.s1, s.q1, s.mn1, s.mx1, coalesce(hp.h1, '{}'),
+           s.n2, s.s2, s.q2, s.mn2, s.mx2, coalesce(hp.h2, '{}'),
+           s.n3, s.s3, s.q3, s.mn3, s.mx3, coalesce(hp.h3, '{}'),
+           s.n4, s.s4, s.q4, s.mn4, s.mx4, coalesce(hp.h4, '{}'),
+           s.n5, s.s5, s.q5, s.mn5, s.mx5, coalesce(hp.h5, '{}'),
+           s.n6, s.s6, s.q6, s.mn6, s.mx6, coalesce(hp.h6, '{}'),
+           s.n7, s.s7, s.q7, s.mn7, s.mx7, coalesce(hp.h7, '{}'),
+           s.n8, s.s8, s.q8, s.mn8, s.mx8, coalesce(hp.h8, '{}')
+      FROM s LEFT JOIN hp ON hp.robot_id = s.robot_id AND hp.hour = s.hour;
     DELETE FROM dw.fact_reading_day f
      USING (SELECT DISTINCT robot_id, (hour AT TIME ZONE 'UTC')::date AS day FROM unnest(touched_r, touched_h) AS t(robot_id, hour)) d
      WHERE f.robot_id = d.robot_id AND f.day = d.day;
+    WITH d AS (SELECT DISTINCT robot_id, (hour AT TIME ZONE 'UTC')::date AS day FROM unnest(touched_r, touched_h) AS t(robot_id, hour)),
+    src AS (
+        SELECT d.day, h.* FROM d JOIN dw.fact_reading_hour h ON h.robot_id = d.robot_id
+                           AND h.hour >= (d.day::timestamp AT TIME ZONE 'UTC')
+                           AND h.hour < ((d.day + 1)::timestamp AT TIME ZONE 'UTC')
+    ), s AS (
+        SELECT robot_id, day, sum(rows)::integer AS rows, sum(active)::integer AS active,
+               sum(src.n1)::integer AS n1, sum(src.s1) AS s1, sum(src.q1) AS q1, min(src.mn1) AS mn1, max(src.mx1) AS mx1,
+               sum(src.n2)::integer AS n2, sum(src.s2) AS s2, sum(src.q2) AS q2, min(src.mn2) AS mn2, max(src.mx2) AS mx2,
+               sum(src.n3)::integer AS n3, sum(src.s3) AS s3, sum(src.q3) AS q3, min(src.mn3) AS mn3, max(src.mx3) AS mx3,
+               sum(src.n4)::integer AS n4, sum(src.s4) AS s4, sum(src.q4) AS q4, min(src.mn4) AS mn4, max(src.mx4) AS mx4,
+               sum(src.n5)::integer AS n5, sum(src.s5) AS s5, sum(src.q5) AS q5, min(src.mn5) AS mn5, max(src.mx5) AS mx5,
+               sum(src.n6)::integer AS n6, sum(src.s6) AS s6, sum(src.q6) AS q6, min(src.mn6) AS mn6, max(src.mx6) AS mx6,
+               sum(src.n7)::integer AS n7, sum(src.s7) AS s7, sum(src.q7) AS q7, min(src.mn7) AS mn7, max(src.mx7) AS mx7,
+               sum(src.n8)::integer AS n8, sum(src.s8) AS s8, sum(src.q8) AS q8, min(src.mn8) AS mn8, max(src.mx8) AS mx8
+          FROM src GROUP BY robot_id, day
+    ), p AS (
+        SELECT src.robot_id, src.day, v.axis, v.h[i] AS bin, sum(v.h[i + 1])::integer AS cnt
+          FROM src
+         CROSS JOIN LATERAL (VALUES (1, src.h1), (2, src.h2), (3, src.h3), (4, src.h4), (5, src.h5), (6, src.h6), (7, src.h7), (8, src.h8)) AS v(axis, h)
+         CROSS JOIN LATERAL generate_series(1, cardinality(v.h) - 1, 2) AS i
+         GROUP BY 1, 2, 3, 4
+    ), hs AS (
+        SELECT robot_id, day, axis, array_agg(x ORDER BY bin, k) AS h
+          FROM p CROSS JOIN LATERAL (VALUES (1, bin), (2, cnt)) AS e(k, x)
+         GROUP BY 1, 2, 3
+    ), hp AS (
+        SELECT robot_id, day,
+                   max(h) FILTER (WHERE axis = 1) AS h1,
+                   max(h) FILTER (WHERE axis = 2) AS h2,
+                   max(h) FILTER (WHERE axis = 3) AS h3,
+                   max(h) FILTER (WHERE axis = 4) AS h4,
+                   max(h) FILTER (WHERE axis = 5) AS h5,
+                   max(h) FILTER (WHERE axis = 6) AS h6,
+                   max(h) FILTER (WHERE axis = 7) AS h7,
+                   max(h) FILTER (WHERE axis = 8) AS h8
+          FROM hs GROUP BY 1, 2
+    )
     INSERT INTO dw.fact_reading_day (robot_id, day, rows, active, n1, s1, q1, mn1, mx1, h1, n2, s2, q2, mn2, mx2, h2, n3, s3, q3, mn3, mx3, h3, n4, s4, q4, mn4, mx4, h4, n5, s5, q5, mn5, mx5, h5, n6, s6, q6, mn6, mx6, h6, n7, s7, q7, mn7, mx7, h7, n8, s8, q8, mn8, mx8, h8)
-    SELECT h.robot_id, d.day, sum(h.rows)::integer, sum(h.active)::integer,
-           sum(n1)::integer, sum(s1), sum(q1), min(mn1), max(mx1), dw.hist_sum(h1),
-           sum(n2)::integer, sum(s2), sum(q2), min(mn2), max(mx2), dw.hist_sum(h2),
-           sum(n3)::integer, sum(s3), sum(q3), min(mn3), max(mx3), dw.hist_sum(h3),
-           sum(n4)::integer, sum(s4), sum(q4), min(mn4), max(mx4), dw.hist_sum(h4),
-           sum(n5)::integer, sum(s5), sum(q5), min(mn5), max(mx5), dw.hist_sum(h5),
-           sum(n6)::integer, sum(s6), sum(q6), min(mn6), max(mx6), dw.hist_sum(h6),
-           sum(n7)::integer, sum(s7), sum(q7), min(mn7), max(mx7), dw.hist_sum(h7),
-           sum(n8)::integer, sum(s8), sum(q8), min(mn8), max(mx8), dw.hist_sum(h8)
-      FROM (SELECT DISTINCT robot_id, (hour AT TIME ZONE 'UTC')::date AS day FROM unnest(touched_r, touched_h) AS t(robot_id, hour)) d
-      JOIN dw.fact_reading_hour h ON h.robot_id = d.robot_id
-                                 AND h.hour >= (d.day::timestamp AT TIME ZONE 'UTC')
-                                 AND h.hour < ((d.day + 1)::timestamp AT TIME ZONE 'UTC')
-     GROUP BY h.robot_id, d.day;
+    SELECT s.robot_id, s.day, s.rows, s.active,
+           s.n1, s.s1, s.q1, s.mn1, s.mx1, coalesce(hp.h1, '{}'),
+           s.n2, s.s2, s.q2, s.mn2, s.mx2, coalesce(hp.h2, '{}'),
+           s.n3, s.s3, s.q3, s.mn3, s.mx3, coalesce(hp.h3, '{}'),
+           s.n4, s.s4, s.q4, s.mn4, s.mx4, coalesce(hp.h4, '{}'),
+           s.n5, s.s5, s.q5, s.mn5, s.mx5, coalesce(hp.h5, '{}'),
+           s.n6, s.s6, s.q6, s.mn6, s.mx6, coalesce(hp.h6, '{}'),
+           s.n7, s.s7, s.q7, s.mn7, s.mx7, coalesce(hp.h7, '{}'),
+           s.n8, s.s8, s.q8, s.mn8, s.mx8, coalesce(hp.h8, '{}')
+      FROM s LEFT JOIN hp ON hp.robot_id = s.robot_id AND hp.day = s.day;
 END $$;
 
 -- Feeds: facts kept from tables other writers update. A feed is a function fn(consumer text)
