@@ -38,28 +38,27 @@ CREATE FUNCTION dw.ensure_time(lo timestamptz, hi timestamptz) RETURNS void LANG
     ON CONFLICT (minute) DO NOTHING
 $$;
 
--- Sparse histograms: sorted pairs [bin, count, bin, count, ...] (bins: dw_agg_bin in
--- src/dw_agg.h). hist_add merges two; hist_sum is the aggregate over rows.
-CREATE FUNCTION dw.hist_add(a integer[], b integer[]) RETURNS integer[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT coalesce(array_agg(x ORDER BY bin, k), '{}')
-      FROM (SELECT bin, sum(cnt)::integer AS cnt
-              FROM (SELECT a[2 * i - 1] AS bin, a[2 * i] AS cnt FROM generate_subscripts(a, 1) AS i
-                     WHERE i <= cardinality(a) / 2
-                    UNION ALL
-                    SELECT b[2 * i - 1], b[2 * i] FROM generate_subscripts(b, 1) AS i
-                     WHERE i <= cardinality(b) / 2) p
-             GROUP BY bin) m,
-           LATERAL (VALUES (1, bin), (2, cnt)) AS v(k, x)
+-- Histograms: arrays of bigint entries, one per non-empty bin, sorted: (bin << 32) | count
+-- (bins: dw_agg_bin in src/dw_agg.h, -1000..1000; counts below 2^32). One entry per bin keeps
+-- unnest — the fast way through an array — enough to read a bin and its count at once.
+-- hist_add merges two; hist_sum is the aggregate over rows; hist_bin and hist_count decode.
+CREATE FUNCTION dw.hist_bin(e bigint) RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT (e >> 32)::integer
 $$;
-CREATE AGGREGATE dw.hist_sum(integer[]) (SFUNC = dw.hist_add, STYPE = integer[], INITCOND = '{}');
+CREATE FUNCTION dw.hist_count(e bigint) RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT e & 4294967295
+$$;
+CREATE FUNCTION dw.hist_add(a bigint[], b bigint[]) RETURNS bigint[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(array_agg((bin << 32) | cnt ORDER BY bin), '{}')
+      FROM (SELECT e >> 32 AS bin, sum(e & 4294967295)::bigint AS cnt
+              FROM (SELECT unnest(a) UNION ALL SELECT unnest(b)) AS u(e)
+             GROUP BY 1) g
+$$;
+CREATE AGGREGATE dw.hist_sum(bigint[]) (SFUNC = dw.hist_add, STYPE = bigint[], INITCOND = '{}');
 
 -- The histogram without its bin 0 (the readings that were exactly 0: an idle axis).
-CREATE FUNCTION dw.hist_nonzero(h integer[]) RETURNS integer[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT coalesce(array_agg(x ORDER BY i, k), '{}')
-      FROM (SELECT i, h[2 * i - 1] AS bin, h[2 * i] AS cnt FROM generate_subscripts(h, 1) AS i
-             WHERE i <= cardinality(h) / 2) p,
-           LATERAL (VALUES (1, bin), (2, cnt)) AS v(k, x)
-     WHERE bin <> 0
+CREATE FUNCTION dw.hist_nonzero(h bigint[]) RETURNS bigint[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(array_agg(e ORDER BY e), '{}') FROM unnest(h) AS u(e) WHERE e >> 32 <> 0
 $$;
 
 -- A bin's value: its geometric middle (0 for bin 0), within 1 % of any value in the bin.
@@ -71,32 +70,33 @@ $$;
 
 -- The p-quantile (0 <= p <= 1) of a histogram: the value of the first bin (in value order) at
 -- which the cumulative count reaches p of the total; NULL for an empty histogram.
-CREATE FUNCTION dw.hist_quantile(h integer[], p double precision) RETURNS double precision
+CREATE FUNCTION dw.hist_quantile(h bigint[], p double precision) RETURNS double precision
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT dw.hist_value(bin)
-      FROM (SELECT bin, sum(cnt) OVER (ORDER BY bin) AS cum, sum(cnt) OVER () AS total
-              FROM (SELECT h[2 * i - 1] AS bin, h[2 * i] AS cnt FROM generate_subscripts(h, 1) AS i
-                     WHERE i <= cardinality(h) / 2) b) c
+      FROM (SELECT (e >> 32)::integer AS bin, sum(e & 4294967295) OVER (ORDER BY e) AS cum,
+                   sum(e & 4294967295) OVER () AS total
+              FROM unnest(h) AS u(e)) c
      WHERE cum >= p * total
      ORDER BY bin
      LIMIT 1
 $$;
 
 -- Per robot and minute: readings, active readings (some axis non-zero), and per axis a:
--- n (non-zero readings), s = sum of rint(v * 10^6), q = sum of its squares, min, max, histogram.
+-- n (non-zero readings), s = sum of rint(v * 10^6), q = sum of its squares, min, max, histogram
+-- (bigint entries (bin << 32) | count, above).
 CREATE TABLE dw.fact_reading_minute (
     robot_id integer NOT NULL,
     minute   timestamptz NOT NULL,
     rows     integer NOT NULL,
     active   integer NOT NULL,
-    n1 integer NOT NULL, s1 numeric NOT NULL, q1 numeric NOT NULL, mn1 double precision NOT NULL, mx1 double precision NOT NULL, h1 integer[] NOT NULL,
-    n2 integer NOT NULL, s2 numeric NOT NULL, q2 numeric NOT NULL, mn2 double precision NOT NULL, mx2 double precision NOT NULL, h2 integer[] NOT NULL,
-    n3 integer NOT NULL, s3 numeric NOT NULL, q3 numeric NOT NULL, mn3 double precision NOT NULL, mx3 double precision NOT NULL, h3 integer[] NOT NULL,
-    n4 integer NOT NULL, s4 numeric NOT NULL, q4 numeric NOT NULL, mn4 double precision NOT NULL, mx4 double precision NOT NULL, h4 integer[] NOT NULL,
-    n5 integer NOT NULL, s5 numeric NOT NULL, q5 numeric NOT NULL, mn5 double precision NOT NULL, mx5 double precision NOT NULL, h5 integer[] NOT NULL,
-    n6 integer NOT NULL, s6 numeric NOT NULL, q6 numeric NOT NULL, mn6 double precision NOT NULL, mx6 double precision NOT NULL, h6 integer[] NOT NULL,
-    n7 integer NOT NULL, s7 numeric NOT NULL, q7 numeric NOT NULL, mn7 double precision NOT NULL, mx7 double precision NOT NULL, h7 integer[] NOT NULL,
-    n8 integer NOT NULL, s8 numeric NOT NULL, q8 numeric NOT NULL, mn8 double precision NOT NULL, mx8 double precision NOT NULL, h8 integer[] NOT NULL,
+    n1 integer NOT NULL, s1 numeric NOT NULL, q1 numeric NOT NULL, mn1 double precision NOT NULL, mx1 double precision NOT NULL, h1 bigint[] NOT NULL,
+    n2 integer NOT NULL, s2 numeric NOT NULL, q2 numeric NOT NULL, mn2 double precision NOT NULL, mx2 double precision NOT NULL, h2 bigint[] NOT NULL,
+    n3 integer NOT NULL, s3 numeric NOT NULL, q3 numeric NOT NULL, mn3 double precision NOT NULL, mx3 double precision NOT NULL, h3 bigint[] NOT NULL,
+    n4 integer NOT NULL, s4 numeric NOT NULL, q4 numeric NOT NULL, mn4 double precision NOT NULL, mx4 double precision NOT NULL, h4 bigint[] NOT NULL,
+    n5 integer NOT NULL, s5 numeric NOT NULL, q5 numeric NOT NULL, mn5 double precision NOT NULL, mx5 double precision NOT NULL, h5 bigint[] NOT NULL,
+    n6 integer NOT NULL, s6 numeric NOT NULL, q6 numeric NOT NULL, mn6 double precision NOT NULL, mx6 double precision NOT NULL, h6 bigint[] NOT NULL,
+    n7 integer NOT NULL, s7 numeric NOT NULL, q7 numeric NOT NULL, mn7 double precision NOT NULL, mx7 double precision NOT NULL, h7 bigint[] NOT NULL,
+    n8 integer NOT NULL, s8 numeric NOT NULL, q8 numeric NOT NULL, mn8 double precision NOT NULL, mx8 double precision NOT NULL, h8 bigint[] NOT NULL,
     PRIMARY KEY (robot_id, minute)
 );
 CREATE INDEX fact_reading_minute_minute ON dw.fact_reading_minute (minute);
@@ -107,14 +107,14 @@ CREATE TABLE dw.fact_reading_hour (
     hour     timestamptz NOT NULL,
     rows     integer NOT NULL,
     active   integer NOT NULL,
-    n1 integer NOT NULL, s1 numeric NOT NULL, q1 numeric NOT NULL, mn1 double precision NOT NULL, mx1 double precision NOT NULL, h1 integer[] NOT NULL,
-    n2 integer NOT NULL, s2 numeric NOT NULL, q2 numeric NOT NULL, mn2 double precision NOT NULL, mx2 double precision NOT NULL, h2 integer[] NOT NULL,
-    n3 integer NOT NULL, s3 numeric NOT NULL, q3 numeric NOT NULL, mn3 double precision NOT NULL, mx3 double precision NOT NULL, h3 integer[] NOT NULL,
-    n4 integer NOT NULL, s4 numeric NOT NULL, q4 numeric NOT NULL, mn4 double precision NOT NULL, mx4 double precision NOT NULL, h4 integer[] NOT NULL,
-    n5 integer NOT NULL, s5 numeric NOT NULL, q5 numeric NOT NULL, mn5 double precision NOT NULL, mx5 double precision NOT NULL, h5 integer[] NOT NULL,
-    n6 integer NOT NULL, s6 numeric NOT NULL, q6 numeric NOT NULL, mn6 double precision NOT NULL, mx6 double precision NOT NULL, h6 integer[] NOT NULL,
-    n7 integer NOT NULL, s7 numeric NOT NULL, q7 numeric NOT NULL, mn7 double precision NOT NULL, mx7 double precision NOT NULL, h7 integer[] NOT NULL,
-    n8 integer NOT NULL, s8 numeric NOT NULL, q8 numeric NOT NULL, mn8 double precision NOT NULL, mx8 double precision NOT NULL, h8 integer[] NOT NULL,
+    n1 integer NOT NULL, s1 numeric NOT NULL, q1 numeric NOT NULL, mn1 double precision NOT NULL, mx1 double precision NOT NULL, h1 bigint[] NOT NULL,
+    n2 integer NOT NULL, s2 numeric NOT NULL, q2 numeric NOT NULL, mn2 double precision NOT NULL, mx2 double precision NOT NULL, h2 bigint[] NOT NULL,
+    n3 integer NOT NULL, s3 numeric NOT NULL, q3 numeric NOT NULL, mn3 double precision NOT NULL, mx3 double precision NOT NULL, h3 bigint[] NOT NULL,
+    n4 integer NOT NULL, s4 numeric NOT NULL, q4 numeric NOT NULL, mn4 double precision NOT NULL, mx4 double precision NOT NULL, h4 bigint[] NOT NULL,
+    n5 integer NOT NULL, s5 numeric NOT NULL, q5 numeric NOT NULL, mn5 double precision NOT NULL, mx5 double precision NOT NULL, h5 bigint[] NOT NULL,
+    n6 integer NOT NULL, s6 numeric NOT NULL, q6 numeric NOT NULL, mn6 double precision NOT NULL, mx6 double precision NOT NULL, h6 bigint[] NOT NULL,
+    n7 integer NOT NULL, s7 numeric NOT NULL, q7 numeric NOT NULL, mn7 double precision NOT NULL, mx7 double precision NOT NULL, h7 bigint[] NOT NULL,
+    n8 integer NOT NULL, s8 numeric NOT NULL, q8 numeric NOT NULL, mn8 double precision NOT NULL, mx8 double precision NOT NULL, h8 bigint[] NOT NULL,
     PRIMARY KEY (robot_id, hour)
 );
 CREATE INDEX fact_reading_hour_hour ON dw.fact_reading_hour (hour);
@@ -124,14 +124,14 @@ CREATE TABLE dw.fact_reading_day (
     day      date NOT NULL,
     rows     integer NOT NULL,
     active   integer NOT NULL,
-    n1 integer NOT NULL, s1 numeric NOT NULL, q1 numeric NOT NULL, mn1 double precision NOT NULL, mx1 double precision NOT NULL, h1 integer[] NOT NULL,
-    n2 integer NOT NULL, s2 numeric NOT NULL, q2 numeric NOT NULL, mn2 double precision NOT NULL, mx2 double precision NOT NULL, h2 integer[] NOT NULL,
-    n3 integer NOT NULL, s3 numeric NOT NULL, q3 numeric NOT NULL, mn3 double precision NOT NULL, mx3 double precision NOT NULL, h3 integer[] NOT NULL,
-    n4 integer NOT NULL, s4 numeric NOT NULL, q4 numeric NOT NULL, mn4 double precision NOT NULL, mx4 double precision NOT NULL, h4 integer[] NOT NULL,
-    n5 integer NOT NULL, s5 numeric NOT NULL, q5 numeric NOT NULL, mn5 double precision NOT NULL, mx5 double precision NOT NULL, h5 integer[] NOT NULL,
-    n6 integer NOT NULL, s6 numeric NOT NULL, q6 numeric NOT NULL, mn6 double precision NOT NULL, mx6 double precision NOT NULL, h6 integer[] NOT NULL,
-    n7 integer NOT NULL, s7 numeric NOT NULL, q7 numeric NOT NULL, mn7 double precision NOT NULL, mx7 double precision NOT NULL, h7 integer[] NOT NULL,
-    n8 integer NOT NULL, s8 numeric NOT NULL, q8 numeric NOT NULL, mn8 double precision NOT NULL, mx8 double precision NOT NULL, h8 integer[] NOT NULL,
+    n1 integer NOT NULL, s1 numeric NOT NULL, q1 numeric NOT NULL, mn1 double precision NOT NULL, mx1 double precision NOT NULL, h1 bigint[] NOT NULL,
+    n2 integer NOT NULL, s2 numeric NOT NULL, q2 numeric NOT NULL, mn2 double precision NOT NULL, mx2 double precision NOT NULL, h2 bigint[] NOT NULL,
+    n3 integer NOT NULL, s3 numeric NOT NULL, q3 numeric NOT NULL, mn3 double precision NOT NULL, mx3 double precision NOT NULL, h3 bigint[] NOT NULL,
+    n4 integer NOT NULL, s4 numeric NOT NULL, q4 numeric NOT NULL, mn4 double precision NOT NULL, mx4 double precision NOT NULL, h4 bigint[] NOT NULL,
+    n5 integer NOT NULL, s5 numeric NOT NULL, q5 numeric NOT NULL, mn5 double precision NOT NULL, mx5 double precision NOT NULL, h5 bigint[] NOT NULL,
+    n6 integer NOT NULL, s6 numeric NOT NULL, q6 numeric NOT NULL, mn6 double precision NOT NULL, mx6 double precision NOT NULL, h6 bigint[] NOT NULL,
+    n7 integer NOT NULL, s7 numeric NOT NULL, q7 numeric NOT NULL, mn7 double precision NOT NULL, mx7 double precision NOT NULL, h7 bigint[] NOT NULL,
+    n8 integer NOT NULL, s8 numeric NOT NULL, q8 numeric NOT NULL, mn8 double precision NOT NULL, mx8 double precision NOT NULL, h8 bigint[] NOT NULL,
     PRIMARY KEY (robot_id, day)
 );
 CREATE INDEX fact_reading_day_day ON dw.fact_reading_day (day);
@@ -165,15 +165,14 @@ BEGIN
                sum(src.n8)::integer AS n8, sum(src.s8) AS s8, sum(src.q8) AS q8, min(src.mn8) AS mn8, max(src.mx8) AS mx8
           FROM src GROUP BY robot_id, hour
     ), p AS (
-        SELECT src.robot_id, src.hour, v.axis, v.h[i] AS bin, sum(v.h[i + 1])::integer AS cnt
+        SELECT src.robot_id, src.hour, v.axis, e >> 32 AS bin, sum(e & 4294967295)::bigint AS cnt
           FROM src
          CROSS JOIN LATERAL (VALUES (1, src.h1), (2, src.h2), (3, src.h3), (4, src.h4), (5, src.h5), (6, src.h6), (7, src.h7), (8, src.h8)) AS v(axis, h)
-         CROSS JOIN LATERAL generate_series(1, cardinality(v.h) - 1, 2) AS i
+         CROSS JOIN LATERAL unnest(v.h) AS u(e)
          GROUP BY 1, 2, 3, 4
     ), hs AS (
-        SELECT robot_id, hour, axis, array_agg(x ORDER BY bin, k) AS h
-          FROM p CROSS JOIN LATERAL (VALUES (1, bin), (2, cnt)) AS e(k, x)
-         GROUP BY 1, 2, 3
+        SELECT robot_id, hour, axis, array_agg((bin << 32) | cnt ORDER BY bin) AS h
+          FROM p GROUP BY 1, 2, 3
     ), hp AS (
         SELECT robot_id, hour,
                    max(h) FILTER (WHERE axis = 1) AS h1,
@@ -217,15 +216,14 @@ BEGIN
                sum(src.n8)::integer AS n8, sum(src.s8) AS s8, sum(src.q8) AS q8, min(src.mn8) AS mn8, max(src.mx8) AS mx8
           FROM src GROUP BY robot_id, day
     ), p AS (
-        SELECT src.robot_id, src.day, v.axis, v.h[i] AS bin, sum(v.h[i + 1])::integer AS cnt
+        SELECT src.robot_id, src.day, v.axis, e >> 32 AS bin, sum(e & 4294967295)::bigint AS cnt
           FROM src
          CROSS JOIN LATERAL (VALUES (1, src.h1), (2, src.h2), (3, src.h3), (4, src.h4), (5, src.h5), (6, src.h6), (7, src.h7), (8, src.h8)) AS v(axis, h)
-         CROSS JOIN LATERAL generate_series(1, cardinality(v.h) - 1, 2) AS i
+         CROSS JOIN LATERAL unnest(v.h) AS u(e)
          GROUP BY 1, 2, 3, 4
     ), hs AS (
-        SELECT robot_id, day, axis, array_agg(x ORDER BY bin, k) AS h
-          FROM p CROSS JOIN LATERAL (VALUES (1, bin), (2, cnt)) AS e(k, x)
-         GROUP BY 1, 2, 3
+        SELECT robot_id, day, axis, array_agg((bin << 32) | cnt ORDER BY bin) AS h
+          FROM p GROUP BY 1, 2, 3
     ), hp AS (
         SELECT robot_id, day,
                    max(h) FILTER (WHERE axis = 1) AS h1,

@@ -26,9 +26,16 @@ static int bin(double v)
     return v == 0 ? 0 : 1 + (int)floor(log(fabs(v) / 1e-3) / log(1.02));
 }
 
+/* A histogram entry: (bin << 32) | count. */
+static long long entry(int b, int count)
+{
+    return (long long)b * 4294967296LL + count;
+}
+
 /* The fixed data (all of it written here, by hand):
  *   plant 1 North; shops 10 Weld and 20 Paint in it; robots 1 (Weld), 2 (Paint), 3 (no shop).
- *   dw.fact_reading_hour:
+ *   dw.fact_reading_minute (each hour's readings in its first minute; dw.rollup makes the hours
+ *   and the days):
  *     robot 1, 2026-01-01 00:00: 100 readings, 40 active; axis 1: 40 readings of 2.0 A, the
  *       rest 0;
  *     robot 1, 01:00: 100 readings, 90 active; axis 1: 80 of 1.0 A, 10 of 10.0 A, 10 zeros;
@@ -64,21 +71,23 @@ static void fixture_hours(PGconn *c)
                 int zeros = h[i].rows - h[i].n;
                 char hist[128];
                 int hl = snprintf(hist, sizeof hist, "{");
-                if (zeros) hl += snprintf(hist + hl, sizeof hist - (size_t)hl, "0,%d,", zeros);
-                if (h[i].c1) hl += snprintf(hist + hl, sizeof hist - (size_t)hl, "%d,%d,", bin(h[i].v1), h[i].c1);
-                if (h[i].c2) hl += snprintf(hist + hl, sizeof hist - (size_t)hl, "%d,%d,", bin(h[i].v2), h[i].c2);
+                if (zeros) hl += snprintf(hist + hl, sizeof hist - (size_t)hl, "%lld,", entry(0, zeros));
+                if (h[i].c1) hl += snprintf(hist + hl, sizeof hist - (size_t)hl, "%lld,", entry(bin(h[i].v1), h[i].c1));
+                if (h[i].c2) hl += snprintf(hist + hl, sizeof hist - (size_t)hl, "%lld,", entry(bin(h[i].v2), h[i].c2));
                 snprintf(hist + hl - 1, sizeof hist - (size_t)hl + 1, "}");
                 vl += (size_t)snprintf(vals + vl, sizeof vals - vl, ", %d, %.0f, %.0f, %g, %g, '%s'", h[i].n,
                                        s * 1e6, q, zeros ? 0.0 : h[i].v1, mx, hist);
             } else {
-                vl += (size_t)snprintf(vals + vl, sizeof vals - vl, ", 0, 0, 0, 0, 0, '{0,%d}'", h[i].rows);
+                vl += (size_t)snprintf(vals + vl, sizeof vals - vl, ", 0, 0, 0, 0, 0, '{%lld}'", entry(0, h[i].rows));
             }
         }
         char sql[8192];
-        snprintf(sql, sizeof sql, "INSERT INTO dw.fact_reading_hour (robot_id, hour, rows, active%s) VALUES (%d, '%s', %d, %d%s)",
+        snprintf(sql, sizeof sql, "INSERT INTO dw.fact_reading_minute (robot_id, minute, rows, active%s) VALUES (%d, '%s', %d, %d%s)",
                  cols, h[i].robot, h[i].hour, h[i].rows, h[i].active, vals);
         harness_exec(c, sql);
     }
+    /* The hours and days above them, as the warehouse makes them. */
+    harness_exec(c, "SELECT dw.rollup(array_agg(robot_id), array_agg(minute)) FROM dw.fact_reading_minute");
 }
 
 static json_t *run_json(const char *name, const char *const extra[])
@@ -215,6 +224,17 @@ static void test_percentiles(void **state)
     assert_float_equal(num(r, "p50"), 5.0, 0.05);
     assert_float_equal(num(r, "mean"), 5.0, 1e-9);
     json_decref(j);
+    /* A range that is not whole days reads the hours: robot 1 from 01:00 is 80 x 1.0 and
+     * 10 x 10.0 running, 10 idle: mean 180 / 90 = 2.0, p50 1.0, p90 (the 81st) 10.0. */
+    j = run_json("percentiles", (const char *[]){"--from", "2026-01-01T01:00:00Z", "--to", "2026-01-01T02:00:00Z",
+                                                 "--robot", "1", NULL});
+    assert_int_equal(json_array_size(j), 8);
+    r = json_array_get(j, 0);
+    assert_float_equal(num(r, "running"), 90, 0);
+    assert_float_equal(num(r, "mean"), 2.0, 1e-9);
+    assert_float_equal(num(r, "p50"), 1.0, 0.01);
+    assert_float_equal(num(r, "p90"), 10.0, 0.1);
+    json_decref(j);
 }
 
 /* ingest_health: on 2026-02-01, a.csv: two batches (100 read, 90 in, 5 present, 5 refused; 50
@@ -345,12 +365,14 @@ static void test_alert_rate(void **state)
     if (!db) skip();
     PGconn *c = harness_connect(db);
     char sql[8192];
-    int n = snprintf(sql, sizeof sql, "INSERT INTO dw.fact_reading_hour (robot_id, hour, rows, active");
+    int n = snprintf(sql, sizeof sql, "INSERT INTO dw.fact_reading_minute (robot_id, minute, rows, active");
     for (int a = 1; a <= 8; a++) n += snprintf(sql + n, sizeof sql - (size_t)n, ", n%d, s%d, q%d, mn%d, mx%d, h%d", a, a, a, a, a, a);
     n += snprintf(sql + n, sizeof sql - (size_t)n, ") SELECT 2, '2026-01-04 00:00Z'::timestamptz + g * interval '1 hour', 10, 0");
-    for (int a = 1; a <= 8; a++) n += snprintf(sql + n, sizeof sql - (size_t)n, ", 0, 0, 0, 0, 0, '{0,10}'");
+    for (int a = 1; a <= 8; a++) n += snprintf(sql + n, sizeof sql - (size_t)n, ", 0, 0, 0, 0, 0, '{%lld}'", entry(0, 10));
     snprintf(sql + n, sizeof sql - (size_t)n, " FROM generate_series(0, 11) g");
     harness_exec(c, sql);
+    harness_exec(c, "SELECT dw.rollup(array_agg(robot_id), array_agg(minute)) FROM dw.fact_reading_minute "
+                    "WHERE minute >= '2026-01-04'");
     harness_exec(c, "INSERT INTO anomaly (consumer, robot_id, axis, level, ts_first, ts_start, ts_end, peak_score, "
                     "peak_z, detector, readings, open) SELECT 'c', 2, 1, 'ALERT', t, t, t + interval '10 s', 0.8, 4, "
                     "'robust', 3, false FROM (VALUES ('2026-01-04 01:00Z'::timestamptz), ('2026-01-04 02:00Z'), "
