@@ -227,11 +227,7 @@ static int maintlog_decode_time(const maintlog_val *v, const char *name, int64_t
     int rc = tstamp_parse(t, n, TSTAMP_ZONE_REQUIRED | TSTAMP_EPOCH_OK, us);
     if (rc == TSTAMP_NOZONE)
         return maintlog_reject(reason, len, name, "no time zone (add Z or +HH:MM)", t, n);
-    if (rc != TSTAMP_OK) {
-        char what[96];
-        snprintf(what, sizeof what, "not a timestamp (%s)", tstamp_strerror(rc));
-        return maintlog_reject(reason, len, name, what, t, n);
-    }
+    if (rc != TSTAMP_OK) return maintlog_reject(reason, len, name, tstamp_strerror(rc), t, n);
     return 0;
 }
 
