@@ -194,13 +194,6 @@ done:
     return rc;
 }
 
-/* Runs sql with params and returns its rows in *r (or fails with the step's return code). */
-static int import_query(PGconn *conn, const char *sql, int n, const char *const *params,
-                        ExecStatusType expect, PGresult **r, char *err, size_t errlen)
-{
-    return pgconn_query(conn, sql, n, params, expect, r, err, errlen);
-}
-
 /* Rejects the orders (by index) a query's first column lists, with the reason its second
  * column gives. */
 static void import_reject_rows(import_load *l, const size_t *map, PGresult *r, int *dropped)
@@ -263,7 +256,7 @@ static int import_write(PGconn *conn, void *arg, char *err, size_t errlen)
     /* Robots that do not exist. */
     size_t n = import_arrays(l, dropped, a, map);
     const char *p1[] = {pgarray_end(&a[0])};
-    rc = import_query(conn,
+    rc = pgconn_query(conn,
                       "SELECT i, 'robot: robot ' || r || ' does not exist (load the asset "
                       "tables: pgpulse import-assets)' FROM unnest($1::int[]) WITH ORDINALITY "
                       "AS u(r, i) WHERE NOT EXISTS (SELECT 1 FROM robot WHERE robot_id = u.r) "
@@ -279,7 +272,7 @@ static int import_write(PGconn *conn, void *arg, char *err, size_t errlen)
     n = import_arrays(l, dropped, a, map);
     const char *p2[] = {pgarray_end(&a[0]), pgarray_end(&a[2]), pgarray_end(&a[3]),
                         pgarray_end(&a[6]), l->source};
-    rc = import_query(
+    rc = pgconn_query(
         conn,
         "SELECT u.i, format('same robot, kind and start as event %s already stored (source %s%s)', "
         "e.event_id, coalesce(quote_literal(e.source), 'unknown'), "
@@ -300,7 +293,7 @@ static int import_write(PGconn *conn, void *arg, char *err, size_t errlen)
     const char *p3[] = {pgarray_end(&a[0]), pgarray_end(&a[1]), pgarray_end(&a[2]),
                         pgarray_end(&a[3]), pgarray_end(&a[4]), pgarray_end(&a[5]),
                         pgarray_end(&a[6]), l->source};
-    rc = import_query(
+    rc = pgconn_query(
         conn,
         "INSERT INTO maintenance_event AS m (robot_id, axis, kind, ts, ts_end, detail, source, "
         "work_order) SELECT r, a, k, t, e, d, $8, o FROM unnest($1::int[], $2::smallint[], "
@@ -335,7 +328,7 @@ static int import_write(PGconn *conn, void *arg, char *err, size_t errlen)
         }
         const char *p4[] = {l->source, pgarray_end(&lines), pgarray_end(&raws),
                             pgarray_end(&reasons)};
-        rc = import_query(conn,
+        rc = pgconn_query(conn,
                           "INSERT INTO ingest_reject (source, line_no, raw, reason, load_id) "
                           "SELECT $1, n, w, why, gen_random_uuid() FROM unnest($2::int8[], "
                           "$3::text[], $4::text[]) AS u(n, w, why) ON CONFLICT DO NOTHING",
@@ -452,7 +445,7 @@ int cmd_import_maintenance(int argc, char **argv)
         goto cleanup;
     }
 
-    qsort(l.rejects, l.nrejects, sizeof *l.rejects, import_cmp_reject);
+    if (l.nrejects) qsort(l.rejects, l.nrejects, sizeof *l.rejects, import_cmp_reject);
     for (size_t i = 0; i < l.nrejects && i < IMPORT_MAINT_SHOWN_REJECTS; i++)
         fprintf(stderr, "%s:%llu: rejected: %s\n", path,
                 (unsigned long long)l.rejects[i].line_no, l.rejects[i].reason);
