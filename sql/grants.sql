@@ -8,7 +8,7 @@
 -- fails for a relation that no role may use). The roles themselves are created by
 -- `pgpulse init` and `pgpulse db start` (src/roles.c) before this runs.
 --
---   pgpulse_writer  ingest, gen --db, import-assets
+--   pgpulse_writer  ingest, gen --db, import-assets, import-maintenance
 --   pgpulse_stage   the stream consumers (live, detect, ...)
 --   pgpulse_reader  the dashboard and API: reads, never writes
 --   pgpulse_dashboard  `pgpulse serve`: a member of pgpulse_reader, and acknowledges episodes
@@ -61,6 +61,9 @@ GRANT SELECT, INSERT, UPDATE ON plant, shop, asset_detail, robot, controller, pa
     feed TO pgpulse_writer;
 GRANT SELECT, INSERT ON reading, ingest_batch, ingest_reject, fault, maintenance_event
     TO pgpulse_writer;
+-- import-maintenance updates a work order exported again with changes; an order's identity
+-- (source, work_order) and its revision (rev, set by a trigger) are not the writer's to change.
+GRANT UPDATE (robot_id, axis, kind, ts, ts_end, detail) ON maintenance_event TO pgpulse_writer;
 REVOKE EXECUTE ON FUNCTION reading_ensure_partition(date), reading_ensure_partitions(date, date)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION reading_ensure_partition(date), reading_ensure_partitions(date, date)

@@ -18,6 +18,7 @@ int cmd_db(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_import_assets(int argc, char **argv);
+int cmd_import_maintenance(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
 int cmd_consume(int argc, char **argv);

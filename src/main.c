@@ -13,6 +13,7 @@ static const struct {
     {"db", cmd_db, "start|stop|status|url: the private PostgreSQL under $PGPULSE_HOME"},
     {"init", cmd_init, "apply the schema migrations (idempotent)"},
     {"import-assets", cmd_import_assets, "DIR: load plant/shop/robot/part tables from CSV"},
+    {"import-maintenance", cmd_import_maintenance, "FILE|-: load work orders (CSV or JSON lines) into maintenance_event"},
     {"ingest", cmd_ingest, "FILE|-: load readings from CSV (batched COPY BINARY, idempotent)"},
     {"gen", cmd_gen, "simulate a robot fleet with labelled faults (to the database or CSV)"},
     {"live", cmd_live, "the live stage: per-robot and per-second state for dashboards"},
