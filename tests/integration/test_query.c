@@ -136,7 +136,7 @@ static void test_list_and_bad_input(void **state)
     harness_out o = harness_pgpulse(NULL, (const char *[]){"query", "--list", NULL});
     assert_int_equal(o.status, 0);
     static const char *const names[] = {"utilisation", "percentiles", "ingest_health", "model_accuracy",
-                                        "detection_quality", "alert_rate", "top_risk"};
+                                        "detection_quality", "alert_rate", "top_risk", "mtbf_mttr"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) assert_non_null(strstr(o.out, names[i]));
     harness_out_free(&o);
     o = harness_pgpulse(NULL, (const char *[]){"query", "nosuch", "--db", db, NULL});
@@ -425,6 +425,33 @@ static void test_top_risk(void **state)
     json_decref(j);
 }
 
+/* mtbf_mttr: robot 3 ran 10 of 10 readings in its one minute (00:00 on 2026-01-01: 60 s of
+ * running), failed at 00:30 and was repaired at 01:30: 1 failure, repaired, MTBF 60 s, MTTR 1 h.
+ * Robots 1 and 2 have readings and no failure in that day. */
+static void test_mtbf_mttr(void **state)
+{
+    (void)state;
+    if (!db) skip();
+    PGconn *c = harness_connect(db);
+    harness_exec(c, "INSERT INTO maintenance_event (robot_id, kind, ts, source) VALUES "
+                    "(3, 'failure', '2026-01-01 00:30Z', 'test'), (3, 'repair', '2026-01-01 01:30Z', 'test');"
+                    "INSERT INTO stream_consumer (consumer, stages, source_kind) VALUES ('dwq', '{warehouse}', 'poll');"
+                    "SELECT dw.sync_feeds('dwq')");
+    PQfinish(c);
+    json_t *j = run_json("mtbf_mttr", (const char *[]){"--from", "2026-01-01T00:00:00Z", "--to", "2026-01-02T00:00:00Z", NULL});
+    json_t *r = json_array_get(j, 0);
+    assert_float_equal(num(r, "robot_id"), 3, 0);
+    assert_float_equal(num(r, "failures"), 1, 0);
+    assert_float_equal(num(r, "repaired"), 1, 0);
+    assert_float_equal(num(r, "running_h"), 60.0 / 3600, 1e-3);
+    assert_float_equal(num(r, "mtbf_h"), 60.0 / 3600, 1e-3);
+    assert_float_equal(num(r, "mttr_h"), 1.0, 1e-9);
+    r = json_array_get(j, 1);
+    assert_float_equal(num(r, "failures"), 0, 0);
+    assert_true(json_is_null(json_object_get(r, "mtbf_h")));
+    json_decref(j);
+}
+
 /* GET /api/query lists the analyses; /api/query/{name} answers as the CLI does (JSON, or CSV
  * with format=csv), through the dashboard's login (pgpulse_web: the reader's rights on dw);
  * bad parameters are 400s naming them, an unknown name a 404. */
@@ -485,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_percentiles),        cmocka_unit_test(test_ingest_health),
         cmocka_unit_test(test_model_accuracy),     cmocka_unit_test(test_detection_quality),
         cmocka_unit_test(test_alert_rate),         cmocka_unit_test(test_top_risk),
+        cmocka_unit_test(test_mtbf_mttr),
         cmocka_unit_test(test_api),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
