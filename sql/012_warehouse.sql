@@ -81,6 +81,36 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
      LIMIT 1
 $$;
 
+-- Quantiles of merged histograms in one pass: entries sorted by value (several histograms'
+-- entries together, a bin repeated once per histogram, is fine), ps the levels (0..1); returns
+-- each level's bin value (hist_value), NULL for no entries.
+CREATE FUNCTION dw.hist_quantiles(entries bigint[], ps double precision[]) RETURNS double precision[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    total bigint := 0;
+    cum bigint := 0;
+    e bigint;
+    k integer := 1;
+    n integer := cardinality(ps);
+    out double precision[] := array_fill(NULL::double precision, ARRAY[n]);
+BEGIN
+    IF entries IS NULL OR cardinality(entries) = 0 THEN
+        RETURN out;
+    END IF;
+    FOREACH e IN ARRAY entries LOOP
+        total := total + (e & 4294967295);
+    END LOOP;
+    FOREACH e IN ARRAY entries LOOP
+        cum := cum + (e & 4294967295);
+        WHILE k <= n AND cum >= ps[k] * total LOOP
+            out[k] := dw.hist_value((e >> 32)::integer);
+            k := k + 1;
+        END LOOP;
+        EXIT WHEN k > n;
+    END LOOP;
+    RETURN out;
+END $$;
+
 -- Per robot and minute: readings, active readings (some axis non-zero), and per axis a:
 -- n (non-zero readings), s = sum of rint(v * 10^6), q = sum of its squares, min, max, histogram
 -- (bigint entries (bin << 32) | count, above).

@@ -32,27 +32,19 @@ WITH b AS (
     SELECT robot_id, axis, sum(rows) AS readings, sum(n) AS running, sum(s) AS s, max(mx) AS mx
       FROM x GROUP BY robot_id, axis
 ), bins AS (
-    SELECT x.robot_id, x.axis, (e >> 32)::integer AS bin, sum((e & 4294967295)::integer) AS cnt
+    SELECT x.robot_id, x.axis, array_agg(e ORDER BY e) AS es
       FROM x CROSS JOIN LATERAL unnest(x.h) AS u(e)
      WHERE e >> 32 <> 0
-     GROUP BY 1, 2, 3
-), cum AS (
-    SELECT robot_id, axis, bin, sum(cnt) OVER (PARTITION BY robot_id, axis ORDER BY bin) AS upto
-      FROM bins
-), q AS (
-    SELECT c.robot_id, c.axis,
-           min(c.bin) FILTER (WHERE c.upto >= 0.5 * g.running) AS b50,
-           min(c.bin) FILTER (WHERE c.upto >= 0.9 * g.running) AS b90,
-           min(c.bin) FILTER (WHERE c.upto >= 0.99 * g.running) AS b99
-      FROM cum c JOIN g ON g.robot_id = c.robot_id AND g.axis = c.axis
      GROUP BY 1, 2
+), q AS (
+    SELECT robot_id, axis, dw.hist_quantiles(es, '{0.5, 0.9, 0.99}') AS v FROM bins
 )
 SELECT g.robot_id, g.axis, g.readings, g.running,
        round(1 - g.running::numeric / nullif(g.readings, 0), 4) AS idle_share,
        round(g.s / 1e6 / nullif(g.running, 0), 4) AS mean,
-       round(dw.hist_value(q.b50)::numeric, 4) AS p50,
-       round(dw.hist_value(q.b90)::numeric, 4) AS p90,
-       round(dw.hist_value(q.b99)::numeric, 4) AS p99,
+       round(q.v[1]::numeric, 4) AS p50,
+       round(q.v[2]::numeric, 4) AS p90,
+       round(q.v[3]::numeric, 4) AS p99,
        g.mx AS max
   FROM g LEFT JOIN q ON q.robot_id = g.robot_id AND q.axis = g.axis
  ORDER BY g.robot_id, g.axis
