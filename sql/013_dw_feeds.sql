@@ -200,9 +200,10 @@ DECLARE
     who  text := consumer;
     w    xid8 := dw.watermark(who, 'anomaly');
     -- Taken before the rows are read: a transaction that the reads below do not see has an id
-    -- at least this, so its rows are read by a later sync. A snapshot's xmin leaves out the
-    -- transaction that takes it: a stage writing after this one in the same commit counts too.
-    upto xid8 := least(pg_snapshot_xmin(pg_current_snapshot()), pg_current_xact_id_if_assigned());
+    -- at least this, so its rows are read by a later sync. The xmin counts the transaction
+    -- taking the snapshot too (when it has an id): rows that a stage after this one writes in
+    -- the same commit are read again.
+    upto xid8 := pg_snapshot_xmin(pg_current_snapshot());
 BEGIN
     DELETE FROM dw.fact_anomaly f USING dw.anomaly_gone g
      WHERE g.rev >= w AND f.anomaly_id = g.anomaly_id
@@ -272,7 +273,7 @@ CREATE FUNCTION dw.feed_prediction(consumer text) RETURNS void LANGUAGE plpgsql 
 DECLARE
     who  text := consumer;
     w    xid8 := dw.watermark(who, 'prediction');
-    upto xid8 := least(pg_snapshot_xmin(pg_current_snapshot()), pg_current_xact_id_if_assigned()); -- see feed_anomaly
+    upto xid8 := pg_snapshot_xmin(pg_current_snapshot());   -- see feed_anomaly
 BEGIN
     PERFORM dw.ensure_time(h, h + interval '1 minute')
        FROM (SELECT DISTINCT date_trunc('hour', p.ts, 'UTC') AS h
