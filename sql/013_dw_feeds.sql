@@ -311,10 +311,12 @@ BEGIN
     DELETE FROM dw.fact_prediction_hour f USING touched t
      WHERE f.consumer = t.consumer AND f.robot_id = t.robot_id AND f.kind = t.kind
        AND f.axis = t.axis AND f.horizon = t.horizon AND f.hour = t.hour
-       AND NOT EXISTS (SELECT 1 FROM agg a
-                        WHERE a.consumer = t.consumer AND a.robot_id = t.robot_id
-                          AND a.kind = t.kind AND a.axis = t.axis AND a.horizon = t.horizon
-                          AND a.hour = t.hour);
+       -- (probing prediction's primary key: an anti-join on agg, a CTE, would compare every
+       -- touched group with every other)
+       AND NOT EXISTS (SELECT 1 FROM prediction p
+                        WHERE p.consumer = t.consumer AND p.robot_id = t.robot_id
+                          AND p.kind = t.kind AND p.axis = t.axis AND p.horizon = t.horizon
+                          AND p.ts >= t.hour AND p.ts < t.hour + interval '1 hour');
     PERFORM dw.set_watermark(who, 'prediction', upto);
 END $$;
 
