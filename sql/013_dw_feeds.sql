@@ -149,15 +149,18 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('pgpulse.dw.dim_robot'));
     -- After the lock, so that a version never begins before the one it follows.
     t := clock_timestamp();
+    -- A join on robot_id, then the comparison: one hash join, whatever the estimates.
     UPDATE dw.dim_robot d SET valid_to = t
-     WHERE d.valid_to IS NULL
-       AND NOT EXISTS (SELECT 1 FROM dw.robot_now() r
-                        WHERE r.robot_id = d.robot_id
-                          AND (r.name, r.shop_id, r.shop_name, r.plant_id, r.plant_name, r.model,
-                               r.serial)
-                              IS NOT DISTINCT FROM
-                              (d.name, d.shop_id, d.shop_name, d.plant_id, d.plant_name, d.model,
-                               d.serial));
+      FROM (SELECT v.robot_key
+              FROM dw.dim_robot v
+              LEFT JOIN dw.robot_now() r ON r.robot_id = v.robot_id
+             WHERE v.valid_to IS NULL
+               AND (r.robot_id IS NULL
+                    OR (r.name, r.shop_id, r.shop_name, r.plant_id, r.plant_name, r.model, r.serial)
+                       IS DISTINCT FROM
+                       (v.name, v.shop_id, v.shop_name, v.plant_id, v.plant_name, v.model,
+                        v.serial))) c
+     WHERE d.robot_key = c.robot_key;
     INSERT INTO dw.dim_robot (robot_id, name, shop_id, shop_name, plant_id, plant_name, model,
                               serial, valid_from)
     SELECT r.robot_id, r.name, r.shop_id, r.shop_name, r.plant_id, r.plant_name, r.model,
