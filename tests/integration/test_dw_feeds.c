@@ -21,19 +21,24 @@
 #include "rng.h"
 #include "util.h"
 
-/* The facts and the dimension, as values (md5 of their rows in order). */
-#define FP_TABLE(t) "coalesce((SELECT string_agg(x::text, ';' ORDER BY x::text) FROM " t " x), '')"
-#define FP_FACTS "SELECT md5(" FP_TABLE("dw.fact_anomaly") " || '|' || " FP_TABLE("dw.fact_prediction_hour") ")"
-#define FP_ALL                                                                                  \
-    "SELECT md5(" FP_TABLE("dw.fact_anomaly") " || '|' || " FP_TABLE(                          \
-        "dw.fact_prediction_hour") " || '|' || " FP_TABLE("dw.dim_robot") " || '|' || "         \
-        FP_TABLE("dw.dim_time") ")"
-/* The same tables as stored: a row rewritten, even with the same values, changes it. */
-#define FP_STORED(t) "coalesce((SELECT string_agg(x.ctid::text || x.xmin::text, ';' ORDER BY x.ctid) FROM " t " x), '')"
-#define FP_PHYSICAL                                                                             \
-    "SELECT md5(" FP_STORED("dw.fact_anomaly") " || '|' || " FP_STORED(                        \
-        "dw.fact_prediction_hour") " || '|' || " FP_STORED("dw.dim_robot") " || '|' || "        \
-        FP_STORED("dw.dim_time") ")"
+/* An md5 of the facts (ntables 2) or of the facts and the dimensions (4), over each row's
+ * `row` expression (of alias x): its values (VALUES), or where and by whom it is stored
+ * (STORED: a row rewritten, even with the same values, changes it). Newly allocated. */
+#define VALUES "x::text"
+#define STORED "x.ctid::text || ':' || x.xmin::text"
+static char *fingerprint(PGconn *conn, const char *row, int ntables)
+{
+    static const char *const tables[] = {"dw.fact_anomaly", "dw.fact_prediction_hour",
+                                         "dw.dim_robot", "dw.dim_time"};
+    char sql[2048];
+    int n = snprintf(sql, sizeof sql, "SELECT md5(concat_ws('|'");
+    for (int i = 0; i < ntables; i++)
+        n += snprintf(sql + n, sizeof sql - (size_t)n,
+                      ", coalesce((SELECT string_agg(%s, ';' ORDER BY %s) FROM %s x), '')", row,
+                      row, tables[i]);
+    snprintf(sql + n, sizeof sql - (size_t)n, "))");
+    return harness_query_text(conn, sql);
+}
 
 /* A database with two plants' worth of assets (robots 1..3) and the warehouse consumer 'c'. */
 static const char *setup(const char *name)
@@ -115,7 +120,8 @@ static void test_out_of_order_commits(void **state)
 
     sync(s);
     assert_int_equal(harness_query_int(s, "SELECT count(*) FROM dw.fact_anomaly"), 1);
-    assert_int_equal(harness_query_int(s, "SELECT count(*) FROM dw.fact_anomaly WHERE robot_id = 2"), 1);
+    assert_int_equal(
+        harness_query_int(s, "SELECT count(*) FROM dw.fact_anomaly WHERE robot_id = 2"), 1);
     char *v = harness_query_text(s, "SELECT n || ' ' || max FROM dw.fact_prediction_hour");
     assert_string_equal(v, "1 0.75");
     free(v);
@@ -142,7 +148,8 @@ static void test_out_of_order_commits(void **state)
                     "readings = 9, open = false WHERE robot_id = 1");
     add_anomaly(b, "d", 3, 30);
     sync(s);
-    assert_int_equal(harness_query_int(s, "SELECT count(*) FROM dw.fact_anomaly WHERE level = 'ERROR'"), 0);
+    assert_int_equal(
+        harness_query_int(s, "SELECT count(*) FROM dw.fact_anomaly WHERE level = 'ERROR'"), 0);
     harness_exec(a, "COMMIT");
     sync(s);
     v = harness_query_text(s, "SELECT level || ' ' || readings || ' ' || duration_s || ' ' || open "
@@ -163,7 +170,8 @@ static void test_out_of_order_commits(void **state)
     harness_exec(s, "COMMIT");
     sync(s);
     assert_int_equal(harness_query_int(s, "SELECT count(*) FROM dw.fact_anomaly"), 6);
-    assert_int_equal(harness_query_int(s, "SELECT count(*) FROM dw.fact_prediction_hour WHERE robot_id = 2"), 1);
+    assert_int_equal(
+        harness_query_int(s, "SELECT count(*) FROM dw.fact_prediction_hour WHERE robot_id = 2"), 1);
     PQfinish(a);
     PQfinish(b);
     PQfinish(s);
@@ -176,30 +184,38 @@ static void test_idempotent_and_deletions(void **state)
     (void)state;
     const char *db = setup("dw_feeds_again");
     if (!db) skip();
-    PGconn *o = harness_connect(db), *s = stage_connect(db);
+    PGconn *o = harness_connect(db), *s = stage_connect(db), *h = harness_connect(db);
+    /* A transaction held open from before the writes keeps the watermark below them: every
+     * sync reads all of them again. */
+    harness_exec(h, "BEGIN");
+    int64_t xid_h = harness_query_int(h, "SELECT pg_current_xact_id()::text::bigint");
     for (int i = 0; i < 6; i++) {
         add_anomaly(o, "d", 1 + i % 3, 100 * i);
         add_prediction(o, 1 + i % 3, 1000 * i, 0.125 * i);
     }
     sync(s);
-    char *all = harness_query_text(s, FP_ALL), *stored = harness_query_text(s, FP_PHYSICAL);
+    char *all = fingerprint(s, VALUES, 4), *stored = fingerprint(s, STORED, 4);
     sync(s);
     sync(s);
-    char *all2 = harness_query_text(s, FP_ALL), *stored2 = harness_query_text(s, FP_PHYSICAL);
+    assert_true(harness_query_int(s, "SELECT max(rev::text::bigint) FROM dw.feed_watermark") <=
+                xid_h);
+    char *all2 = fingerprint(s, VALUES, 4), *stored2 = fingerprint(s, STORED, 4);
     assert_string_equal(all, all2);
     assert_string_equal(stored, stored2);
+    harness_exec(h, "COMMIT");
+    PQfinish(h);
     assert_int_equal(harness_query_int(s, "SELECT count(*) FROM dw.dim_robot"), 3);
     assert_int_equal(harness_query_int(s, "SELECT count(*) FROM dw.fact_anomaly"), 6);
-    /* 6 predictions 1000 s apart in 5 hours (08:00 .. 09:23), per robot: 08 and 08:50 for robot
-     * 1 and 2 ... */
+    /* 6 predictions, 1000 s apart from 08:00 (robot 1 + i % 3): 5 (robot, hour) groups. */
     assert_int_equal(harness_query_int(s, "SELECT sum(n) FROM dw.fact_prediction_hour"), 6);
+    assert_int_equal(harness_query_int(s, "SELECT count(*) FROM dw.fact_prediction_hour"), 5);
 
     /* Rebuilt from scratch (watermarks forgotten): the same facts. */
-    char *facts = harness_query_text(s, FP_FACTS);
+    char *facts = fingerprint(s, VALUES, 2);
     harness_exec(s, "DELETE FROM dw.fact_anomaly; DELETE FROM dw.fact_prediction_hour; "
                     "DELETE FROM dw.feed_watermark");
     sync(s);
-    char *facts2 = harness_query_text(s, FP_FACTS);
+    char *facts2 = fingerprint(s, VALUES, 2);
     assert_string_equal(facts, facts2);
 
     /* Deleted by an operator (the owner) and by the stage role: their facts go; a prediction
@@ -210,13 +226,15 @@ static void test_idempotent_and_deletions(void **state)
     harness_exec(o, "UPDATE prediction SET ts = ts + interval '3 h' WHERE robot_id = 2");
     sync(s);
     assert_int_equal(harness_query_int(s, "SELECT count(*) FROM dw.fact_anomaly"), 2);
-    assert_int_equal(harness_query_int(s, "SELECT count(*) FROM dw.fact_anomaly WHERE robot_id = 3"), 2);
-    assert_int_equal(harness_query_int(s, "SELECT count(*) FROM dw.fact_prediction_hour WHERE robot_id = 1"), 0);
-    char *after = harness_query_text(s, FP_FACTS);
+    assert_int_equal(
+        harness_query_int(s, "SELECT count(*) FROM dw.fact_anomaly WHERE robot_id = 3"), 2);
+    assert_int_equal(
+        harness_query_int(s, "SELECT count(*) FROM dw.fact_prediction_hour WHERE robot_id = 1"), 0);
+    char *after = fingerprint(s, VALUES, 2);
     harness_exec(s, "DELETE FROM dw.fact_anomaly; DELETE FROM dw.fact_prediction_hour; "
                     "DELETE FROM dw.feed_watermark");
     sync(s);
-    char *rebuilt = harness_query_text(s, FP_FACTS);
+    char *rebuilt = fingerprint(s, VALUES, 2);
     assert_string_equal(after, rebuilt);
     assert_int_equal(harness_query_int(s, "SELECT count(*) FROM dw.fact_prediction_hour f WHERE "
                                           "f.hour < '2024-03-01 11:00Z' AND f.robot_id = 2"),
@@ -240,26 +258,31 @@ static void test_type2_versions(void **state)
     char *v = harness_query_text(s, "SELECT string_agg(concat_ws(' ', robot_id, name, shop_name, "
                                     "plant_name, model, serial), ', ' ORDER BY robot_id) FROM "
                                     "dw.dim_robot");
-    assert_string_equal(v, "1 r1 body north KR16 S-001, 2 r2 body north KR210 S-002, 3 r3 press south");
+    assert_string_equal(
+        v, "1 r1 body north KR16 S-001, 2 r2 body north KR210 S-002, 3 r3 press south");
     free(v);
 
     harness_exec(o, "UPDATE robot SET shop_id = 3, name = 'r1-moved' WHERE robot_id = 1");
     sync(s);
     sync(s);
     assert_int_equal(harness_query_int(s, "SELECT count(*) FROM dw.dim_robot"), 4);
-    assert_int_equal(harness_query_int(s, "SELECT count(*) FROM dw.dim_robot WHERE robot_id = 1"), 2);
-    v = harness_query_text(s, "SELECT concat_ws(' ', name, shop_name, plant_name, is_current) "
-                              "FROM dw.dim_robot WHERE robot_id = 1 ORDER BY valid_from DESC LIMIT 1");
+    assert_int_equal(harness_query_int(s, "SELECT count(*) FROM dw.dim_robot WHERE robot_id = 1"),
+                     2);
+    v = harness_query_text(s,
+                           "SELECT concat_ws(' ', name, shop_name, plant_name, is_current) "
+                           "FROM dw.dim_robot WHERE robot_id = 1 ORDER BY valid_from DESC LIMIT 1");
     assert_string_equal(v, "r1-moved press south t");
     free(v);
     /* The old version is closed when the new one opens, and robots 2 and 3 kept theirs. */
-    assert_int_equal(harness_query_int(s, "SELECT count(*) FROM dw.dim_robot o JOIN dw.dim_robot n "
-                                          "ON n.robot_id = o.robot_id AND n.valid_from = o.valid_to "
-                                          "WHERE o.robot_id = 1 AND o.name = 'r1' AND NOT o.is_current "
-                                          "AND n.is_current"),
-                     1);
-    assert_int_equal(harness_query_int(s, "SELECT count(*) FROM dw.dim_robot WHERE robot_id IN (2, 3) "
-                                          "AND is_current AND robot_key <= 3"),
+    assert_int_equal(
+        harness_query_int(s, "SELECT count(*) FROM dw.dim_robot o JOIN dw.dim_robot n "
+                             "ON n.robot_id = o.robot_id AND n.valid_from = o.valid_to "
+                             "WHERE o.robot_id = 1 AND o.name = 'r1' AND NOT o.is_current "
+                             "AND n.is_current"),
+        1);
+    assert_int_equal(harness_query_int(s,
+                                       "SELECT count(*) FROM dw.dim_robot WHERE robot_id IN (2, 3) "
+                                       "AND is_current AND robot_key <= 3"),
                      2);
 
     /* A renamed shop and a changed model: a version for each robot they concern. */
@@ -267,8 +290,9 @@ static void test_type2_versions(void **state)
     harness_exec(o, "UPDATE asset_detail SET model_number = 'KR16-2' WHERE detail_id = 1");
     harness_exec(o, "INSERT INTO robot (robot_id, name, shop_id) VALUES (4, 'r4', 2)");
     sync(s);
-    v = harness_query_text(s, "SELECT string_agg(robot_id || ':' || n, ' ' ORDER BY robot_id) FROM "
-                              "(SELECT robot_id, count(*) AS n FROM dw.dim_robot GROUP BY robot_id) x");
+    v = harness_query_text(
+        s, "SELECT string_agg(robot_id || ':' || n, ' ' ORDER BY robot_id) FROM "
+           "(SELECT robot_id, count(*) AS n FROM dw.dim_robot GROUP BY robot_id) x");
     assert_string_equal(v, "1:3 2:2 3:1 4:1");
     free(v);
     assert_int_equal(harness_query_int(s, "SELECT count(*) FROM dw.dim_robot WHERE is_current"), 4);
@@ -288,9 +312,10 @@ static void test_type2_versions(void **state)
                     "'ERROR', now() + interval '1 h', now() + interval '1 h', now() + interval "
                     "'1 h', 1, 9, 'quality', 1, false)");
     sync(s);
-    v = harness_query_text(s, "SELECT string_agg(d.name || '/' || d.shop_name || '/' || d.is_current, "
-                              "' ' ORDER BY f.ts_start) FROM dw.fact_anomaly f JOIN dw.dim_robot d "
-                              "USING (robot_key)");
+    v = harness_query_text(s,
+                           "SELECT string_agg(d.name || '/' || d.shop_name || '/' || d.is_current, "
+                           "' ' ORDER BY f.ts_start) FROM dw.fact_anomaly f JOIN dw.dim_robot d "
+                           "USING (robot_key)");
     assert_string_equal(v, "r1/body/false r1-moved/press/true");
     free(v);
     PQfinish(o);
@@ -316,9 +341,13 @@ static void test_random_against_rebuild(void **state)
             int robot = 1 + (int)rng_below(&r, 3);
             switch (rng_below(&r, 8)) {
             case 0:
-            case 1: add_anomaly(o, "d", robot, 2 * second++); break;
+            case 1:
+                add_anomaly(o, "d", robot, 2 * second++);
+                break;
             case 2:
-            case 3: add_prediction(o, robot, 2 * (int)rng_below(&r, 20000), rng_uniform(&r)); break;
+            case 3:
+                add_prediction(o, robot, 2 * (int)rng_below(&r, 20000), rng_uniform(&r));
+                break;
             case 4:
                 snprintf(sql, sizeof sql,
                          "UPDATE anomaly SET ts_end = ts_end + interval '7 s', readings = "
@@ -380,12 +409,13 @@ static void test_random_against_rebuild(void **state)
     }
     if (a_open) harness_exec(a, "COMMIT");
     sync(s);
-    char *facts = harness_query_text(s, FP_FACTS);
+    char *facts = fingerprint(s, VALUES, 2);
     assert_true(harness_query_int(s, "SELECT count(*) FROM dw.fact_anomaly") > 20);
     assert_int_equal(harness_query_int(s, "SELECT count(*) FROM dw.fact_anomaly"),
                      harness_query_int(s, "SELECT count(*) FROM anomaly"));
-    assert_int_equal(harness_query_int(s, "SELECT coalesce(sum(n), 0) FROM dw.fact_prediction_hour"),
-                     harness_query_int(s, "SELECT count(*) FROM prediction"));
+    assert_int_equal(
+        harness_query_int(s, "SELECT coalesce(sum(n), 0) FROM dw.fact_prediction_hour"),
+        harness_query_int(s, "SELECT count(*) FROM prediction"));
     assert_int_equal(harness_query_int(s, "SELECT count(*) FROM (SELECT start_minute AS m FROM "
                                           "dw.fact_anomaly UNION SELECT hour FROM "
                                           "dw.fact_prediction_hour) f WHERE NOT EXISTS (SELECT 1 "
@@ -394,7 +424,7 @@ static void test_random_against_rebuild(void **state)
     harness_exec(s, "DELETE FROM dw.fact_anomaly; DELETE FROM dw.fact_prediction_hour; "
                     "DELETE FROM dw.feed_watermark");
     sync(s);
-    char *rebuilt = harness_query_text(s, FP_FACTS);
+    char *rebuilt = fingerprint(s, VALUES, 2);
     assert_string_equal(facts, rebuilt);
     free(facts);
     free(rebuilt);
