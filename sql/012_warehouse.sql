@@ -176,7 +176,7 @@ DECLARE
     touched_h timestamptz[];
 BEGIN
     SELECT array_agg(r), array_agg(h) INTO touched_r, touched_h
-      FROM (SELECT DISTINCT r, date_trunc('hour', h) AS h FROM unnest(robot_ids, hours) AS u(r, h)) d;
+      FROM (SELECT DISTINCT r, date_trunc('hour', h, 'UTC') AS h FROM unnest(robot_ids, hours) AS u(r, h)) d;
     DELETE FROM dw.fact_reading_hour f USING unnest(touched_r, touched_h) AS t(robot_id, hour)
      WHERE f.robot_id = t.robot_id AND f.hour = t.hour;
     WITH t AS (SELECT * FROM unnest(touched_r, touched_h) AS t(robot_id, hour)),
