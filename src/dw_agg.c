@@ -510,7 +510,7 @@ int dw_agg_read_row(dw_agg *a, int as_date, const char *const *vals, const int *
         if (lens[1] != 8) return -1;
         t = (int64_t)copybin_get64((const uint8_t *)vals[1]) + COPYBIN_PG_EPOCH_US;
     }
-    if (dw_agg_period(t, a->period_us) != t) return -1;
+    t = dw_agg_period(t, a->period_us);
     dw_agg_cell row;
     memset(&row, 0, sizeof row);
     row.robot = robot;

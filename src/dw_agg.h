@@ -134,7 +134,8 @@ void dw_agg_params_free(dw_agg_params *p);
 /* Decodes one row of a binary result holding, in this order: robot_id int4, the period
  * (timestamptz, or date when as_date), rows int4, active int4, then per axis n int4, s numeric,
  * q numeric, mn float8, mx float8, h int4[] — 4 + 6 * READING_AXES fields: vals[i], lens[i] (-1:
- * NULL). Adds it to the cell of its key in a (a cell merge). Returns 0, or -1 if a field is
+ * NULL). Adds it to the cell of a holding its period (a cell merge: minute rows read into an
+ * hour dw_agg add up to their hours). Returns 0, or -1 if a field is
  * malformed, NULL, out of range or not an integer (the dw_agg may then hold part of it). */
 #define DW_AGG_NFIELDS (4 + 6 * READING_AXES)
 int dw_agg_read_row(dw_agg *a, int as_date, const char *const *vals, const int *lens);
