@@ -138,7 +138,7 @@ static void cmd_run_summary(PGconn *conn)
 }
 
 /* The consumer `pgpulse run` runs: the live and detect stages on one slot, so the WAL is
- * decoded once (`pgpulse consume --stages live,detect,learn --name pipeline`). A home of an earlier run
+ * decoded once (`pgpulse consume --stages live,detect,learn,warehouse --name pipeline`). A home of an earlier run
  * (consumers live and detect) is migrated to it first (run_migrate.h). */
 #define RUN_PIPELINE RUN_MIGRATE_PIPELINE
 
@@ -147,15 +147,16 @@ static void cmd_run_summary(PGconn *conn)
  * writing at once. Returns 0, or -1 after printing why. */
 static int cmd_run_prepare(const char *stage_url)
 {
-    const stream_stage_ops *ops[3] = {stages_find("live"), stages_find("detect"), stages_find("learn")};
-    if (!ops[0] || !ops[1] || !ops[2]) {
-        cli_error("run", "the live, detect or learn stage is unknown");
+    const stream_stage_ops *ops[4] = {stages_find("live"), stages_find("detect"), stages_find("learn"),
+                                      stages_find("warehouse")};
+    if (!ops[0] || !ops[1] || !ops[2] || !ops[3]) {
+        cli_error("run", "the live, detect, learn or warehouse stage is unknown");
         return -1;
     }
     stream_opts o = {.conninfo = stage_url,
                      .consumer = RUN_PIPELINE,
                      .stages = ops,
-                     .nstages = 3,
+                     .nstages = 4,
                      .shards = 1,
                      .batch_ms = STREAM_DEFAULT_BATCH_MS,
                      .batch_rows = STREAM_DEFAULT_BATCH_ROWS};
@@ -334,7 +335,7 @@ int cmd_run(int argc, char **argv)
         fflush(stdout);
         PQfinish(conn);
         conn = NULL;
-        char *pipeline[] = {"consume", "--stages", "live,detect,learn", "--name", RUN_PIPELINE, NULL};
+        char *pipeline[] = {"consume", "--stages", "live,detect,learn,warehouse", "--name", RUN_PIPELINE, NULL};
         char *gen[] = {"gen", "--robots", (char *)robots, "--rate", (char *)rate,
                        "--first-robot", RUN_FLEET_FIRST, NULL};
         char *serve[] = {"serve", "--listen", addr, "--consumer", RUN_PIPELINE,

@@ -156,7 +156,8 @@ static int run_migrate_check(const rm_consumer *c, char *err, size_t errlen)
                             RUN_MIGRATE_PIPELINE, run_migrate_names[k]);
     }
     const rm_consumer *p = &c[RM_PIPE];
-    if (p->exists && ((strcmp(p->stages, "live,detect") != 0 && strcmp(p->stages, "live,detect,learn") != 0) ||
+    if (p->exists && ((strcmp(p->stages, "live,detect") != 0 && strcmp(p->stages, "live,detect,learn") != 0 &&
+                       strcmp(p->stages, "live,detect,learn,warehouse") != 0) ||
                       strcmp(p->kind, "cdc") != 0 ||
                       p->shards != 1 || !run_migrate_pipe_unused(p)))
         return util_err(err, errlen,

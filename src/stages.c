@@ -6,9 +6,11 @@
 #include "stage_detect.h"
 #include "stage_learn.h"
 #include "stage_live.h"
+#include "stage_warehouse.h"
 #include "util.h"
 
-static const stream_stage_ops *const stages_all[] = {&stage_live_ops, &stage_detect_ops, &stage_learn_ops};
+static const stream_stage_ops *const stages_all[] = {&stage_live_ops, &stage_detect_ops, &stage_learn_ops,
+                                                    &stage_warehouse_ops};
 
 const stream_stage_ops *stages_find(const char *name)
 {
@@ -19,7 +21,7 @@ const stream_stage_ops *stages_find(const char *name)
 
 const char *stages_names(void)
 {
-    return "live, detect, learn";
+    return "live, detect, learn, warehouse";
 }
 
 int stages_parse(const char *list, const stream_stage_ops **ops, int max, char *err, size_t errlen)

@@ -475,10 +475,10 @@ static void test_run_migrates_an_old_home(void **state)
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM detect_robot_state WHERE "
                                              "consumer = 'pipeline' AND robot_id <= 10"),
                      10);
-    /* live and detect moved over; learn, new in run's pipeline, started there. */
+    /* live and detect moved over; learn and warehouse, new in run's pipeline, started there. */
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM stream_stage_state WHERE "
                                              "consumer = 'pipeline'"),
-                     3);
+                     4);
     PQfinish(conn);
     free(out);
     free(log);
