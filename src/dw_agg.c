@@ -10,6 +10,7 @@
 #include "util.h"
 
 #define DW_OID_INT4 23
+#define DW_OID_INT8 20
 #define DW_OID_NUMERIC 1700
 #define DW_OID_FLOAT8 701
 #define DW_OID_TIMESTAMPTZ 1184
@@ -371,13 +372,16 @@ void dw_agg_params_add(dw_agg_params *p, const dw_agg_cell *c)
         dw_put_numeric(&q[2], (dw_agg_i128)x->q);
         dw_put_float8(&q[3], x->mn);
         dw_put_float8(&q[4], x->mx);
-        uint8_t *w = buf_reserve(&q[5], (size_t)x->hlen * 16);
-        for (uint32_t i = 0; i < 2 * x->hlen; i++) {
-            copybin_put32(w + 8 * i, 4);
-            copybin_put32(w + 8 * i + 4, (uint32_t)x->h[i]);
+        /* One int8 entry per bin: (bin << 32) | count (docs/warehouse.md). */
+        uint8_t *w = buf_reserve(&q[5], (size_t)x->hlen * 12);
+        for (uint32_t i = 0; i < x->hlen; i++) {
+            uint64_t e = ((uint64_t)(int64_t)x->h[2 * i] << 32) | (uint32_t)x->h[2 * i + 1];
+            copybin_put32(w + 12 * i, 8);
+            copybin_put32(w + 12 * i + 4, (uint32_t)(e >> 32));
+            copybin_put32(w + 12 * i + 8, (uint32_t)e);
         }
-        buf_commit(&q[5], (size_t)x->hlen * 16);
-        p->off[a] += 2 * x->hlen;
+        buf_commit(&q[5], (size_t)x->hlen * 12);
+        p->off[a] += x->hlen;
         dw_put_int4(&q[6], (int32_t)p->off[a]);
     }
     p->n++;
@@ -387,7 +391,7 @@ void dw_agg_params_end(dw_agg_params *p, const char *values[DW_AGG_NPARAMS],
                        int lengths[DW_AGG_NPARAMS])
 {
     static const uint32_t axis_oids[7] = {DW_OID_INT4,   DW_OID_NUMERIC, DW_OID_NUMERIC,
-                                          DW_OID_FLOAT8, DW_OID_FLOAT8,  DW_OID_INT4,
+                                          DW_OID_FLOAT8, DW_OID_FLOAT8,  DW_OID_INT8,
                                           DW_OID_INT4};
     for (int i = 0; i < DW_AGG_NPARAMS; i++) {
         uint32_t oid;
@@ -471,28 +475,32 @@ static int dw_get_numeric(const char *v, int len, dw_agg_i128 *out)
     return 0;
 }
 
-/* A one-dimensional int4[] of pairs (or an empty one) into x's histogram, replacing it. */
+/* A one-dimensional int8[] of entries (bin << 32) | count (or an empty one) into x's histogram,
+ * replacing it. */
 static int dw_get_hist(const char *v, int len, dw_agg_axis *x)
 {
     const uint8_t *p = (const uint8_t *)v;
     if (len < 12) return -1;
     uint32_t ndim = copybin_get32(p), oid = copybin_get32(p + 8);
-    if (oid != DW_OID_INT4 || ndim > 1) return -1;
+    if (oid != DW_OID_INT8 || ndim > 1) return -1;
     if (ndim == 0) {
         x->hlen = 0;
         return len == 12 ? 0 : -1;
     }
     if (len < 20 || copybin_get32(p + 4) != 0) return -1; /* no NULLs */
     uint32_t n = copybin_get32(p + 12);
-    if (n % 2 || (size_t)len != 20 + (size_t)n * 8) return -1;
-    dw_agg_hist_reserve(x, n / 2);
+    if ((size_t)len != 20 + (size_t)n * 12) return -1;
+    dw_agg_hist_reserve(x, n);
     const uint8_t *e = p + 20;
-    for (uint32_t i = 0; i < n; i++, e += 8) {
-        if (copybin_get32(e) != 4) return -1;
-        x->h[i] = (int32_t)copybin_get32(e + 4);
-        if (i % 2 == 0 && i && x->h[i] <= x->h[i - 2]) return -1; /* sorted, distinct */
+    for (uint32_t i = 0; i < n; i++, e += 12) {
+        if (copybin_get32(e) != 8) return -1;
+        int32_t bin = (int32_t)copybin_get32(e + 4);
+        uint32_t count = copybin_get32(e + 8);
+        if (count > INT32_MAX || (i && bin <= x->h[2 * i - 2])) return -1; /* sorted, distinct */
+        x->h[2 * i] = bin;
+        x->h[2 * i + 1] = (int32_t)count;
     }
-    x->hlen = n / 2;
+    x->hlen = n;
     return 0;
 }
 

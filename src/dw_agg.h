@@ -106,8 +106,9 @@ size_t dw_agg_i128_text(dw_agg_i128 v, char *out);
  * arrays over the cells in the order they were added, in binary format:
  *   0 robot_id int4[], 1 period timestamptz[] (or date[] for days), 2 rows int4[],
  *   3 active int4[], then per axis a (from 4 + 7a): n int4[], s numeric[], q numeric[],
- *   mn float8[], mx float8[], h int4[] (every cell's pairs, concatenated), ho int4[] (offsets:
- *   the cell k's pairs are h[ho[k] + 1 : ho[k + 1]], 1-based; one more element than cells). */
+ *   mn float8[], mx float8[], h int8[] (every cell's histogram entries (bin << 32) | count,
+ *   concatenated), ho int4[] (offsets: the cell k's entries are h[ho[k] + 1 : ho[k + 1]],
+ *   1-based; one more element than cells). */
 #define DW_AGG_NPARAMS (4 + 7 * READING_AXES)
 
 typedef struct dw_agg_params {
@@ -115,7 +116,7 @@ typedef struct dw_agg_params {
     size_t n;                  /* cells added */
     buf p[DW_AGG_NPARAMS];     /* the array bodies, without their headers */
     buf out[DW_AGG_NPARAMS];   /* the finished arrays (dw_agg_params_end) */
-    uint32_t off[READING_AXES];/* ints in each axis's h so far */
+    uint32_t off[READING_AXES];/* entries in each axis's h so far */
 } dw_agg_params;
 
 /* Starts (or restarts, keeping memory) a parameter set; as_date: the period column is a date. */
@@ -133,7 +134,7 @@ void dw_agg_params_free(dw_agg_params *p);
 
 /* Decodes one row of a binary result holding, in this order: robot_id int4, the period
  * (timestamptz, or date when as_date), rows int4, active int4, then per axis n int4, s numeric,
- * q numeric, mn float8, mx float8, h int4[] — 4 + 6 * READING_AXES fields: vals[i], lens[i] (-1:
+ * q numeric, mn float8, mx float8, h int8[] (entries (bin << 32) | count) — 4 + 6 * READING_AXES fields: vals[i], lens[i] (-1:
  * NULL). Adds it to the cell of a holding its period (a cell merge: minute rows read into an
  * hour dw_agg add up to their hours). Returns 0, or -1 if a field is
  * malformed, NULL, out of range or not an integer (the dw_agg may then hold part of it). */

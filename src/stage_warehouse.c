@@ -63,7 +63,7 @@ static const char *wh_upsert_sql(warehouse_level level)
     buf_puts(&b, ") SELECT u.r, u.k, u.rows, u.act");
     for (int a = 0; a < READING_AXES; a++) {
         int base = 4 + 7 * a; /* $base+1 .. $base+7: n s q mn mx h ho */
-        buf_printf(&b, ", u.n%d, u.s%d, u.q%d, u.mn%d, u.mx%d, ($%d::int4[])[($%d::int4[])[u.i::int4] + 1 : "
+        buf_printf(&b, ", u.n%d, u.s%d, u.q%d, u.mn%d, u.mx%d, ($%d::int8[])[($%d::int4[])[u.i::int4] + 1 : "
                        "($%d::int4[])[u.i::int4 + 1]]",
                    a, a, a, a, a, base + 6, base + 7, base + 7);
     }

@@ -249,7 +249,7 @@ async function main() {
   await test('reports_page_runs_an_analysis', async () => {
     const axes = [1, 2, 3, 4, 5, 6, 7, 8];
     psql(conninfo, `INSERT INTO dw.fact_reading_hour (robot_id, hour, rows, active, ${axes.map((a) => `n${a}, s${a}, q${a}, mn${a}, mx${a}, h${a}`).join(', ')})
-      VALUES (${robot}, '2026-01-01 10:00Z', 3600, 900, ${axes.map(() => "900, 900000000, 900000000000000, 0, 1, '{2700,${349 * 4294967296 + 900}}'").join(', ')})`);
+      VALUES (${robot}, '2026-01-01 10:00Z', 3600, 900, ${axes.map(() => `900, 900000000, 900000000000000, 0, 1, '{2700,${349 * 4294967296 + 900}}'`).join(', ')})`);
     await page.goto(`${url}reports.html?q=utilisation&robot=${robot}`);
     await page.waitForFunction(() => document.body.dataset.rows === '1', null, { timeout: 10000 });
     const row = await page.textContent('#rows');

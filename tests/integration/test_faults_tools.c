@@ -287,12 +287,12 @@ static void test_import_assets_cut_at_sampled_boundaries(void **state)
 
 /* ------------------------------------------------------------------------------------------ */
 
-/* Back to an empty database: the schema and the shared publication go (the roles are the
- * cluster's and stay). */
+/* Back to an empty database: the schemas (pgpulse's and the warehouse's) and the shared
+ * publication go (the roles are the cluster's and stay). */
 static void init_reset(PGconn *c)
 {
-    harness_exec(c, "BEGIN; DROP PUBLICATION IF EXISTS pgpulse_reading; DROP SCHEMA public "
-                    "CASCADE; CREATE SCHEMA public; COMMIT");
+    harness_exec(c, "BEGIN; DROP PUBLICATION IF EXISTS pgpulse_reading; DROP SCHEMA IF EXISTS dw CASCADE; "
+                    "DROP SCHEMA public CASCADE; CREATE SCHEMA public; COMMIT");
 }
 
 static void test_init_cut_at_sampled_boundaries(void **state)

@@ -75,7 +75,7 @@ static int64_t rollup_mismatches(PGconn *conn)
         "dw.fact_reading_day d FULL JOIN (SELECT robot_id, (hour AT TIME ZONE 'UTC')::date AS day, sum(rows) AS rows, "
         "sum(q2) AS q2 FROM dw.fact_reading_hour GROUP BY 1, 2) h USING (robot_id, day) WHERE d.rows IS DISTINCT "
         "FROM h.rows::int OR d.q2 IS DISTINCT FROM h.q2) + (SELECT count(*) FROM dw.fact_reading_day WHERE "
-        "rows <> (SELECT sum(h1[2 * i]) FROM generate_subscripts(h1, 1) AS i WHERE i <= cardinality(h1) / 2))");
+        "rows <> (SELECT sum(e & 4294967295) FROM unnest(h1) AS u(e)))");
 }
 
 static int start_stage(const char *db, const char *log)

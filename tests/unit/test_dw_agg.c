@@ -288,12 +288,12 @@ static void test_binary_round_trip(void **state)
                     f[4 + 6 * x + j] = ev[4 + 7 * x + j][k];
                     fl[4 + 6 * x + j] = el[4 + 7 * x + j][k];
                 }
-                /* The histogram slice h[ho[k]+1 : ho[k+1]] as an int4[] of its own. */
+                /* The histogram slice h[ho[k]+1 : ho[k+1]] as an int8[] of its own. */
                 int32_t lo = (int32_t)copybin_get32((const uint8_t *)ev[4 + 7 * x + 6][k]);
                 int32_t hi = (int32_t)copybin_get32((const uint8_t *)ev[4 + 7 * x + 6][k + 1]);
-                pgarray_bin_header(&h[x], 23, (size_t)(hi - lo));
+                pgarray_bin_header(&h[x], 20, (size_t)(hi - lo));
                 for (int32_t j = lo; j < hi; j++)
-                    buf_append(&h[x], ev[4 + 7 * x + 5][j] - 4, 8);
+                    buf_append(&h[x], ev[4 + 7 * x + 5][j] - 4, 12);
                 f[4 + 6 * x + 5] = (const char *)h[x].data;
                 fl[4 + 6 * x + 5] = (int)h[x].len;
             }
