@@ -24,8 +24,11 @@ ifeq ($(MODE),san)
 CFLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
 endif
-ALL_CFLAGS := $(CSTD) $(WARN) $(CFLAGS) -Isrc -I$(B)/gen -I$(PG_INC) -MMD -MP
-LIBS     := -lpq -ljansson -lmicrohttpd -lm
+# cairo: the report's figures and PDF (src/plot.c).
+CAIRO_CFLAGS := $(shell pkg-config --cflags cairo 2>/dev/null)
+CAIRO_LIBS   := $(shell pkg-config --libs cairo 2>/dev/null || echo -lcairo)
+ALL_CFLAGS := $(CSTD) $(WARN) $(CFLAGS) -Isrc -I$(B)/gen -I$(PG_INC) $(CAIRO_CFLAGS) -MMD -MP
+LIBS     := -lpq -ljansson -lmicrohttpd $(CAIRO_LIBS) -lm
 
 # Every src/*.c except main.c is library code shared by the binary and the tests.
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
@@ -127,7 +130,7 @@ FUZZ_CFLAGS := $(CSTD) -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,
 
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(wildcard src/*.h) build/rel/gen/sql_embed.c build/rel/gen/profile_embed.c build/rel/gen/webassets.c build/rel/gen/query_embed.c
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -Isrc -Ibuild/rel/gen -I$(PG_INC) -o $@ $< $(FUZZ_LIB) build/rel/gen/sql_embed.c build/rel/gen/profile_embed.c build/rel/gen/webassets.c build/rel/gen/query_embed.c $(LIBS)
+	clang $(FUZZ_CFLAGS) -Isrc -Ibuild/rel/gen -I$(PG_INC) $(CAIRO_CFLAGS) -o $@ $< $(FUZZ_LIB) build/rel/gen/sql_embed.c build/rel/gen/profile_embed.c build/rel/gen/webassets.c build/rel/gen/query_embed.c $(LIBS)
 
 # Each target runs FUZZ_SECONDS over its seeds and the corpus kept from earlier runs; its output
 # goes to build/fuzz/<target>.log and a crashing input to build/fuzz/<target>-crash-*. The
