@@ -284,8 +284,7 @@ static void axis_title(char *out, size_t len, const char *label, const char *uni
     else snprintf(out, len, "%s", label ? label : unit ? unit : "");
 }
 
-/* Splits text into lines no wider than maxw (a word longer than maxw gets a line of its own). */
-static size_t wrap(cairo_t *cr, const char *text, double maxw, char **lines, size_t max)
+size_t plot_wrap(cairo_t *cr, const char *text, double maxw, char **lines, size_t max)
 {
     size_t n = 0;
     const char *p = text;
@@ -404,7 +403,7 @@ static void plot_layout(const plot *p, cairo_t *cr, double w, double h, layout *
     double bottom = PAD;
     if (p->caption) {
         font(cr, CAPTION_PT, 0);
-        L->ncaption = wrap(cr, p->caption, w - 2 * PAD, L->caption, MAX_LINES);
+        L->ncaption = plot_wrap(cr, p->caption, w - 2 * PAD, L->caption, MAX_LINES);
         bottom += L->ncaption * (line_h(cr) + 1) + 4;
     }
     font(cr, LABEL_PT, 0);

@@ -89,6 +89,11 @@ int plot_write_png(const plot *p, const char *path, double w, double h, double s
 int plot_write_svg(const plot *p, const char *path, double w, double h, char *err, size_t errlen);
 int plot_write_pdf(const plot *p, const char *path, double w, double h, char *err, size_t errlen);
 
+/* Splits text into at most max lines no wider than maxw in cr's current font (a word wider than
+ * maxw gets a line of its own; '\n' breaks a line). Returns the number of lines; the caller
+ * frees each lines[i]. */
+size_t plot_wrap(cairo_t *cr, const char *text, double maxw, char **lines, size_t max);
+
 /* The 1-2-5 tick step for covering span with about target intervals (span > 0, target >= 1). */
 double plot_nice_step(double span, double target);
 

@@ -1,0 +1,111 @@
+/* report_data: what `pgpulse report` shows, read from the database into plain structs — the
+ * one module of the report that knows SQL. It reads `reading`, `anomaly`, `prediction`,
+ * `fault`, `maintenance_event`, `model_version` and `run_metric` today; the figures and pages
+ * (report_fig, report_pdf, report_html) only see these structs, so that the same report can
+ * later be fed from the warehouse's rollups (dw.fact_reading_minute: sums, squares and
+ * histograms per robot and minute) without touching them.
+ *
+ * Times are Unix seconds (double); the period is half-open [from, to). */
+#ifndef PGPULSE_REPORT_DATA_H
+#define PGPULSE_REPORT_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#define REPORT_AXES 8
+#define REPORT_HIST_BINS 60     /* bins over the non-zero values of an axis */
+#define REPORT_MAX_ROBOTS 4     /* streaming charts: the robots with most anomaly episodes */
+#define REPORT_STREAM_BUCKETS 1500 /* time buckets of a streaming chart (min and max each) */
+#define REPORT_FC_WINDOW 120    /* forecasts shown per axis in the forecast chart */
+
+/* Per-axis statistics over every reading of the period (all robots pooled). */
+typedef struct report_axis {
+    int64_t n;            /* readings */
+    int64_t zeros;        /* readings with this axis exactly 0 */
+    double mean, std;     /* over all readings (population std), zeros included */
+    double run_mean, run_std; /* over the non-zero readings */
+    double p50, p90, p99; /* quantiles of the non-zero values */
+    double lo, hi;        /* smallest and largest non-zero value */
+    /* histogram of the non-zero values: REPORT_HIST_BINS bins of width bin_w from bin_lo */
+    double bin_lo, bin_w;
+    int64_t bins[REPORT_HIST_BINS];
+    int64_t outside;      /* non-zero values beyond the bins (the 0.1 % tails) */
+} report_axis;
+
+/* An anomaly episode drawn as a span. */
+typedef struct report_span {
+    double t0, t1;
+    int error;            /* level ERROR (else ALERT) */
+} report_span;
+
+/* A streaming chart: one robot's axis, min and max per time bucket, and its episodes. */
+typedef struct report_stream {
+    int robot, axis;
+    double bucket_s;      /* bucket width (s) */
+    double *t, *lo, *hi;  /* n buckets: centre time, min, max (a missing bucket is absent) */
+    size_t n;
+    report_span *spans;   /* episodes on this axis or the whole robot */
+    size_t nspans;
+    int64_t alerts, errors;
+} report_stream;
+
+/* Forecasts of one axis at the shortest horizon against the reading nearest their target time
+ * (within 10 s), scored on targets where the robot ran (some axis non-zero). */
+typedef struct report_forecast {
+    int axis, horizon;
+    int64_t n;            /* scored forecasts (running targets) */
+    int64_t idle;         /* forecasts whose target was idle (not scored) */
+    double mae, r2;
+    int robot;            /* the chart's robot */
+    double t[REPORT_FC_WINDOW], actual[REPORT_FC_WINDOW], pred[REPORT_FC_WINDOW];
+    size_t nchart;        /* the last forecasts of that robot in the period */
+} report_forecast;
+
+/* Faults of one kind and level against the anomaly episodes (see docs/report.md). */
+typedef struct report_detect {
+    char kind[24];
+    int error;
+    int64_t faults, detected;
+} report_detect;
+
+/* A model figure: a registered model version's metric, or the forecaster's latest. */
+typedef struct report_metric {
+    char model[64];       /* e.g. "failure_risk v3 (champion)", "forecast" */
+    char key[64];
+    double value;
+} report_metric;
+
+typedef struct report_data {
+    /* the period and what it holds */
+    double from, to;
+    char from_text[40], to_text[40]; /* ISO 8601 UTC */
+    int64_t robots, readings, idle_rows;       /* idle rows: every axis exactly 0 */
+    char detect_consumer[64], learn_consumer[64]; /* "" when none wrote anything */
+    int64_t alerts, errors;                    /* anomaly episodes by level */
+    int64_t faults, fault_alerts, fault_errors;/* injected faults (ground truth) */
+    int64_t failures, repairs;                 /* maintenance events */
+    int64_t anomalies_matched;                 /* episodes overlapping some fault */
+    report_axis axis[REPORT_AXES];
+    report_stream stream[REPORT_MAX_ROBOTS];
+    size_t nstream;
+    report_forecast forecast[REPORT_AXES];
+    int has_forecast;
+    report_detect *detect;
+    size_t ndetect;
+    report_metric *metrics;
+    size_t nmetrics;
+} report_data;
+
+/* Reads everything for the period [from, to) — timestamps as PostgreSQL reads them (NULL:
+ * the first reading / just after the last) — into *d (zeroed first). Returns 0, or -1 with a
+ * message in err (a bad timestamp, a failed query, no readings in the period). On error *d
+ * holds what was read so far: report_data_free it either way. */
+int report_data_load(PGconn *conn, const char *from, const char *to, report_data *d, char *err,
+                     size_t errlen);
+
+/* Frees what report_data_load allocated in d (not d itself). */
+void report_data_free(report_data *d);
+
+#endif
