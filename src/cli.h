@@ -35,6 +35,7 @@ int cmd_learn(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_warehouse(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* Prints "pgpulse CMD: message" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

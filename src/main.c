@@ -25,6 +25,7 @@ static const struct {
     {"models", cmd_models, "list|show|promote|export: the learn stage's model registry (MLflow layout)"},
     {"query", cmd_query, "NAME | --list: the canned analyses, from the warehouse (docs/warehouse.md)"},
     {"warehouse", cmd_warehouse, "the warehouse stage (schema dw); refresh|stats|retention (docs/warehouse.md)"},
+    {"report", cmd_report, "[--from --to] --out DIR: a report (PDF, HTML, PNG and SVG figures)"},
     {"serve", cmd_serve, "the live dashboard, JSON API and metrics over HTTP (docs/api.md)"},
     {"run", cmd_run, "start the database, initialise it, load --data FILE if given"},
 };

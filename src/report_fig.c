@@ -1,0 +1,187 @@
+/* report_fig: turns report_data into plots (see report_fig.h). Every figure says its unit on
+ * both axes; every caption says what was left out or drawn larger than it is. */
+#include "report_fig.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define SMALL_W 400.0
+#define SMALL_H 300.0
+#define WIDE_W 800.0
+#define WIDE_H 330.0
+#define CURVE_POINTS 200
+
+static const plot_rgb INK = {0.1, 0.1, 0.12};
+
+static double normal_pdf(double x, double mu, double sigma)
+{
+    double z = (x - mu) / sigma;
+    return exp(-0.5 * z * z) / (sigma * sqrt(2 * M_PI));
+}
+
+/* A normal density over [lo, hi], scaled to percent of all readings per bin of width bw, times
+ * share (the part of the readings it describes). */
+static void add_normal(plot *p, const char *name, plot_rgb c, double mu, double sigma, double lo,
+                       double hi, double bw, double share)
+{
+    if (!(sigma > 0) || !isfinite(mu)) return;
+    double x[CURVE_POINTS], y[CURVE_POINTS];
+    for (int i = 0; i < CURVE_POINTS; i++) {
+        x[i] = lo + (hi - lo) * i / (CURVE_POINTS - 1);
+        y[i] = 100 * share * bw * normal_pdf(x[i], mu, sigma);
+    }
+    plot_add_curve(p, name, c, x, y, CURVE_POINTS);
+}
+
+static void fig_dist(const report_data *d, int a, report_fig *f)
+{
+    const report_axis *x = &d->axis[a];
+    f->kind = REPORT_FIG_DIST;
+    snprintf(f->name, sizeof f->name, "fig_dist_axis%d", a + 1);
+    char title[96];
+    snprintf(title, sizeof title, "Axis %d: distribution of the current", a + 1);
+    f->p = plot_new(title);
+    f->w = SMALL_W;
+    f->h = SMALL_H;
+    plot *p = f->p;
+    plot_set_x(p, "current", "A", 0);
+    plot_set_y(p, "share of readings", "% per bin");
+    double n = x->n > 0 ? (double)x->n : 1, bw = x->bin_w > 0 ? x->bin_w : 1;
+    double edges[REPORT_HIST_BINS + 1], h[REPORT_HIST_BINS], top = 0;
+    for (int i = 0; i <= REPORT_HIST_BINS; i++) edges[i] = x->bin_lo + i * bw;
+    for (int i = 0; i < REPORT_HIST_BINS; i++) {
+        h[i] = 100.0 * (double)x->bins[i] / n;
+        top = fmax(top, h[i]);
+    }
+    double idle = 100.0 * (double)x->zeros / n;
+    double lo = fmin(fmin(edges[0], -bw), x->mean - 3 * x->std);
+    double hi = fmax(edges[REPORT_HIST_BINS], x->mean + 3 * x->std);
+    if (!isfinite(lo) || !isfinite(hi) || !(hi > lo)) {
+        lo = edges[0];
+        hi = edges[REPORT_HIST_BINS];
+    }
+    plot_set_xrange(p, lo, hi);
+    /* The running readings' bars set the scale; the idle bar is clipped when it is taller. */
+    double ytop = fmax(top * 1.3, 1e-9);
+    int clipped = idle > ytop;
+    if (top > 0) plot_set_yrange(p, 0, ytop);
+    plot_add_bars(p, "running", PLOT_PALETTE[0], edges, h, REPORT_HIST_BINS);
+    double ze[2] = {-bw / 2, bw / 2};
+    char idle_name[64];
+    snprintf(idle_name, sizeof idle_name, "idle, exactly 0 A: %.1f %%%s", idle, clipped ? " (clipped)" : "");
+    plot_add_bars(p, idle_name, PLOT_GREY, ze, &idle, 1);
+    add_normal(p, "normal, all readings", PLOT_ERROR, x->mean, x->std, lo, hi, bw, 1);
+    add_normal(p, "normal, running", PLOT_PALETTE[1], x->run_mean, x->run_std, lo, hi, bw,
+               (double)(x->n - x->zeros) / n);
+    snprintf(f->caption, sizeof f->caption,
+             "Idle readings (axis %d exactly 0 A): %.1f %% of %lld, the grey bar at 0%s. Running "
+             "readings in bins of %.3g A over their middle 99.8 %% (%lld beyond). Normal curves: "
+             "all readings (mean %.2f A, std %.2f A: the workshop's fit, zeros included) and the "
+             "running ones (mean %.2f A, std %.2f A).",
+             a + 1, idle, (long long)x->n, clipped ? ", clipped at the top of the axis" : "", bw,
+             (long long)x->outside, x->mean, x->std, x->run_mean, x->run_std);
+    plot_set_caption(p, f->caption);
+}
+
+static void fig_stream(const report_stream *s, report_fig *f)
+{
+    f->kind = REPORT_FIG_STREAM;
+    snprintf(f->name, sizeof f->name, "fig_stream_robot%d", s->robot);
+    char title[128];
+    snprintf(title, sizeof title, "Robot %d, axis %d: current and anomaly episodes", s->robot, s->axis);
+    f->p = plot_new(title);
+    f->w = WIDE_W;
+    f->h = WIDE_H;
+    plot *p = f->p;
+    plot_set_x(p, "time", "UTC", 1);
+    plot_set_y(p, "current", "A");
+    for (size_t i = 0; i < s->nspans; i++)
+        plot_add_span(p, s->spans[i].error ? "ERROR episode" : "ALERT episode",
+                      s->spans[i].error ? PLOT_ERROR : PLOT_ALERT, s->spans[i].t0, s->spans[i].t1);
+    /* min and max per bucket as one zigzag line; a missing bucket breaks it (the robot was
+     * silent). */
+    size_t m = 0;
+    double *x = xmalloc((3 * s->n + 1) * sizeof *x), *y = xmalloc((3 * s->n + 1) * sizeof *y);
+    for (size_t i = 0; i < s->n; i++) {
+        if (i > 0 && s->t[i] - s->t[i - 1] > 1.5 * s->bucket_s) {
+            x[m] = s->t[i];
+            y[m++] = NAN;
+        }
+        x[m] = s->t[i];
+        y[m++] = s->lo[i];
+        x[m] = s->t[i];
+        y[m++] = s->hi[i];
+    }
+    char name[96], bucket[32];
+    if (s->bucket_s >= 120) snprintf(bucket, sizeof bucket, "%.0f min", s->bucket_s / 60);
+    else snprintf(bucket, sizeof bucket, "%.0f s", s->bucket_s);
+    snprintf(name, sizeof name, "axis %d, min to max per %s", s->axis, bucket);
+    plot_add_line(p, name, PLOT_PALETTE[0], x, y, m);
+    free(x);
+    free(y);
+    snprintf(f->caption, sizeof f->caption,
+             "%lld ALERT (orange) and %lld ERROR (red) episodes of robot %d on axis %d or the whole "
+             "robot. Each span covers an episode's first to last flagged reading and is drawn at "
+             "least %.0f units wide so that a short one shows; a gap in the line is a time the "
+             "robot sent nothing.",
+             (long long)s->alerts, (long long)s->errors, s->robot, s->axis, PLOT_SPAN_MIN_W);
+    plot_set_caption(p, f->caption);
+}
+
+static void fig_forecast(const report_forecast *fc, report_fig *f)
+{
+    f->kind = REPORT_FIG_FORECAST;
+    snprintf(f->name, sizeof f->name, "fig_forecast_axis%d", fc->axis);
+    char title[128];
+    snprintf(title, sizeof title, "Axis %d: forecast against reading, R\xc2\xb2 %.2f", fc->axis, fc->r2);
+    f->p = plot_new(title);
+    f->w = SMALL_W;
+    f->h = SMALL_H;
+    plot *p = f->p;
+    plot_set_x(p, "target time", "UTC", 1);
+    plot_set_y(p, "current", "A");
+    plot_add_line(p, "reading", INK, fc->t, fc->actual, fc->nchart);
+    char name[64];
+    snprintf(name, sizeof name, "forecast, %d ahead", fc->horizon);
+    plot_add_line(p, name, PLOT_PALETTE[0], fc->t, fc->pred, fc->nchart);
+    snprintf(f->caption, sizeof f->caption,
+             "All robots: R\xc2\xb2 %.3f, MAE %.3f A over %lld forecasts %d reading%s ahead whose "
+             "target reading ran; %lld with an idle target not scored. Drawn: the last %zu "
+             "forecasts of robot %d (one a minute) and the readings nearest their target times.",
+             fc->r2, fc->mae, (long long)fc->n, fc->horizon, fc->horizon == 1 ? "" : "s",
+             (long long)fc->idle, fc->nchart, fc->robot);
+    plot_set_caption(p, f->caption);
+}
+
+size_t report_fig_build(const report_data *d, report_fig *out)
+{
+    size_t n = 0;
+    memset(out, 0, REPORT_MAX_FIGS * sizeof *out);
+    for (int a = 0; a < REPORT_AXES; a++) fig_dist(d, a, &out[n++]);
+    for (size_t i = 0; i < d->nstream; i++) fig_stream(&d->stream[i], &out[n++]);
+    if (d->has_forecast)
+        for (int a = 0; a < REPORT_AXES; a++) fig_forecast(&d->forecast[a], &out[n++]);
+    return n;
+}
+
+int report_fig_write(const report_fig *f, const char *dir, char *err, size_t errlen)
+{
+    char *png = xasprintf("%s/%s.png", dir, f->name), *svg = xasprintf("%s/%s.svg", dir, f->name);
+    int rc = plot_write_png(f->p, png, f->w, f->h, REPORT_PNG_SCALE, err, errlen);
+    if (rc == 0) rc = plot_write_svg(f->p, svg, f->w, f->h, err, errlen);
+    free(png);
+    free(svg);
+    return rc;
+}
+
+void report_fig_free(report_fig *figs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        plot_free(figs[i].p);
+        figs[i].p = NULL;
+    }
+}
