@@ -451,7 +451,7 @@ static void plot_layout(const plot *p, cairo_t *cr, double w, double h, layout *
     L->aw = w - left - PAD - 14;
     if (L->aw < 20) L->aw = 20;
     double span = L->xhi - L->xlo;
-    L->xstep = p->xtime ? plot_time_step(span, fmax(2, L->aw / 110))
+    L->xstep = p->xtime ? plot_time_step(span, fmax(2, L->aw / 70))
                         : plot_nice_step(span, fmax(2, L->aw / 80));
     L->caption_y = L->ay + L->ah + TICK_LEN + 4 + L->tick_h + 4 + label_h + 4;
     axis_title(L->ytitle, sizeof L->ytitle, p->ylabel, p->yunit);

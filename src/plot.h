@@ -28,7 +28,7 @@ extern const plot_rgb PLOT_GREY;       /* idle, context */
 extern const plot_rgb PLOT_PALETTE[6]; /* series colours, distinct from the two above */
 
 #define PLOT_FONT "DejaVu Sans"
-#define PLOT_SPAN_MIN_W 3.0 /* a span narrower than this (user units) is widened to it */
+#define PLOT_SPAN_MIN_W 4.0 /* a span narrower than this (user units) is widened to it */
 
 typedef struct plot plot;
 

@@ -109,7 +109,7 @@ static int load_axes(PGconn *conn, report_data *d, char *err, size_t errlen)
         conn,
         "SELECT a, count(*), count(*) FILTER (WHERE v = 0), avg(v), stddev_pop(v), "
         "avg(v) FILTER (WHERE v <> 0), stddev_pop(v) FILTER (WHERE v <> 0), "
-        "percentile_cont(ARRAY[0.5, 0.9, 0.99, 0.001, 0.999]) WITHIN GROUP (ORDER BY v) "
+        "percentile_cont(ARRAY[0.5, 0.9, 0.99, 0.001, 0.995]) WITHIN GROUP (ORDER BY v) "
         "FILTER (WHERE v <> 0), min(v) FILTER (WHERE v <> 0), max(v) FILTER (WHERE v <> 0) "
         "FROM reading " AXES_UNPIVOT " WHERE " PERIOD " GROUP BY a ORDER BY a",
         2, p, err, errlen);
@@ -132,7 +132,8 @@ static int load_axes(PGconn *conn, report_data *d, char *err, size_t errlen)
         x->p99 = q[2];
         x->lo = num(r, i, 8);
         x->hi = num(r, i, 9);
-        /* Bins over the middle 99.8 % of the non-zero values (the tails are counted apart). */
+        /* Bins from the 0.1 % to the 99.5 % quantile of the non-zero values (the tails are
+         * counted apart: spikes would otherwise squeeze the body into a few bins). */
         double blo = isfinite(q[3]) ? q[3] : 0, bhi = isfinite(q[4]) ? q[4] : 1;
         if (!(bhi > blo)) bhi = blo + 1;
         x->bin_lo = blo;
@@ -203,10 +204,12 @@ static int load_events(PGconn *conn, report_data *d, char *err, size_t errlen)
         "ts_start < $2::timestamptz), "
         "(SELECT count(*) FROM maintenance_event WHERE kind = 'failure' AND " PERIOD "), "
         "(SELECT count(*) FROM maintenance_event WHERE kind = 'repair' AND " PERIOD "), "
-        "(SELECT count(*) FROM anomaly a WHERE consumer = $3 AND ts_start >= $1::timestamptz AND "
-        "ts_start < $2::timestamptz AND EXISTS (SELECT 1 FROM fault f WHERE f.robot_id = a.robot_id "
+        "(SELECT count(*) FROM anomaly a, (SELECT coalesce(max(ts_end - ts_start), '0') + "
+        "interval '60 s' d FROM fault) m WHERE consumer = $3 AND a.ts_start >= $1::timestamptz AND "
+        "a.ts_start < $2::timestamptz AND EXISTS (SELECT 1 FROM fault f WHERE f.robot_id = a.robot_id "
         "AND (a.axis IS NULL OR f.axis IS NULL OR a.axis = f.axis) "
-        "AND f.ts_start <= a.ts_end + interval '60 s' AND f.ts_end >= a.ts_start - interval '60 s'))",
+        "AND f.ts_start <= a.ts_end + interval '60 s' AND f.ts_start >= a.ts_start - m.d "
+        "AND f.ts_end >= a.ts_start - interval '60 s'))",
         3, p, err, errlen);
     if (!r) return -1;
     d->alerts = count(r, 0, 0);
@@ -223,8 +226,11 @@ static int load_events(PGconn *conn, report_data *d, char *err, size_t errlen)
               "SELECT f.kind, f.level = 'ERROR', count(*), count(*) FILTER (WHERE EXISTS ("
               "SELECT 1 FROM anomaly a WHERE a.consumer = $3 AND a.robot_id = f.robot_id "
               "AND (a.axis IS NULL OR f.axis IS NULL OR a.axis = f.axis) "
-              "AND a.ts_start <= f.ts_end + interval '60 s' AND a.ts_end >= f.ts_start - interval '60 s')) "
-              "FROM fault f WHERE f.ts_start >= $1::timestamptz AND f.ts_start < $2::timestamptz "
+              "AND a.ts_start <= f.ts_end + interval '60 s' AND a.ts_start >= f.ts_start - m.d "
+              "AND a.ts_end >= f.ts_start - interval '60 s')) "
+              "FROM fault f, (SELECT coalesce(max(ts_end - ts_start), '0') + interval '60 s' d "
+              "FROM anomaly WHERE consumer = $3) m "
+              "WHERE f.ts_start >= $1::timestamptz AND f.ts_start < $2::timestamptz "
               "GROUP BY 1, 2 ORDER BY 2 DESC, 1",
               3, p, err, errlen);
     if (!r) return -1;
@@ -255,9 +261,32 @@ static int load_stream(PGconn *conn, report_data *d, report_stream *s, char *err
     s->axis = PQntuples(r) ? atoi(PQgetvalue(r, 0, 0)) : 1;
     PQclear(r);
     snprintf(axis, sizeof axis, "%d", s->axis);
-    s->bucket_s = fmax(1, ceil((d->to - d->from) / REPORT_STREAM_BUCKETS));
+    /* The window: the whole period up to REPORT_STREAM_WINDOW_S, else the block of that length
+     * (from the period's start) with the most episodes, an ERROR counting as five. */
+    char win[32];
+    snprintf(win, sizeof win, "%d", REPORT_STREAM_WINDOW_S);
+    const char *pw[] = {d->from_text, d->to_text, d->detect_consumer, robot, axis, win};
+    r = query(conn,
+              "WITH b AS (SELECT floor(extract(epoch FROM ts_start - $1::timestamptz) / $6::int) k, "
+              "sum(CASE level WHEN 'ERROR' THEN 5 ELSE 1 END) w FROM anomaly WHERE consumer = $3 AND "
+              "robot_id = $4::int AND (axis = $5::int OR axis IS NULL) AND ts_start >= $1::timestamptz "
+              "AND ts_start < $2::timestamptz GROUP BY 1) "
+              "SELECT to_char(lo AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+              "to_char(least(lo + $6::int * interval '1 s', $2::timestamptz) AT TIME ZONE 'UTC', "
+              "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), extract(epoch FROM lo), "
+              "extract(epoch FROM least(lo + $6::int * interval '1 s', $2::timestamptz)) "
+              "FROM (SELECT $1::timestamptz + coalesce((SELECT k FROM b ORDER BY w DESC, k LIMIT 1), 0) "
+              "* $6::int * interval '1 s' lo) x",
+              6, pw, err, errlen);
+    if (!r) return -1;
+    text(s->from_text, sizeof s->from_text, r, 0, 0);
+    text(s->to_text, sizeof s->to_text, r, 0, 1);
+    s->from = num(r, 0, 2);
+    s->to = num(r, 0, 3);
+    PQclear(r);
+    s->bucket_s = fmax(1, ceil((s->to - s->from) / REPORT_STREAM_BUCKETS));
     snprintf(bucket, sizeof bucket, "%.0f", s->bucket_s);
-    const char *pb[] = {d->from_text, d->to_text, robot, axis, bucket};
+    const char *pb[] = {s->from_text, s->to_text, robot, axis, bucket};
     r = query(conn,
               "SELECT (floor(extract(epoch FROM ts) / $5::float8) + 0.5) * $5::float8, min(v), max(v) "
               "FROM (SELECT ts, " AXIS_CASE("$4::int") " v FROM reading WHERE robot_id = $3::int AND " PERIOD
@@ -274,7 +303,7 @@ static int load_stream(PGconn *conn, report_data *d, report_stream *s, char *err
         s->hi[i] = num(r, (int)i, 2);
     }
     PQclear(r);
-    const char *ps[] = {d->from_text, d->to_text, d->detect_consumer, robot, axis};
+    const char *ps[] = {s->from_text, s->to_text, d->detect_consumer, robot, axis};
     r = query(conn,
               "SELECT extract(epoch FROM ts_start), extract(epoch FROM ts_end), level = 'ERROR' "
               "FROM anomaly WHERE consumer = $3 AND robot_id = $4::int AND (axis = $5::int OR axis IS NULL) "
@@ -414,9 +443,11 @@ static int load_metrics(PGconn *conn, report_data *d, char *err, size_t errlen)
         "SELECT mv.name || ' v' || mv.version || ' (' || mv.alias || ')', e.key, e.value::text "
         "FROM model_version mv CROSS JOIN LATERAL jsonb_each(mv.metrics) e "
         "WHERE mv.consumer = $1 AND mv.alias IS NOT NULL AND jsonb_typeof(e.value) = 'number' "
-        "UNION ALL SELECT * FROM (SELECT DISTINCT ON (m.key) r.name, m.key, m.value::text "
-        "FROM run r JOIN run_metric m USING (run_id) WHERE r.consumer = $1 AND r.name = 'forecast' "
-        "ORDER BY m.key, m.step DESC) f ORDER BY 1, 2",
+        "UNION ALL SELECT * FROM (SELECT DISTINCT ON (r.name, m.key) r.name || coalesce(' (' || "
+        "(SELECT mv.alias FROM model_version mv WHERE mv.run_id = r.run_id AND mv.alias IS NOT NULL "
+        "LIMIT 1) || ')', ''), m.key, m.value::text "
+        "FROM run r JOIN run_metric m USING (run_id) WHERE r.consumer = $1 "
+        "ORDER BY r.name, m.key, m.step DESC) f ORDER BY 1, 2",
         1, p, err, errlen);
     if (!r) return -1;
     d->nmetrics = (size_t)PQntuples(r);

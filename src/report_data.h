@@ -18,6 +18,7 @@
 #define REPORT_HIST_BINS 60     /* bins over the non-zero values of an axis */
 #define REPORT_MAX_ROBOTS 4     /* streaming charts: the robots with most anomaly episodes */
 #define REPORT_STREAM_BUCKETS 1500 /* time buckets of a streaming chart (min and max each) */
+#define REPORT_STREAM_WINDOW_S (6 * 3600) /* the longest stretch a streaming chart shows */
 #define REPORT_FC_WINDOW 120    /* forecasts shown per axis in the forecast chart */
 
 /* Per-axis statistics over every reading of the period (all robots pooled). */
@@ -40,15 +41,19 @@ typedef struct report_span {
     int error;            /* level ERROR (else ALERT) */
 } report_span;
 
-/* A streaming chart: one robot's axis, min and max per time bucket, and its episodes. */
+/* A streaming chart: one robot's axis over a window of the period (at most
+ * REPORT_STREAM_WINDOW_S: the one with most episodes), min and max per time bucket, and the
+ * episodes in the window. */
 typedef struct report_stream {
     int robot, axis;
+    double from, to;      /* the window */
+    char from_text[40], to_text[40];
     double bucket_s;      /* bucket width (s) */
     double *t, *lo, *hi;  /* n buckets: centre time, min, max (a missing bucket is absent) */
     size_t n;
     report_span *spans;   /* episodes on this axis or the whole robot */
     size_t nspans;
-    int64_t alerts, errors;
+    int64_t alerts, errors; /* episodes in the window */
 } report_stream;
 
 /* Forecasts of one axis at the shortest horizon against the reading nearest their target time

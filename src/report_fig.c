@@ -3,6 +3,7 @@
 #include "report_fig.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,7 @@
 #include "util.h"
 
 #define SMALL_W 400.0
-#define SMALL_H 300.0
+#define SMALL_H 330.0
 #define WIDE_W 800.0
 #define WIDE_H 330.0
 #define CURVE_POINTS 200
@@ -74,17 +75,23 @@ static void fig_dist(const report_data *d, int a, report_fig *f)
     char idle_name[64];
     snprintf(idle_name, sizeof idle_name, "idle, exactly 0 A: %.1f %%%s", idle, clipped ? " (clipped)" : "");
     plot_add_bars(p, idle_name, PLOT_GREY, ze, &idle, 1);
-    add_normal(p, "normal, all readings", PLOT_ERROR, x->mean, x->std, lo, hi, bw, 1);
+    add_normal(p, "normal, all readings", PLOT_PALETTE[2], x->mean, x->std, lo, hi, bw, 1);
     add_normal(p, "normal, running", PLOT_PALETTE[1], x->run_mean, x->run_std, lo, hi, bw,
                (double)(x->n - x->zeros) / n);
+    char total[32], outside[32], short_caption[256];
+    util_fmt_count(total, sizeof total, (uint64_t)x->n);
+    util_fmt_count(outside, sizeof outside, (uint64_t)x->outside);
     snprintf(f->caption, sizeof f->caption,
-             "Idle readings (axis %d exactly 0 A): %.1f %% of %lld, the grey bar at 0%s. Running "
-             "readings in bins of %.3g A over their middle 99.8 %% (%lld beyond). Normal curves: "
-             "all readings (mean %.2f A, std %.2f A: the workshop's fit, zeros included) and the "
-             "running ones (mean %.2f A, std %.2f A).",
-             a + 1, idle, (long long)x->n, clipped ? ", clipped at the top of the axis" : "", bw,
-             (long long)x->outside, x->mean, x->std, x->run_mean, x->run_std);
-    plot_set_caption(p, f->caption);
+             "Idle readings (axis %d exactly 0 A): %.1f %% of %s, the grey bar at 0%s. Running "
+             "readings in bins of %.3g A from their 0.1 %% to their 99.5 %% quantile (%s beyond). "
+             "Normal curves: all readings (mean %.2f A, std %.2f A: the workshop's fit, zeros "
+             "included) and the running ones (mean %.2f A, std %.2f A), scaled to the bins.",
+             a + 1, idle, total, clipped ? ", clipped at the top of the axis" : "", bw, outside,
+             x->mean, x->std, x->run_mean, x->run_std);
+    snprintf(short_caption, sizeof short_caption,
+             "%s readings; bins of %.3g A; %s non-zero readings beyond the bins not shown.", total,
+             bw, outside);
+    plot_set_caption(p, short_caption);
 }
 
 static void fig_stream(const report_stream *s, report_fig *f)
@@ -124,12 +131,20 @@ static void fig_stream(const report_stream *s, report_fig *f)
     free(x);
     free(y);
     snprintf(f->caption, sizeof f->caption,
-             "%lld ALERT (orange) and %lld ERROR (red) episodes of robot %d on axis %d or the whole "
-             "robot. Each span covers an episode's first to last flagged reading and is drawn at "
-             "least %.0f units wide so that a short one shows; a gap in the line is a time the "
-             "robot sent nothing.",
+             "%.16s to %.16s UTC (of the period, the %s with the most episodes): %lld ALERT "
+             "(orange) and %lld ERROR (red) episodes of robot %d on axis %d or the whole robot. "
+             "Each span covers an episode's first to last flagged reading and is drawn at least "
+             "%.0f px wide (of 800) so that a short one shows; a gap in the line is a time the robot "
+             "sent nothing.",
+             s->from_text, s->to_text, s->to - s->from < REPORT_STREAM_WINDOW_S - 1 ? "whole period" : "6 hours",
              (long long)s->alerts, (long long)s->errors, s->robot, s->axis, PLOT_SPAN_MIN_W);
-    plot_set_caption(p, f->caption);
+    char short_caption[256];
+    snprintf(short_caption, sizeof short_caption,
+             "%lld ALERT and %lld ERROR episodes on axis %d or the whole robot, %.10s %.5s to "
+             "%.10s %.5s UTC; short episodes widened to stay visible.",
+             (long long)s->alerts, (long long)s->errors, s->axis, s->from_text, s->from_text + 11,
+             s->to_text, s->to_text + 11);
+    plot_set_caption(p, short_caption);
 }
 
 static void fig_forecast(const report_forecast *fc, report_fig *f)
@@ -154,7 +169,12 @@ static void fig_forecast(const report_forecast *fc, report_fig *f)
              "forecasts of robot %d (one a minute) and the readings nearest their target times.",
              fc->r2, fc->mae, (long long)fc->n, fc->horizon, fc->horizon == 1 ? "" : "s",
              (long long)fc->idle, fc->nchart, fc->robot);
-    plot_set_caption(p, f->caption);
+    char short_caption[256], scored[32];
+    util_fmt_count(scored, sizeof scored, (uint64_t)fc->n);
+    snprintf(short_caption, sizeof short_caption,
+             "All robots: MAE %.2f A over %s running targets. Drawn: robot %d's last %zu forecasts.",
+             fc->mae, scored, fc->robot, fc->nchart);
+    plot_set_caption(p, short_caption);
 }
 
 size_t report_fig_build(const report_data *d, report_fig *out)

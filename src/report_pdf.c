@@ -284,13 +284,14 @@ int report_pdf_write(const report_doc *doc, const char *path, int *pages, char *
     figures(&pg, doc, REPORT_FIG_DIST, "Distributions of the current, per axis",
             "Each axis's readings as a share of all readings per bin. The idle readings (the axis "
             "exactly 0 A) are the grey bar at 0, clipped when taller than the running readings' "
-            "scale (its share is in the legend). The red dashed normal curve has the mean and "
+            "scale (its share is in the legend). The purple dashed normal curve has the mean and "
             "standard deviation of all readings, zeros included, as the workshop fitted it; the "
             "green one those of the running readings.");
     figures(&pg, doc, REPORT_FIG_STREAM, "Streaming charts: the robots with most anomaly episodes",
             "Each robot's axis with the most episodes, as the minimum and maximum per time bucket; "
             "ALERT episodes orange, ERROR episodes red (on that axis or the whole robot), under the "
-            "line. A span is drawn at least 3 units wide so that a short episode shows.");
+            "line; the window of at most 6 hours with the most episodes. A short episode is widened "
+            "so that it shows.");
     figures(&pg, doc, REPORT_FIG_FORECAST, "Forecasts against the readings, per axis",
             "The forecast for a target time against the reading nearest it. R\xc2\xb2 and MAE in "
             "each title and caption are over every robot's forecasts whose target ran; the chart "

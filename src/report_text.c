@@ -46,14 +46,21 @@ static void duration(char *dst, size_t len, double s)
     else put(dst, len, "%.0f min", s / 60);
 }
 
-/* A metric of the given model prefix and key, NAN when absent. */
-static double metric(const report_data *d, const char *model_prefix, const char *key)
+/* A metric whose model name starts with model_prefix (and, if role is given, contains it),
+ * NAN when absent. */
+static double metric_of(const report_data *d, const char *model_prefix, const char *role,
+                        const char *key)
 {
     for (size_t i = 0; i < d->nmetrics; i++)
         if (!strncmp(d->metrics[i].model, model_prefix, strlen(model_prefix)) &&
-            !strcmp(d->metrics[i].key, key))
+            (!role || strstr(d->metrics[i].model, role)) && !strcmp(d->metrics[i].key, key))
             return d->metrics[i].value;
     return NAN;
+}
+
+static double metric(const report_data *d, const char *model_prefix, const char *key)
+{
+    return metric_of(d, model_prefix, NULL, key);
 }
 
 size_t report_text_tiles(const report_data *d, report_tile *out)
@@ -71,7 +78,8 @@ size_t report_text_tiles(const report_data *d, report_tile *out)
     t = &out[n++];
     duration(t->value, sizeof t->value, d->to - d->from);
     put(t->label, sizeof t->label, "of readings");
-    put(t->detail, sizeof t->detail, "%.16s to %.16s UTC", d->from_text, d->to_text);
+    put(t->detail, sizeof t->detail, "%.5s %.5s to %.5s %.5s UTC", d->from_text + 5,
+        d->from_text + 11, d->to_text + 5, d->to_text + 11);
 
     t = &out[n++];
     pct(t->value, sizeof t->value, (double)d->idle_rows, (double)d->readings);
@@ -122,13 +130,17 @@ size_t report_text_tiles(const report_data *d, report_tile *out)
         put(t->detail, sizeof t->detail, "MAE %.2f A, %d reading%s ahead", k ? mae / k : NAN,
             d->forecast[0].horizon, d->forecast[0].horizon == 1 ? "" : "s");
     }
-    double auc = metric(d, "failure_risk", "roc_auc");
+    double auc = metric_of(d, "failure_risk", "champion", "roc_auc");
     if (isfinite(auc)) {
         t = &out[n++];
         put(t->value, sizeof t->value, "%.3f", auc);
         put(t->label, sizeof t->label, "failure risk ROC-AUC");
-        double rec = metric(d, "failure_risk", "recall"), prec = metric(d, "failure_risk", "precision");
-        put(t->detail, sizeof t->detail, "champion; recall %.2f, precision %.2f", rec, prec);
+        double rec = metric_of(d, "failure_risk/", "champion", "recall");
+        double prec = metric_of(d, "failure_risk/", "champion", "precision");
+        if (isfinite(rec) && isfinite(prec))
+            put(t->detail, sizeof t->detail, "champion; alarms: recall %.2f, precision %.2f", rec, prec);
+        else
+            put(t->detail, sizeof t->detail, "the champion, prequential");
     }
     return n;
 }
@@ -186,13 +198,15 @@ static void stats_table(const report_data *d, report_table *t)
         d->readings ? 100.0 * (double)d->idle_rows / (double)d->readings : 0.0);
     r++;
     t->nrows = r;
+    char rows[32], readings[32];
     put(t->note, sizeof t->note,
         "Mean and standard deviation over all readings (idle zeros included); p50, p90 and p99 of "
         "the non-zero readings; idle: the share of readings with every axis exactly 0. Workshop: "
-        "the real robot's export (%zu readings), as the simulator's built-in profile holds it. "
-        "This period: the database's %lld readings of %lld robots, pooled (simulated robots vary "
+        "the real robot's export (%s readings), as the simulator's built-in profile holds it. "
+        "This period: the database's %s readings of %lld robots, pooled (simulated robots vary "
         "their scale by 0.85-1.15, so pooled figures spread wider than one robot's).",
-        w->rows, (long long)d->readings, (long long)d->robots);
+        cnt(rows, sizeof rows, (int64_t)w->rows), cnt(readings, sizeof readings, d->readings),
+        (long long)d->robots);
 }
 
 static void forecast_table(const report_data *d, report_table *t)
@@ -283,8 +297,10 @@ static void metrics_table(const report_data *d, report_table *t)
         num(report_cell(t, r, 2), REPORT_CELL, m->value, fabs(m->value) >= 100 ? 0 : 4);
     }
     put(t->note, sizeof t->note,
-        "The registered models' figures as of their snapshot (model_version.metrics): the failure "
-        "risk champion and challenger, scored prequentially (docs/learn.md). Consumer: %s.",
+        "The registered models' figures as of their latest snapshot (model_version.metrics: "
+        "the failure risk champion and challenger), then each learner's latest logged figures "
+        "(run_metric; recall, precision and lead time of its alarms), all prequential "
+        "(docs/learn.md). Consumer: %s.",
         d->learn_consumer);
 }
 
