@@ -94,12 +94,13 @@ static void fig_dist(const report_data *d, int a, report_fig *f)
     plot_set_caption(p, short_caption);
 }
 
-static void fig_stream(const report_stream *s, report_fig *f)
+static void fig_stream(const report_stream *s, int detected, report_fig *f)
 {
     f->kind = REPORT_FIG_STREAM;
     snprintf(f->name, sizeof f->name, "fig_stream_robot%d", s->robot);
     char title[128];
-    snprintf(title, sizeof title, "Robot %d, axis %d: current and anomaly episodes", s->robot, s->axis);
+    snprintf(title, sizeof title, "Robot %d, axis %d: current%s", s->robot, s->axis,
+             detected ? " and anomaly episodes" : "");
     f->p = plot_new(title);
     f->w = WIDE_W;
     f->h = WIDE_H;
@@ -139,11 +140,21 @@ static void fig_stream(const report_stream *s, report_fig *f)
              s->from_text, s->to_text, s->to - s->from < REPORT_STREAM_WINDOW_S - 1 ? "whole period" : "6 hours",
              (long long)s->alerts, (long long)s->errors, s->robot, s->axis, PLOT_SPAN_MIN_W);
     char short_caption[256];
-    snprintf(short_caption, sizeof short_caption,
-             "%lld ALERT and %lld ERROR episodes on axis %d or the whole robot, %.10s %.5s to "
-             "%.10s %.5s UTC; short episodes widened to stay visible.",
-             (long long)s->alerts, (long long)s->errors, s->axis, s->from_text, s->from_text + 11,
-             s->to_text, s->to_text + 11);
+    if (detected) {
+        snprintf(short_caption, sizeof short_caption,
+                 "%lld ALERT and %lld ERROR episodes on axis %d or the whole robot, %.10s %.5s to "
+                 "%.10s %.5s UTC; short episodes widened to stay visible.",
+                 (long long)s->alerts, (long long)s->errors, s->axis, s->from_text,
+                 s->from_text + 11, s->to_text, s->to_text + 11);
+    } else {
+        snprintf(f->caption, sizeof f->caption,
+                 "%.16s to %.16s UTC: no anomaly detection has run over this period (no episodes "
+                 "in table anomaly); a gap in the line is a time the robot sent nothing.",
+                 s->from_text, s->to_text);
+        snprintf(short_caption, sizeof short_caption,
+                 "%.10s %.5s to %.10s %.5s UTC; no anomaly detection has run over this period.",
+                 s->from_text, s->from_text + 11, s->to_text, s->to_text + 11);
+    }
     plot_set_caption(p, short_caption);
 }
 
@@ -182,7 +193,8 @@ size_t report_fig_build(const report_data *d, report_fig *out)
     size_t n = 0;
     memset(out, 0, REPORT_MAX_FIGS * sizeof *out);
     for (int a = 0; a < REPORT_AXES; a++) fig_dist(d, a, &out[n++]);
-    for (size_t i = 0; i < d->nstream; i++) fig_stream(&d->stream[i], &out[n++]);
+    for (size_t i = 0; i < d->nstream; i++)
+        fig_stream(&d->stream[i], d->detect_consumer[0] != '\0', &out[n++]);
     if (d->has_forecast)
         for (int a = 0; a < REPORT_AXES; a++) fig_forecast(&d->forecast[a], &out[n++]);
     return n;
