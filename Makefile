@@ -25,8 +25,8 @@ CFLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
 LDFLAGS  += -fsanitize=address,undefined
 endif
 # cairo: the report's figures and PDF (src/plot.c).
-CAIRO_CFLAGS := $(shell pkg-config --cflags cairo 2>/dev/null)
-CAIRO_LIBS   := $(shell pkg-config --libs cairo 2>/dev/null || echo -lcairo)
+CAIRO_CFLAGS := $(shell pkg-config --cflags cairo fontconfig 2>/dev/null)
+CAIRO_LIBS   := $(shell pkg-config --libs cairo fontconfig 2>/dev/null || echo -lcairo -lfontconfig)
 ALL_CFLAGS := $(CSTD) $(WARN) $(CFLAGS) -Isrc -I$(B)/gen -I$(PG_INC) $(CAIRO_CFLAGS) -MMD -MP
 LIBS     := -lpq -ljansson -lmicrohttpd $(CAIRO_LIBS) -lm
 

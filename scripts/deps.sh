@@ -7,7 +7,7 @@ set -eu
 
 PKGS="gcc make pkg-config libc6-dev libpq-dev postgresql postgresql-contrib libcmocka-dev libjansson-dev libmicrohttpd-dev"
 # cairo: `pgpulse report` draws its figures and PDF (src/plot.c); DejaVu is the font it names.
-PKGS="$PKGS libcairo2-dev fonts-dejavu-core"
+PKGS="$PKGS libcairo2-dev libfontconfig-dev fonts-dejavu-core"
 # openssl: the certificates of `pgpulse db start --tls`.
 PKGS="$PKGS openssl clang libclang-rt-14-dev valgrind"
 # chromium: the dashboard's browser tests (tests/e2e); nodejs/npm only where no node is installed.

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "plot.h"
 #include "report_data.h"
 #include "report_fig.h"
 #include "report_out.h"
@@ -105,5 +106,6 @@ int cmd_report(int argc, char **argv)
     PQfinish(conn);
     if (rc == CLI_OK) rc = report_write(&d, dir);
     report_data_free(&d);
+    plot_release();
     return rc;
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <cairo-pdf.h>
+#include <fontconfig/fontconfig.h>
 #include <cairo-svg.h>
 
 #include "util.h"
@@ -805,6 +806,12 @@ void plot_locate(const plot *p, double w, double h, double x, double y, double *
     layout_free(&L);
     cairo_destroy(cr);
     cairo_surface_destroy(sf);
+}
+
+void plot_release(void)
+{
+    cairo_debug_reset_static_data();
+    FcFini();
 }
 
 /* ---------------------------------------------------------------------------------------

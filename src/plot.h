@@ -94,6 +94,10 @@ int plot_write_pdf(const plot *p, const char *path, double w, double h, char *er
  * frees each lines[i]. */
 size_t plot_wrap(cairo_t *cr, const char *text, double maxw, char **lines, size_t max);
 
+/* Releases cairo's static caches (its font faces) and fontconfig's, so that a process can end
+ * with nothing allocated (LeakSanitizer, valgrind). Call once, after the last plot is drawn. */
+void plot_release(void);
+
 /* The 1-2-5 tick step for covering span with about target intervals (span > 0, target >= 1). */
 double plot_nice_step(double span, double target);
 

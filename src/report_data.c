@@ -249,7 +249,7 @@ static int load_events(PGconn *conn, report_data *d, char *err, size_t errlen)
 
 static int load_stream(PGconn *conn, report_data *d, report_stream *s, char *err, size_t errlen)
 {
-    char robot[16], axis[8], bucket[32];
+    char robot[16], axis[16], bucket[32];
     snprintf(robot, sizeof robot, "%d", s->robot);
     const char *pa[] = {d->from_text, d->to_text, d->detect_consumer, robot};
     PGresult *r = query(conn,
@@ -410,7 +410,7 @@ static int load_forecasts(PGconn *conn, report_data *d, char *err, size_t errlen
         report_forecast *f = &d->forecast[a - 1];
         f->axis = a;
         f->robot = d->nstream ? d->stream[0].robot : 0;
-        char axis[8], lim[16];
+        char axis[16], lim[16];
         snprintf(axis, sizeof axis, "%d", a);
         snprintf(lim, sizeof lim, "%d", REPORT_FC_WINDOW);
         const char *pc[] = {d->from_text, d->to_text, d->learn_consumer, h, robot, axis, lim};
