@@ -135,7 +135,7 @@ static void fig_stream(const report_stream *s, int detected, report_fig *f)
              "%.16s to %.16s UTC (of the period, the %s with the most episodes): %lld ALERT "
              "(orange) and %lld ERROR (red) episodes of robot %d on axis %d or the whole robot. "
              "Each span covers an episode's first to last flagged reading and is drawn at least "
-             "%.0f px wide (of 800) so that a short one shows; a gap in the line is a time the robot "
+             "%.0f units of 800 wide so that a short one shows; a gap in the line is a time the robot "
              "sent nothing.",
              s->from_text, s->to_text, s->to - s->from < REPORT_STREAM_WINDOW_S - 1 ? "whole period" : "6 hours",
              (long long)s->alerts, (long long)s->errors, s->robot, s->axis, PLOT_SPAN_MIN_W);

@@ -294,7 +294,8 @@ static void metrics_table(const report_data *d, report_table *t)
         size_t r = t->nrows++;
         put(report_cell(t, r, 0), REPORT_CELL, "%s", m->model);
         put(report_cell(t, r, 1), REPORT_CELL, "%s", m->key);
-        num(report_cell(t, r, 2), REPORT_CELL, m->value, fabs(m->value) >= 100 ? 0 : 4);
+        num(report_cell(t, r, 2), REPORT_CELL, m->value,
+            m->value == rint(m->value) || fabs(m->value) >= 100 ? 0 : 4);
     }
     put(t->note, sizeof t->note,
         "The registered models' figures as of their latest snapshot (model_version.metrics: "

@@ -73,6 +73,15 @@ static int pdf_pages(const char *path)
     return pages;
 }
 
+/* Whether the table row starting with `start` holds `cell` (before its </tr>). */
+static int row_has(const char *html, const char *start, const char *cell)
+{
+    const char *row = strstr(html, start);
+    if (!row) fail_msg("no row %s", start);
+    const char *end = strstr(row, "</tr>"), *at = strstr(row, cell);
+    return at && end && at < end;
+}
+
 /* Runs the report into a new directory; returns the directory (newly allocated) and the page
  * count it printed. */
 static char *report(const char *const *extra, int *pages)
@@ -185,12 +194,10 @@ static void test_full_report(void **state)
     snprintf(want, sizeof want, "%s readings", util_fmt_count(n, sizeof n, (uint64_t)readings));
     assert_non_null(strstr(html, want));
     /* Plateaus and spikes all detected, nothing else. */
-    char *row = strstr(html, "<td>plateau</td><td>ERROR</td>");
-    assert_non_null(row);
-    assert_non_null(strstr(row, "100.0 %"));
-    row = strstr(html, "<td>spike</td><td>ERROR</td>");
-    assert_non_null(row);
-    assert_non_null(strstr(row, "100.0 %"));
+    assert_true(row_has(html, "<td>plateau</td><td>ERROR</td>", "<td class=n>100.0 %</td>"));
+    assert_true(row_has(html, "<td>plateau</td><td>ALERT</td>", "<td class=n>100.0 %</td>"));
+    assert_true(row_has(html, "<td>spike</td><td>ERROR</td>", "<td class=n>100.0 %</td>"));
+    assert_true(row_has(html, "<td>stuck</td><td>ALERT</td>", "<td class=n>0.0 %</td>"));
     /* A forecast of 0.9 x + 0.1 explains most of the variance: every axis's R² above 0.9. */
     const char *fc = strstr(html, "Forecasts against the readings</h2>");
     assert_non_null(fc);
