@@ -1,6 +1,7 @@
 /* plot: figures over cairo (see plot.h). A figure is a list of series and axis settings;
  * drawing lays it out from measured text first (plot_layout), then paints in a fixed order:
- * background, title, legend, grid, spans, bars, lines, curves, axes, ticks, labels, caption. */
+ * background, title, legend, grid, spans, bars, lines, curves, axes, ticks, labels, caption.
+ * The tick arithmetic is in plot_tick.c, the files in plot_file.c. */
 #include "plot.h"
 
 #include <math.h>
@@ -8,10 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <cairo-pdf.h>
-#include <fontconfig/fontconfig.h>
-#include <cairo-svg.h>
 
 #include "util.h"
 
@@ -177,50 +174,6 @@ void plot_add_span(plot *p, const char *name, plot_rgb c, double x0, double x1)
     double x[2] = {fmin(x0, x1), fmax(x0, x1)};
     s->x = copy(x, 2);
     s->n = 1;
-}
-
-/* ---------------------------------------------------------------------------------------
- * Ticks
- * --------------------------------------------------------------------------------------- */
-
-double plot_nice_step(double span, double target)
-{
-    if (!(span > 0) || !(target >= 1)) return 1;
-    double raw = span / target;
-    double mag = pow(10, floor(log10(raw)));
-    double f = raw / mag;
-    double nice = f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10;
-    return nice * mag;
-}
-
-double plot_time_step(double span, double target)
-{
-    static const double steps[] = {1,     2,     5,     10,    15,     30,     60,     120,
-                                   300,   600,   900,   1800,  3600,   7200,   10800,  21600,
-                                   43200, 86400, 172800, 604800, 1209600};
-    if (!(span > 0) || !(target >= 1)) return 1;
-    double raw = span / target;
-    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
-        if (steps[i] >= raw) return steps[i];
-    return ceil(raw / (30 * 86400.0)) * 30 * 86400.0;
-}
-
-void plot_format_tick(double v, double step, int time, double span, char *out, size_t outlen)
-{
-    if (time) {
-        time_t t = (time_t)llround(v);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        const char *fmt = step >= 86400 ? "%Y-%m-%d" : step < 60 ? "%H:%M:%S"
-                                        : span > 86400 ? "%m-%d %H:%M" : "%H:%M";
-        if (!strftime(out, outlen, fmt, &tm) && outlen) out[0] = '\0';
-        return;
-    }
-    int dec = step > 0 && step < 1 ? (int)ceil(-log10(step) - 1e-9) : 0;
-    if (dec > 12) dec = 12;
-    if (fabs(v) < step * 1e-9) v = 0; /* never "-0" or "1e-17" */
-    snprintf(out, outlen, "%.*f", dec, v);
-    if (!strcmp(out, "-0")) snprintf(out, outlen, "0");
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -806,69 +759,4 @@ void plot_locate(const plot *p, double w, double h, double x, double y, double *
     layout_free(&L);
     cairo_destroy(cr);
     cairo_surface_destroy(sf);
-}
-
-void plot_release(void)
-{
-    cairo_debug_reset_static_data();
-    FcFini();
-}
-
-/* ---------------------------------------------------------------------------------------
- * Files
- * --------------------------------------------------------------------------------------- */
-
-static int surface_error(cairo_surface_t *sf, cairo_t *cr, const char *what, const char *path,
-                         char *err, size_t errlen)
-{
-    cairo_status_t st = cr ? cairo_status(cr) : CAIRO_STATUS_SUCCESS;
-    if (st == CAIRO_STATUS_SUCCESS) st = cairo_surface_status(sf);
-    if (st == CAIRO_STATUS_SUCCESS) return 0;
-    return util_err(err, errlen, "%s: %s: %s", path, what, cairo_status_to_string(st));
-}
-
-int plot_write_png(const plot *p, const char *path, double w, double h, double scale, char *err,
-                   size_t errlen)
-{
-    int pw = (int)ceil(w * scale), ph = (int)ceil(h * scale);
-    cairo_surface_t *sf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, pw, ph);
-    cairo_t *cr = cairo_create(sf);
-    cairo_scale(cr, scale, scale);
-    plot_draw(p, cr, w, h);
-    int rc = surface_error(sf, cr, "drawing", path, err, errlen);
-    cairo_destroy(cr);
-    if (rc == 0) {
-        cairo_status_t st = cairo_surface_write_to_png(sf, path);
-        if (st != CAIRO_STATUS_SUCCESS)
-            rc = util_err(err, errlen, "%s: %s", path, cairo_status_to_string(st));
-    }
-    cairo_surface_destroy(sf);
-    return rc;
-}
-
-static int write_vector(const plot *p, const char *path, cairo_surface_t *sf, double w, double h,
-                        char *err, size_t errlen)
-{
-    int rc = surface_error(sf, NULL, "opening", path, err, errlen);
-    if (rc == 0) {
-        cairo_t *cr = cairo_create(sf);
-        plot_draw(p, cr, w, h);
-        cairo_show_page(cr);
-        rc = surface_error(sf, cr, "drawing", path, err, errlen);
-        cairo_destroy(cr);
-    }
-    cairo_surface_finish(sf);
-    if (rc == 0) rc = surface_error(sf, NULL, "writing", path, err, errlen);
-    cairo_surface_destroy(sf);
-    return rc;
-}
-
-int plot_write_svg(const plot *p, const char *path, double w, double h, char *err, size_t errlen)
-{
-    return write_vector(p, path, cairo_svg_surface_create(path, w, h), w, h, err, errlen);
-}
-
-int plot_write_pdf(const plot *p, const char *path, double w, double h, char *err, size_t errlen)
-{
-    return write_vector(p, path, cairo_pdf_surface_create(path, w, h), w, h, err, errlen);
 }

@@ -9,7 +9,8 @@
  * touch its neighbour is dropped, the legend wraps, and the caption wraps to the width.
  * Fonts: DejaVu Sans (Debian's fonts-dejavu-core) through cairo's toy text API.
  *
- * A plot owns copies of everything added to it; nothing is kept from the caller. Adding never
+ * Implemented in plot.c (figures, layout, drawing), plot_tick.c (tick steps and labels) and
+ * plot_file.c (files). A plot owns copies of everything added to it; nothing is kept from the caller. Adding never
  * fails (out of memory aborts, util.h). */
 #ifndef PGPULSE_PLOT_H
 #define PGPULSE_PLOT_H
