@@ -32,6 +32,9 @@ done
 # is missing or older than the lock file.
 webdeps() {
     here=$(cd "$(dirname "$0")/.." && pwd)
+    # A symlinked node_modules (a git worktree sharing another checkout's) is that checkout's to
+    # install: npm ci through the link would empty it under whoever else uses it.
+    [ -L "$here/web/node_modules" ] && return 0
     if [ ! -d "$here/web/node_modules" ] || [ "$here/web/package-lock.json" -nt "$here/web/node_modules" ]; then
         if [ "$check" = 1 ]; then echo "missing: web/node_modules (npm ci in web/)" >&2; exit 1; fi
         echo "deps: npm ci in web/" >&2
