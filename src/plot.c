@@ -204,14 +204,14 @@ typedef struct layout {
     char xtitle[256], ytitle[256];
 } layout;
 
-static void font(cairo_t *cr, double pt, int bold)
+void plot_font(cairo_t *cr, double pt, int bold)
 {
     cairo_select_font_face(cr, PLOT_FONT, CAIRO_FONT_SLANT_NORMAL,
                            bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
     cairo_set_font_size(cr, pt);
 }
 
-static double text_w(cairo_t *cr, const char *s)
+double plot_text_width(cairo_t *cr, const char *s)
 {
     cairo_text_extents_t e;
     cairo_text_extents(cr, s, &e);
@@ -250,7 +250,7 @@ size_t plot_wrap(cairo_t *cr, const char *text, double maxw, char **lines, size_
             while (*next == ' ') next++;
             while (*next && *next != ' ' && *next != '\n') next++;
             char *cand = xstrndup(p, (size_t)(next - p));
-            double tw = text_w(cr, cand);
+            double tw = plot_text_width(cr, cand);
             free(cand);
             if (tw > maxw && best) break;
             best = next;
@@ -308,7 +308,7 @@ static double ytick_width(cairo_t *cr, const layout *L)
     for (double v = ceil(L->ylo / L->ystep - 1e-9) * L->ystep; v <= L->yhi + L->ystep * 1e-9;
          v += L->ystep) {
         plot_format_tick(v, L->ystep, 0, L->yhi - L->ylo, buf, sizeof buf);
-        widest = fmax(widest, text_w(cr, buf));
+        widest = fmax(widest, plot_text_width(cr, buf));
     }
     return widest;
 }
@@ -322,16 +322,16 @@ static void plot_layout(const plot *p, cairo_t *cr, double w, double h, layout *
 
     /* Title: shrunk until it fits the width. */
     L->title_pt = TITLE_PT;
-    font(cr, L->title_pt, 1);
-    while (L->title_pt > 8 && text_w(cr, p->title) > w - 2 * PAD) {
+    plot_font(cr, L->title_pt, 1);
+    while (L->title_pt > 8 && plot_text_width(cr, p->title) > w - 2 * PAD) {
         L->title_pt -= 0.5;
-        font(cr, L->title_pt, 1);
+        plot_font(cr, L->title_pt, 1);
     }
     L->title_y = top + ascent(cr);
     top += line_h(cr) + 6;
 
     /* Legend: one entry per distinct name, in rows under the title. */
-    font(cr, LEGEND_PT, 0);
+    plot_font(cr, LEGEND_PT, 0);
     double lh = line_h(cr) + 4, lx = PAD, rows = 0;
     for (size_t i = 0; i < p->ns && L->nlegend < MAX_LEGEND; i++) {
         const plot_series *s = &p->s[i];
@@ -340,7 +340,7 @@ static void plot_layout(const plot *p, cairo_t *cr, double w, double h, layout *
         for (size_t k = 0; k < L->nlegend; k++)
             if (!strcmp(L->legend[k].s->name, s->name)) seen = 1;
         if (seen) continue;
-        double ew = 24 + 5 + text_w(cr, s->name);
+        double ew = 24 + 5 + plot_text_width(cr, s->name);
         if (rows == 0) rows = 1;
         else if (lx + ew > w - PAD) {
             rows++;
@@ -352,15 +352,15 @@ static void plot_layout(const plot *p, cairo_t *cr, double w, double h, layout *
     top += rows * lh + (rows ? 6 : 0);
 
     /* Bottom: tick labels, the x title, the caption. */
-    font(cr, TICK_PT, 0);
+    plot_font(cr, TICK_PT, 0);
     L->tick_h = line_h(cr);
     double bottom = PAD;
     if (p->caption) {
-        font(cr, CAPTION_PT, 0);
+        plot_font(cr, CAPTION_PT, 0);
         L->ncaption = plot_wrap(cr, p->caption, w - 2 * PAD, L->caption, MAX_LINES);
         bottom += L->ncaption * (line_h(cr) + 1) + 4;
     }
-    font(cr, LABEL_PT, 0);
+    plot_font(cr, LABEL_PT, 0);
     double label_h = line_h(cr);
     bottom += label_h + 4 + L->tick_h + TICK_LEN + 4;
 
@@ -399,7 +399,7 @@ static void plot_layout(const plot *p, cairo_t *cr, double w, double h, layout *
     }
 
     /* Left: the y title (rotated) and the widest y tick label. */
-    font(cr, TICK_PT, 0);
+    plot_font(cr, TICK_PT, 0);
     double left = PAD + label_h + 6 + ytick_width(cr, L) + TICK_LEN + 4;
     L->ax = left;
     L->aw = w - left - PAD - 14;
@@ -569,7 +569,7 @@ static void draw_spans(cairo_t *cr, const layout *L, const plot *p)
 
 static void draw_legend(cairo_t *cr, const layout *L)
 {
-    font(cr, LEGEND_PT, 0);
+    plot_font(cr, LEGEND_PT, 0);
     double a = ascent(cr);
     for (size_t i = 0; i < L->nlegend; i++) {
         const legend_item *it = &L->legend[i];
@@ -602,7 +602,7 @@ typedef struct tick {
 /* The x ticks whose labels fit side by side (at least 8 units apart) inside the figure. */
 static size_t x_ticks(cairo_t *cr, const plot *p, const layout *L, tick *out)
 {
-    font(cr, TICK_PT, 0);
+    plot_font(cr, TICK_PT, 0);
     size_t n = 0;
     double right = -INFINITY;
     double first = ceil(L->xlo / L->xstep - 1e-9) * L->xstep;
@@ -612,7 +612,7 @@ static size_t x_ticks(cairo_t *cr, const plot *p, const layout *L, tick *out)
         tick t;
         t.pos = map_x(L, v);
         plot_format_tick(v, L->xstep, p->xtime, L->xhi - L->xlo, t.text, sizeof t.text);
-        double tw = text_w(cr, t.text), left = t.pos - tw / 2;
+        double tw = plot_text_width(cr, t.text), left = t.pos - tw / 2;
         if (left < 2 || left + tw > L->w - 2 || left < right + 8) continue;
         right = left + tw;
         out[n++] = t;
@@ -623,7 +623,7 @@ static size_t x_ticks(cairo_t *cr, const plot *p, const layout *L, tick *out)
 /* The y ticks whose labels do not touch vertically. */
 static size_t y_ticks(cairo_t *cr, const layout *L, tick *out)
 {
-    font(cr, TICK_PT, 0);
+    plot_font(cr, TICK_PT, 0);
     size_t n = 0;
     double above = INFINITY, hgt = line_h(cr);
     double first = ceil(L->ylo / L->ystep - 1e-9) * L->ystep;
@@ -643,12 +643,12 @@ static size_t y_ticks(cairo_t *cr, const layout *L, tick *out)
 static void show_fitted(cairo_t *cr, const char *text, double pt, int bold, double maxw,
                         double *width)
 {
-    font(cr, pt, bold);
-    while (pt > 7 && text_w(cr, text) > maxw) {
+    plot_font(cr, pt, bold);
+    while (pt > 7 && plot_text_width(cr, text) > maxw) {
         pt -= 0.5;
-        font(cr, pt, bold);
+        plot_font(cr, pt, bold);
     }
-    *width = text_w(cr, text);
+    *width = plot_text_width(cr, text);
 }
 
 void plot_draw(const plot *p, cairo_t *cr, double w, double h)
@@ -661,9 +661,9 @@ void plot_draw(const plot *p, cairo_t *cr, double w, double h)
     cairo_fill(cr);
 
     const plot_rgb ink = {0.1, 0.1, 0.12};
-    font(cr, L.title_pt, 1);
+    plot_font(cr, L.title_pt, 1);
     rgb(cr, ink, 1);
-    cairo_move_to(cr, (w - text_w(cr, p->title)) / 2, L.title_y);
+    cairo_move_to(cr, (w - plot_text_width(cr, p->title)) / 2, L.title_y);
     cairo_show_text(cr, p->title);
     draw_legend(cr, &L);
 
@@ -699,20 +699,20 @@ void plot_draw(const plot *p, cairo_t *cr, double w, double h)
     cairo_set_line_width(cr, 1);
     cairo_rectangle(cr, L.ax, L.ay, L.aw, L.ah);
     cairo_stroke(cr);
-    font(cr, TICK_PT, 0);
+    plot_font(cr, TICK_PT, 0);
     double ta = ascent(cr);
     for (size_t i = 0; i < nx; i++) {
         cairo_move_to(cr, xt[i].pos, L.ay + L.ah);
         cairo_line_to(cr, xt[i].pos, L.ay + L.ah + TICK_LEN);
         cairo_stroke(cr);
-        cairo_move_to(cr, xt[i].pos - text_w(cr, xt[i].text) / 2, L.ay + L.ah + TICK_LEN + 3 + ta);
+        cairo_move_to(cr, xt[i].pos - plot_text_width(cr, xt[i].text) / 2, L.ay + L.ah + TICK_LEN + 3 + ta);
         cairo_show_text(cr, xt[i].text);
     }
     for (size_t i = 0; i < ny; i++) {
         cairo_move_to(cr, L.ax - TICK_LEN, yt[i].pos);
         cairo_line_to(cr, L.ax, yt[i].pos);
         cairo_stroke(cr);
-        cairo_move_to(cr, L.ax - TICK_LEN - 3 - text_w(cr, yt[i].text), yt[i].pos + ta * 0.4);
+        cairo_move_to(cr, L.ax - TICK_LEN - 3 - plot_text_width(cr, yt[i].text), yt[i].pos + ta * 0.4);
         cairo_show_text(cr, yt[i].text);
     }
 
@@ -729,7 +729,7 @@ void plot_draw(const plot *p, cairo_t *cr, double w, double h)
     cairo_restore(cr);
 
     if (L.ncaption) {
-        font(cr, CAPTION_PT, 0);
+        plot_font(cr, CAPTION_PT, 0);
         cairo_set_source_rgb(cr, 0.25, 0.27, 0.3);
         double lh = line_h(cr) + 1, a = ascent(cr);
         for (size_t i = 0; i < L.ncaption; i++) {
@@ -738,10 +738,10 @@ void plot_draw(const plot *p, cairo_t *cr, double w, double h)
         }
     }
     if (!L.has_data) {
-        font(cr, LABEL_PT, 0);
+        plot_font(cr, LABEL_PT, 0);
         cairo_set_source_rgb(cr, 0.45, 0.47, 0.5);
         const char *msg = "no data";
-        cairo_move_to(cr, L.ax + (L.aw - text_w(cr, msg)) / 2, L.ay + L.ah / 2);
+        cairo_move_to(cr, L.ax + (L.aw - plot_text_width(cr, msg)) / 2, L.ay + L.ah / 2);
         cairo_show_text(cr, msg);
     }
     layout_free(&L);

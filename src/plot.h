@@ -99,6 +99,13 @@ size_t plot_wrap(cairo_t *cr, const char *text, double maxw, char **lines, size_
  * with nothing allocated (LeakSanitizer, valgrind). Call once, after the last plot is drawn. */
 void plot_release(void);
 
+/* Selects the plots' font (PLOT_FONT) at pt points, bold or not, on cr — for text drawn beside
+ * plots (the report's pages) to match them. */
+void plot_font(cairo_t *cr, double pt, int bold);
+
+/* The advance width of s in cr's current font. */
+double plot_text_width(cairo_t *cr, const char *s);
+
 /* The 1-2-5 tick step for covering span with about target intervals (span > 0, target >= 1). */
 double plot_nice_step(double span, double target);
 

@@ -25,20 +25,6 @@ typedef struct page {
     int number;    /* pages begun */
 } page;
 
-static void font(cairo_t *cr, double pt, int bold)
-{
-    cairo_select_font_face(cr, PLOT_FONT, CAIRO_FONT_SLANT_NORMAL,
-                           bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
-    cairo_set_font_size(cr, pt);
-}
-
-static double text_w(cairo_t *cr, const char *s)
-{
-    cairo_text_extents_t e;
-    cairo_text_extents(cr, s, &e);
-    return e.x_advance;
-}
-
 static void ink(cairo_t *cr, double grey) { cairo_set_source_rgb(cr, grey, grey, grey + 0.02); }
 
 static void show(cairo_t *cr, double x, double y, const char *s)
@@ -50,10 +36,10 @@ static void show(cairo_t *cr, double x, double y, const char *s)
 static void footer(page *pg)
 {
     char buf[64];
-    font(pg->cr, 8, 0);
+    plot_font(pg->cr, 8, 0);
     ink(pg->cr, 0.45);
     snprintf(buf, sizeof buf, "pgpulse report \xe2\x80\x94 page %d", pg->number);
-    show(pg->cr, PAGE_W - MARGIN - text_w(pg->cr, buf), PAGE_H - MARGIN / 2, buf);
+    show(pg->cr, PAGE_W - MARGIN - plot_text_width(pg->cr, buf), PAGE_H - MARGIN / 2, buf);
 }
 
 static void new_page(page *pg)
@@ -77,7 +63,7 @@ static int room(page *pg, double h)
 static void heading(page *pg, const char *text, double pt)
 {
     room(pg, pt * 2.2);
-    font(pg->cr, pt, 1);
+    plot_font(pg->cr, pt, 1);
     ink(pg->cr, 0.08);
     show(pg->cr, MARGIN, pg->y + pt, text);
     pg->y += pt * 1.7;
@@ -86,12 +72,12 @@ static void heading(page *pg, const char *text, double pt)
 static void paragraph(page *pg, const char *text, double pt, double grey)
 {
     char *lines[40];
-    font(pg->cr, pt, 0);
+    plot_font(pg->cr, pt, 0);
     size_t n = plot_wrap(pg->cr, text, BODY_W, lines, 40);
     double lh = pt * 1.35;
     for (size_t i = 0; i < n; i++) {
         room(pg, lh);
-        font(pg->cr, pt, 0);
+        plot_font(pg->cr, pt, 0);
         ink(pg->cr, grey);
         show(pg->cr, MARGIN, pg->y + pt, lines[i]);
         pg->y += lh;
@@ -105,14 +91,14 @@ static void first_page(page *pg, const report_doc *doc)
     const report_data *d = doc->data;
     cairo_t *cr = pg->cr;
     new_page(pg);
-    font(cr, 26, 1);
+    plot_font(cr, 26, 1);
     ink(cr, 0.05);
     show(cr, MARGIN, pg->y + 26, "pgpulse report");
     pg->y += 40;
     char line[200];
     snprintf(line, sizeof line, "%.19s to %.19s UTC  \xc2\xb7  made %s", d->from_text, d->to_text,
              doc->generated);
-    font(cr, 10, 0);
+    plot_font(cr, 10, 0);
     ink(cr, 0.35);
     show(cr, MARGIN, pg->y + 10, line);
     pg->y += 30;
@@ -136,16 +122,16 @@ static void first_page(page *pg, const report_doc *doc)
             cairo_fill(cr);
         }
         double pt = 24;
-        font(cr, pt, 1);
-        while (pt > 10 && text_w(cr, t->value) > tw - 20) font(cr, pt -= 1, 1);
+        plot_font(cr, pt, 1);
+        while (pt > 10 && plot_text_width(cr, t->value) > tw - 20) plot_font(cr, pt -= 1, 1);
         ink(cr, 0.05);
         show(cr, x + 12, y + 34, t->value);
-        font(cr, 10, 0);
+        plot_font(cr, 10, 0);
         ink(cr, 0.15);
         show(cr, x + 12, y + 54, t->label);
         pt = 8;
-        font(cr, pt, 0);
-        while (pt > 5 && text_w(cr, t->detail) > tw - 20) font(cr, pt -= 0.5, 0);
+        plot_font(cr, pt, 0);
+        while (pt > 5 && plot_text_width(cr, t->detail) > tw - 20) plot_font(cr, pt -= 0.5, 0);
         ink(cr, 0.42);
         show(cr, x + 12, y + 70, t->detail);
     }
@@ -169,10 +155,10 @@ static void column_widths(cairo_t *cr, const report_table *t, double *w)
 {
     double total = 0;
     for (int c = 0; c < t->ncols; c++) {
-        font(cr, 8.5, 1);
-        w[c] = text_w(cr, t->head[c]);
-        font(cr, 8.5, 0);
-        for (size_t r = 0; r < t->nrows; r++) w[c] = fmax(w[c], text_w(cr, report_cell(t, r, c)));
+        plot_font(cr, 8.5, 1);
+        w[c] = plot_text_width(cr, t->head[c]);
+        plot_font(cr, 8.5, 0);
+        for (size_t r = 0; r < t->nrows; r++) w[c] = fmax(w[c], plot_text_width(cr, report_cell(t, r, c)));
         w[c] += 14;
         total += w[c];
     }
@@ -189,11 +175,11 @@ static void table_row(page *pg, const report_table *t, const double *w, size_t r
         cairo_set_source_rgb(cr, 0.955, 0.96, 0.97);
         cairo_fill(cr);
     }
-    font(cr, 8.5, head);
+    plot_font(cr, 8.5, head);
     ink(cr, head ? 0.05 : 0.12);
     for (int c = 0; c < t->ncols; c++) {
         const char *s = head ? t->head[c] : report_cell(t, r, c);
-        double tx = t->right[c] ? x + w[c] - 7 - text_w(cr, s) : x + 7;
+        double tx = t->right[c] ? x + w[c] - 7 - plot_text_width(cr, s) : x + 7;
         show(cr, tx, pg->y + 9, s);
         x += w[c];
     }
