@@ -163,7 +163,8 @@ fuzz: $(FUZZ_BIN)
 # run it alone with `make bench-soak` (some 32 minutes; about 10 GB free in $TMPDIR, see
 # bench/soak --help); BENCH_SOAK_ARGS="--minutes 3 --no-doc" shortens it.
 .PHONY: bench-gen bench-stream bench-detect bench-soak bench-learn
-BENCH_BIN := $(B)/bench/copyloop $(B)/bench/detect_cores $(B)/bench/learn_cores $(B)/bench/learn_sim
+BENCH_BIN := $(B)/bench/copyloop $(B)/bench/detect_cores $(B)/bench/learn_cores $(B)/bench/learn_sim \
+             $(B)/bench/warehouse_bench
 
 $(B)/bench/%.o: bench/%.c
 	@mkdir -p $(@D)
