@@ -41,44 +41,20 @@ $$;
 -- Histograms: arrays of bigint entries, one per non-empty bin, sorted: (bin << 32) | count
 -- (bins: dw_agg_bin in src/dw_agg.h, -1000..1000; counts below 2^32). One entry per bin keeps
 -- unnest — the fast way through an array — enough to read a bin and its count at once.
--- hist_add merges two; hist_sum is the aggregate over rows; hist_bin and hist_count decode.
+-- hist_bin and hist_count decode an entry; hist_quantiles reads quantiles off merged entries.
+-- (Merging belongs in one relational pass — unnest every entry, sum per bin, as dw.rollup and
+-- sql/queries/percentiles.sql do — not in pairwise SQL merges, which cost ~1 ms each.)
 CREATE FUNCTION dw.hist_bin(e bigint) RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT (e >> 32)::integer
 $$;
 CREATE FUNCTION dw.hist_count(e bigint) RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT e & 4294967295
 $$;
-CREATE FUNCTION dw.hist_add(a bigint[], b bigint[]) RETURNS bigint[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT coalesce(array_agg((bin << 32) | cnt ORDER BY bin), '{}')
-      FROM (SELECT e >> 32 AS bin, sum(e & 4294967295)::bigint AS cnt
-              FROM (SELECT unnest(a) UNION ALL SELECT unnest(b)) AS u(e)
-             GROUP BY 1) g
-$$;
-CREATE AGGREGATE dw.hist_sum(bigint[]) (SFUNC = dw.hist_add, STYPE = bigint[], INITCOND = '{}');
-
--- The histogram without its bin 0 (the readings that were exactly 0: an idle axis).
-CREATE FUNCTION dw.hist_nonzero(h bigint[]) RETURNS bigint[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT coalesce(array_agg(e ORDER BY e), '{}') FROM unnest(h) AS u(e) WHERE e >> 32 <> 0
-$$;
-
 -- A bin's value: its geometric middle (0 for bin 0), within 1 % of any value in the bin.
 CREATE FUNCTION dw.hist_value(bin integer) RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN bin = 0 THEN 0
                 WHEN bin > 0 THEN 1e-3 * power(1.02, bin - 0.5)
                 ELSE -1e-3 * power(1.02, -bin - 0.5) END
-$$;
-
--- The p-quantile (0 <= p <= 1) of a histogram: the value of the first bin (in value order) at
--- which the cumulative count reaches p of the total; NULL for an empty histogram.
-CREATE FUNCTION dw.hist_quantile(h bigint[], p double precision) RETURNS double precision
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT dw.hist_value(bin)
-      FROM (SELECT (e >> 32)::integer AS bin, sum(e & 4294967295) OVER (ORDER BY e) AS cum,
-                   sum(e & 4294967295) OVER () AS total
-              FROM unnest(h) AS u(e)) c
-     WHERE cum >= p * total
-     ORDER BY bin
-     LIMIT 1
 $$;
 
 -- Quantiles of merged histograms in one pass: entries sorted by value (several histograms'

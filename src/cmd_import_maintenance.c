@@ -236,6 +236,27 @@ static size_t import_arrays(const import_load *l, const int *dropped, pgarray *a
     return n;
 }
 
+/* Rejects the orders a query lists (its first column: the element's index, its second: why),
+ * the query given the not-yet-rejected orders' columns cols (of import_arrays'), and the source
+ * after them when with_source. Returns 0, or -1 with a message. */
+static int import_reject_where(PGconn *conn, import_load *l, int *dropped, size_t *map, const int *cols,
+                               int ncols, int with_source, const char *sql, char *err, size_t errlen)
+{
+    pgarray a[7];
+    memset(a, 0, sizeof a);
+    import_arrays(l, dropped, a, map);
+    const char *p[8];
+    int np = 0;
+    for (int i = 0; i < ncols; i++) p[np++] = pgarray_end(&a[cols[i]]);
+    if (with_source) p[np++] = l->source;
+    PGresult *r = NULL;
+    int rc = pgconn_query(conn, sql, np, p, PGRES_TUPLES_OK, &r, err, errlen);
+    if (rc == 0) import_reject_rows(l, map, r, dropped);
+    PQclear(r);
+    for (int i = 0; i < 7; i++) pgarray_free(&a[i]);
+    return rc;
+}
+
 /* The import, one transaction: a cli_retry step (a loss rolls it back, or it committed and
  * running it again changes nothing). */
 static int import_write(PGconn *conn, void *arg, char *err, size_t errlen)
@@ -253,43 +274,30 @@ static int import_write(PGconn *conn, void *arg, char *err, size_t errlen)
     int rc = pgconn_exec(conn, "BEGIN", err, errlen);
     if (rc) goto cleanup;
 
-    /* Robots that do not exist. */
-    size_t n = import_arrays(l, dropped, a, map);
-    const char *p1[] = {pgarray_end(&a[0])};
-    rc = pgconn_query(conn,
-                      "SELECT i, 'robot: robot ' || r || ' does not exist (load the asset "
-                      "tables: pgpulse import-assets)' FROM unnest($1::int[]) WITH ORDINALITY "
-                      "AS u(r, i) WHERE NOT EXISTS (SELECT 1 FROM robot WHERE robot_id = u.r) "
-                      "ORDER BY i",
-                      1, p1, PGRES_TUPLES_OK, &r, err, errlen);
+    /* Robots that do not exist; events already stored with the same robot, kind and start
+     * that are not this order. */
+    static const int robot_cols[] = {0}, same_cols[] = {0, 2, 3, 6};
+    rc = import_reject_where(conn, l, dropped, map, robot_cols, 1, 0,
+                             "SELECT i, 'robot: robot ' || r || ' does not exist (load the asset "
+                             "tables: pgpulse import-assets)' FROM unnest($1::int[]) WITH ORDINALITY "
+                             "AS u(r, i) WHERE NOT EXISTS (SELECT 1 FROM robot WHERE robot_id = u.r) "
+                             "ORDER BY i",
+                             err, errlen);
+    if (rc == 0)
+        rc = import_reject_where(
+             conn, l, dropped, map, same_cols, 4, 1,
+             "SELECT u.i, format('same robot, kind and start as event %s already stored (source %s%s)', "
+             "e.event_id, coalesce(quote_literal(e.source), 'unknown'), "
+             "coalesce(', work order ' || quote_literal(e.work_order), '')) "
+             "FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::text[]) WITH ORDINALITY "
+             "AS u(r, k, t, o, i) JOIN maintenance_event e ON e.robot_id = u.r AND e.kind = u.k "
+             "AND e.ts = u.t WHERE (e.source, e.work_order) IS DISTINCT FROM ($5::text, u.o) "
+             "ORDER BY u.i",
+             err, errlen);
     if (rc) goto cleanup;
-    import_reject_rows(l, map, r, dropped);
-    PQclear(r);
-    r = NULL;
-    for (int i = 0; i < 7; i++) pgarray_free(&a[i]);
-
-    /* Events already stored with the same robot, kind and start that are not this order. */
-    n = import_arrays(l, dropped, a, map);
-    const char *p2[] = {pgarray_end(&a[0]), pgarray_end(&a[2]), pgarray_end(&a[3]),
-                        pgarray_end(&a[6]), l->source};
-    rc = pgconn_query(
-        conn,
-        "SELECT u.i, format('same robot, kind and start as event %s already stored (source %s%s)', "
-        "e.event_id, coalesce(quote_literal(e.source), 'unknown'), "
-        "coalesce(', work order ' || quote_literal(e.work_order), '')) "
-        "FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::text[]) WITH ORDINALITY "
-        "AS u(r, k, t, o, i) JOIN maintenance_event e ON e.robot_id = u.r AND e.kind = u.k "
-        "AND e.ts = u.t WHERE (e.source, e.work_order) IS DISTINCT FROM ($5::text, u.o) "
-        "ORDER BY u.i",
-        5, p2, PGRES_TUPLES_OK, &r, err, errlen);
-    if (rc) goto cleanup;
-    import_reject_rows(l, map, r, dropped);
-    PQclear(r);
-    r = NULL;
-    for (int i = 0; i < 7; i++) pgarray_free(&a[i]);
 
     /* The orders: new ones inserted, changed ones updated, the others left alone. */
-    n = import_arrays(l, dropped, a, map);
+    size_t n = import_arrays(l, dropped, a, map);
     const char *p3[] = {pgarray_end(&a[0]), pgarray_end(&a[1]), pgarray_end(&a[2]),
                         pgarray_end(&a[3]), pgarray_end(&a[4]), pgarray_end(&a[5]),
                         pgarray_end(&a[6]), l->source};

@@ -95,20 +95,25 @@ static int fc_cell(int64_t t, int64_t start)
 
 /* The memory's log currents at time t of a run of slot that started at start: 1 if a cell at
  * or next to t's holds them. */
+/* The filled cell of a slot's memory at cell, or the nearest within FC_NEAR cells (earlier
+ * first); -1 if none. */
+static int fc_tpl_near(const uint8_t (*tpl)[LEARN_FC_AXES], int cell)
+{
+    if (cell < 0) return -1;
+    if (tpl[cell][0]) return cell;
+    for (int k = 1; k <= FC_NEAR; k++) {
+        if (cell - k >= 0 && tpl[cell - k][0]) return cell - k;
+        if (cell + k < LEARN_FC_CELLS && tpl[cell + k][0]) return cell + k;
+    }
+    return -1;
+}
+
 static int fc_tpl_at(const learn_fc *f, int slot, int64_t start, int64_t t, double *u)
 {
-    int c = fc_cell(t, start);
-    if (c < 0 || slot < 0) return 0;
-    static const int order[] = {0, -1, 1};
-    for (int k = 0; k < 3; k++) {
-        int cc = c + order[k];
-        if (cc < 0 || cc >= LEARN_FC_CELLS) continue;
-        const uint8_t *q = f->tpl[slot][cc];
-        if (!q[0]) continue;
-        for (int a = 0; a < LEARN_FC_AXES; a++) u[a] = fc_uq(q[a]);
-        return 1;
-    }
-    return 0;
+    int c = slot < 0 ? -1 : fc_tpl_near(f->tpl[slot], fc_cell(t, start));
+    if (c < 0) return 0;
+    for (int a = 0; a < LEARN_FC_AXES; a++) u[a] = fc_uq(f->tpl[slot][c][a]);
+    return 1;
 }
 
 static double fc_max0(double u)
@@ -154,11 +159,7 @@ static int fc_align_slot(learn_fc *f, int s, int64_t ts, const uint8_t *q, int *
         int cell = pos < 0 || pos / LEARN_FC_CELL_US >= LEARN_FC_CELLS ? -1 : (int)(pos / LEARN_FC_CELL_US);
         if (cell != prev) {
             prev = cell;
-            int at = cell >= 0 && tpl[cell][0] ? cell : -1;
-            for (int k = 1; at < 0 && cell >= 0 && k <= FC_NEAR; k++) {
-                if (cell - k >= 0 && tpl[cell - k][0]) at = cell - k;
-                else if (cell + k < LEARN_FC_CELLS && tpl[cell + k][0]) at = cell + k;
-            }
+            int at = fc_tpl_near(tpl, cell);
             hit = at >= 0;
             if (hit) {
                 int dd = 0;

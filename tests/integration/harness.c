@@ -279,6 +279,20 @@ int harness_wait(int pid, long *maxrss_kb)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+void harness_assert_contains(const char *haystack, const char *needle)
+{
+    if (!strstr(haystack, needle)) fail_msg("expected to find:\n%s\nin:\n%s", needle, haystack);
+}
+
+void harness_assert_query(PGconn *conn, const char *sql, const char *want)
+{
+    char *got = harness_query_text(conn, sql);
+    if (!want && got) fail_msg("%s\n  returned '%s', expected NULL", sql, got);
+    if (want && (!got || strcmp(got, want) != 0))
+        fail_msg("%s\n  returned '%s', expected '%s'", sql, got ? got : "NULL", want);
+    free(got);
+}
+
 char *harness_read_file(const char *path)
 {
     int fd = open(path, O_RDONLY);

@@ -27,6 +27,12 @@ int64_t harness_query_int(PGconn *conn, const char *sql);
 /* Runs SQL that returns one value; returns it newly allocated (NULL for SQL NULL). */
 char *harness_query_text(PGconn *conn, const char *sql);
 
+/* Fails the test unless haystack holds needle (both shown). */
+void harness_assert_contains(const char *haystack, const char *needle);
+
+/* Fails the test unless sql's one value is want (NULL: SQL NULL). */
+void harness_assert_query(PGconn *conn, const char *sql, const char *want);
+
 /* Runs SQL without a result; fails the test on error. */
 void harness_exec(PGconn *conn, const char *sql);
 

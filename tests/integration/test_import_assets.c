@@ -21,20 +21,6 @@ static harness_out import(const char *db, const char *dir)
     return harness_pgpulse(NULL, (const char *[]){"import-assets", "--db", db, dir, NULL});
 }
 
-static void assert_contains(const char *haystack, const char *needle)
-{
-    if (!strstr(haystack, needle)) fail_msg("expected to find:\n%s\nin:\n%s", needle, haystack);
-}
-
-static void assert_query(PGconn *conn, const char *sql, const char *want)
-{
-    char *got = harness_query_text(conn, sql);
-    if (!want && got) fail_msg("%s\n  returned '%s', expected NULL", sql, got);
-    if (want && (!got || strcmp(got, want) != 0))
-        fail_msg("%s\n  returned '%s', expected '%s'", sql, got ? got : "NULL", want);
-    free(got);
-}
-
 static size_t count_lines(const char *s)
 {
     size_t n = 0;
@@ -88,16 +74,16 @@ static void test_workshop_files(void **state)
 
     harness_out o = import(db, dir);
     if (o.status != 0) fail_msg("import failed (%d): %s", o.status, o.err);
-    assert_contains(o.out, "  plant              3 loaded (3 new, 0 updated, 0 unchanged)\n");
-    assert_contains(o.out, "  shop               4 loaded (4 new, 0 updated, 0 unchanged)\n");
-    assert_contains(o.out, "  asset_detail       3 loaded (3 new, 0 updated, 0 unchanged), "
+    harness_assert_contains(o.out, "  plant              3 loaded (3 new, 0 updated, 0 unchanged)\n");
+    harness_assert_contains(o.out, "  shop               4 loaded (4 new, 0 updated, 0 unchanged)\n");
+    harness_assert_contains(o.out, "  asset_detail       3 loaded (3 new, 0 updated, 0 unchanged), "
                            "5 placeholders (5 new)\n");
-    assert_contains(o.out, "  robot              6 loaded (6 new");
-    assert_contains(o.out, "  controller         2 loaded (2 new");
-    assert_contains(o.out, "  part              15 loaded (15 new");
-    assert_contains(o.out, "  data_source        3 loaded (3 new");
-    assert_contains(o.out, "  feed               2 loaded (2 new");
-    assert_contains(o.out, "  ingest_reject      2 recorded (2 new)\n");
+    harness_assert_contains(o.out, "  robot              6 loaded (6 new");
+    harness_assert_contains(o.out, "  controller         2 loaded (2 new");
+    harness_assert_contains(o.out, "  part              15 loaded (15 new");
+    harness_assert_contains(o.out, "  data_source        3 loaded (3 new");
+    harness_assert_contains(o.out, "  feed               2 loaded (2 new");
+    harness_assert_contains(o.out, "  ingest_reject      2 recorded (2 new)\n");
 
     /* Each defect of the files, with file:line, and nothing else. */
     const char *want[] = {
@@ -115,7 +101,7 @@ static void test_workshop_files(void **state)
     };
     for (size_t i = 0; i < UTIL_ARRAY_LEN(want); i++) {
         char *line = xasprintf("%s/%s", dir, want[i]);
-        assert_contains(o.err, line);
+        harness_assert_contains(o.err, line);
         free(line);
     }
     assert_int_equal(count_lines(o.err), UTIL_ARRAY_LEN(want));
@@ -123,59 +109,59 @@ static void test_workshop_files(void **state)
     harness_out_free(&o);
 
     PGconn *conn = harness_connect(db);
-    assert_query(conn,
+    harness_assert_query(conn,
                  "SELECT string_agg(plant_id || ':' || name || '@' || location, ',' "
                  "ORDER BY plant_id) FROM plant WHERE NOT placeholder",
                  "1:North Plant@Cambridge,2:South Plant@Cambridge,3:West Plant@Woodstock");
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM plant"), 3);
     /* Shop 1: the first row's plant; the conflicting rows' processes are not applied. */
-    assert_query(conn,
+    harness_assert_query(conn,
                  "SELECT plant_id || ' ' || name || ' ' || processes::text FROM shop "
                  "WHERE shop_id = 1",
                  "3 West Weld {UNDERBODY,\"SIDE MEMBER R\",HATCH}");
-    assert_query(conn, "SELECT name FROM shop WHERE shop_id = 4", NULL);
-    assert_query(conn,
+    harness_assert_query(conn, "SELECT name FROM shop WHERE shop_id = 4", NULL);
+    harness_assert_query(conn,
                  "SELECT plant_id || ' ' || processes::text || ' ' || placeholder FROM shop "
                  "WHERE shop_id = 4",
                  "2 {\"RH DOOR OUTER\"} false");
-    assert_query(conn,
+    harness_assert_query(conn,
                  "SELECT string_agg(robot_id || ':' || name || ':' || shop_id || ':' || "
                  "detail_id || ':' || host(ip_address), ',' ORDER BY robot_id) FROM robot",
                  "1:Spot:1:1:10.34.22.183,2:Matehan:1:2:10.34.22.183,3:Sealer:1:3:10.34.22.183,"
                  "4:HEM:1:4:10.34.22.183,5:Bond:1:6:10.34.22.183,6:Grommet:1:5:10.34.22.183");
-    assert_query(conn,
+    harness_assert_query(conn,
                  "SELECT string_agg(controller_id || ':' || name || ':' || detail_id, ',' "
                  "ORDER BY controller_id) FROM controller",
                  "7:Spot:7,8:Sealer:8");
-    assert_query(conn,
+    harness_assert_query(conn,
                  "SELECT string_agg(part_id || ':' || coalesce(axis::text, '-'), ',' "
                  "ORDER BY part_id) FROM part",
                  "1:1,2:2,3:3,4:4,5:5,6:6,7:7,8:1,9:-,10:-,11:-,12:-,13:-,14:-,15:-");
-    assert_query(conn,
+    harness_assert_query(conn,
                  "SELECT kind || '/' || comment || '/' || detail_id FROM part "
                  "WHERE part_id = 8",
                  "Joint/Joint 1 FANUC/4");
-    assert_query(conn,
+    harness_assert_query(conn,
                  "SELECT string_agg(detail_id::text, ',' ORDER BY detail_id) "
                  "FROM asset_detail WHERE placeholder AND provider IS NULL",
                  "4,5,6,7,8");
-    assert_query(conn,
+    harness_assert_query(conn,
                  "SELECT string_agg(detail_id || ':' || provider, ',' ORDER BY detail_id) "
                  "FROM asset_detail WHERE NOT placeholder",
                  "1:Kawasaki,2:Kawasaki,3:Nachi");
-    assert_query(conn,
+    harness_assert_query(conn,
                  "SELECT purchase_date || ' ' || serial_number || ' ' || "
                  "coalesce(part_number, '-') FROM asset_detail WHERE detail_id = 2",
                  "2007-12-15 48048-E010-21 -");
-    assert_query(conn,
+    harness_assert_query(conn,
                  "SELECT name || '|' || unit || '|' || lower_limit || '|' || upper_limit "
                  "FROM feed WHERE feed_id = 2",
                  "Temperature|Degrees Celsius|5|40");
-    assert_query(conn,
+    harness_assert_query(conn,
                  "SELECT (lower_limit IS NULL AND upper_limit IS NULL)::text FROM feed "
                  "WHERE feed_id = 1",
                  "true");
-    assert_query(conn,
+    harness_assert_query(conn,
                  "SELECT string_agg(source_id || ':' || name || ':' || plant_id || ':' || "
                  "shop_id, ',' ORDER BY source_id) FROM data_source",
                  "1:North:1:2,2:North:1:2,3:South:2:3");
@@ -183,7 +169,7 @@ static void test_workshop_files(void **state)
                           "FROM ingest_reject WHERE source = '%s/shop_info.csv' "
                           "AND reason LIKE '%%conflicting parent%%'",
                           dir);
-    assert_query(conn, src, "10=1,PROCESS,LH DOOR INNER,2,11=1,PROCESS,LH DOOR OUTER,2");
+    harness_assert_query(conn, src, "10=1,PROCESS,LH DOOR INNER,2,11=1,PROCESS,LH DOOR OUTER,2");
     free(src);
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM ingest_reject"), 2);
 
@@ -191,11 +177,11 @@ static void test_workshop_files(void **state)
     char *before = snapshot(conn);
     o = import(db, dir);
     assert_int_equal(o.status, 0);
-    assert_contains(o.out, "  plant              3 loaded (0 new, 0 updated, 3 unchanged)\n");
-    assert_contains(o.out, "  asset_detail       3 loaded (0 new, 0 updated, 3 unchanged), "
+    harness_assert_contains(o.out, "  plant              3 loaded (0 new, 0 updated, 3 unchanged)\n");
+    harness_assert_contains(o.out, "  asset_detail       3 loaded (0 new, 0 updated, 3 unchanged), "
                            "5 placeholders (0 new)\n");
-    assert_contains(o.out, "  part              15 loaded (0 new, 0 updated, 15 unchanged)\n");
-    assert_contains(o.out, "  ingest_reject      2 recorded (0 new)\n");
+    harness_assert_contains(o.out, "  part              15 loaded (0 new, 0 updated, 15 unchanged)\n");
+    harness_assert_contains(o.out, "  ingest_reject      2 recorded (0 new)\n");
     assert_string_equal(o.err, first_err);
     harness_out_free(&o);
     char *after = snapshot(conn);
@@ -232,7 +218,7 @@ static void test_undefined_plant_gets_a_placeholder_until_defined(void **state)
     char *want = xasprintf("%s/shops.csv:3: shop 2 refers to plant 9, which plants.csv does not "
                            "define: reference kept, plant 9 stored as a placeholder",
                            d1);
-    assert_contains(o.err, want);
+    harness_assert_contains(o.err, want);
     free(want);
     const char *more[] = {
         "shops.csv:5: SHOP_ID 'x' is not an id",
@@ -244,37 +230,37 @@ static void test_undefined_plant_gets_a_placeholder_until_defined(void **state)
     };
     for (size_t i = 0; i < UTIL_ARRAY_LEN(more); i++) {
         char *line = xasprintf("%s/%s", d1, more[i]);
-        assert_contains(o.err, line);
+        harness_assert_contains(o.err, line);
         free(line);
     }
-    assert_contains(o.out, "  plant              1 loaded (1 new, 0 updated, 0 unchanged), "
+    harness_assert_contains(o.out, "  plant              1 loaded (1 new, 0 updated, 0 unchanged), "
                            "1 placeholder (1 new)\n");
-    assert_contains(o.out, "  ingest_reject      4 recorded (4 new)\n");
+    harness_assert_contains(o.out, "  ingest_reject      4 recorded (4 new)\n");
     harness_out_free(&o);
 
     PGconn *conn = harness_connect(db);
-    assert_query(conn,
+    harness_assert_query(conn,
                  "SELECT placeholder::text || coalesce(name, '(null)') FROM plant "
                  "WHERE plant_id = 9",
                  "true(null)");
-    assert_query(conn, "SELECT attrs->>'Region' FROM plant WHERE plant_id = 1", "EU");
-    assert_query(conn,
+    harness_assert_query(conn, "SELECT attrs->>'Region' FROM plant WHERE plant_id = 1", "EU");
+    harness_assert_query(conn,
                  "SELECT plant_id || ' ' || name || ' ' || processes::text FROM shop "
                  "WHERE shop_id = 2",
                  "9 Paint {Prime}");
-    assert_query(conn, "SELECT name FROM shop WHERE shop_id = 1", "Body");
-    assert_query(conn, "SELECT shop_id::text FROM robot WHERE robot_id = 1", "2");
+    harness_assert_query(conn, "SELECT name FROM shop WHERE shop_id = 1", "Body");
+    harness_assert_query(conn, "SELECT shop_id::text FROM robot WHERE robot_id = 1", "2");
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM robot"), 1);
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM controller"), 0);
     char *sql = xasprintf("SELECT string_agg(line_no::text, ',' ORDER BY line_no) FROM "
                           "ingest_reject WHERE source = '%s/shops.csv'",
                           d1);
-    assert_query(conn, sql, "5,6,7");
+    harness_assert_query(conn, sql, "5,6,7");
     free(sql);
     sql = xasprintf("SELECT raw || ' / ' || reason FROM ingest_reject WHERE source = "
                     "'%s/equipment.csv' AND line_no = 3",
                     d1);
-    assert_query(conn, sql,
+    harness_assert_query(conn, sql,
                  "2,Conveyor,10.0.0.2,C1,,2 / TYPE_ID 2: unknown TYPE_CLASS 'Conveyor' "
                  "(expected Robot or Controller): row rejected");
     free(sql);
@@ -284,9 +270,9 @@ static void test_undefined_plant_gets_a_placeholder_until_defined(void **state)
     put(d2, "plant_info.csv", "PLANT_ID,KEY,VALUE\n9,NAME,Nine\n9,LOCATION,Guelph\n");
     o = import(db, d2);
     if (o.status != 0) fail_msg("import failed (%d): %s", o.status, o.err);
-    assert_contains(o.out, "  plant              1 loaded (0 new, 1 updated, 0 unchanged)\n");
+    harness_assert_contains(o.out, "  plant              1 loaded (0 new, 1 updated, 0 unchanged)\n");
     harness_out_free(&o);
-    assert_query(conn,
+    harness_assert_query(conn,
                  "SELECT placeholder::text || ' ' || name || ' ' || location FROM plant "
                  "WHERE plant_id = 9",
                  "false Nine Guelph");
@@ -294,10 +280,10 @@ static void test_undefined_plant_gets_a_placeholder_until_defined(void **state)
     /* Importing the first directory again does not turn it back into a placeholder. */
     o = import(db, d1);
     assert_int_equal(o.status, 0);
-    assert_contains(o.out, "1 placeholder (0 new)");
-    assert_contains(o.out, "  ingest_reject      4 recorded (0 new)\n");
+    harness_assert_contains(o.out, "1 placeholder (0 new)");
+    harness_assert_contains(o.out, "  ingest_reject      4 recorded (0 new)\n");
     harness_out_free(&o);
-    assert_query(conn, "SELECT placeholder::text || ' ' || name FROM plant WHERE plant_id = 9",
+    harness_assert_query(conn, "SELECT placeholder::text || ' ' || name FROM plant WHERE plant_id = 9",
                  "false Nine");
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM ingest_reject"), 4);
     PQfinish(conn);
@@ -313,12 +299,12 @@ static void test_failures_leave_nothing_behind(void **state)
 
     harness_out o = import(db, "/nonexistent/assets");
     assert_int_equal(o.status, 1);
-    assert_contains(o.err, "/nonexistent/assets: No such file or directory; nothing was imported");
+    harness_assert_contains(o.err, "/nonexistent/assets: No such file or directory; nothing was imported");
     harness_out_free(&o);
 
     o = harness_pgpulse(NULL, (const char *[]){"import-assets", "--db", db, NULL});
     assert_int_equal(o.status, 2);
-    assert_contains(o.err, "usage: pgpulse import-assets");
+    harness_assert_contains(o.err, "usage: pgpulse import-assets");
     harness_out_free(&o);
 
     /* Files that hold nothing usable: reported, never a crash. */
@@ -328,13 +314,13 @@ static void test_failures_leave_nothing_behind(void **state)
     o = import(db, d);
     assert_int_equal(o.status, 0);
     char *line = xasprintf("%s/empty.csv: empty file (no header line): skipped", d);
-    assert_contains(o.err, line);
+    harness_assert_contains(o.err, line);
     free(line);
     line = xasprintf("%s/other.csv:1: unrecognised header 'A,B,C'", d);
-    assert_contains(o.err, line);
+    harness_assert_contains(o.err, line);
     free(line);
     line = xasprintf("%s: no plant file (header PLANT_ID,KEY,VALUE) in this directory", d);
-    assert_contains(o.err, line);
+    harness_assert_contains(o.err, line);
     free(line);
     harness_out_free(&o);
 
@@ -350,8 +336,8 @@ static void test_failures_leave_nothing_behind(void **state)
     put(d2, "feeds.csv", "FEED_ID,KEY,VALUE\n1,NAME,Temperature\n");
     o = import(db, d2);
     assert_int_equal(o.status, 1);
-    assert_contains(o.err, "feed refused by the test");
-    assert_contains(o.err, "nothing was imported (the transaction was rolled back)");
+    harness_assert_contains(o.err, "feed refused by the test");
+    harness_assert_contains(o.err, "nothing was imported (the transaction was rolled back)");
     assert_string_equal(o.out, "");
     harness_out_free(&o);
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM plant"), 0);
@@ -362,7 +348,7 @@ static void test_failures_leave_nothing_behind(void **state)
     const char *bare = harness_db("import_assets_bare", 0);
     o = import(bare, d2);
     assert_int_equal(o.status, 1);
-    assert_contains(o.err, "the database has no pgpulse schema: run `pgpulse init`");
+    harness_assert_contains(o.err, "the database has no pgpulse schema: run `pgpulse init`");
     harness_out_free(&o);
     free(d);
     free(d2);

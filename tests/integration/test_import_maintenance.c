@@ -26,20 +26,6 @@ static harness_out import(const char *db, const char *path, const char *source)
     return harness_pgpulse(NULL, (const char *[]){"import-maintenance", "--db", db, path, NULL});
 }
 
-static void assert_contains(const char *haystack, const char *needle)
-{
-    if (!strstr(haystack, needle)) fail_msg("expected to find:\n%s\nin:\n%s", needle, haystack);
-}
-
-static void assert_query(PGconn *conn, const char *sql, const char *want)
-{
-    char *got = harness_query_text(conn, sql);
-    if (!want && got) fail_msg("%s\n  returned '%s', expected NULL", sql, got);
-    if (want && (!got || strcmp(got, want) != 0))
-        fail_msg("%s\n  returned '%s', expected '%s'", sql, got ? got : "NULL", want);
-    free(got);
-}
-
 static char *file_with(const char *name, const char *text)
 {
     char *p = xasprintf("%s/%s", harness_tmpdir(), name);
@@ -78,10 +64,10 @@ static void test_good_bad_and_twice(void **state)
 
     harness_out o = import(db, path, "cmms");
     if (o.status != 0) fail_msg("import failed (%d): %s", o.status, o.err);
-    assert_contains(o.out, "3 work orders loaded (3 new, 0 updated, 0 unchanged), 8 rejected "
+    harness_assert_contains(o.out, "3 work orders loaded (3 new, 0 updated, 0 unchanged), 8 rejected "
                            "(8 newly recorded in ingest_reject); source 'cmms'");
-    assert_contains(o.err, "orders.csv:4: rejected: robot: robot 99 does not exist");
-    assert_query(conn,
+    harness_assert_contains(o.err, "orders.csv:4: rejected: robot: robot 99 does not exist");
+    harness_assert_query(conn,
                  "SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s', work_order, robot_id, kind, "
                  "ts AT TIME ZONE 'UTC', ts_end AT TIME ZONE 'UTC', detail, source), ';' ORDER BY "
                  "work_order) FROM maintenance_event WHERE work_order IS NOT NULL",
@@ -99,8 +85,8 @@ static void test_good_bad_and_twice(void **state)
         "13|2 fields, the header has 7";
     const char *sql = "SELECT string_agg(line_no || '|' || reason, ';' ORDER BY line_no) FROM "
                       "ingest_reject WHERE source = 'cmms'";
-    assert_query(conn, sql, reasons);
-    assert_query(conn, "SELECT raw FROM ingest_reject WHERE line_no = 8",
+    harness_assert_query(conn, sql, reasons);
+    harness_assert_query(conn, "SELECT raw FROM ingest_reject WHERE line_no = 8",
                  "WO-5,2,2024-01-03T05:00:00Z,2024-01-03T04:00:00Z,repair,,kim");
     harness_out_free(&o);
 
@@ -109,7 +95,7 @@ static void test_good_bad_and_twice(void **state)
                                             "rev, ',' ORDER BY event_id) FROM maintenance_event");
     o = import(db, path, "cmms");
     if (o.status != 0) fail_msg("second import failed (%d): %s", o.status, o.err);
-    assert_contains(o.out, "3 work orders loaded (0 new, 0 updated, 3 unchanged), 8 rejected "
+    harness_assert_contains(o.out, "3 work orders loaded (0 new, 0 updated, 3 unchanged), 8 rejected "
                            "(0 newly recorded in ingest_reject)");
     char *after = harness_query_text(conn, "SELECT string_agg(event_id || ':' || xmin || ':' || "
                                            "rev, ',' ORDER BY event_id) FROM maintenance_event");
@@ -126,8 +112,8 @@ static void test_good_bad_and_twice(void **state)
                             "WO-11,2,2024-01-05T00:00:00Z,,inspection,\n");
     o = import(db, path2, "cmms");
     if (o.status != 0) fail_msg("third import failed (%d): %s", o.status, o.err);
-    assert_contains(o.out, "3 work orders loaded (1 new, 1 updated, 1 unchanged), 0 rejected");
-    assert_query(conn, "SELECT ts_end AT TIME ZONE 'UTC' FROM maintenance_event WHERE work_order = 'WO-1'",
+    harness_assert_contains(o.out, "3 work orders loaded (1 new, 1 updated, 1 unchanged), 0 rejected");
+    harness_assert_query(conn, "SELECT ts_end AT TIME ZONE 'UTC' FROM maintenance_event WHERE work_order = 'WO-1'",
                  "2024-01-03 00:30:00");
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM maintenance_event"), 5);
     assert_int_equal(harness_query_int(conn, "SELECT (rev = xmin::text::xid8)::int FROM "
@@ -138,17 +124,17 @@ static void test_good_bad_and_twice(void **state)
     /* The same ids from another source are other orders. */
     o = import(db, path2, NULL);
     if (o.status != 0) fail_msg("import from orders2.csv failed (%d): %s", o.status, o.err);
-    assert_contains(o.out, "0 work orders loaded (0 new, 0 updated, 0 unchanged), 3 rejected");
-    assert_contains(o.err, "same robot, kind and start as event");
-    assert_contains(o.out, "source 'orders2.csv'");
+    harness_assert_contains(o.out, "0 work orders loaded (0 new, 0 updated, 0 unchanged), 3 rejected");
+    harness_assert_contains(o.err, "same robot, kind and start as event");
+    harness_assert_contains(o.out, "source 'orders2.csv'");
     harness_out_free(&o);
 
     /* A file that cannot be read: nothing imported, a failure. */
     char *bad = file_with("bad.csv", "robot,start,text\n1,2024-01-01T00:00Z,x\n");
     o = import(db, bad, NULL);
     assert_int_equal(o.status, 1);
-    assert_contains(o.err, "bad.csv:1: header: missing column(s) kind, work_order");
-    assert_contains(o.err, "nothing was imported");
+    harness_assert_contains(o.err, "bad.csv:1: header: missing column(s) kind, work_order");
+    harness_assert_contains(o.err, "nothing was imported");
     harness_out_free(&o);
 
     free(before);
@@ -177,14 +163,14 @@ static void test_json_lines(void **state)
         "{\"robot\": 5, \"start\": \"2024-02-01T11:00:00Z\", \"kind\": \"repair\", \"wo\": 7}\n");
     harness_out o = import(db, path, "cmms");
     if (o.status != 0) fail_msg("import failed (%d): %s", o.status, o.err);
-    assert_contains(o.out, "2 work orders loaded (2 new, 0 updated, 0 unchanged), 3 rejected");
-    assert_query(conn,
+    harness_assert_contains(o.out, "2 work orders loaded (2 new, 0 updated, 0 unchanged), 3 rejected");
+    harness_assert_query(conn,
                  "SELECT string_agg(format('%s|%s|%s|%s|%s|%s', work_order, axis, kind, "
                  "ts AT TIME ZONE 'UTC', ts_end AT TIME ZONE 'UTC', detail), ';' ORDER BY "
                  "work_order) FROM maintenance_event",
                  "1001|2|failure|2024-02-01 08:00:00||axis 2 overcurrent;"
                  "1002||repair|2024-02-01 09:00:00|2024-02-01 10:00:00|");
-    assert_query(conn,
+    harness_assert_query(conn,
                  "SELECT string_agg(line_no || '|' || reason, ';' ORDER BY line_no) FROM "
                  "ingest_reject",
                  "3|work_order: missing;"
@@ -245,7 +231,7 @@ static void test_feed_and_reliability(void **state)
         "G,1,,2024-01-02T03:00:00Z,,failure,\n");
     harness_out o = import(db, path, "cmms");
     if (o.status != 0) fail_msg("import failed (%d): %s", o.status, o.err);
-    assert_contains(o.out, "7 work orders loaded (7 new");
+    harness_assert_contains(o.out, "7 work orders loaded (7 new");
     harness_out_free(&o);
 
     /* Robot 1 ran 00:00-09:59 half of the time (12 readings a minute, 6 active: 30 s) and
@@ -263,8 +249,8 @@ static void test_feed_and_reliability(void **state)
                                              "(e.robot_id, e.axis, e.kind, e.ts, e.ts_end, "
                                              "e.source, e.work_order)"),
                      9);
-    assert_query(conn, "SELECT duration_s FROM dw.fact_maintenance WHERE work_order = 'B'", "3600");
-    assert_query(conn, "SELECT duration_s FROM dw.fact_maintenance WHERE work_order = 'A'", "0");
+    harness_assert_query(conn, "SELECT duration_s FROM dw.fact_maintenance WHERE work_order = 'B'", "3600");
+    harness_assert_query(conn, "SELECT duration_s FROM dw.fact_maintenance WHERE work_order = 'A'", "0");
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM dw.dim_time WHERE minute IN "
                                              "('2024-01-01T14:30Z', '2024-01-01T15:30Z')"),
                      2);
@@ -280,7 +266,7 @@ static void test_feed_and_reliability(void **state)
     free(after);
 
     /* Each failure and its restoration. */
-    assert_query(conn,
+    harness_assert_query(conn,
                  "SELECT string_agg(format('%s|%s|%s', coalesce(e.work_order, e.source), "
                  "fr.ttr_s, coalesce(r.work_order, r.source)), ';' ORDER BY fr.failed_at) FROM "
                  "dw.failure_repair fr JOIN maintenance_event e ON e.event_id = fr.event_id "
@@ -290,7 +276,7 @@ static void test_feed_and_reliability(void **state)
     /* By hand: robot 1 — 2 failures (10:00, 14:00), both repaired (2 h, 1.5 h): MTTR 6,300 s,
      * MTBF 25,200 / 2 = 12,600 s. Robot 2 — 2 failures, one restored (1 h): MTTR 3,600 s;
      * running time and MTBF unknown. */
-    assert_query(conn,
+    harness_assert_query(conn,
                  "SELECT string_agg(format('%s|%s|%s|%s|%s|%s', robot_id, failures, repaired, "
                  "running_s, mtbf_s, mttr_s), ';' ORDER BY robot_id) FROM "
                  "dw.reliability('2024-01-01T00:00Z', '2024-01-02T00:00Z')",
@@ -302,16 +288,16 @@ static void test_feed_and_reliability(void **state)
                                           "failure,\n");
     o = import(db, closed, "cmms");
     if (o.status != 0) fail_msg("import of the closed order failed (%d): %s", o.status, o.err);
-    assert_contains(o.out, "1 work order loaded (0 new, 1 updated, 0 unchanged)");
+    harness_assert_contains(o.out, "1 work order loaded (0 new, 1 updated, 0 unchanged)");
     harness_out_free(&o);
-    assert_query(conn, "SELECT mttr_s FROM dw.reliability('2024-01-01T00:00Z', "
+    harness_assert_query(conn, "SELECT mttr_s FROM dw.reliability('2024-01-01T00:00Z', "
                        "'2024-01-02T00:00Z') WHERE robot_id = 2",
                  "3600");
     harness_exec(conn, "SELECT dw.sync_feeds('c')");
-    assert_query(conn, "SELECT duration_s FROM dw.fact_maintenance WHERE work_order = 'D'",
+    harness_assert_query(conn, "SELECT duration_s FROM dw.fact_maintenance WHERE work_order = 'D'",
                  "10800");
     /* (3,600 + 10,800) / 2 */
-    assert_query(conn,
+    harness_assert_query(conn,
                  "SELECT format('%s|%s', repaired, mttr_s) FROM dw.reliability("
                  "'2024-01-01T00:00Z', '2024-01-02T00:00Z') WHERE robot_id = 2",
                  "2|7200");
