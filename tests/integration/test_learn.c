@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "learn_forecast.h"
 #include "rng.h"
 #include "util.h"
 
@@ -224,6 +225,11 @@ static void test_outputs_and_kills(void **state)
     assert_int_equal(aliases, 2);
     assert_true(metrics >= 80);
     assert_int_equal(runs, 3);
+    /* Each robot's waveform memory reached the table (a slot a row, written when it changed). */
+    char wsql[256];
+    snprintf(wsql, sizeof wsql, "SELECT count(DISTINCT robot_id) FROM learn_robot_waveform WHERE length(cells) = %zu "
+             "AND cells <> decode(repeat('00', %zu), 'hex')", (size_t)LEARN_FC_SLOT_BYTES, (size_t)LEARN_FC_SLOT_BYTES);
+    assert_int_equal(harness_query_int(conn, wsql), 2);
     /* Forecasts are written at most once a minute of a robot's time, for a time ahead of it. */
     assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM (SELECT robot_id, axis, horizon, "
                                              "date_trunc('minute', ts) FROM prediction WHERE kind = 'forecast' "
