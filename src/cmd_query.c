@@ -85,6 +85,10 @@ int cmd_query(int argc, char **argv)
     }
     PGconn *conn = cli_connect("query", db, 1, NULL);
     if (!conn) return CLI_FAIL;
+    /* No JIT, as `pgpulse serve` runs the same queries: the planner's estimates over the
+     * queries' lateral probes and CTEs pass jit_above_cost, and compiling costs 0.2-0.3 s of a
+     * statement that runs in tens of milliseconds. */
+    PQclear(PQexec(conn, "SET jit = off"));
     buf out = {0};
     long n = query_run(conn, q, &a, fmt, &out, err, sizeof err);
     PQfinish(conn);
