@@ -13,9 +13,10 @@
 -- the same over every kind, and episodes (of that level), explained, precision.
 --
 -- (How: the overlaps are found by a hash join on robot and hour, not by a scan of one table per
--- row of the other: an episode is keyed by the UTC hour it starts in; a fault by every hour from
+-- row of the other: an episode is keyed by the UTC hour it starts in, a fault by the hours from
 -- its widened start less the longest episode in range (where any episode overlapping it must
--- start) to its widened end: one or two hours for all but the long faults.)
+-- start) to its widened end when those are one or two; the few longer faults (wear) are joined
+-- with their robot's episodes.)
 WITH a AS MATERIALIZED (
     SELECT id, robot_id, axis, level, ts_start, ts_end, date_bin('1 hour', ts_start, 'epoch') AS h
       FROM anomaly
@@ -32,19 +33,20 @@ WITH a AS MATERIALIZED (
              WHERE ($1::timestamptz IS NULL OR ts_start >= $1::timestamptz)
                AND ($2::timestamptz IS NULL OR ts_start < $2::timestamptz)
                AND ($3::integer IS NULL OR robot_id = $3::integer)) f
-), fh AS (
-    SELECT fault_id, robot_id, axis, lo, hi, h_lo AS h FROM f
-    UNION ALL
-    SELECT fault_id, robot_id, axis, lo, hi, h_hi FROM f WHERE h_hi = h_lo + interval '1 hour'
-    UNION ALL
-    SELECT fault_id, robot_id, axis, lo, hi, h
-      FROM f, generate_series(h_lo + interval '1 hour', h_hi, interval '1 hour') AS h
-     WHERE h_hi > h_lo + interval '1 hour'
 ), pairs AS MATERIALIZED (
     SELECT fh.fault_id, a.id
-      FROM fh JOIN a ON a.robot_id = fh.robot_id AND a.h = fh.h
+      FROM (SELECT fault_id, robot_id, axis, lo, hi, h_lo AS h FROM f WHERE h_hi <= h_lo + interval '1 hour'
+            UNION ALL
+            SELECT fault_id, robot_id, axis, lo, hi, h_hi FROM f WHERE h_hi = h_lo + interval '1 hour') fh
+      JOIN a ON a.robot_id = fh.robot_id AND a.h = fh.h
      WHERE (a.axis IS NULL OR fh.axis IS NULL OR a.axis = fh.axis)
        AND a.ts_start <= fh.hi AND a.ts_end >= fh.lo
+    UNION ALL
+    SELECT f.fault_id, a.id
+      FROM f JOIN a ON a.robot_id = f.robot_id
+     WHERE f.h_hi > f.h_lo + interval '1 hour'
+       AND (a.axis IS NULL OR f.axis IS NULL OR a.axis = f.axis)
+       AND a.ts_start <= f.hi AND a.ts_end >= f.lo
 ), caught AS MATERIALIZED (
     SELECT f.kind, f.level, EXISTS (SELECT FROM pairs p WHERE p.fault_id = f.fault_id) AS hit FROM f
 ), explained AS MATERIALIZED (
