@@ -25,7 +25,7 @@ WITH a AS MATERIALIZED (
        AND ($3::integer IS NULL OR robot_id = $3::integer)
 ), f AS MATERIALIZED (
     SELECT fault_id, robot_id, axis, kind, level, lo, hi,
-           date_bin('1 hour', lo - (SELECT max(ts_end - ts_start) FROM a), 'epoch') AS h_lo,
+           date_bin('1 hour', lo - greatest((SELECT max(ts_end - ts_start) FROM a), interval '0'), 'epoch') AS h_lo,
            date_bin('1 hour', hi, 'epoch') AS h_hi
       FROM (SELECT fault_id, robot_id, axis, kind, level,
                    ts_start - interval '60 s' AS lo, ts_end + interval '60 s' AS hi
