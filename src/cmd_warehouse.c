@@ -165,7 +165,7 @@ static int wh_refresh_day(wh_refresh *w, int64_t day, int64_t lo, int64_t hi, ch
              "DECLARE wh_refresh_cur NO SCROLL CURSOR FOR SELECT robot_id, minute, rows, active, "
              "n1, s1, q1, mn1, mx1, h1, n2, s2, q2, mn2, mx2, h2, n3, s3, q3, mn3, mx3, h3, n4, s4, "
              "q4, mn4, mx4, h4, n5, s5, q5, mn5, mx5, h5, n6, s6, q6, mn6, mx6, h6, n7, s7, q7, mn7, "
-             "mx7, h7, n8, s8, q8, mn8, mx8, h8 FROM dw.fact_reading_minute WHERE minute >= $1 AND "
+             "mx7, h7, n8, s8, q8, mn8, mx8, h8, run_us FROM dw.fact_reading_minute WHERE minute >= $1 AND "
              "minute < $2%s", rf);
     if (wh_exec(w->conn, sql, 3, pd, err, errlen) || wh_drain(w, wh_minute_rows, err, errlen))
         goto fail;

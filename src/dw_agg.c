@@ -32,6 +32,11 @@ int dw_agg_bin(double v)
     return v < 0 ? -b : b;
 }
 
+int64_t dw_agg_run_us(int64_t rows, int64_t active)
+{
+    return rows > 0 ? (INT64_C(120000000) * active + rows) / (2 * rows) : 0;
+}
+
 int64_t dw_agg_scaled(double v)
 {
     double x = rint(v * 1e6);
@@ -52,7 +57,7 @@ static void dw_agg_cell_clear(dw_agg_cell *c, int32_t robot, int64_t t)
     c->robot = robot;
     c->used = 1;
     c->t = t;
-    c->rows = c->active = 0;
+    c->rows = c->active = c->run_us = 0;
     for (int a = 0; a < READING_AXES; a++) {
         dw_agg_axis *x = &c->ax[a];
         x->n = 0;
@@ -241,6 +246,7 @@ void dw_agg_cell_merge(dw_agg *a, dw_agg_cell *dst, const dw_agg_cell *src)
 {
     dst->rows += src->rows;
     dst->active += src->active;
+    dst->run_us += src->run_us;
     for (int k = 0; k < READING_AXES; k++) {
         dw_agg_axis *x = &dst->ax[k];
         const dw_agg_axis *y = &src->ax[k];
@@ -265,7 +271,8 @@ void dw_agg_merge_into(dw_agg *dst, const dw_agg *src)
 
 int dw_agg_cell_equal(const dw_agg_cell *x, const dw_agg_cell *y)
 {
-    if (x->robot != y->robot || x->t != y->t || x->rows != y->rows || x->active != y->active)
+    if (x->robot != y->robot || x->t != y->t || x->rows != y->rows || x->active != y->active ||
+        x->run_us != y->run_us)
         return 0;
     for (int k = 0; k < READING_AXES; k++) {
         const dw_agg_axis *p = &x->ax[k], *q = &y->ax[k];
@@ -384,6 +391,7 @@ void dw_agg_params_add(dw_agg_params *p, const dw_agg_cell *c)
         p->off[a] += x->hlen;
         dw_put_int4(&q[6], (int32_t)p->off[a]);
     }
+    dw_put_int8(&p->p[DW_AGG_NPARAMS - 1], c->run_us);
     p->n++;
 }
 
@@ -398,9 +406,10 @@ void dw_agg_params_end(dw_agg_params *p, const char *values[DW_AGG_NPARAMS],
         size_t n = p->n;
         if (i == 1) oid = p->as_date ? DW_OID_DATE : DW_OID_TIMESTAMPTZ;
         else if (i < 4) oid = DW_OID_INT4;
+        else if (i == DW_AGG_NPARAMS - 1) oid = DW_OID_INT8;
         else oid = axis_oids[(i - 4) % 7];
-        if (i >= 4 && (i - 4) % 7 == 5) n = p->off[(i - 4) / 7];
-        if (i >= 4 && (i - 4) % 7 == 6) n = p->n + 1;
+        if (i >= 4 && i < DW_AGG_NPARAMS - 1 && (i - 4) % 7 == 5) n = p->off[(i - 4) / 7];
+        if (i >= 4 && i < DW_AGG_NPARAMS - 1 && (i - 4) % 7 == 6) n = p->n + 1;
         buf *o = &p->out[i];
         buf_reset(o);
         if (n == 0) {
@@ -527,6 +536,13 @@ int dw_agg_read_row(dw_agg *a, int as_date, const char *const *vals, const int *
     row.rows = rows;
     row.active = active;
     int rc = 0;
+    {
+        const char *v = vals[DW_AGG_NFIELDS - 1];
+        int l = lens[DW_AGG_NFIELDS - 1];
+        if (l != 8) return -1;
+        row.run_us = (int64_t)copybin_get64((const uint8_t *)v);
+        if (row.run_us < 0) return -1;
+    }
     for (int k = 0; k < READING_AXES && !rc; k++) {
         dw_agg_axis *x = &row.ax[k];
         const char *const *v = vals + 4 + 6 * k;

@@ -46,6 +46,8 @@ typedef struct dw_agg_cell {
     int64_t t;         /* period start, µs since 1970-01-01 UTC */
     int64_t rows;      /* readings */
     int64_t active;    /* readings with some axis non-zero */
+    int64_t run_us;    /* running time, µs: a minute's dw_agg_run_us (once set), an hour's or a
+                          day's the sum of its minutes' */
     dw_agg_axis ax[READING_AXES];
 } dw_agg_cell;
 
@@ -61,6 +63,10 @@ typedef struct dw_agg {
 /* The histogram bin of v: 0 for v == 0; else sign(v) * (1 + floor(ln(|v| / 1e-3) / ln(1.02)))
  * clamped to 1..DW_AGG_BIN_MAX in magnitude (|v| < 1e-3 is ±1). */
 int dw_agg_bin(double v);
+
+/* A minute's running time in µs: round(6e7 * active / rows), half up, in integers (0 for no
+ * rows) — what dw.fact_reading_minute's generated column run_us holds (sql/016). */
+int64_t dw_agg_run_us(int64_t rows, int64_t active);
 
 /* rint(v * 1e6) (half to even), clamped to ±DW_AGG_SCALED_MAX: what s and q sum. */
 int64_t dw_agg_scaled(double v);
@@ -108,8 +114,9 @@ size_t dw_agg_i128_text(dw_agg_i128 v, char *out);
  *   3 active int4[], then per axis a (from 4 + 7a): n int4[], s numeric[], q numeric[],
  *   mn float8[], mx float8[], h int8[] (every cell's histogram entries (bin << 32) | count,
  *   concatenated), ho int4[] (offsets: the cell k's entries are h[ho[k] + 1 : ho[k + 1]],
- *   1-based; one more element than cells). */
-#define DW_AGG_NPARAMS (4 + 7 * READING_AXES)
+ *   1-based; one more element than cells); last (4 + 7 * READING_AXES) run_us int8[] (which a
+ *   minute's statement leaves out: the table computes it). */
+#define DW_AGG_NPARAMS (5 + 7 * READING_AXES)
 
 typedef struct dw_agg_params {
     int as_date;               /* the period column is a date (days) */
@@ -134,11 +141,11 @@ void dw_agg_params_free(dw_agg_params *p);
 
 /* Decodes one row of a binary result holding, in this order: robot_id int4, the period
  * (timestamptz, or date when as_date), rows int4, active int4, then per axis n int4, s numeric,
- * q numeric, mn float8, mx float8, h int8[] (entries (bin << 32) | count) — 4 + 6 * READING_AXES fields: vals[i], lens[i] (-1:
- * NULL). Adds it to the cell of a holding its period (a cell merge: minute rows read into an
+ * q numeric, mn float8, mx float8, h int8[] (entries (bin << 32) | count), then run_us int8 —
+ * 5 + 6 * READING_AXES fields: vals[i], lens[i] (-1: NULL). Adds it to the cell of a holding its period (a cell merge: minute rows read into an
  * hour dw_agg add up to their hours). Returns 0, or -1 if a field is
  * malformed, NULL, out of range or not an integer (the dw_agg may then hold part of it). */
-#define DW_AGG_NFIELDS (4 + 6 * READING_AXES)
+#define DW_AGG_NFIELDS (5 + 6 * READING_AXES)
 int dw_agg_read_row(dw_agg *a, int as_date, const char *const *vals, const int *lens);
 
 #endif

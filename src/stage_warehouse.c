@@ -40,15 +40,23 @@ const char *warehouse_column(warehouse_level level)
     return wh_columns[level];
 }
 
-/* The column list "robot_id, minute, rows, active, n1, s1, q1, mn1, mx1, h1, ..." with an
- * optional prefix ("f.") on each name. */
-static void wh_columns_list(buf *b, warehouse_level level, const char *prefix)
+/* The column list "robot_id, minute, rows, active, n1, s1, q1, mn1, mx1, h1, ..., run_us" with
+ * an optional prefix ("f.") on each name; without run_us if !run_us. */
+static void wh_columns_list(buf *b, warehouse_level level, const char *prefix, int run_us)
 {
     buf_printf(b, "%srobot_id, %s%s, %srows, %sactive", prefix, prefix, wh_columns[level], prefix,
                prefix);
     for (int a = 1; a <= READING_AXES; a++)
         buf_printf(b, ", %sn%d, %ss%d, %sq%d, %smn%d, %smx%d, %sh%d", prefix, a, prefix, a, prefix,
                    a, prefix, a, prefix, a, prefix, a);
+    if (run_us) buf_printf(b, ", %srun_us", prefix);
+}
+
+/* The parameters a level's upsert takes: all but run_us for minutes, whose run_us the table
+ * generates from rows and active (sql/016). */
+static int wh_nparams(warehouse_level level)
+{
+    return level == WAREHOUSE_MINUTE ? DW_AGG_NPARAMS - 1 : DW_AGG_NPARAMS;
 }
 
 /* The statements of a level, built once. */
@@ -58,8 +66,9 @@ static const char *wh_upsert_sql(warehouse_level level)
     if (sql[level]) return sql[level];
     const char *ktype = level == WAREHOUSE_DAY ? "date" : "timestamptz";
     buf b = {0};
+    int ru = level != WAREHOUSE_MINUTE;
     buf_printf(&b, "INSERT INTO %s (", wh_tables[level]);
-    wh_columns_list(&b, level, "");
+    wh_columns_list(&b, level, "", ru);
     buf_puts(&b, ") SELECT u.r, u.k, u.rows, u.act");
     for (int a = 0; a < READING_AXES; a++) {
         int base = 4 + 7 * a; /* $base+1 .. $base+7: n s q mn mx h ho */
@@ -67,21 +76,24 @@ static const char *wh_upsert_sql(warehouse_level level)
                        "($%d::int4[])[u.i::int4 + 1]]",
                    a, a, a, a, a, base + 6, base + 7, base + 7);
     }
+    if (ru) buf_puts(&b, ", u.ru");
     buf_printf(&b, " FROM unnest($1::int4[], $2::%s[], $3::int4[], $4::int4[]", ktype);
     for (int a = 0; a < READING_AXES; a++) {
         int base = 4 + 7 * a;
         buf_printf(&b, ", $%d::int4[], $%d::numeric[], $%d::numeric[], $%d::float8[], $%d::float8[]",
                    base + 1, base + 2, base + 3, base + 4, base + 5);
     }
+    if (ru) buf_printf(&b, ", $%d::int8[]", DW_AGG_NPARAMS);
     buf_puts(&b, ") WITH ORDINALITY AS u(r, k, rows, act");
     for (int a = 0; a < READING_AXES; a++) buf_printf(&b, ", n%d, s%d, q%d, mn%d, mx%d", a, a, a, a, a);
-    buf_printf(&b, ", i) ON CONFLICT (robot_id, %s) DO UPDATE SET rows = EXCLUDED.rows, active = "
+    buf_printf(&b, "%s, i) ON CONFLICT (robot_id, %s) DO UPDATE SET rows = EXCLUDED.rows, active = "
                    "EXCLUDED.active",
-               wh_columns[level]);
+               ru ? ", ru" : "", wh_columns[level]);
     for (int a = 1; a <= READING_AXES; a++)
         buf_printf(&b, ", n%d = EXCLUDED.n%d, s%d = EXCLUDED.s%d, q%d = EXCLUDED.q%d, mn%d = "
                        "EXCLUDED.mn%d, mx%d = EXCLUDED.mx%d, h%d = EXCLUDED.h%d",
                    a, a, a, a, a, a, a, a, a, a, a, a);
+    if (ru) buf_puts(&b, ", run_us = EXCLUDED.run_us");
     buf_append(&b, "", 1);
     sql[level] = (char *)b.data;
     return sql[level];
@@ -93,7 +105,7 @@ static const char *wh_select_sql(warehouse_level level)
     if (sql[level]) return sql[level];
     buf b = {0};
     buf_puts(&b, "SELECT ");
-    wh_columns_list(&b, level, "f.");
+    wh_columns_list(&b, level, "f.", 1);
     buf_printf(&b, " FROM %s f JOIN unnest($1::int4[], $2::%s[]) AS k(r, t) ON f.robot_id = k.r "
                    "AND f.%s = k.t",
                wh_tables[level], level == WAREHOUSE_DAY ? "date" : "timestamptz", wh_columns[level]);
@@ -180,7 +192,7 @@ static int wh_upsert(PGconn *conn, warehouse_level level, dw_agg *cells, dw_agg_
     int lens[DW_AGG_NPARAMS], fmts[DW_AGG_NPARAMS];
     dw_agg_params_end(p, values, lens);
     for (int i = 0; i < DW_AGG_NPARAMS; i++) fmts[i] = 1;
-    PGresult *r = PQexecParams(conn, wh_upsert_sql(level), DW_AGG_NPARAMS, NULL, values, lens,
+    PGresult *r = PQexecParams(conn, wh_upsert_sql(level), wh_nparams(level), NULL, values, lens,
                                fmts, 0);
     int rc = 0;
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
@@ -320,6 +332,23 @@ static long wh_from_last(wh_stage *s, PGconn *conn, warehouse_level level, char 
     return merged;
 }
 
+/* Once the minutes hold their stored rows: each minute's running time becomes its own
+ * (dw_agg_run_us of its merged rows and active, what the table will generate), and its change
+ * from the stored one (summed into the cell by the merge) goes to its hour's and day's
+ * increments, so that their run_us stays the sum of their minutes'. */
+static void wh_run_deltas(wh_stage *s)
+{
+    dw_agg *m = &s->inc[WAREHOUSE_MINUTE];
+    for (size_t i = 0; i < m->cap; i++) {
+        dw_agg_cell *c = &m->cells[i];
+        if (!c->used) continue;
+        int64_t now = dw_agg_run_us(c->rows, c->active), delta = now - c->run_us;
+        c->run_us = now;
+        dw_agg_find(&s->inc[WAREHOUSE_HOUR], c->robot, dw_agg_period(c->t, DW_AGG_HOUR_US))->run_us += delta;
+        dw_agg_find(&s->inc[WAREHOUSE_DAY], c->robot, dw_agg_period(c->t, DW_AGG_DAY_US))->run_us += delta;
+    }
+}
+
 /* Writes the increments of a level: each cell merged with its stored row (from the last
  * commit's memory, else read back), then upserted. */
 static int wh_write_level(wh_stage *s, PGconn *conn, warehouse_level level, char *err,
@@ -330,6 +359,7 @@ static int wh_write_level(wh_stage *s, PGconn *conn, warehouse_level level, char
     long merged = wh_from_last(s, conn, level, err, errlen);
     if (merged < 0) return -1;
     if ((size_t)merged < cells->n && wh_read_back(conn, level, cells, s->hit, err, errlen)) return -1;
+    if (level == WAREHOUSE_MINUTE) wh_run_deltas(s);
     return wh_upsert(conn, level, cells, &s->params, err, errlen);
 }
 

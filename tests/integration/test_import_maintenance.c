@@ -182,7 +182,8 @@ static void test_json_lines(void **state)
 }
 
 /* Minutes of dw.fact_reading_minute for robot r from `from` on: n minutes with `rows` readings
- * of which `active` ran (axis columns are zero: reliability reads rows and active only). */
+ * of which `active` ran (axis columns are zero: reliability reads the running time, run_us, that
+ * the table computes from rows and active), and their hours and days (dw.rollup). */
 static void add_minutes(PGconn *conn, int r, const char *from, int n, int rows, int active)
 {
     buf b = {0};
@@ -190,7 +191,9 @@ static void add_minutes(PGconn *conn, int r, const char *from, int n, int rows, 
                    "interval '1 minute', %d, %d",
                r, from, rows, active);
     for (int a = 1; a <= 8; a++) buf_puts(&b, ", 0, 0, 0, 0, 0, '{}'");
-    buf_printf(&b, " FROM generate_series(0, %d) AS i", n - 1);
+    buf_printf(&b, " FROM generate_series(0, %d) AS i; SELECT dw.rollup(array_agg(robot_id), "
+                   "array_agg(minute)) FROM dw.fact_reading_minute WHERE robot_id = %d",
+               n - 1, r);
     buf_append(&b, "", 1);
     harness_exec(conn, (const char *)b.data);
     buf_free(&b);
@@ -281,6 +284,28 @@ static void test_feed_and_reliability(void **state)
                  "running_s, mtbf_s, mttr_s), ';' ORDER BY robot_id) FROM "
                  "dw.reliability('2024-01-01T00:00Z', '2024-01-02T00:00Z')",
                  "1|2|2|25200|12600|6300;2|2|1|||3600");
+
+    /* The running time over ranges that end inside hours and days: whole days from day rows,
+     * whole hours from hour rows, the minutes left from minute rows, each minute once. */
+    const char *running = "SELECT coalesce(string_agg(format('%s|%s', robot_id, run_us / 1000000), ';' "
+                          "ORDER BY robot_id), '') FROM dw.running_us($1, $2)";
+    static const char *const ranges[][3] = {
+        {"-infinity", "infinity", "1|25200"},
+        {"2023-12-31T23:00Z", "2024-01-02T00:00Z", "1|25200"},       /* an hour and a day */
+        {"2024-01-01T09:30Z", "2024-01-01T12:30Z", "1|2700"},        /* 30 min x 30 s + 30 x 60 s */
+        {"2024-01-01T08:00Z", "2024-01-01T13:15Z", "1|8100"},        /* 2 h x 1800 + 3600 + 15 x 60 */
+        {"2024-01-01T09:59:30Z", "2024-01-01T12:00:30Z", "1|60"},    /* 12:00 starts in range, 09:59 not */
+        {"2024-01-01T10:10Z", "2024-01-01T10:50Z", ""},
+    };
+    for (size_t i = 0; i < sizeof ranges / sizeof *ranges; i++) {
+        PGresult *r = PQexecParams(conn, running, 2, NULL, (const char *[]){ranges[i][0], ranges[i][1]},
+                                   NULL, NULL, 0);
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        if (strcmp(PQgetvalue(r, 0, 0), ranges[i][2]))
+            fail_msg("running_us(%s, %s) = '%s', expected '%s'", ranges[i][0], ranges[i][1],
+                     PQgetvalue(r, 0, 0), ranges[i][2]);
+        PQclear(r);
+    }
 
     /* An order closed later: its fact follows at the next sync (the rev watermark). */
     char *closed = file_with("cmms2.csv", "work_order,robot,axis,start,end,kind,text\n"

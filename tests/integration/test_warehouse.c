@@ -64,18 +64,19 @@ static int64_t exact_mismatches(PGconn *conn)
     return n;
 }
 
-/* Hours and days that are not the sums of their minutes (rows, s1, n8, the histogram total). */
+/* Hours and days that are not the sums of their minutes (rows, s1, n8, run_us, the histogram
+ * total). */
 static int64_t rollup_mismatches(PGconn *conn)
 {
     return harness_query_int(
         conn,
         "SELECT (SELECT count(*) FROM dw.fact_reading_hour h FULL JOIN (SELECT robot_id, date_trunc('hour', minute) "
-        "AS hour, sum(rows) AS rows, sum(s1) AS s1, sum(n8) AS n8, min(mn3) AS mn3 FROM dw.fact_reading_minute GROUP BY 1, 2) m "
-        "USING (robot_id, hour) WHERE h.rows IS DISTINCT FROM m.rows::int OR h.s1 IS DISTINCT FROM m.s1 OR "
+        "AS hour, sum(rows) AS rows, sum(s1) AS s1, sum(n8) AS n8, min(mn3) AS mn3, sum(run_us) AS run_us FROM dw.fact_reading_minute GROUP BY 1, 2) m "
+        "USING (robot_id, hour) WHERE h.rows IS DISTINCT FROM m.rows::int OR h.s1 IS DISTINCT FROM m.s1 OR h.run_us IS DISTINCT FROM m.run_us OR "
         "h.n8 IS DISTINCT FROM m.n8::int OR h.mn3 IS DISTINCT FROM m.mn3) + (SELECT count(*) FROM "
         "dw.fact_reading_day d FULL JOIN (SELECT robot_id, (hour AT TIME ZONE 'UTC')::date AS day, sum(rows) AS rows, "
-        "sum(q2) AS q2 FROM dw.fact_reading_hour GROUP BY 1, 2) h USING (robot_id, day) WHERE d.rows IS DISTINCT "
-        "FROM h.rows::int OR d.q2 IS DISTINCT FROM h.q2) + (SELECT count(*) FROM dw.fact_reading_day WHERE "
+        "sum(q2) AS q2, sum(run_us) AS run_us FROM dw.fact_reading_hour GROUP BY 1, 2) h USING (robot_id, day) WHERE d.rows IS DISTINCT "
+        "FROM h.rows::int OR d.q2 IS DISTINCT FROM h.q2 OR d.run_us IS DISTINCT FROM h.run_us) + (SELECT count(*) FROM dw.fact_reading_day WHERE "
         "rows <> (SELECT sum(e & 4294967295) FROM unnest(h1) AS u(e)))");
 }
 

@@ -66,6 +66,22 @@ static void test_scaled(void **state)
 }
 
 /* Exact sums, min, max and the histogram of a few readings worked by hand. */
+/* A minute's running time: 60 s x active / rows in µs, half up, as sql/016's generated column
+ * computes it in bigint arithmetic. */
+static void test_run_us(void **state)
+{
+    (void)state;
+    assert_int_equal(dw_agg_run_us(0, 0), 0);
+    assert_int_equal(dw_agg_run_us(60, 60), 60000000);
+    assert_int_equal(dw_agg_run_us(60, 0), 0);
+    assert_int_equal(dw_agg_run_us(3, 1), 20000000);
+    assert_int_equal(dw_agg_run_us(7, 1), 8571429);  /* 8571428.57 */
+    assert_int_equal(dw_agg_run_us(7, 3), 25714286); /* 25714285.71 */
+    assert_int_equal(dw_agg_run_us(16, 1), 3750000);
+    assert_int_equal(dw_agg_run_us(120000000, 1), 1); /* 0.5 rounds up */
+    assert_int_equal(dw_agg_run_us(120000001, 1), 0);
+}
+
 static void test_exact(void **state)
 {
     (void)state;
@@ -254,6 +270,8 @@ static void test_binary_round_trip(void **state)
         dw_agg_init(&a, period);
         dw_agg_init(&back, period);
         dw_agg_add(&a, rows, 3000);
+        for (size_t i = 0; i < a.cap; i++) /* run_us travels too (any non-negative value) */
+            if (a.cells[i].used) a.cells[i].run_us = (int64_t)rng_below(&g, UINT64_C(1) << 40);
         dw_agg_params p;
         memset(&p, 0, sizeof p);
         dw_agg_params_reset(&p, as_date);
@@ -271,8 +289,9 @@ static void test_binary_round_trip(void **state)
             ev[i] = malloc(max * sizeof *ev[i]);
             el[i] = malloc(max * sizeof *el[i]);
             size_t got = split_array(values[i], lengths[i], ev[i], el[i], max);
-            if (i >= 4 && (i - 4) % 7 == 6) assert_int_equal(got, ncell + 1);
-            else if (!(i >= 4 && (i - 4) % 7 == 5)) assert_int_equal(got, ncell);
+            int axis_part = i >= 4 && i < DW_AGG_NPARAMS - 1 ? (i - 4) % 7 : -1;
+            if (axis_part == 6) assert_int_equal(got, ncell + 1);
+            else if (axis_part != 5) assert_int_equal(got, ncell);
         }
         for (size_t k = 0; k < ncell; k++) {
             const char *f[DW_AGG_NFIELDS];
@@ -297,6 +316,8 @@ static void test_binary_round_trip(void **state)
                 f[4 + 6 * x + 5] = (const char *)h[x].data;
                 fl[4 + 6 * x + 5] = (int)h[x].len;
             }
+            f[DW_AGG_NFIELDS - 1] = ev[DW_AGG_NPARAMS - 1][k];
+            fl[DW_AGG_NFIELDS - 1] = el[DW_AGG_NPARAMS - 1][k];
             assert_int_equal(dw_agg_read_row(&back, as_date, f, fl), 0);
             for (int x = 0; x < READING_AXES; x++) buf_free(&h[x]);
         }
@@ -341,6 +362,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bin_edges),
         cmocka_unit_test(test_scaled),
+        cmocka_unit_test(test_run_us),
         cmocka_unit_test(test_exact),
         cmocka_unit_test(test_merge_order),
         cmocka_unit_test(test_binary_round_trip),
