@@ -16,7 +16,7 @@ static void cmd_query_usage(FILE *f)
                "       pgpulse query --list       the analyses, and what each answers\n"
                "       pgpulse query --describe NAME   one analysis's documentation and SQL\n\n"
                "  --from TS, --to TS  the range [from, to) of stream time (ISO 8601); default: all\n"
-               "                      (percentiles: the latest UTC day holding data)\n"
+               "                      (percentiles: the latest whole UTC day)\n"
                "  --robot N           one robot (default: all)\n"
                "  --format F          table (default), csv or json\n"
                "  --db URL            database (default: $PGPULSE_DB, PG* variables, private cluster)\n");

@@ -10,18 +10,20 @@
 -- Risk rows: the metric's value; baseline and ratio empty. Robot does not apply (the figures
 -- are the fleet's).
 -- Columns: consumer, run, day, metric, value, baseline, ratio.
-WITH m AS (
-    SELECT r.consumer, r.name AS run, rm.key, rm.step, rm.ts, rm.value,
-           row_number() OVER (PARTITION BY rm.run_id, rm.key, date_trunc('day', rm.ts)
-                              ORDER BY rm.step DESC) AS k
+WITH lastday AS (
+    -- per run, key and day, the last step written (a hash aggregate: no sort of the log)
+    SELECT rm.run_id, rm.key, max(rm.step) AS step
       FROM run_metric rm
-      JOIN run r ON r.run_id = rm.run_id
      WHERE (rm.key LIKE 'mae%' OR rm.key IN ('roc_auc', 'pr_auc', 'recall', 'precision', 'lead_h_median'))
        AND ($1::timestamptz IS NULL OR rm.ts >= $1::timestamptz)
        AND ($2::timestamptz IS NULL OR rm.ts < $2::timestamptz)
        AND ($3::integer IS NULL OR true)
+     GROUP BY rm.run_id, rm.key, date_trunc('day', rm.ts)
 ), last AS (
-    SELECT * FROM m WHERE k = 1
+    SELECT r.consumer, r.name AS run, rm.key, rm.step, rm.ts, rm.value
+      FROM lastday d
+      JOIN run_metric rm ON rm.run_id = d.run_id AND rm.key = d.key AND rm.step = d.step
+      JOIN run r ON r.run_id = d.run_id
 ), naive AS (
     SELECT consumer, run, ts, regexp_replace(key, '^mae_[a-z_]+[.]', 'mae.') AS key, min(value) AS baseline
       FROM last WHERE key ~ '^mae_(last|prev_run|prev_cycle|mean|median)[.]'

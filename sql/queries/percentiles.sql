@@ -1,7 +1,9 @@
 -- percentiles: each robot's current per axis while it runs: mean, p50, p90, p99, max.
 --
--- Current means, by default (no --from, no --to), the latest UTC day holding data (of the robot,
--- with --robot): the day so far when it is today. Otherwise the range [from, to) given.
+-- Current means, by default (no --from, no --to), the latest whole UTC day: the last day holding
+-- data (of the robot, with --robot) before the newest one, which may still be filling (today,
+-- or the minutes past midnight); the newest when it is the only one. Otherwise the range
+-- [from, to) given.
 -- Reads dw.fact_reading_day for the whole days in range and dw.fact_reading_hour for the hours
 -- at its ragged ends: the sums and the histograms (bins 2 % wide: a percentile is within 1 % of
 -- the exact one), merged bin by bin. Running readings only: an axis reading exactly 0 is idle,
@@ -11,16 +13,22 @@
 -- (How: a robot and axis with one histogram in range — the default's one day row — is read as
 -- it is stored, less its bin 0 (the idle readings, count = rows - n); only several are unnested
 -- and merged, which costs about a microsecond per entry: some 0.3 s for a week of 50 robots.)
-WITH b AS (
+WITH dflt AS (
+    -- the default day: the last holding data before the newest one (which may still be
+    -- filling: today, or the minutes past midnight), or the newest when it is the only one
+    SELECT coalesce((SELECT max(d.day) FROM dw.fact_reading_day d
+                      WHERE d.day < x.mx AND ($3::integer IS NULL OR d.robot_id = $3::integer)),
+                    x.mx) AS day
+      FROM (SELECT max(day) AS mx FROM dw.fact_reading_day
+             WHERE $3::integer IS NULL OR robot_id = $3::integer) x
+), b AS (
     SELECT coalesce($1::timestamptz,
                     CASE WHEN $2::timestamptz IS NULL THEN
-                        (SELECT max(day)::timestamp AT TIME ZONE 'UTC' FROM dw.fact_reading_day
-                          WHERE $3::integer IS NULL OR robot_id = $3::integer) END,
+                        (SELECT day::timestamp AT TIME ZONE 'UTC' FROM dflt) END,
                     '-infinity') AS lo,
            coalesce($2::timestamptz,
                     CASE WHEN $1::timestamptz IS NULL THEN
-                        (SELECT (max(day) + 1)::timestamp AT TIME ZONE 'UTC' FROM dw.fact_reading_day
-                          WHERE $3::integer IS NULL OR robot_id = $3::integer) END,
+                        (SELECT (day + 1)::timestamp AT TIME ZONE 'UTC' FROM dflt) END,
                     'infinity') AS hi
 ), r AS (
     -- The whole days [dlo, dhi) inside [lo, hi), read from the day rows; the hours around them.

@@ -7,7 +7,9 @@
 -- horizon_h, as_of (stream time it was made at), model_version, last_failure.
 --
 -- (How: the (consumer, robot) pairs are found by skipping through prediction's primary key,
--- one probe each, and each pair's risks are read from the same key, not the forecasts.)
+-- one probe each; the risk horizons in use come from dw.fact_prediction_hour (the warehouse's
+-- prediction feed), and each pair's newest risk per horizon is one backward step of the same
+-- key: no pair's history is read.)
 WITH RECURSIVE cr AS (
     (SELECT consumer, robot_id FROM prediction
       WHERE $3::integer IS NULL OR robot_id = $3::integer
@@ -19,14 +21,19 @@ WITH RECURSIVE cr AS (
            WHERE (p.consumer, p.robot_id) > (cr.consumer, cr.robot_id)
              AND ($3::integer IS NULL OR p.robot_id = $3::integer)
            ORDER BY p.consumer, p.robot_id LIMIT 1) n
+), hz AS (
+    SELECT DISTINCT horizon FROM dw.fact_prediction_hour WHERE kind = 'risk' AND axis = 0
 ), latest AS (
-    SELECT cr.consumer, cr.robot_id, p.value, p.horizon, p.ts, p.model_version
-      FROM cr CROSS JOIN LATERAL (
+    SELECT DISTINCT ON (cr.consumer, cr.robot_id) cr.consumer, cr.robot_id, p.value, p.horizon,
+           p.ts, p.model_version
+      FROM cr CROSS JOIN hz CROSS JOIN LATERAL (
           SELECT value, horizon, ts, model_version FROM prediction p
            WHERE p.consumer = cr.consumer AND p.robot_id = cr.robot_id AND p.kind = 'risk'
+             AND p.axis = 0 AND p.horizon = hz.horizon
              AND ($1::timestamptz IS NULL OR p.ts >= $1::timestamptz)
              AND ($2::timestamptz IS NULL OR p.ts < $2::timestamptz)
            ORDER BY p.ts DESC LIMIT 1) p
+     ORDER BY cr.consumer, cr.robot_id, p.ts DESC
 )
 SELECT l.consumer, l.robot_id, r.name, round(l.value::numeric, 4) AS risk, round(l.horizon / 3600.0, 1) AS horizon_h,
        l.ts AS as_of, l.model_version,

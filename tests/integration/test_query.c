@@ -237,12 +237,17 @@ static void test_percentiles(void **state)
     json_decref(j);
 }
 
-/* percentiles by default (no --from, no --to) reads the latest UTC day holding data, and several
- * histograms of one robot and axis are merged bin by bin. Added for this test, and removed after
- * it: robot 1, 2026-01-02 00:00, 20 readings, all running; axis 1: 10 x 4.0 and 10 x 8.0.
- *   Default: the latest day is 2026-01-02, which only robot 1 has: 8 rows; axis 1: 20 readings,
- *     mean 6.0, p50 4.0 (the 10th of 20), p90 and p99 8.0, max 8.0.
- *   Default with --robot 2: robot 2's latest day, 2026-01-01: 50 readings, all idle.
+/* percentiles by default (no --from, no --to) reads the latest whole UTC day: the last day
+ * holding data before the newest one; and several histograms of one robot and axis are merged
+ * bin by bin. Added for this test, and removed after it: robot 1, 2026-01-02 00:00, 20 readings,
+ *  all running; axis 1: 10 x 4.0 and 10 x 8.0.
+ *   Default: the newest day is 2026-01-02 (robot 1's minute just past midnight), so the day read
+ *     is 2026-01-01, every robot's: 24 rows; robot 1, axis 1: 200 readings, 130 running: 80 x
+ *     1.0, 40 x 2.0, 10 x 10.0: mean 260 / 130 = 2.0, p50 (the 65th) 1.0, p90 (the 117th) 2.0,
+ *     p99 (the 129th) 10.0, max 10.0.
+ *   --from 2026-01-02 alone: [from, infinity), the new day: 8 rows; axis 1: 20 readings, mean
+ *     6.0, p50 4.0 (the 10th of 20), p90 and p99 8.0, max 8.0.
+ *   Default with --robot 2: robot 2's only day, 2026-01-01: 50 readings, all idle.
  *   --from 2026-01-01 --to 2026-01-03 --robot 1 (two day rows, merged): 220 readings, 150
  *     running: 80 x 1.0, 40 x 2.0, 10 x 4.0, 10 x 8.0, 10 x 10.0 (cumulative 80, 120, 130, 140,
  *     150): p50 (the 75th) 1.0, p90 (the 135th) 8.0, p99 (the 149th) 10.0; mean 380 / 150.
@@ -265,8 +270,21 @@ static void test_percentiles_default(void **state)
     harness_exec(c, "SELECT dw.rollup(ARRAY[1], ARRAY['2026-01-02 00:00Z'::timestamptz])");
 
     json_t *j = run_json("percentiles", NULL);
-    assert_int_equal(json_array_size(j), 8);
+    assert_int_equal(json_array_size(j), 24);
     json_t *r = json_array_get(j, 0);
+    assert_float_equal(num(r, "robot_id"), 1, 0);
+    assert_float_equal(num(r, "readings"), 200, 0);
+    assert_float_equal(num(r, "running"), 130, 0);
+    assert_float_equal(num(r, "mean"), 2.0, 1e-9);
+    assert_float_equal(num(r, "p50"), 1.0, 0.01);
+    assert_float_equal(num(r, "p90"), 2.0, 0.02);
+    assert_float_equal(num(r, "p99"), 10.0, 0.1);
+    assert_float_equal(num(r, "max"), 10.0, 0);
+    json_decref(j);
+    /* --from alone is [from, infinity): the new day. */
+    j = run_json("percentiles", (const char *[]){"--from", "2026-01-02T00:00:00Z", NULL});
+    assert_int_equal(json_array_size(j), 8);
+    r = json_array_get(j, 0);
     assert_float_equal(num(r, "robot_id"), 1, 0);
     assert_float_equal(num(r, "readings"), 20, 0);
     assert_float_equal(num(r, "running"), 20, 0);
@@ -276,11 +294,6 @@ static void test_percentiles_default(void **state)
     assert_float_equal(num(r, "p90"), 8.0, 0.08);
     assert_float_equal(num(r, "p99"), 8.0, 0.08);
     assert_float_equal(num(r, "max"), 8.0, 0);
-    json_decref(j);
-    /* --from alone is [from, infinity): here the same day. */
-    j = run_json("percentiles", (const char *[]){"--from", "2026-01-02T00:00:00Z", NULL});
-    assert_int_equal(json_array_size(j), 8);
-    assert_float_equal(num(json_array_get(j, 0), "readings"), 20, 0);
     json_decref(j);
 
     j = run_json("percentiles", (const char *[]){"--robot", "2", NULL});
@@ -537,7 +550,10 @@ static void test_top_risk(void **state)
                     "SELECT 'c', r, t, 'risk', 0, 86400, t + interval '1 day', v, 4 FROM (VALUES "
                     "(1, '2026-01-05 00:00Z'::timestamptz, 0.3), (1, '2026-01-05 00:10Z', 0.7), "
                     "(2, '2026-01-05 00:05Z', 0.5)) x(r, t, v);"
-                    "INSERT INTO maintenance_event (robot_id, kind, ts, source) VALUES (2, 'failure', '2026-01-04 12:00Z', 'test')");
+                    "INSERT INTO maintenance_event (robot_id, kind, ts, source) VALUES (2, 'failure', '2026-01-04 12:00Z', 'test');"
+                    /* the risk horizons in use come from the warehouse's prediction feed */
+                    "INSERT INTO stream_consumer (consumer, stages, source_kind) VALUES ('c', '{warehouse}', 'poll') "
+                    "ON CONFLICT DO NOTHING; SELECT dw.sync_feeds('c')");
     PQfinish(c);
     json_t *j = run_json("top_risk", NULL);
     assert_int_equal(json_array_size(j), 2);
