@@ -155,6 +155,15 @@ static void fig_stream(const report_stream *s, int detected, report_fig *f)
                  "%.10s %.5s to %.10s %.5s UTC; no anomaly detection has run over this period.",
                  s->from_text, s->from_text + 11, s->to_text, s->to_text + 11);
     }
+    if (s->from_minutes) {
+        /* The raw readings of the window were dropped (retention): say what is drawn. */
+        size_t n = strlen(f->caption);
+        snprintf(f->caption + n, sizeof f->caption - n,
+                 " The raw readings of this window are gone (warehouse retention): the line is each "
+                 "minute's min and max from the warehouse's minute rollups.");
+        n = strlen(short_caption);
+        snprintf(short_caption + n, sizeof short_caption - n, " Min and max per minute (raw readings dropped).");
+    }
     plot_set_caption(p, short_caption);
 }
 
