@@ -15,6 +15,7 @@
 #define WIDE_W 800.0
 #define WIDE_H 330.0
 #define CURVE_POINTS 200
+#define STREAM_GAP_S 10.0 /* the shortest silence that breaks a streaming chart's line */
 
 static const plot_rgb INK = {0.1, 0.1, 0.12};
 
@@ -110,12 +111,14 @@ static void fig_stream(const report_stream *s, int detected, report_fig *f)
     for (size_t i = 0; i < s->nspans; i++)
         plot_add_span(p, s->spans[i].error ? "ERROR episode" : "ALERT episode",
                       s->spans[i].error ? PLOT_ERROR : PLOT_ALERT, s->spans[i].t0, s->spans[i].t1);
-    /* min and max per bucket as one zigzag line; a missing bucket breaks it (the robot was
-     * silent). */
+    /* min and max per bucket as one zigzag line; a silence longer than STREAM_GAP_S (and than
+     * 1.5 buckets) breaks it. Shorter ones are the sampling's jitter: a robot sampled about
+     * once a second leaves one-second buckets empty now and then. */
     size_t m = 0;
+    double gap = fmax(1.5 * s->bucket_s, STREAM_GAP_S);
     double *x = xmalloc((3 * s->n + 1) * sizeof *x), *y = xmalloc((3 * s->n + 1) * sizeof *y);
     for (size_t i = 0; i < s->n; i++) {
-        if (i > 0 && s->t[i] - s->t[i - 1] > 1.5 * s->bucket_s) {
+        if (i > 0 && s->t[i] - s->t[i - 1] > gap) {
             x[m] = s->t[i];
             y[m++] = NAN;
         }
@@ -136,9 +139,9 @@ static void fig_stream(const report_stream *s, int detected, report_fig *f)
              "(orange) and %lld ERROR (red) episodes of robot %d on axis %d or the whole robot. "
              "Each span covers an episode's first to last flagged reading and is drawn at least "
              "%.0f units of 800 wide so that a short one shows; a gap in the line is a time the robot "
-             "sent nothing.",
+             "sent nothing (%.0f s or more).",
              s->from_text, s->to_text, s->to - s->from < REPORT_STREAM_WINDOW_S - 1 ? "whole period" : "6 hours",
-             (long long)s->alerts, (long long)s->errors, s->robot, s->axis, PLOT_SPAN_MIN_W);
+             (long long)s->alerts, (long long)s->errors, s->robot, s->axis, PLOT_SPAN_MIN_W, gap);
     char short_caption[256];
     if (detected) {
         snprintf(short_caption, sizeof short_caption,
@@ -149,8 +152,8 @@ static void fig_stream(const report_stream *s, int detected, report_fig *f)
     } else {
         snprintf(f->caption, sizeof f->caption,
                  "%.16s to %.16s UTC: no anomaly detection has run over this period (no episodes "
-                 "in table anomaly); a gap in the line is a time the robot sent nothing.",
-                 s->from_text, s->to_text);
+                 "in table anomaly); a gap in the line is a time the robot sent nothing (%.0f s or more).",
+                 s->from_text, s->to_text, gap);
         snprintf(short_caption, sizeof short_caption,
                  "%.10s %.5s to %.10s %.5s UTC; no anomaly detection has run over this period.",
                  s->from_text, s->from_text + 11, s->to_text, s->to_text + 11);
