@@ -78,20 +78,24 @@ static int load_period(PGconn *conn, const char *from, const char *to, report_da
 /* The rollup rows that cover [$1, $2) (whole minutes) exactly once: the day facts of the whole
  * UTC days, the hour facts of the whole hours outside them, the minute facts of the rest. $3..$6
  * are the first and last whole hour and day boundaries (dw_bounds): constants, so that each
- * range is an index scan. Columns: robot_id, rows, active and per axis n, s, q, mn, mx, h. */
+ * range is an index scan. $7 the robots: 'all', 'sim' (named sim-N: pgpulse gen's, as gen
+ * itself tells them apart) or 'real' (the others). Columns: robot_id, rows, active and per
+ * axis n, s, q, mn, mx, h. */
 #define FACT_COLS                                                                                 \
     "robot_id, rows, active, n1, s1, q1, mn1, mx1, h1, n2, s2, q2, mn2, mx2, h2, n3, s3, q3, mn3, "  \
     "mx3, h3, n4, s4, q4, mn4, mx4, h4, n5, s5, q5, mn5, mx5, h5, n6, s6, q6, mn6, mx6, h6, n7, s7, " \
     "q7, mn7, mx7, h7, n8, s8, q8, mn8, mx8, h8"
 #define DW_SRC                                                                                    \
-    "src AS (SELECT " FACT_COLS " FROM dw.fact_reading_day WHERE day >= ($5::timestamptz AT TIME "   \
+    "src0 AS (SELECT " FACT_COLS " FROM dw.fact_reading_day WHERE day >= ($5::timestamptz AT TIME "   \
     "ZONE 'UTC')::date AND day < ($6::timestamptz AT TIME ZONE 'UTC')::date "                      \
     "UNION ALL SELECT " FACT_COLS " FROM dw.fact_reading_hour WHERE (hour >= $3::timestamptz AND "  \
     "hour < least($5::timestamptz, $4::timestamptz)) OR (hour >= greatest($6::timestamptz, "       \
     "$5::timestamptz, $3::timestamptz) AND hour < $4::timestamptz) "                               \
     "UNION ALL SELECT " FACT_COLS " FROM dw.fact_reading_minute WHERE (minute >= $1::timestamptz " \
     "AND minute < least($3::timestamptz, $2::timestamptz)) OR (minute >= greatest($4::timestamptz, " \
-    "$3::timestamptz) AND minute < $2::timestamptz))"
+    "$3::timestamptz) AND minute < $2::timestamptz)), "                                           \
+    "src AS (SELECT * FROM src0 WHERE $7::text = 'all' OR (($7::text = 'sim') = EXISTS (SELECT 1 "   \
+    "FROM robot WHERE robot.robot_id = src0.robot_id AND robot.name LIKE 'sim-%')))"
 
 /* The period's hour and day boundaries for DW_SRC: the first whole hour's start, the last
  * whole hour's end, the same for days (UTC), as text in b[0..3]. */
@@ -112,21 +116,26 @@ static int dw_bounds(PGconn *conn, const report_data *d, char b[4][40], char *er
     return 0;
 }
 
-/* The period's totals from the rollups; rollups empty for a period with readings is an error
- * that names the refresh. */
-static int load_totals(PGconn *conn, report_data *d, const char *const *p, char *err, size_t errlen)
+/* The totals of a robot set from the rollups into g (p: DW_SRC's parameters). */
+static int load_totals(PGconn *conn, report_group *g, const char *const *p, char *err, size_t errlen)
 {
     PGresult *r = query(conn,
                         "WITH " DW_SRC " SELECT sum(rows), count(DISTINCT robot_id), sum(rows - active) "
                         "FROM src",
-                        6, p, err, errlen);
+                        7, p, err, errlen);
     if (!r) return -1;
-    d->readings = count(r, 0, 0);
-    d->robots = count(r, 0, 1);
-    d->idle_rows = count(r, 0, 2);
+    g->readings = count(r, 0, 0);
+    g->robots = count(r, 0, 1);
+    g->idle_rows = count(r, 0, 2);
     PQclear(r);
-    if (d->readings > 0) return 0;
-    r = query(conn, "SELECT EXISTS (SELECT 1 FROM reading WHERE " PERIOD ")", 2, p, err, errlen);
+    return 0;
+}
+
+/* Rollups empty for a period with readings: an error that names the refresh. */
+static int empty_rollups(PGconn *conn, const report_data *d, char *err, size_t errlen)
+{
+    const char *p[] = {d->from_text, d->to_text};
+    PGresult *r = query(conn, "SELECT EXISTS (SELECT 1 FROM reading WHERE " PERIOD ")", 2, p, err, errlen);
     if (!r) return -1;
     int raw = PQgetvalue(r, 0, 0)[0] == 't';
     PQclear(r);
@@ -187,14 +196,13 @@ static void axis_from_hist(report_axis *x, const axis_hist *h, double mn, double
     x->outside = llround(outside);
 }
 
-/* The per-axis statistics: exact sums from the rollups, quantiles and bins from their merged
- * log histograms. */
-static int load_axes(PGconn *conn, report_data *d, char *err, size_t errlen)
+/* A robot set's totals and per-axis statistics: exact sums from the rollups, quantiles and bins
+ * from their merged log histograms (p: DW_SRC's parameters). */
+static int load_group(PGconn *conn, report_group *g, const char *const *p, char *err, size_t errlen)
 {
-    char b[4][40];
-    if (dw_bounds(conn, d, b, err, errlen)) return -1;
-    const char *p[] = {d->from_text, d->to_text, b[0], b[1], b[2], b[3]};
-    if (load_totals(conn, d, p, err, errlen)) return -1;
+    if (load_totals(conn, g, p, err, errlen)) return -1;
+    if (g->readings == 0) return 0;
+    report_axis *axis = g->axis;
     /* Means and variances in numeric, exactly: mean = S / R / 1e6, variance = (Q R - S²) / R² /
      * 1e12, over all readings (R = rows) and over the running ones (R = n). */
     PGresult *r = query(
@@ -208,13 +216,13 @@ static int load_axes(PGconn *conn, report_data *d, char *err, size_t errlen)
         "SELECT a, r, r - n, (s / r / 1e6)::float8, (sqrt(greatest(q * r - s * s, 0)) / r / 1e6)::float8, "
         "(s / nullif(n, 0) / 1e6)::float8, (sqrt(greatest(q * n - s * s, 0)) / nullif(n, 0) / 1e6)::float8, "
         "mn, mx FROM g WHERE r > 0 ORDER BY a",
-        6, p, err, errlen);
+        7, p, err, errlen);
     if (!r) return -1;
     double mn[REPORT_AXES] = {0}, mx[REPORT_AXES] = {0};
     for (int i = 0; i < PQntuples(r); i++) {
         int a = atoi(PQgetvalue(r, i, 0));
         if (a < 1 || a > REPORT_AXES) continue;
-        report_axis *x = &d->axis[a - 1];
+        report_axis *x = &axis[a - 1];
         x->n = count(r, i, 1);
         x->zeros = count(r, i, 2);
         x->mean = num(r, i, 3);
@@ -229,7 +237,7 @@ static int load_axes(PGconn *conn, report_data *d, char *err, size_t errlen)
               "WITH " DW_SRC " SELECT v.a, e >> 32, sum(e & 4294967295) FROM src CROSS JOIN LATERAL "
               "(VALUES (1, h1), (2, h2), (3, h3), (4, h4), (5, h5), (6, h6), (7, h7), (8, h8)) v(a, h) "
               "CROSS JOIN LATERAL unnest(v.h) u(e) WHERE e >> 32 <> 0 GROUP BY 1, 2 ORDER BY 1, 2",
-              6, p, err, errlen);
+              7, p, err, errlen);
     if (!r) return -1;
     size_t rows = (size_t)PQntuples(r);
     report_hist_bin *all = xcalloc(rows ? rows : 1, sizeof *all);
@@ -244,8 +252,37 @@ static int load_axes(PGconn *conn, report_data *d, char *err, size_t errlen)
     }
     PQclear(r);
     for (int a = 0; a < REPORT_AXES; a++)
-        if (d->axis[a].n) axis_from_hist(&d->axis[a], &h[a], mn[a], mx[a]);
+        if (axis[a].n) axis_from_hist(&axis[a], &h[a], mn[a], mx[a]);
     free(all);
+    return 0;
+}
+
+/* The period's totals and statistics, of every robot, of the real ones and of the simulated
+ * ones; the UTC days with readings. */
+static int load_axes(PGconn *conn, report_data *d, char *err, size_t errlen)
+{
+    char b[4][40];
+    if (dw_bounds(conn, d, b, err, errlen)) return -1;
+    report_group all = {0};
+    const char *p[] = {d->from_text, d->to_text, b[0], b[1], b[2], b[3], "all"};
+    if (load_group(conn, &all, p, err, errlen)) return -1;
+    if (all.readings == 0) return empty_rollups(conn, d, err, errlen);
+    d->readings = all.readings;
+    d->robots = all.robots;
+    d->idle_rows = all.idle_rows;
+    memcpy(d->axis, all.axis, sizeof d->axis);
+    p[6] = "real";
+    if (load_group(conn, &d->real, p, err, errlen)) return -1;
+    p[6] = "sim";
+    if (load_group(conn, &d->sim, p, err, errlen)) return -1;
+    const char *pd[] = {d->from_text, d->to_text};
+    PGresult *r = query(conn,
+                        "SELECT count(DISTINCT date_trunc('day', hour, 'UTC')) FROM dw.fact_reading_hour "
+                        "WHERE hour >= date_trunc('hour', $1::timestamptz, 'UTC') AND hour < $2::timestamptz",
+                        2, pd, err, errlen);
+    if (!r) return -1;
+    d->days = count(r, 0, 0);
+    PQclear(r);
     return 0;
 }
 

@@ -53,6 +53,12 @@ typedef struct report_axis {
     int64_t outside;      /* non-zero values beyond the bins (the tails), rounded */
 } report_axis;
 
+/* A set of robots' totals and per-axis statistics over the period, from the rollups. */
+typedef struct report_group {
+    int64_t robots, readings, idle_rows;       /* idle rows: every axis exactly 0 */
+    report_axis axis[REPORT_AXES];
+} report_group;
+
 /* An anomaly episode drawn as a span. */
 typedef struct report_span {
     double t0, t1;
@@ -107,12 +113,16 @@ typedef struct report_data {
     double from, to;
     char from_text[40], to_text[40]; /* ISO 8601 UTC */
     int64_t robots, readings, idle_rows;       /* idle rows: every axis exactly 0 */
+    int64_t days;                              /* UTC days with readings in the period */
     char detect_consumer[64], learn_consumer[64]; /* "" when none wrote anything */
     int64_t alerts, errors;                    /* anomaly episodes by level */
     int64_t faults, fault_alerts, fault_errors;/* injected faults (ground truth) */
     int64_t failures, repairs;                 /* maintenance events */
     int64_t anomalies_matched;                 /* episodes overlapping some fault */
-    report_axis axis[REPORT_AXES];
+    report_axis axis[REPORT_AXES];             /* every robot */
+    /* The same split: real robots (any not named sim-N, e.g. an ingested export) and simulated
+     * ones (`pgpulse gen` names its robots sim-N; gen tells them apart the same way). */
+    report_group real, sim;
     report_stream stream[REPORT_MAX_ROBOTS];
     size_t nstream;
     report_forecast forecast[REPORT_AXES];

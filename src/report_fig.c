@@ -184,7 +184,7 @@ static void fig_forecast(const report_forecast *fc, report_fig *f)
     plot_set_y(p, "current", "A");
     plot_add_line(p, "reading", INK, fc->t, fc->actual, fc->nchart);
     char name[64];
-    snprintf(name, sizeof name, "forecast, %d ahead", fc->horizon);
+    snprintf(name, sizeof name, "forecast, %d reading%s ahead", fc->horizon, fc->horizon == 1 ? "" : "s");
     plot_add_line(p, name, PLOT_PALETTE[0], fc->t, fc->pred, fc->nchart);
     snprintf(f->caption, sizeof f->caption,
              "All robots: R\xc2\xb2 %.3f, MAE %.3f A over %lld forecasts %d reading%s ahead whose "

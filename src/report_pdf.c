@@ -139,8 +139,8 @@ static void first_page(page *pg, const report_doc *doc)
 
     heading(pg, "In this report", 12);
     paragraph(pg,
-              "The tables: real against simulated statistics per axis (the workshop's export "
-              "against this period), forecasts against the readings, detection quality against "
+              "The tables: real against simulated statistics per axis (the workshop's export, "
+              "this period's real robots and its simulated ones), forecasts against the readings, detection quality against "
               "the injected faults, and the registered models' metrics. The figures: each axis's "
               "distribution with normal curves over it and the idle zeros as a bar of their own; "
               "the robots with the most anomaly episodes over the period, with ALERT spans orange "
