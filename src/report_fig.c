@@ -67,12 +67,17 @@ static void fig_dist(const report_data *d, int a, report_fig *f)
         hi = edges[REPORT_HIST_BINS];
     }
     plot_set_xrange(p, lo, hi);
-    /* The running readings' bars set the scale; the idle bar is clipped when it is taller. */
-    double ytop = fmax(top * 1.3, 1e-9);
+    /* The running readings' bars set the scale, raised to show the normal curves' peaks whole
+     * up to 3x the tallest bar; the idle bar is clipped when it is taller. */
+    double peak = 0, sq = sqrt(2 * M_PI);
+    if (x->std > 0) peak = fmax(peak, 100 * bw / (x->std * sq));
+    if (x->run_std > 0) peak = fmax(peak, 100 * bw * (double)(x->n - x->zeros) / n / (x->run_std * sq));
+    double ytop = fmax(fmax(top * 1.3, fmin(peak * 1.08, top * 3)), 1e-9);
     int clipped = idle > ytop;
     if (top > 0) plot_set_yrange(p, 0, ytop);
     plot_add_bars(p, "running", PLOT_PALETTE[0], edges, h, REPORT_HIST_BINS);
-    double ze[2] = {-bw / 2, bw / 2};
+    /* The zeros' bar ends at 0, where the running readings' first bin may begin. */
+    double ze[2] = {-bw, 0};
     char idle_name[64];
     snprintf(idle_name, sizeof idle_name, "idle, exactly 0 A: %.1f %%%s", idle, clipped ? " (clipped)" : "");
     plot_add_bars(p, idle_name, PLOT_GREY, ze, &idle, 1);
@@ -83,7 +88,7 @@ static void fig_dist(const report_data *d, int a, report_fig *f)
     util_fmt_count(total, sizeof total, (uint64_t)x->n);
     util_fmt_count(outside, sizeof outside, (uint64_t)x->outside);
     snprintf(f->caption, sizeof f->caption,
-             "Idle readings (axis %d exactly 0 A): %.1f %% of %s, the grey bar at 0%s. Running "
+             "Idle readings (axis %d exactly 0 A): %.1f %% of %s, the grey bar ending at 0%s. Running "
              "readings in bins of %.3g A from their 0.1 %% to their 99.5 %% quantile (%s beyond). "
              "Normal curves: all readings (mean %.2f A, std %.2f A: the workshop's fit, zeros "
              "included) and the running ones (mean %.2f A, std %.2f A), scaled to the bins.",
