@@ -510,14 +510,16 @@ static int load_forecasts(PGconn *conn, report_data *d, char *err, size_t errlen
     snprintf(h, sizeof h, "%d", horizon);
     const char *ph[] = {d->from_text, d->to_text, d->learn_consumer, h};
     r = query(conn,
-              "WITH t AS (SELECT DISTINCT robot_id, target_ts FROM prediction WHERE consumer = $3 "
-              "AND kind = 'forecast' AND horizon = $4::int AND target_ts >= $1::timestamptz "
-              "AND target_ts < $2::timestamptz), "
-              "a AS MATERIALIZED (SELECT t.robot_id, t.target_ts, r.axis1, r.axis2, r.axis3, r.axis4, "
-              "r.axis5, r.axis6, r.axis7, r.axis8 FROM t " NEAREST "), "
-              "j AS (SELECT p.axis, p.value f, " AXIS_CASE("p.axis") " v, " RUNNING " running "
-              "FROM prediction p JOIN a USING (robot_id, target_ts) WHERE p.consumer = $3 AND "
-              "p.kind = 'forecast' AND p.horizon = $4::int) "
+              /* One row per target (its axes' forecasts as arrays), one nearest reading each,
+               * then the axes unnested: no join back to prediction, whose plan went wrong (a
+               * nested loop over every forecast) on tables not yet analysed. */
+              "WITH t AS (SELECT robot_id, target_ts, array_agg(axis) ax, array_agg(value) val "
+              "FROM prediction WHERE consumer = $3 AND kind = 'forecast' AND horizon = $4::int "
+              "AND target_ts >= $1::timestamptz AND target_ts < $2::timestamptz GROUP BY 1, 2), "
+              "a AS (SELECT t.ax, t.val, r.axis1, r.axis2, r.axis3, r.axis4, r.axis5, r.axis6, "
+              "r.axis7, r.axis8 FROM t " NEAREST "), "
+              "j AS (SELECT u.axis, u.f, " AXIS_CASE("u.axis") " v, " RUNNING " running "
+              "FROM a CROSS JOIN LATERAL unnest(a.ax, a.val) u(axis, f)) "
               "SELECT axis, count(*) FILTER (WHERE running), count(*) FILTER (WHERE NOT running), "
               "avg(abs(v - f)) FILTER (WHERE running), "
               "sum((v - f) ^ 2) FILTER (WHERE running), "
