@@ -52,9 +52,11 @@ static int load_period(PGconn *conn, const char *from, const char *to, report_da
     const char *p[] = {from, to};
     PGresult *r = query(
         conn,
-        "WITH b AS (SELECT coalesce($1::timestamptz, least((SELECT min(minute) FROM dw.fact_reading_minute), "
-        "(SELECT min(ts) FROM reading))) f, coalesce($2::timestamptz, greatest((SELECT max(minute) + "
-        "interval '1 minute' FROM dw.fact_reading_minute), (SELECT max(ts) FROM reading) + interval '1 ms')) t), "
+        /* The rollups' first and last minute (an index each); `reading` only when they are
+         * empty (min(ts) over its partitions reads them all: no index leads with ts). */
+        "WITH b AS (SELECT coalesce($1::timestamptz, (SELECT min(minute) FROM dw.fact_reading_minute), "
+        "(SELECT min(ts) FROM reading)) f, coalesce($2::timestamptz, (SELECT max(minute) + "
+        "interval '1 minute' FROM dw.fact_reading_minute), (SELECT max(ts) FROM reading) + interval '1 ms') t), "
         "w AS (SELECT date_trunc('minute', f, 'UTC') f, date_trunc('minute', t, 'UTC') + CASE WHEN "
         "date_trunc('minute', t, 'UTC') < t THEN interval '1 minute' ELSE interval '0' END t FROM b) "
         "SELECT extract(epoch FROM f), extract(epoch FROM t), "

@@ -134,7 +134,8 @@ typedef struct report_data {
 } report_data;
 
 /* Reads everything for the period [from, to) — timestamps as PostgreSQL reads them (NULL:
- * the first reading / just after the last, in the rollups or in `reading`), widened to whole
+ * the rollups' first minute / the end of their last; `reading`'s first and last reading when
+ * the rollups are empty), widened to whole
  * UTC minutes — into *d (zeroed first). Returns 0, or -1 with a message in err (a bad
  * timestamp, a failed query, no readings in the period, or rollups empty for a period that has
  * readings: the message names `pgpulse warehouse refresh`). On error *d holds what was read so

@@ -91,7 +91,8 @@ static void check_stats(PGconn *conn, const char *from, const char *to, report_d
     for (size_t i = 0; i < rows; i++) idle += PQgetvalue(r, (int)i, 8)[0] == 't';
     assert_int_equal(d->readings, (int64_t)rows);
     assert_int_equal(d->idle_rows, idle);
-    double *v = xmalloc((rows ? rows : 1) * sizeof *v);
+    double *v = xmalloc((rows ? rows : 1) * sizeof *v), *edge0 = xmalloc((rows ? rows : 1) * sizeof *v),
+           *edge1 = xmalloc((rows ? rows : 1) * sizeof *v);
     for (int a = 0; a < REPORT_AXES; a++) {
         const report_axis *x = &d->axis[a];
         size_t nz = 0;
@@ -125,16 +126,15 @@ static void check_stats(PGconn *conn, const char *from, const char *to, report_d
         for (size_t i = 0; i < nz; i++) {
             report_hist_bin b = {dw_agg_bin(v[i]), 1};
             report_hist_linear(&b, 1, x->bin_lo, x->bin_w, want, REPORT_HIST_BINS, &outside);
+            report_hist_edges(b.bin, &edge0[i], &edge1[i]);
         }
         for (int k = 0; k < REPORT_HIST_BINS; k++) {
             assert_close("bin", a + 1, x->bins[k], want[k], 1e-9);
             double e0 = x->bin_lo + k * x->bin_w, e1 = e0 + x->bin_w;
             int64_t inner = 0, touch = 0;
             for (size_t i = 0; i < nz; i++) {
-                double b0, b1;
-                report_hist_edges(dw_agg_bin(v[i]), &b0, &b1);
-                inner += b0 >= e0 && b1 <= e1;
-                touch += b1 > e0 && b0 < e1;
+                inner += edge0[i] >= e0 && edge1[i] <= e1;
+                touch += edge1[i] > e0 && edge0[i] < e1;
             }
             if (!(x->bins[k] >= inner - 1e-6 && x->bins[k] <= touch + 1e-6))
                 fail_msg("axis %d bin %d: %g not in [%lld, %lld]", a + 1, k, x->bins[k],
@@ -145,6 +145,8 @@ static void check_stats(PGconn *conn, const char *from, const char *to, report_d
         assert_close("bins + outside", a + 1, total + (double)x->outside, (double)nz, 1e-6);
     }
     free(v);
+    free(edge0);
+    free(edge1);
     PQclear(r);
 }
 
