@@ -9,6 +9,7 @@
 #   make bench      run the benchmarks in bench/ (slow; writes docs/benchmarks.md)
 #   make bench-serve the dashboard's server under 200 SSE clients and an API load (bench/serve)
 #   make bench-learn online learning: Elec2 beside scikit-learn, learners per core, the simulator (bench/learn)
+#   make bench-query the canned analyses on 7 days of 50 robots, beside the raw tables (bench/query)
 #   make bench-soak run everything for 30 minutes at 10,000 rows/s, watched (bench/soak)
 
 CC       ?= gcc
@@ -162,7 +163,7 @@ fuzz: $(FUZZ_BIN)
 # watched: memory, lag, WAL, error lines, every row accounted for) is not part of `make bench`:
 # run it alone with `make bench-soak` (some 32 minutes; about 10 GB free in $TMPDIR, see
 # bench/soak --help); BENCH_SOAK_ARGS="--minutes 3 --no-doc" shortens it.
-.PHONY: bench-gen bench-stream bench-detect bench-soak bench-learn
+.PHONY: bench-gen bench-stream bench-detect bench-soak bench-learn bench-query
 BENCH_BIN := $(B)/bench/copyloop $(B)/bench/detect_cores $(B)/bench/learn_cores $(B)/bench/learn_sim \
              $(B)/bench/warehouse_bench
 
@@ -192,6 +193,12 @@ bench-detect: bench-deps bench-build
 
 bench-learn: bench-deps bench-build
 	bench/learn/run $(BENCH_LEARN_ARGS)
+
+# bench/query builds the issue's data set (7 days of 50 robots at 1 Hz, through the warehouse
+# stage: 20-60 minutes) unless BENCH_QUERY_ARGS="--home DIR" names one built before;
+# BENCH_QUERY_ARGS="--quick" (10 robots x 1 day) leaves docs/benchmarks.md alone.
+bench-query: bench-deps pgpulse
+	bench/query $(BENCH_QUERY_ARGS)
 
 bench-serve: bench-deps pgpulse
 	bench/serve/run $(BENCH_SERVE_ARGS)

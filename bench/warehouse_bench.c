@@ -6,6 +6,8 @@
  *
  *   warehouse_bench --db URL [--batch N] [--reps R] [--limit N] */
 #include <getopt.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,33 @@ static reading *load(PGconn *conn, long limit, size_t *n)
     }
     PQclear(r);
     return rows;
+}
+
+/* CPU seconds (user + system) of this process, and of the server process behind conn (read
+ * from /proc: a local server run by the same user or readable by it; -1 when unreadable). */
+static double cpu_self(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)u.ru_utime.tv_sec + (double)u.ru_utime.tv_usec / 1e6 + (double)u.ru_stime.tv_sec +
+           (double)u.ru_stime.tv_usec / 1e6;
+}
+
+static double cpu_backend(PGconn *conn)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", PQbackendPID(conn));
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char line[1024];
+    size_t n = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    const char *p = strrchr(line, ')'); /* fields after the command name: state is field 3 */
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static void must(PGconn *conn, const char *sql)
@@ -83,7 +112,9 @@ int main(int argc, char **argv)
     }
     size_t n;
     reading *rows = load(conn, limit, &n);
-    printf("%zu readings loaded; batches of %ld rows\n", n, batch);
+    printf("%zu readings loaded; batches of %ld rows; server process %d\n", n, batch,
+           PQbackendPID(conn));
+    fflush(stdout);
     char err[1024];
     stream_ctx ctx = {.consumer = "warehouse_bench", .shard = 0, .shards = 1};
     must(conn, "INSERT INTO stream_consumer (consumer, stages, source_kind) VALUES "
@@ -96,6 +127,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "open: %s\n", err);
             return 1;
         }
+        double cpu0 = cpu_self(), be0 = cpu_backend(conn);
         int64_t t0 = util_mono_us(), in_commit = 0, in_rows = 0;
         for (size_t at = 0; at < n; at += (size_t)batch) {
             size_t k = n - at < (size_t)batch ? n - at : (size_t)batch;
@@ -113,8 +145,11 @@ int main(int argc, char **argv)
             in_commit += util_mono_us() - b;
         }
         double s = (double)(util_mono_us() - t0) / 1e6;
-        printf("run %ld: %.2f s, %.0f rows/s (rows %.2f s, commits %.2f s)\n", rep + 1, s,
-               (double)n / s, (double)in_rows / 1e6, (double)in_commit / 1e6);
+        double cpu = cpu_self() - cpu0, be = cpu_backend(conn) - be0;
+        printf("run %ld: %.2f s, %.0f rows/s (rows %.2f s, commits %.2f s; cpu: bench %.2f s, "
+               "server %.2f s)\n",
+               rep + 1, s, (double)n / s, (double)in_rows / 1e6, (double)in_commit / 1e6, cpu,
+               be0 < 0 ? -1.0 : be);
         fflush(stdout);
         stage_warehouse_ops.free(st);
     }

@@ -103,14 +103,17 @@ static const char *wh_select_sql(warehouse_level level)
 }
 
 /* The keys of the cells as two binary arrays (robot_id int4[], period timestamptz[] or
- * date[]). */
-static void wh_keys(const dw_agg *cells, int as_date, buf *ids, buf *ts)
+ * date[]), leaving out the slots whose skip[slot] is set (skip may be NULL); returns the keys
+ * written. */
+static size_t wh_keys(const dw_agg *cells, const uint8_t *skip, int as_date, buf *ids, buf *ts)
 {
-    pgarray_bin_header(ids, WH_OID_INT4, cells->n);
-    pgarray_bin_header(ts, as_date ? WH_OID_DATE : WH_OID_TIMESTAMPTZ, cells->n);
+    size_t n = 0;
+    for (size_t i = 0; i < cells->cap; i++) n += cells->cells[i].used && !(skip && skip[i]);
+    pgarray_bin_header(ids, WH_OID_INT4, n);
+    pgarray_bin_header(ts, as_date ? WH_OID_DATE : WH_OID_TIMESTAMPTZ, n);
     for (size_t i = 0; i < cells->cap; i++) {
         const dw_agg_cell *c = &cells->cells[i];
-        if (!c->used) continue;
+        if (!c->used || (skip && skip[i])) continue;
         uint8_t v[8];
         copybin_put32(v, (uint32_t)c->robot);
         pgarray_bin_elem(ids, v, 4);
@@ -122,15 +125,21 @@ static void wh_keys(const dw_agg *cells, int as_date, buf *ids, buf *ts)
             pgarray_bin_elem(ts, v, 8);
         }
     }
+    return n;
 }
 
-/* Merges the stored rows of the cells' keys into the cells. */
-static int wh_read_back(PGconn *conn, warehouse_level level, dw_agg *cells, char *err,
-                        size_t errlen)
+/* Merges the stored rows of the cells' keys into the cells, but for the slots whose skip[slot]
+ * is set (skip may be NULL). */
+static int wh_read_back(PGconn *conn, warehouse_level level, dw_agg *cells, const uint8_t *skip,
+                        char *err, size_t errlen)
 {
     int as_date = level == WAREHOUSE_DAY;
     buf ids = {0}, ts = {0};
-    wh_keys(cells, as_date, &ids, &ts);
+    if (!wh_keys(cells, skip, as_date, &ids, &ts)) {
+        buf_free(&ids);
+        buf_free(&ts);
+        return 0;
+    }
     const char *p[] = {(const char *)ids.data, (const char *)ts.data};
     int lens[] = {(int)ids.len, (int)ts.len};
     int fmts[] = {1, 1};
@@ -160,11 +169,10 @@ static int wh_read_back(PGconn *conn, warehouse_level level, dw_agg *cells, char
     return rc;
 }
 
-int warehouse_write(PGconn *conn, warehouse_level level, dw_agg *cells, dw_agg_params *p, int add,
-                    char *err, size_t errlen)
+/* Upserts the cells, each replacing its row. */
+static int wh_upsert(PGconn *conn, warehouse_level level, dw_agg *cells, dw_agg_params *p,
+                     char *err, size_t errlen)
 {
-    if (!cells->n) return 0;
-    if (add && wh_read_back(conn, level, cells, err, errlen)) return -1;
     dw_agg_params_reset(p, level == WAREHOUSE_DAY);
     for (size_t i = 0; i < cells->cap; i++)
         if (cells->cells[i].used) dw_agg_params_add(p, &cells->cells[i]);
@@ -181,6 +189,14 @@ int warehouse_write(PGconn *conn, warehouse_level level, dw_agg *cells, dw_agg_p
     }
     PQclear(r);
     return rc;
+}
+
+int warehouse_write(PGconn *conn, warehouse_level level, dw_agg *cells, dw_agg_params *p, int add,
+                    char *err, size_t errlen)
+{
+    if (!cells->n) return 0;
+    if (add && wh_read_back(conn, level, cells, NULL, err, errlen)) return -1;
+    return wh_upsert(conn, level, cells, p, err, errlen);
 }
 
 static int wh_cmp_i64(const void *x, const void *y)
@@ -229,11 +245,93 @@ int warehouse_lock(PGconn *conn, int exclusive, char *err, size_t errlen)
 
 /* ---- The stage ---- */
 
+/* The stage remembers the rows it wrote in its last commit (the merged cells, per level) and
+ * the transaction that wrote them. A commit touching one of those keys again (the current
+ * minute, hour and day of every robot, on a live stream) takes the row from memory instead of
+ * reading it back, once the table confirms the row is still that transaction's version (its
+ * xmin): a row another transaction rewrote since (a refresh) or removed is read back as usual.
+ * The memory is the last commit's only, and it dies with the stage: the consumer closes every
+ * stage after a failed commit, so it never holds a write that was rolled back. */
 typedef struct wh_stage {
     char *consumer;
-    dw_agg minutes, hours, days; /* this commit's increments */
-    dw_agg_params params;        /* scratch of the writes */
+    dw_agg inc[3];         /* this commit's increments by level (merged rows once written) */
+    dw_agg last[3];        /* the rows the last commit wrote, by level */
+    char last_xid[24];     /* that commit's transaction id (32 bits, as xmin shows it); "" none */
+    uint8_t *hit;          /* scratch: per slot of inc[level], the row came from last[level] */
+    size_t hitcap;
+    dw_agg_params params;  /* scratch of the writes */
 } wh_stage;
+
+/* Merges into the cells of s->inc[level] the rows of s->last[level] that the table still holds
+ * as the last commit wrote them, marking their slots in s->hit; returns the rows merged, or -1
+ * with a message. */
+static long wh_from_last(wh_stage *s, PGconn *conn, warehouse_level level, char *err,
+                         size_t errlen)
+{
+    dw_agg *cells = &s->inc[level], *last = &s->last[level];
+    if (s->hitcap < cells->cap) {
+        s->hit = xrealloc(s->hit, cells->cap);
+        s->hitcap = cells->cap;
+    }
+    memset(s->hit, 0, cells->cap);
+    if (!s->last_xid[0] || !last->n) return 0;
+    /* Candidates: keys of this commit that the last one wrote. skip marks the others. */
+    uint8_t *skip = xmalloc(cells->cap);
+    size_t *slot = xmalloc(cells->n * sizeof *slot);
+    size_t ncand = 0;
+    for (size_t i = 0; i < cells->cap; i++) {
+        const dw_agg_cell *c = &cells->cells[i];
+        skip[i] = !c->used || !dw_agg_find(last, c->robot, c->t);
+        if (!skip[i]) slot[ncand++] = i;
+    }
+    long merged = 0;
+    if (ncand) {
+        int as_date = level == WAREHOUSE_DAY;
+        buf ids = {0}, ts = {0};
+        wh_keys(cells, skip, as_date, &ids, &ts);
+        char sql[512];
+        snprintf(sql, sizeof sql,
+                 "SELECT k.i FROM unnest($1::int4[], $2::%s[]) WITH ORDINALITY AS k(r, t, i) "
+                 "JOIN %s f ON f.robot_id = k.r AND f.%s = k.t WHERE f.xmin = $3::xid",
+                 as_date ? "date" : "timestamptz", wh_tables[level], wh_columns[level]);
+        const char *p[] = {(const char *)ids.data, (const char *)ts.data, s->last_xid};
+        int lens[] = {(int)ids.len, (int)ts.len, 0};
+        int fmts[] = {1, 1, 0};
+        PGresult *r = PQexecParams(conn, sql, 3, NULL, p, lens, fmts, 0);
+        buf_free(&ids);
+        buf_free(&ts);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            pgconn_result_error(r, conn, err, errlen);
+            merged = -1;
+        } else {
+            for (int i = 0; i < PQntuples(r); i++) {
+                long k = atol(PQgetvalue(r, i, 0)); /* 1-based, over the candidates */
+                if (k < 1 || (size_t)k > ncand) continue;
+                dw_agg_cell *c = &cells->cells[slot[k - 1]];
+                dw_agg_cell_merge(cells, c, dw_agg_find(last, c->robot, c->t));
+                s->hit[slot[k - 1]] = 1;
+                merged++;
+            }
+        }
+        PQclear(r);
+    }
+    free(skip);
+    free(slot);
+    return merged;
+}
+
+/* Writes the increments of a level: each cell merged with its stored row (from the last
+ * commit's memory, else read back), then upserted. */
+static int wh_write_level(wh_stage *s, PGconn *conn, warehouse_level level, char *err,
+                          size_t errlen)
+{
+    dw_agg *cells = &s->inc[level];
+    if (!cells->n) return 0;
+    long merged = wh_from_last(s, conn, level, err, errlen);
+    if (merged < 0) return -1;
+    if ((size_t)merged < cells->n && wh_read_back(conn, level, cells, s->hit, err, errlen)) return -1;
+    return wh_upsert(conn, level, cells, &s->params, err, errlen);
+}
 
 static void *wh_open(const uint8_t *state, size_t len, const stream_ctx *ctx, PGconn *conn,
                      char *err, size_t errlen)
@@ -253,41 +351,59 @@ static void *wh_open(const uint8_t *state, size_t len, const stream_ctx *ctx, PG
     }
     wh_stage *s = xcalloc(1, sizeof *s);
     s->consumer = xstrdup(ctx->consumer);
-    dw_agg_init(&s->minutes, DW_AGG_MINUTE_US);
-    dw_agg_init(&s->hours, DW_AGG_HOUR_US);
-    dw_agg_init(&s->days, DW_AGG_DAY_US);
+    static const int64_t period[3] = {DW_AGG_MINUTE_US, DW_AGG_HOUR_US, DW_AGG_DAY_US};
+    for (int l = 0; l < 3; l++) {
+        dw_agg_init(&s->inc[l], period[l]);
+        dw_agg_init(&s->last[l], period[l]);
+    }
     return s;
 }
 
 static void wh_rows(void *stage, const reading *rows, size_t n)
 {
     wh_stage *s = stage;
-    dw_agg_add(&s->minutes, rows, n);
+    dw_agg_add(&s->inc[WAREHOUSE_MINUTE], rows, n);
 }
 
 static int wh_commit(void *stage, PGconn *conn, buf *state, char *err, size_t errlen)
 {
     (void)state;
     wh_stage *s = stage;
-    int rc = 0;
-    if (s->minutes.n) {
+    int rc = 0, wrote = s->inc[WAREHOUSE_MINUTE].n > 0;
+    /* Every statement here touches what one commit wrote: JIT compiling them (PostgreSQL's
+     * default for plans it costs high, as the feeds' are) takes longer than running them. */
+    rc = pgconn_exec(conn, "SET LOCAL jit = off", err, errlen);
+    if (!rc && wrote) {
         /* The increments of the hours and days, before the minutes take in what is stored. */
-        dw_agg_merge_into(&s->hours, &s->minutes);
-        dw_agg_merge_into(&s->days, &s->hours);
+        dw_agg_merge_into(&s->inc[WAREHOUSE_HOUR], &s->inc[WAREHOUSE_MINUTE]);
+        dw_agg_merge_into(&s->inc[WAREHOUSE_DAY], &s->inc[WAREHOUSE_HOUR]);
         rc = warehouse_lock(conn, 0, err, errlen) ||
-             warehouse_write(conn, WAREHOUSE_MINUTE, &s->minutes, &s->params, 1, err, errlen) ||
-             warehouse_write(conn, WAREHOUSE_HOUR, &s->hours, &s->params, 1, err, errlen) ||
-             warehouse_write(conn, WAREHOUSE_DAY, &s->days, &s->params, 1, err, errlen) ||
-             warehouse_ensure_time(conn, &s->minutes, err, errlen);
+             wh_write_level(s, conn, WAREHOUSE_MINUTE, err, errlen) ||
+             wh_write_level(s, conn, WAREHOUSE_HOUR, err, errlen) ||
+             wh_write_level(s, conn, WAREHOUSE_DAY, err, errlen) ||
+             warehouse_ensure_time(conn, &s->inc[WAREHOUSE_MINUTE], err, errlen);
     }
     if (!rc) {
         const char *p[] = {s->consumer};
         rc = pgconn_query(conn, "SELECT dw.sync_feeds($1)", 1, p, PGRES_TUPLES_OK, NULL, err, errlen);
     }
-    /* Written, or to be delivered again (the consumer reopens the stage after a failure). */
-    dw_agg_reset(&s->minutes);
-    dw_agg_reset(&s->hours);
-    dw_agg_reset(&s->days);
+    if (!rc && wrote) {
+        /* The rows written become the memory of the next commit (32 bits: what xmin holds). */
+        PGresult *r = NULL;
+        rc = pgconn_query(conn, "SELECT txid_current() % 4294967296", 0, NULL, PGRES_TUPLES_OK, &r,
+                          err, errlen);
+        if (!rc) {
+            snprintf(s->last_xid, sizeof s->last_xid, "%s", PQgetvalue(r, 0, 0));
+            PQclear(r);
+            for (int l = 0; l < 3; l++) {
+                dw_agg t = s->last[l];
+                s->last[l] = s->inc[l];
+                s->inc[l] = t;
+            }
+        }
+    }
+    /* Written, or to be delivered again (the consumer closes the stage after a failure). */
+    for (int l = 0; l < 3; l++) dw_agg_reset(&s->inc[l]);
     return rc ? -1 : 0;
 }
 
@@ -296,9 +412,11 @@ static void wh_free(void *stage)
     wh_stage *s = stage;
     if (!s) return;
     free(s->consumer);
-    dw_agg_free(&s->minutes);
-    dw_agg_free(&s->hours);
-    dw_agg_free(&s->days);
+    for (int l = 0; l < 3; l++) {
+        dw_agg_free(&s->inc[l]);
+        dw_agg_free(&s->last[l]);
+    }
+    free(s->hit);
     dw_agg_params_free(&s->params);
     free(s);
 }

@@ -545,9 +545,17 @@ int stream_pending_due(const consumer *c)
     return c->npending && c->pending[0].lsn <= c->ck.end_lsn;
 }
 
+int stream_batch_due(const consumer *c, int64_t now_us)
+{
+    int64_t window = (int64_t)c->o->batch_ms * 1000;
+    if (window < STREAM_COMMIT_SHARE * c->commit_us) window = STREAM_COMMIT_SHARE * c->commit_us;
+    return c->batch_start_us && now_us - c->batch_start_us >= window;
+}
+
 int stream_commit(consumer *c, stream_step step, int64_t poll_hi, char *err, size_t errlen)
 {
     const stream_opts *o = c->o;
+    int64_t t0 = util_mono_us();
     for (int i = 0; i < o->nstages; i++)
         o->stages[i]->rows(c->stages[i], c->rows, c->nrows);
     int rc = 0;
@@ -676,6 +684,7 @@ int stream_commit(consumer *c, stream_step step, int64_t poll_hi, char *err, siz
     c->nrows = 0;
     c->txn_first = 0;
     c->batch_start_us = 0;
+    c->commit_us = util_mono_us() - t0;
     c->b_commit_lsn = c->b_end_lsn = 0;
     xidset_list_clear(&c->b_xids);
 done:

@@ -168,9 +168,9 @@ static int stream_message(consumer *c, const uint8_t *data, size_t len, char *er
             /* Rows all skipped: only the position moves. */
             c->batch_start_us = util_mono_us();
         }
-        /* While rows keep flowing: commit every batch_ms, or batch_rows. */
-        if ((int)c->nrows >= c->o->batch_rows ||
-            util_mono_us() - c->batch_start_us >= (int64_t)c->o->batch_ms * 1000) {
+        /* While rows keep flowing: commit every batch_ms (longer while commits are slow), or
+         * batch_rows. */
+        if ((int)c->nrows >= c->o->batch_rows || stream_batch_due(c, util_mono_us())) {
             int rc = stream_commit(c, STREAM_STEP_CDC, 0, err, errlen);
             return rc ? rc : stream_send_status(c, 0, err, errlen);
         }

@@ -23,6 +23,11 @@
 #include "util.h"
 
 #define STREAM_PENDING_MAX 16 /* (LSN, snapshot) pairs waiting to become the covered snapshot */
+/* While rows flow, a batch lasts batch_ms or this many times the last commit, whichever is
+ * longer: behind a backlog, slow commits (stages that write a lot per commit) take at most a
+ * quarter of the consumer's time, and batches grow until they do; at live rates commits are
+ * short and batch_ms rules. */
+#define STREAM_COMMIT_SHARE 3
 
 /* Where a cdc consumer stands (stream_checkpoint.mode). */
 typedef enum stream_mode {
@@ -86,6 +91,7 @@ typedef struct consumer {
     size_t nrows, rows_cap;
     int64_t fed_rows;                 /* rows given to the stages early (poll), not yet committed */
     int64_t batch_start_us;           /* monotonic time of its first row, 0 if empty */
+    int64_t commit_us;                /* how long the last commit took (stream_batch_due) */
     uint64_t b_commit_lsn, b_end_lsn; /* last transaction completed in the batch (0: none) */
     int64_t b_commit_time;
     xidset_list b_xids; /* transactions completed in the batch that covered does not
@@ -127,6 +133,10 @@ typedef enum stream_step {
     STREAM_STEP_CATCHUP,  /* a chunk of the catch-up (rows in (ts, robot_id) order) */
     STREAM_STEP_CAUGHT_UP /* the catch-up's last chunk: streaming resumes from the new slot */
 } stream_step;
+
+/* 1 when the batch gathered since c->batch_start_us is due for its commit at now_us (see
+ * STREAM_COMMIT_SHARE); 0 for an empty batch. */
+int stream_batch_due(const consumer *c, int64_t now_us);
 
 /* Hands the batch to the stages and commits their outputs, their state and the checkpoint
  * after `step` in one transaction (poll_hi: the new poll position for STREAM_STEP_POLL).

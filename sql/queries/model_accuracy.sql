@@ -16,7 +16,8 @@ WITH m AS (
                               ORDER BY rm.step DESC) AS k
       FROM run_metric rm
       JOIN run r ON r.run_id = rm.run_id
-     WHERE ($1::timestamptz IS NULL OR rm.ts >= $1::timestamptz)
+     WHERE (rm.key LIKE 'mae%' OR rm.key IN ('roc_auc', 'pr_auc', 'recall', 'precision', 'lead_h_median'))
+       AND ($1::timestamptz IS NULL OR rm.ts >= $1::timestamptz)
        AND ($2::timestamptz IS NULL OR rm.ts < $2::timestamptz)
        AND ($3::integer IS NULL OR true)
 ), last AS (

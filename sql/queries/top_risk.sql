@@ -5,14 +5,28 @@
 -- consumer and robot, the newest risk made in [from, to); the ten highest.
 -- Columns: consumer, robot_id, name, risk (probability of a failure within horizon_h hours),
 -- horizon_h, as_of (stream time it was made at), model_version, last_failure.
-WITH latest AS (
-    SELECT DISTINCT ON (consumer, robot_id) consumer, robot_id, value, horizon, ts, model_version
-      FROM prediction
-     WHERE kind = 'risk'
-       AND ($1::timestamptz IS NULL OR ts >= $1::timestamptz)
-       AND ($2::timestamptz IS NULL OR ts < $2::timestamptz)
-       AND ($3::integer IS NULL OR robot_id = $3::integer)
-     ORDER BY consumer, robot_id, ts DESC
+--
+-- (How: the (consumer, robot) pairs are found by skipping through prediction's primary key,
+-- one probe each, and each pair's risks are read from the same key, not the forecasts.)
+WITH RECURSIVE cr AS (
+    (SELECT consumer, robot_id FROM prediction
+      WHERE $3::integer IS NULL OR robot_id = $3::integer
+      ORDER BY consumer, robot_id LIMIT 1)
+    UNION ALL
+    SELECT n.consumer, n.robot_id
+      FROM cr CROSS JOIN LATERAL (
+          SELECT p.consumer, p.robot_id FROM prediction p
+           WHERE (p.consumer, p.robot_id) > (cr.consumer, cr.robot_id)
+             AND ($3::integer IS NULL OR p.robot_id = $3::integer)
+           ORDER BY p.consumer, p.robot_id LIMIT 1) n
+), latest AS (
+    SELECT cr.consumer, cr.robot_id, p.value, p.horizon, p.ts, p.model_version
+      FROM cr CROSS JOIN LATERAL (
+          SELECT value, horizon, ts, model_version FROM prediction p
+           WHERE p.consumer = cr.consumer AND p.robot_id = cr.robot_id AND p.kind = 'risk'
+             AND ($1::timestamptz IS NULL OR p.ts >= $1::timestamptz)
+             AND ($2::timestamptz IS NULL OR p.ts < $2::timestamptz)
+           ORDER BY p.ts DESC LIMIT 1) p
 )
 SELECT l.consumer, l.robot_id, r.name, round(l.value::numeric, 4) AS risk, round(l.horizon / 3600.0, 1) AS horizon_h,
        l.ts AS as_of, l.model_version,

@@ -237,6 +237,93 @@ static void test_percentiles(void **state)
     json_decref(j);
 }
 
+/* percentiles by default (no --from, no --to) reads the latest UTC day holding data, and several
+ * histograms of one robot and axis are merged bin by bin. Added for this test, and removed after
+ * it: robot 1, 2026-01-02 00:00, 20 readings, all running; axis 1: 10 x 4.0 and 10 x 8.0.
+ *   Default: the latest day is 2026-01-02, which only robot 1 has: 8 rows; axis 1: 20 readings,
+ *     mean 6.0, p50 4.0 (the 10th of 20), p90 and p99 8.0, max 8.0.
+ *   Default with --robot 2: robot 2's latest day, 2026-01-01: 50 readings, all idle.
+ *   --from 2026-01-01 --to 2026-01-03 --robot 1 (two day rows, merged): 220 readings, 150
+ *     running: 80 x 1.0, 40 x 2.0, 10 x 4.0, 10 x 8.0, 10 x 10.0 (cumulative 80, 120, 130, 140,
+ *     150): p50 (the 75th) 1.0, p90 (the 135th) 8.0, p99 (the 149th) 10.0; mean 380 / 150.
+ *   --from 2026-01-01T01:00 --to 2026-01-03 --robot 1 (the hour 01:00 and the day 2026-01-02):
+ *     120 readings, 110 running: 80 x 1.0, 10 x 4.0, 10 x 8.0, 10 x 10.0: p50 1.0, p90 (the
+ *     99th) 8.0, p99 10.0; mean 300 / 110. */
+static void test_percentiles_default(void **state)
+{
+    (void)state;
+    if (!db) skip();
+    PGconn *c = harness_connect(db);
+    char sql[8192];
+    int n = snprintf(sql, sizeof sql, "INSERT INTO dw.fact_reading_minute (robot_id, minute, rows, active");
+    for (int a = 1; a <= 8; a++) n += snprintf(sql + n, sizeof sql - (size_t)n, ", n%d, s%d, q%d, mn%d, mx%d, h%d", a, a, a, a, a, a);
+    n += snprintf(sql + n, sizeof sql - (size_t)n, ") VALUES (1, '2026-01-02 00:00Z', 20, 20, 20, 120000000, 800000000000000, 4, 8, '{%lld,%lld}'",
+                  entry(bin(4.0), 10), entry(bin(8.0), 10));
+    for (int a = 2; a <= 8; a++) n += snprintf(sql + n, sizeof sql - (size_t)n, ", 0, 0, 0, 0, 0, '{%lld}'", entry(0, 20));
+    snprintf(sql + n, sizeof sql - (size_t)n, ")");
+    harness_exec(c, sql);
+    harness_exec(c, "SELECT dw.rollup(ARRAY[1], ARRAY['2026-01-02 00:00Z'::timestamptz])");
+
+    json_t *j = run_json("percentiles", NULL);
+    assert_int_equal(json_array_size(j), 8);
+    json_t *r = json_array_get(j, 0);
+    assert_float_equal(num(r, "robot_id"), 1, 0);
+    assert_float_equal(num(r, "readings"), 20, 0);
+    assert_float_equal(num(r, "running"), 20, 0);
+    assert_float_equal(num(r, "idle_share"), 0, 1e-9);
+    assert_float_equal(num(r, "mean"), 6.0, 1e-9);
+    assert_float_equal(num(r, "p50"), 4.0, 0.04);
+    assert_float_equal(num(r, "p90"), 8.0, 0.08);
+    assert_float_equal(num(r, "p99"), 8.0, 0.08);
+    assert_float_equal(num(r, "max"), 8.0, 0);
+    json_decref(j);
+    /* --from alone is [from, infinity): here the same day. */
+    j = run_json("percentiles", (const char *[]){"--from", "2026-01-02T00:00:00Z", NULL});
+    assert_int_equal(json_array_size(j), 8);
+    assert_float_equal(num(json_array_get(j, 0), "readings"), 20, 0);
+    json_decref(j);
+
+    j = run_json("percentiles", (const char *[]){"--robot", "2", NULL});
+    assert_int_equal(json_array_size(j), 8);
+    r = json_array_get(j, 0);
+    assert_float_equal(num(r, "robot_id"), 2, 0);
+    assert_float_equal(num(r, "readings"), 50, 0);
+    assert_float_equal(num(r, "idle_share"), 1.0, 1e-9);
+    json_decref(j);
+
+    j = run_json("percentiles", (const char *[]){"--from", "2026-01-01T00:00:00Z", "--to", "2026-01-03T00:00:00Z",
+                                                 "--robot", "1", NULL});
+    assert_int_equal(json_array_size(j), 8);
+    r = json_array_get(j, 0);
+    assert_float_equal(num(r, "readings"), 220, 0);
+    assert_float_equal(num(r, "running"), 150, 0);
+    assert_float_equal(num(r, "mean"), 380.0 / 150, 1e-4);
+    assert_float_equal(num(r, "p50"), 1.0, 0.01);
+    assert_float_equal(num(r, "p90"), 8.0, 0.08);
+    assert_float_equal(num(r, "p99"), 10.0, 0.1);
+    assert_float_equal(num(r, "max"), 10.0, 0);
+    r = json_array_get(j, 1); /* axis 2: idle throughout */
+    assert_float_equal(num(r, "idle_share"), 1.0, 1e-9);
+    assert_true(json_is_null(json_object_get(r, "p50")));
+    json_decref(j);
+
+    j = run_json("percentiles", (const char *[]){"--from", "2026-01-01T01:00:00Z", "--to", "2026-01-03T00:00:00Z",
+                                                 "--robot", "1", NULL});
+    r = json_array_get(j, 0);
+    assert_float_equal(num(r, "readings"), 120, 0);
+    assert_float_equal(num(r, "running"), 110, 0);
+    assert_float_equal(num(r, "mean"), 300.0 / 110, 1e-4);
+    assert_float_equal(num(r, "p50"), 1.0, 0.01);
+    assert_float_equal(num(r, "p90"), 8.0, 0.08);
+    assert_float_equal(num(r, "p99"), 10.0, 0.1);
+    json_decref(j);
+
+    harness_exec(c, "DELETE FROM dw.fact_reading_minute WHERE minute >= '2026-01-02' AND minute < '2026-01-03';"
+                    "DELETE FROM dw.fact_reading_hour WHERE hour >= '2026-01-02' AND hour < '2026-01-03';"
+                    "DELETE FROM dw.fact_reading_day WHERE day = '2026-01-02'");
+    PQfinish(c);
+}
+
 /* ingest_health: on 2026-02-01, a.csv: two batches (100 read, 90 in, 5 present, 5 refused; 50
  * read, 50 in); refused lines: 3 "axis3: not a number", 2 "ts: more than a day in the future". */
 static void test_ingest_health(void **state)
@@ -354,6 +441,48 @@ static void test_detection_quality(void **state)
     assert_float_equal(num(r, "precision"), 1.0, 1e-9);
     assert_float_equal(num(r, "recall"), 1.0, 1e-9);
     json_decref(j);
+
+    /* Overlaps found through every hour a fault spans, and an episode that began an hour before
+     * a fault's widened start. On 2026-01-06, robot 3: faults — wear ALERT of the whole robot
+     * 00:00-05:00, noise ALERT axis 2 10:00:30-10:01, spike ERROR axis 1 at 12:00; episodes —
+     * axis 4 ALERT 03:00-03:01 (in the wear's fourth hour: explains it), axis 2 ALERT 08:55-10:00
+     * (65 min, ends within 60 s of the noise: explains it), axis 4 ALERT 07:00 (nothing), axis 1
+     * ERROR 12:00:50 (explains the spike) and 12:01:30 (90 s after: nothing). So every fault
+     * caught; ALERT episodes 3, 2 explained; ERROR episodes 2, 1 explained. */
+    c = harness_connect(db);
+    harness_exec(c, "INSERT INTO fault (robot_id, axis, kind, level, ts_start, ts_end) VALUES "
+                    "(3, NULL, 'wear', 'ALERT', '2026-01-06 00:00Z', '2026-01-06 05:00Z'), "
+                    "(3, 2, 'noise', 'ALERT', '2026-01-06 10:00:30Z', '2026-01-06 10:01Z'), "
+                    "(3, 1, 'spike', 'ERROR', '2026-01-06 12:00Z', '2026-01-06 12:00Z');"
+                    "INSERT INTO anomaly (consumer, robot_id, axis, level, ts_first, ts_start, ts_end, peak_score, "
+                    "peak_z, detector, readings, open) SELECT 'c', 3, ax, lv, s::timestamptz, s::timestamptz, "
+                    "e::timestamptz, 0.9, 5, 'robust', 10, false FROM (VALUES "
+                    "(4, 'ALERT', '2026-01-06 03:00Z', '2026-01-06 03:01Z'), "
+                    "(2, 'ALERT', '2026-01-06 08:55Z', '2026-01-06 10:00Z'), "
+                    "(4, 'ALERT', '2026-01-06 07:00Z', '2026-01-06 07:00:10Z'), "
+                    "(1, 'ERROR', '2026-01-06 12:00:50Z', '2026-01-06 12:00:51Z'), "
+                    "(1, 'ERROR', '2026-01-06 12:01:30Z', '2026-01-06 12:01:31Z')) v(ax, lv, s, e)");
+    PQfinish(c);
+    j = run_json("detection_quality", (const char *[]){"--from", "2026-01-06T00:00:00Z", "--to", "2026-01-07T00:00:00Z", NULL});
+    assert_int_equal(json_array_size(j), 5);
+    static const char *const kinds[] = {"noise", "spike", "wear"};
+    for (int i = 0; i < 3; i++) {
+        r = json_array_get(j, (size_t)i);
+        assert_string_equal(str(r, "kind"), kinds[i]);
+        assert_float_equal(num(r, "faults"), 1, 0);
+        assert_float_equal(num(r, "caught"), 1, 0);
+    }
+    r = json_array_get(j, 3);
+    assert_string_equal(str(r, "level"), "ALERT");
+    assert_float_equal(num(r, "faults"), 2, 0);
+    assert_float_equal(num(r, "episodes"), 3, 0);
+    assert_float_equal(num(r, "explained"), 2, 0);
+    r = json_array_get(j, 4);
+    assert_string_equal(str(r, "level"), "ERROR");
+    assert_float_equal(num(r, "episodes"), 2, 0);
+    assert_float_equal(num(r, "explained"), 1, 0);
+    assert_float_equal(num(r, "precision"), 0.5, 1e-9);
+    json_decref(j);
 }
 
 /* alert_rate: robot 2 sent readings in the 12 hours from 2026-01-04 00:00; in them, three ALERT
@@ -422,6 +551,15 @@ static void test_top_risk(void **state)
     assert_float_equal(num(r, "robot_id"), 2, 0);
     assert_float_equal(num(r, "risk"), 0.5, 1e-9);
     assert_non_null(strstr(str(r, "last_failure"), "2026-01-04 12:00:00"));
+    json_decref(j);
+    /* One robot, and a range that leaves robot 1's newer risk out: its 0.3 of 00:00. */
+    j = run_json("top_risk", (const char *[]){"--robot", "2", NULL});
+    assert_int_equal(json_array_size(j), 1);
+    assert_float_equal(num(json_array_get(j, 0), "robot_id"), 2, 0);
+    json_decref(j);
+    j = run_json("top_risk", (const char *[]){"--to", "2026-01-05T00:05:00Z", NULL});
+    assert_int_equal(json_array_size(j), 1);
+    assert_float_equal(num(json_array_get(j, 0), "risk"), 0.3, 1e-9);
     json_decref(j);
 }
 
@@ -509,7 +647,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_list_and_bad_input), cmocka_unit_test(test_utilisation),
-        cmocka_unit_test(test_percentiles),        cmocka_unit_test(test_ingest_health),
+        cmocka_unit_test(test_percentiles),        cmocka_unit_test(test_percentiles_default),
+        cmocka_unit_test(test_ingest_health),
         cmocka_unit_test(test_model_accuracy),     cmocka_unit_test(test_detection_quality),
         cmocka_unit_test(test_alert_rate),         cmocka_unit_test(test_top_risk),
         cmocka_unit_test(test_mtbf_mttr),
