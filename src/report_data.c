@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pgconn.h"
+#include "report_hist.h"
 #include "util.h"
 
 /* The reading's columns by axis, for SQL built here (never from input). */
@@ -17,11 +18,6 @@
     "WHEN 5 THEN axis5 WHEN 6 THEN axis6 WHEN 7 THEN axis7 ELSE axis8 END"
 #define RUNNING "(axis1 <> 0 OR axis2 <> 0 OR axis3 <> 0 OR axis4 <> 0 OR axis5 <> 0 OR " \
                 "axis6 <> 0 OR axis7 <> 0 OR axis8 <> 0)"
-#define AXES_UNPIVOT                                                                             \
-    "CROSS JOIN LATERAL (VALUES (1, axis1), (2, axis2), (3, axis3), (4, axis4), (5, axis5), "    \
-    "(6, axis6), (7, axis7), (8, axis8)) x(a, v)"
-#define STR_(x) #x
-#define STR(x) STR_(x)
 #define PERIOD "ts >= $1::timestamptz AND ts < $2::timestamptz"
 
 static double num(const PGresult *r, int row, int col)
@@ -49,18 +45,24 @@ static PGresult *query(PGconn *conn, const char *sql, int n, const char *const *
     return r;
 }
 
-/* The period and the reading totals. */
+/* The period, widened to whole UTC minutes. */
 static int load_period(PGconn *conn, const char *from, const char *to, report_data *d, char *err,
                        size_t errlen)
 {
     const char *p[] = {from, to};
-    PGresult *r = query(conn,
-                        "WITH b AS (SELECT coalesce($1::timestamptz, (SELECT min(ts) FROM reading)) f, "
-                        "coalesce($2::timestamptz, (SELECT max(ts) FROM reading) + interval '1 ms') t) "
-                        "SELECT extract(epoch FROM f), extract(epoch FROM t), "
-                        "to_char(f AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
-                        "to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM b",
-                        2, p, err, errlen);
+    PGresult *r = query(
+        conn,
+        /* The rollups' first and last minute (an index each); `reading` only when they are
+         * empty (min(ts) over its partitions reads them all: no index leads with ts). */
+        "WITH b AS (SELECT coalesce($1::timestamptz, (SELECT min(minute) FROM dw.fact_reading_minute), "
+        "(SELECT min(ts) FROM reading)) f, coalesce($2::timestamptz, (SELECT max(minute) + "
+        "interval '1 minute' FROM dw.fact_reading_minute), (SELECT max(ts) FROM reading) + interval '1 ms') t), "
+        "w AS (SELECT date_trunc('minute', f, 'UTC') f, date_trunc('minute', t, 'UTC') + CASE WHEN "
+        "date_trunc('minute', t, 'UTC') < t THEN interval '1 minute' ELSE interval '0' END t FROM b) "
+        "SELECT extract(epoch FROM f), extract(epoch FROM t), "
+        "to_char(f AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+        "to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM w",
+        2, p, err, errlen);
     if (!r) return -1;
     if (PQgetisnull(r, 0, 0) || PQgetisnull(r, 0, 1)) {
         PQclear(r);
@@ -72,95 +74,216 @@ static int load_period(PGconn *conn, const char *from, const char *to, report_da
     text(d->to_text, sizeof d->to_text, r, 0, 3);
     PQclear(r);
     if (!(d->to > d->from)) return util_err(err, errlen, "the period is empty (--to is not after --from)");
-    const char *q[] = {d->from_text, d->to_text};
-    r = query(conn,
-              "SELECT count(*), count(DISTINCT robot_id), count(*) FILTER (WHERE NOT " RUNNING ") "
-              "FROM reading WHERE " PERIOD,
-              2, q, err, errlen);
-    if (!r) return -1;
-    d->readings = count(r, 0, 0);
-    d->robots = count(r, 0, 1);
-    d->idle_rows = count(r, 0, 2);
-    PQclear(r);
-    if (d->readings == 0)
-        return util_err(err, errlen, "no readings from %s to %s", d->from_text, d->to_text);
     return 0;
 }
 
-/* Parses "{a,b,c}" into up to n doubles; returns how many. */
-static size_t parse_array(const char *s, double *out, size_t n)
-{
-    size_t k = 0;
-    if (*s == '{') s++;
-    while (*s && *s != '}' && k < n) {
-        char *end;
-        out[k++] = strtod(s, &end);
-        if (end == s) break;
-        s = end;
-        if (*s == ',') s++;
-    }
-    return k;
-}
+/* The rollup rows that cover [$1, $2) (whole minutes) exactly once: the day facts of the whole
+ * UTC days, the hour facts of the whole hours outside them, the minute facts of the rest. $3..$6
+ * are the first and last whole hour and day boundaries (dw_bounds): constants, so that each
+ * range is an index scan. $7 the robots: 'all', 'sim' (named sim-N: pgpulse gen's, as gen
+ * itself tells them apart) or 'real' (the others). Columns: robot_id, rows, active and per
+ * axis n, s, q, mn, mx, h. */
+#define FACT_COLS                                                                                 \
+    "robot_id, rows, active, n1, s1, q1, mn1, mx1, h1, n2, s2, q2, mn2, mx2, h2, n3, s3, q3, mn3, "  \
+    "mx3, h3, n4, s4, q4, mn4, mx4, h4, n5, s5, q5, mn5, mx5, h5, n6, s6, q6, mn6, mx6, h6, n7, s7, " \
+    "q7, mn7, mx7, h7, n8, s8, q8, mn8, mx8, h8"
+#define DW_SRC                                                                                    \
+    "src0 AS (SELECT " FACT_COLS " FROM dw.fact_reading_day WHERE day >= ($5::timestamptz AT TIME "   \
+    "ZONE 'UTC')::date AND day < ($6::timestamptz AT TIME ZONE 'UTC')::date "                      \
+    "UNION ALL SELECT " FACT_COLS " FROM dw.fact_reading_hour WHERE (hour >= $3::timestamptz AND "  \
+    "hour < least($5::timestamptz, $4::timestamptz)) OR (hour >= greatest($6::timestamptz, "       \
+    "$5::timestamptz, $3::timestamptz) AND hour < $4::timestamptz) "                               \
+    "UNION ALL SELECT " FACT_COLS " FROM dw.fact_reading_minute WHERE (minute >= $1::timestamptz " \
+    "AND minute < least($3::timestamptz, $2::timestamptz)) OR (minute >= greatest($4::timestamptz, " \
+    "$3::timestamptz) AND minute < $2::timestamptz)), "                                           \
+    "src AS (SELECT * FROM src0 WHERE $7::text = 'all' OR (($7::text = 'sim') = EXISTS (SELECT 1 "   \
+    "FROM robot WHERE robot.robot_id = src0.robot_id AND robot.name LIKE 'sim-%')))"
 
-static int load_axes(PGconn *conn, report_data *d, char *err, size_t errlen)
+/* The period's hour and day boundaries for DW_SRC: the first whole hour's start, the last
+ * whole hour's end, the same for days (UTC), as text in b[0..3]. */
+static int dw_bounds(PGconn *conn, const report_data *d, char b[4][40], char *err, size_t errlen)
 {
     const char *p[] = {d->from_text, d->to_text};
     PGresult *r = query(
         conn,
-        "SELECT a, count(*), count(*) FILTER (WHERE v = 0), avg(v), stddev_pop(v), "
-        "avg(v) FILTER (WHERE v <> 0), stddev_pop(v) FILTER (WHERE v <> 0), "
-        "percentile_cont(ARRAY[0.5, 0.9, 0.99, 0.001, 0.995]) WITHIN GROUP (ORDER BY v) "
-        "FILTER (WHERE v <> 0), min(v) FILTER (WHERE v <> 0), max(v) FILTER (WHERE v <> 0) "
-        "FROM reading " AXES_UNPIVOT " WHERE " PERIOD " GROUP BY a ORDER BY a",
+        "SELECT date_trunc('hour', f, 'UTC') + CASE WHEN date_trunc('hour', f, 'UTC') < f THEN "
+        "interval '1 hour' ELSE interval '0' END, date_trunc('hour', t, 'UTC'), "
+        "date_trunc('day', f, 'UTC') + CASE WHEN date_trunc('day', f, 'UTC') < f THEN "
+        "interval '24 hours' ELSE interval '0' END, date_trunc('day', t, 'UTC') "
+        "FROM (SELECT $1::timestamptz f, $2::timestamptz t) x",
         2, p, err, errlen);
     if (!r) return -1;
-    char lo[REPORT_AXES * 32 + 4] = "{", hi[REPORT_AXES * 32 + 4] = "{";
+    for (int i = 0; i < 4; i++) text(b[i], sizeof b[i], r, 0, i);
+    PQclear(r);
+    return 0;
+}
+
+/* The totals of a robot set from the rollups into g (p: DW_SRC's parameters). */
+static int load_totals(PGconn *conn, report_group *g, const char *const *p, char *err, size_t errlen)
+{
+    PGresult *r = query(conn,
+                        "WITH " DW_SRC " SELECT sum(rows), count(DISTINCT robot_id), sum(rows - active) "
+                        "FROM src",
+                        7, p, err, errlen);
+    if (!r) return -1;
+    g->readings = count(r, 0, 0);
+    g->robots = count(r, 0, 1);
+    g->idle_rows = count(r, 0, 2);
+    PQclear(r);
+    return 0;
+}
+
+/* Rollups empty for a period with readings: an error that names the refresh. */
+static int empty_rollups(PGconn *conn, const report_data *d, char *err, size_t errlen)
+{
+    const char *p[] = {d->from_text, d->to_text};
+    PGresult *r = query(conn, "SELECT EXISTS (SELECT 1 FROM reading WHERE " PERIOD ")", 2, p, err, errlen);
+    if (!r) return -1;
+    int raw = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (raw)
+        return util_err(err, errlen,
+                        "the warehouse holds nothing from %s to %s, but `reading` does: the report "
+                        "reads the warehouse's rollups; run `pgpulse warehouse refresh --from %s --to "
+                        "%s` (or the warehouse stage) first",
+                        d->from_text, d->to_text, d->from_text, d->to_text);
+    return util_err(err, errlen, "no readings from %s to %s", d->from_text, d->to_text);
+}
+
+/* A log histogram's bins, per axis, from rows (axis, bin, count) sorted by axis and bin. */
+typedef struct axis_hist {
+    report_hist_bin *bins;
+    size_t n;
+} axis_hist;
+
+/* Fills x's quantiles, range and linear bins from its merged log histogram h. */
+static void axis_from_hist(report_axis *x, const axis_hist *h, double mn, double mx)
+{
+    x->p50 = report_hist_quantile(h->bins, h->n, 0.5);
+    x->p90 = report_hist_quantile(h->bins, h->n, 0.9);
+    x->p99 = report_hist_quantile(h->bins, h->n, 0.99);
+    /* Smallest and largest non-zero: the min and max, unless a zero is one of them. */
+    x->lo = mn != 0 ? mn : h->n ? report_hist_value(h->bins[0].bin) : NAN;
+    x->hi = mx != 0 ? mx : h->n ? report_hist_value(h->bins[h->n - 1].bin) : NAN;
+    /* Bins from the 0.1 % to the 99.5 % quantile's log bins (the tails are counted apart:
+     * spikes would otherwise squeeze the body into a few bins). */
+    double blo = 0, bhi = 1, dummy;
+    if (h->n) {
+        int64_t total = 0, cum = 0;
+        for (size_t i = 0; i < h->n; i++) total += h->bins[i].count;
+        size_t i0 = 0, i1 = h->n - 1;
+        for (size_t i = 0; i < h->n; i++) {
+            cum += h->bins[i].count;
+            if ((double)cum >= 0.001 * (double)total) {
+                i0 = i;
+                break;
+            }
+        }
+        cum = 0;
+        for (size_t i = 0; i < h->n; i++) {
+            cum += h->bins[i].count;
+            if ((double)cum >= 0.995 * (double)total) {
+                i1 = i;
+                break;
+            }
+        }
+        report_hist_edges(h->bins[i0].bin, &blo, &dummy);
+        report_hist_edges(h->bins[i1].bin, &dummy, &bhi);
+    }
+    if (!(bhi > blo)) bhi = blo + 1;
+    x->bin_lo = blo;
+    x->bin_w = (bhi - blo) / REPORT_HIST_BINS;
+    double outside = 0;
+    report_hist_linear(h->bins, h->n, x->bin_lo, x->bin_w, x->bins, REPORT_HIST_BINS, &outside);
+    x->outside = llround(outside);
+}
+
+/* A robot set's totals and per-axis statistics: exact sums from the rollups, quantiles and bins
+ * from their merged log histograms (p: DW_SRC's parameters). */
+static int load_group(PGconn *conn, report_group *g, const char *const *p, char *err, size_t errlen)
+{
+    if (load_totals(conn, g, p, err, errlen)) return -1;
+    if (g->readings == 0) return 0;
+    report_axis *axis = g->axis;
+    /* Means and variances in numeric, exactly: mean = S / R / 1e6, variance = (Q R - S²) / R² /
+     * 1e12, over all readings (R = rows) and over the running ones (R = n). */
+    PGresult *r = query(
+        conn,
+        "WITH " DW_SRC ", x AS (SELECT v.a, src.rows, v.n, v.s, v.q, v.mn, v.mx FROM src CROSS JOIN "
+        "LATERAL (VALUES (1, n1, s1, q1, mn1, mx1), (2, n2, s2, q2, mn2, mx2), (3, n3, s3, q3, mn3, mx3), "
+        "(4, n4, s4, q4, mn4, mx4), (5, n5, s5, q5, mn5, mx5), (6, n6, s6, q6, mn6, mx6), "
+        "(7, n7, s7, q7, mn7, mx7), (8, n8, s8, q8, mn8, mx8)) v(a, n, s, q, mn, mx)), "
+        "g AS (SELECT a, sum(rows)::numeric r, sum(n)::numeric n, sum(s) s, sum(q) q, min(mn) mn, "
+        "max(mx) mx FROM x GROUP BY a) "
+        "SELECT a, r, r - n, (s / r / 1e6)::float8, (sqrt(greatest(q * r - s * s, 0)) / r / 1e6)::float8, "
+        "(s / nullif(n, 0) / 1e6)::float8, (sqrt(greatest(q * n - s * s, 0)) / nullif(n, 0) / 1e6)::float8, "
+        "mn, mx FROM g WHERE r > 0 ORDER BY a",
+        7, p, err, errlen);
+    if (!r) return -1;
+    double mn[REPORT_AXES] = {0}, mx[REPORT_AXES] = {0};
     for (int i = 0; i < PQntuples(r); i++) {
         int a = atoi(PQgetvalue(r, i, 0));
         if (a < 1 || a > REPORT_AXES) continue;
-        report_axis *x = &d->axis[a - 1];
+        report_axis *x = &axis[a - 1];
         x->n = count(r, i, 1);
         x->zeros = count(r, i, 2);
         x->mean = num(r, i, 3);
         x->std = num(r, i, 4);
         x->run_mean = num(r, i, 5);
         x->run_std = num(r, i, 6);
-        double q[5] = {NAN, NAN, NAN, NAN, NAN};
-        if (!PQgetisnull(r, i, 7)) parse_array(PQgetvalue(r, i, 7), q, 5);
-        x->p50 = q[0];
-        x->p90 = q[1];
-        x->p99 = q[2];
-        x->lo = num(r, i, 8);
-        x->hi = num(r, i, 9);
-        /* Bins from the 0.1 % to the 99.5 % quantile of the non-zero values (the tails are
-         * counted apart: spikes would otherwise squeeze the body into a few bins). */
-        double blo = isfinite(q[3]) ? q[3] : 0, bhi = isfinite(q[4]) ? q[4] : 1;
-        if (!(bhi > blo)) bhi = blo + 1;
-        x->bin_lo = blo;
-        x->bin_w = (bhi - blo) / REPORT_HIST_BINS;
+        mn[a - 1] = num(r, i, 7);
+        mx[a - 1] = num(r, i, 8);
     }
     PQclear(r);
-    for (int a = 0; a < REPORT_AXES; a++) {
-        size_t n = strlen(lo);
-        snprintf(lo + n, sizeof lo - n, "%s%.17g", a ? "," : "", d->axis[a].bin_lo);
-        n = strlen(hi);
-        snprintf(hi + n, sizeof hi - n, "%s%.17g", a ? "," : "",
-                 d->axis[a].bin_lo + d->axis[a].bin_w * REPORT_HIST_BINS);
-    }
-    strcat(lo, "}");
-    strcat(hi, "}");
-    const char *ph[] = {d->from_text, d->to_text, lo, hi};
     r = query(conn,
-              "SELECT a, width_bucket(v, ($3::float8[])[a], ($4::float8[])[a], " STR(REPORT_HIST_BINS)
-              "), count(*) FROM reading " AXES_UNPIVOT " WHERE " PERIOD " AND v <> 0 GROUP BY 1, 2",
-              4, ph, err, errlen);
+              "WITH " DW_SRC " SELECT v.a, e >> 32, sum(e & 4294967295) FROM src CROSS JOIN LATERAL "
+              "(VALUES (1, h1), (2, h2), (3, h3), (4, h4), (5, h5), (6, h6), (7, h7), (8, h8)) v(a, h) "
+              "CROSS JOIN LATERAL unnest(v.h) u(e) WHERE e >> 32 <> 0 GROUP BY 1, 2 ORDER BY 1, 2",
+              7, p, err, errlen);
     if (!r) return -1;
-    for (int i = 0; i < PQntuples(r); i++) {
-        int a = atoi(PQgetvalue(r, i, 0)), b = atoi(PQgetvalue(r, i, 1));
+    size_t rows = (size_t)PQntuples(r);
+    report_hist_bin *all = xcalloc(rows ? rows : 1, sizeof *all);
+    axis_hist h[REPORT_AXES] = {{0}};
+    for (size_t i = 0; i < rows; i++) {
+        int a = atoi(PQgetvalue(r, (int)i, 0));
+        all[i].bin = (int32_t)atol(PQgetvalue(r, (int)i, 1));
+        all[i].count = count(r, (int)i, 2);
         if (a < 1 || a > REPORT_AXES) continue;
-        if (b >= 1 && b <= REPORT_HIST_BINS) d->axis[a - 1].bins[b - 1] += count(r, i, 2);
-        else d->axis[a - 1].outside += count(r, i, 2);
+        if (!h[a - 1].bins) h[a - 1].bins = &all[i];
+        h[a - 1].n++;
     }
+    PQclear(r);
+    for (int a = 0; a < REPORT_AXES; a++)
+        if (axis[a].n) axis_from_hist(&axis[a], &h[a], mn[a], mx[a]);
+    free(all);
+    return 0;
+}
+
+/* The period's totals and statistics, of every robot, of the real ones and of the simulated
+ * ones; the UTC days with readings. */
+static int load_axes(PGconn *conn, report_data *d, char *err, size_t errlen)
+{
+    char b[4][40];
+    if (dw_bounds(conn, d, b, err, errlen)) return -1;
+    report_group all = {0};
+    const char *p[] = {d->from_text, d->to_text, b[0], b[1], b[2], b[3], "all"};
+    if (load_group(conn, &all, p, err, errlen)) return -1;
+    if (all.readings == 0) return empty_rollups(conn, d, err, errlen);
+    d->readings = all.readings;
+    d->robots = all.robots;
+    d->idle_rows = all.idle_rows;
+    memcpy(d->axis, all.axis, sizeof d->axis);
+    p[6] = "real";
+    if (load_group(conn, &d->real, p, err, errlen)) return -1;
+    p[6] = "sim";
+    if (load_group(conn, &d->sim, p, err, errlen)) return -1;
+    const char *pd[] = {d->from_text, d->to_text};
+    PGresult *r = query(conn,
+                        "SELECT count(DISTINCT date_trunc('day', hour, 'UTC')) FROM dw.fact_reading_hour "
+                        "WHERE hour >= date_trunc('hour', $1::timestamptz, 'UTC') AND hour < $2::timestamptz",
+                        2, pd, err, errlen);
+    if (!r) return -1;
+    d->days = count(r, 0, 0);
     PQclear(r);
     return 0;
 }
@@ -293,6 +416,21 @@ static int load_stream(PGconn *conn, report_data *d, report_stream *s, char *err
               ") s GROUP BY 1 ORDER BY 1",
               5, pb, err, errlen);
     if (!r) return -1;
+    if (PQntuples(r) == 0) {
+        /* The window's raw readings are gone (retention): the minute rollups' min and max. */
+        PQclear(r);
+        s->from_minutes = 1;
+        s->bucket_s = 60;
+        r = query(conn,
+                  "SELECT extract(epoch FROM minute) + 30, CASE $4::int WHEN 1 THEN mn1 WHEN 2 THEN mn2 "
+                  "WHEN 3 THEN mn3 WHEN 4 THEN mn4 WHEN 5 THEN mn5 WHEN 6 THEN mn6 WHEN 7 THEN mn7 ELSE mn8 END, "
+                  "CASE $4::int WHEN 1 THEN mx1 WHEN 2 THEN mx2 WHEN 3 THEN mx3 WHEN 4 THEN mx4 WHEN 5 THEN mx5 "
+                  "WHEN 6 THEN mx6 WHEN 7 THEN mx7 ELSE mx8 END FROM dw.fact_reading_minute WHERE "
+                  "robot_id = $3::int AND minute >= $1::timestamptz AND minute < $2::timestamptz "
+                  "AND $5::text IS NOT NULL ORDER BY minute",
+                  5, pb, err, errlen);
+        if (!r) return -1;
+    }
     s->n = (size_t)PQntuples(r);
     s->t = xmalloc((s->n ? s->n : 1) * sizeof *s->t);
     s->lo = xmalloc((s->n ? s->n : 1) * sizeof *s->lo);
@@ -330,8 +468,9 @@ static int load_streams(PGconn *conn, report_data *d, char *err, size_t errlen)
     PGresult *r = query(conn,
                         "SELECT robot_id FROM (SELECT robot_id, count(*) n FROM anomaly WHERE consumer = $3 "
                         "AND ts_start >= $1::timestamptz AND ts_start < $2::timestamptz GROUP BY 1 "
-                        "UNION ALL SELECT robot_id, 0 FROM (SELECT DISTINCT robot_id FROM reading WHERE "
-                        PERIOD ") x) y GROUP BY robot_id ORDER BY sum(n) DESC, robot_id LIMIT 4",
+                        "UNION ALL SELECT DISTINCT robot_id, 0 FROM dw.fact_reading_hour WHERE hour >= "
+                        "date_trunc('hour', $1::timestamptz, 'UTC') AND hour < $2::timestamptz) y "
+                        "GROUP BY robot_id ORDER BY sum(n) DESC, robot_id LIMIT 4",
                         3, p, err, errlen);
     if (!r) return -1;
     d->nstream = (size_t)PQntuples(r);
@@ -373,14 +512,16 @@ static int load_forecasts(PGconn *conn, report_data *d, char *err, size_t errlen
     snprintf(h, sizeof h, "%d", horizon);
     const char *ph[] = {d->from_text, d->to_text, d->learn_consumer, h};
     r = query(conn,
-              "WITH t AS (SELECT DISTINCT robot_id, target_ts FROM prediction WHERE consumer = $3 "
-              "AND kind = 'forecast' AND horizon = $4::int AND target_ts >= $1::timestamptz "
-              "AND target_ts < $2::timestamptz), "
-              "a AS MATERIALIZED (SELECT t.robot_id, t.target_ts, r.axis1, r.axis2, r.axis3, r.axis4, "
-              "r.axis5, r.axis6, r.axis7, r.axis8 FROM t " NEAREST "), "
-              "j AS (SELECT p.axis, p.value f, " AXIS_CASE("p.axis") " v, " RUNNING " running "
-              "FROM prediction p JOIN a USING (robot_id, target_ts) WHERE p.consumer = $3 AND "
-              "p.kind = 'forecast' AND p.horizon = $4::int) "
+              /* One row per target (its axes' forecasts as arrays), one nearest reading each,
+               * then the axes unnested: no join back to prediction, whose plan went wrong (a
+               * nested loop over every forecast) on tables not yet analysed. */
+              "WITH t AS (SELECT robot_id, target_ts, array_agg(axis) ax, array_agg(value) val "
+              "FROM prediction WHERE consumer = $3 AND kind = 'forecast' AND horizon = $4::int "
+              "AND target_ts >= $1::timestamptz AND target_ts < $2::timestamptz GROUP BY 1, 2), "
+              "a AS (SELECT t.ax, t.val, r.axis1, r.axis2, r.axis3, r.axis4, r.axis5, r.axis6, "
+              "r.axis7, r.axis8 FROM t " NEAREST "), "
+              "j AS (SELECT u.axis, u.f, " AXIS_CASE("u.axis") " v, " RUNNING " running "
+              "FROM a CROSS JOIN LATERAL unnest(a.ax, a.val) u(axis, f)) "
               "SELECT axis, count(*) FILTER (WHERE running), count(*) FILTER (WHERE NOT running), "
               "avg(abs(v - f)) FILTER (WHERE running), "
               "sum((v - f) ^ 2) FILTER (WHERE running), "

@@ -15,6 +15,7 @@
 #define WIDE_W 800.0
 #define WIDE_H 330.0
 #define CURVE_POINTS 200
+#define STREAM_GAP_S 10.0 /* the shortest silence that breaks a streaming chart's line */
 
 static const plot_rgb INK = {0.1, 0.1, 0.12};
 
@@ -66,12 +67,17 @@ static void fig_dist(const report_data *d, int a, report_fig *f)
         hi = edges[REPORT_HIST_BINS];
     }
     plot_set_xrange(p, lo, hi);
-    /* The running readings' bars set the scale; the idle bar is clipped when it is taller. */
-    double ytop = fmax(top * 1.3, 1e-9);
+    /* The running readings' bars set the scale, raised to show the normal curves' peaks whole
+     * up to 3x the tallest bar; the idle bar is clipped when it is taller. */
+    double peak = 0, sq = sqrt(2 * M_PI);
+    if (x->std > 0) peak = fmax(peak, 100 * bw / (x->std * sq));
+    if (x->run_std > 0) peak = fmax(peak, 100 * bw * (double)(x->n - x->zeros) / n / (x->run_std * sq));
+    double ytop = fmax(fmax(top * 1.3, fmin(peak * 1.08, top * 3)), 1e-9);
     int clipped = idle > ytop;
     if (top > 0) plot_set_yrange(p, 0, ytop);
     plot_add_bars(p, "running", PLOT_PALETTE[0], edges, h, REPORT_HIST_BINS);
-    double ze[2] = {-bw / 2, bw / 2};
+    /* The zeros' bar ends at 0, where the running readings' first bin may begin. */
+    double ze[2] = {-bw, 0};
     char idle_name[64];
     snprintf(idle_name, sizeof idle_name, "idle, exactly 0 A: %.1f %%%s", idle, clipped ? " (clipped)" : "");
     plot_add_bars(p, idle_name, PLOT_GREY, ze, &idle, 1);
@@ -82,7 +88,7 @@ static void fig_dist(const report_data *d, int a, report_fig *f)
     util_fmt_count(total, sizeof total, (uint64_t)x->n);
     util_fmt_count(outside, sizeof outside, (uint64_t)x->outside);
     snprintf(f->caption, sizeof f->caption,
-             "Idle readings (axis %d exactly 0 A): %.1f %% of %s, the grey bar at 0%s. Running "
+             "Idle readings (axis %d exactly 0 A): %.1f %% of %s, the grey bar ending at 0%s. Running "
              "readings in bins of %.3g A from their 0.1 %% to their 99.5 %% quantile (%s beyond). "
              "Normal curves: all readings (mean %.2f A, std %.2f A: the workshop's fit, zeros "
              "included) and the running ones (mean %.2f A, std %.2f A), scaled to the bins.",
@@ -110,12 +116,14 @@ static void fig_stream(const report_stream *s, int detected, report_fig *f)
     for (size_t i = 0; i < s->nspans; i++)
         plot_add_span(p, s->spans[i].error ? "ERROR episode" : "ALERT episode",
                       s->spans[i].error ? PLOT_ERROR : PLOT_ALERT, s->spans[i].t0, s->spans[i].t1);
-    /* min and max per bucket as one zigzag line; a missing bucket breaks it (the robot was
-     * silent). */
+    /* min and max per bucket as one zigzag line; a silence longer than STREAM_GAP_S (and than
+     * 1.5 buckets) breaks it. Shorter ones are the sampling's jitter: a robot sampled about
+     * once a second leaves one-second buckets empty now and then. */
     size_t m = 0;
+    double gap = fmax(1.5 * s->bucket_s, STREAM_GAP_S);
     double *x = xmalloc((3 * s->n + 1) * sizeof *x), *y = xmalloc((3 * s->n + 1) * sizeof *y);
     for (size_t i = 0; i < s->n; i++) {
-        if (i > 0 && s->t[i] - s->t[i - 1] > 1.5 * s->bucket_s) {
+        if (i > 0 && s->t[i] - s->t[i - 1] > gap) {
             x[m] = s->t[i];
             y[m++] = NAN;
         }
@@ -136,9 +144,9 @@ static void fig_stream(const report_stream *s, int detected, report_fig *f)
              "(orange) and %lld ERROR (red) episodes of robot %d on axis %d or the whole robot. "
              "Each span covers an episode's first to last flagged reading and is drawn at least "
              "%.0f units of 800 wide so that a short one shows; a gap in the line is a time the robot "
-             "sent nothing.",
+             "sent nothing (%.0f s or more).",
              s->from_text, s->to_text, s->to - s->from < REPORT_STREAM_WINDOW_S - 1 ? "whole period" : "6 hours",
-             (long long)s->alerts, (long long)s->errors, s->robot, s->axis, PLOT_SPAN_MIN_W);
+             (long long)s->alerts, (long long)s->errors, s->robot, s->axis, PLOT_SPAN_MIN_W, gap);
     char short_caption[256];
     if (detected) {
         snprintf(short_caption, sizeof short_caption,
@@ -149,11 +157,20 @@ static void fig_stream(const report_stream *s, int detected, report_fig *f)
     } else {
         snprintf(f->caption, sizeof f->caption,
                  "%.16s to %.16s UTC: no anomaly detection has run over this period (no episodes "
-                 "in table anomaly); a gap in the line is a time the robot sent nothing.",
-                 s->from_text, s->to_text);
+                 "in table anomaly); a gap in the line is a time the robot sent nothing (%.0f s or more).",
+                 s->from_text, s->to_text, gap);
         snprintf(short_caption, sizeof short_caption,
                  "%.10s %.5s to %.10s %.5s UTC; no anomaly detection has run over this period.",
                  s->from_text, s->from_text + 11, s->to_text, s->to_text + 11);
+    }
+    if (s->from_minutes) {
+        /* The raw readings of the window were dropped (retention): say what is drawn. */
+        size_t n = strlen(f->caption);
+        snprintf(f->caption + n, sizeof f->caption - n,
+                 " The raw readings of this window are gone (warehouse retention): the line is each "
+                 "minute's min and max from the warehouse's minute rollups.");
+        n = strlen(short_caption);
+        snprintf(short_caption + n, sizeof short_caption - n, " Min and max per minute (raw readings dropped).");
     }
     plot_set_caption(p, short_caption);
 }
@@ -172,7 +189,7 @@ static void fig_forecast(const report_forecast *fc, report_fig *f)
     plot_set_y(p, "current", "A");
     plot_add_line(p, "reading", INK, fc->t, fc->actual, fc->nchart);
     char name[64];
-    snprintf(name, sizeof name, "forecast, %d ahead", fc->horizon);
+    snprintf(name, sizeof name, "forecast, %d reading%s ahead", fc->horizon, fc->horizon == 1 ? "" : "s");
     plot_add_line(p, name, PLOT_PALETTE[0], fc->t, fc->pred, fc->nchart);
     snprintf(f->caption, sizeof f->caption,
              "All robots: R\xc2\xb2 %.3f, MAE %.3f A over %lld forecasts %d reading%s ahead whose "

@@ -139,8 +139,8 @@ static void first_page(page *pg, const report_doc *doc)
 
     heading(pg, "In this report", 12);
     paragraph(pg,
-              "The tables: real against simulated statistics per axis (the workshop's export "
-              "against this period), forecasts against the readings, detection quality against "
+              "The tables: real against simulated statistics per axis (the workshop's export, "
+              "this period's real robots and its simulated ones), forecasts against the readings, detection quality against "
               "the injected faults, and the registered models' metrics. The figures: each axis's "
               "distribution with normal curves over it and the idle zeros as a bar of their own; "
               "the robots with the most anomaly episodes over the period, with ALERT spans orange "
@@ -269,7 +269,7 @@ int report_pdf_write(const report_doc *doc, const char *path, int *pages, char *
     for (size_t i = 0; i < doc->ntables; i++) table(&pg, &doc->tables[i]);
     figures(&pg, doc, REPORT_FIG_DIST, "Distributions of the current, per axis",
             "Each axis's readings as a share of all readings per bin. The idle readings (the axis "
-            "exactly 0 A) are the grey bar at 0, clipped when taller than the running readings' "
+            "exactly 0 A) are the grey bar ending at 0, clipped when taller than the running readings' "
             "scale (its share is in the legend). The purple dashed normal curve has the mean and "
             "standard deviation of all readings, zeros included, as the workshop fitted it; the "
             "green one those of the running readings.");

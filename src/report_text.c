@@ -1,6 +1,7 @@
 /* report_text: headline tiles and tables from report_data (see report_text.h). The real
  * statistics are the workshop export's, as the simulator's built-in profile carries them
- * (genprof.h: target); "this period" is the database's readings, every robot pooled. */
+ * (genprof.h: target), and the period's real robots' (an ingested export); the simulated ones
+ * are the period's simulated robots, pooled. */
 #include "report_text.h"
 
 #include <math.h>
@@ -76,10 +77,19 @@ size_t report_text_tiles(const report_data *d, report_tile *out)
     put(t->detail, sizeof t->detail, "%s readings", cnt(a, sizeof a, d->readings));
 
     t = &out[n++];
-    duration(t->value, sizeof t->value, d->to - d->from);
-    put(t->label, sizeof t->label, "of readings");
-    put(t->detail, sizeof t->detail, "%.5s %.5s to %.5s %.5s UTC", d->from_text + 5,
-        d->from_text + 11, d->to_text + 5, d->to_text + 11);
+    double span = d->to - d->from;
+    if (d->days > 0 && span > 2.0 * 86400 * (double)d->days) {
+        /* Readings on few of the period's days (an old export beside a recent fleet): the days
+         * with readings, not the span. */
+        put(t->value, sizeof t->value, "%lld day%s", (long long)d->days, d->days == 1 ? "" : "s");
+        put(t->label, sizeof t->label, "with readings");
+        put(t->detail, sizeof t->detail, "%.10s to %.10s", d->from_text, d->to_text);
+    } else {
+        duration(t->value, sizeof t->value, span);
+        put(t->label, sizeof t->label, "of readings");
+        put(t->detail, sizeof t->detail, "%.5s %.5s to %.5s %.5s UTC", d->from_text + 5,
+            d->from_text + 11, d->to_text + 5, d->to_text + 11);
+    }
 
     t = &out[n++];
     pct(t->value, sizeof t->value, (double)d->idle_rows, (double)d->readings);
@@ -138,7 +148,7 @@ size_t report_text_tiles(const report_data *d, report_tile *out)
         double rec = metric_of(d, "failure_risk/", "champion", "recall");
         double prec = metric_of(d, "failure_risk/", "champion", "precision");
         if (isfinite(rec) && isfinite(prec))
-            put(t->detail, sizeof t->detail, "champion; alarms: recall %.2f, precision %.2f", rec, prec);
+            put(t->detail, sizeof t->detail, "alarms: recall %.2f, precision %.2f", rec, prec);
         else
             put(t->detail, sizeof t->detail, "the champion, prequential");
     }
@@ -158,6 +168,27 @@ static void table_init(report_table *t, const char *title, int ncols, const char
     t->cell = xcalloc((rows ? rows : 1) * (size_t)ncols, REPORT_CELL);
 }
 
+/* One source's rows of the comparison: a row per axis at rows r, r + step, ... and its idle
+ * share at row idle_row. */
+static void stats_rows(report_table *t, size_t r, size_t step, size_t idle_row, const char *source,
+                       const report_axis *x, double idle)
+{
+    for (int a = 0; a < REPORT_AXES; a++, r += step) {
+        put(report_cell(t, r, 0), REPORT_CELL, "%d", a + 1);
+        put(report_cell(t, r, 1), REPORT_CELL, "%s", source);
+        num(report_cell(t, r, 2), REPORT_CELL, x[a].mean, 3);
+        num(report_cell(t, r, 3), REPORT_CELL, x[a].std, 3);
+        num(report_cell(t, r, 4), REPORT_CELL, x[a].p50, 3);
+        num(report_cell(t, r, 5), REPORT_CELL, x[a].p90, 3);
+        num(report_cell(t, r, 6), REPORT_CELL, x[a].p99, 3);
+    }
+    put(report_cell(t, idle_row, 0), REPORT_CELL, "all");
+    put(report_cell(t, idle_row, 1), REPORT_CELL, "%s", source);
+    put(report_cell(t, idle_row, 2), REPORT_CELL, "idle: %.1f %%", 100 * idle);
+}
+
+/* The workshop's export (the simulator's profile), then the period's real robots and its
+ * simulated ones, each where it has readings. */
 static void stats_table(const report_data *d, report_table *t)
 {
     static const char *const head[] = {"axis", "source", "mean (A)", "std (A)", "p50 (A)",
@@ -165,48 +196,46 @@ static void stats_table(const report_data *d, report_table *t)
     genprof prof;
     genprof_default(&prof);
     const calstats *w = &prof.target;
-    table_init(t, "Real against simulated: the workshop's export and this period", 7, head,
-               2 * REPORT_AXES + 2);
-    t->right[1] = 0;
-    size_t r = 0;
+    report_axis ws[REPORT_AXES];
+    memset(ws, 0, sizeof ws);
     for (int a = 0; a < REPORT_AXES; a++) {
-        const report_axis *x = &d->axis[a];
-        put(report_cell(t, r, 0), REPORT_CELL, "%d", a + 1);
-        put(report_cell(t, r, 1), REPORT_CELL, "workshop");
-        num(report_cell(t, r, 2), REPORT_CELL, w->mean[a], 3);
-        num(report_cell(t, r, 3), REPORT_CELL, w->std[a], 3);
-        num(report_cell(t, r, 4), REPORT_CELL, w->nz_p50[a], 3);
-        num(report_cell(t, r, 5), REPORT_CELL, w->nz_p90[a], 3);
-        num(report_cell(t, r, 6), REPORT_CELL, w->nz_p99[a], 3);
-        r++;
-        put(report_cell(t, r, 0), REPORT_CELL, "%d", a + 1);
-        put(report_cell(t, r, 1), REPORT_CELL, "this period");
-        num(report_cell(t, r, 2), REPORT_CELL, x->mean, 3);
-        num(report_cell(t, r, 3), REPORT_CELL, x->std, 3);
-        num(report_cell(t, r, 4), REPORT_CELL, x->p50, 3);
-        num(report_cell(t, r, 5), REPORT_CELL, x->p90, 3);
-        num(report_cell(t, r, 6), REPORT_CELL, x->p99, 3);
-        r++;
+        ws[a].mean = w->mean[a];
+        ws[a].std = w->std[a];
+        ws[a].p50 = w->nz_p50[a];
+        ws[a].p90 = w->nz_p90[a];
+        ws[a].p99 = w->nz_p99[a];
     }
-    put(report_cell(t, r, 0), REPORT_CELL, "all");
-    put(report_cell(t, r, 1), REPORT_CELL, "workshop");
-    put(report_cell(t, r, 2), REPORT_CELL, "idle: %.1f %%", 100 * w->idle_fraction);
-    r++;
-    put(report_cell(t, r, 0), REPORT_CELL, "all");
-    put(report_cell(t, r, 1), REPORT_CELL, "this period");
-    put(report_cell(t, r, 2), REPORT_CELL, "idle: %.1f %%",
-        d->readings ? 100.0 * (double)d->idle_rows / (double)d->readings : 0.0);
-    r++;
-    t->nrows = r;
-    char rows[32], readings[32];
+    const report_group *g[2] = {&d->real, &d->sim};
+    char label[2][32];
+    size_t k = 1;
+    const report_group *src[3] = {NULL};
+    const char *name[3] = {"workshop"};
+    for (int i = 0; i < 2; i++) {
+        if (g[i]->readings == 0) continue;
+        put(label[i], sizeof label[i], "%s, %lld robot%s", i == 0 ? "real" : "simulated",
+            (long long)g[i]->robots, g[i]->robots == 1 ? "" : "s");
+        src[k] = g[i];
+        name[k++] = label[i];
+    }
+    table_init(t, "Real against simulated: the workshop's export and this period's robots", 7, head,
+               (REPORT_AXES + 1) * k);
+    t->right[1] = 0;
+    stats_rows(t, 0, k, REPORT_AXES * k, name[0], ws, w->idle_fraction);
+    for (size_t i = 1; i < k; i++)
+        stats_rows(t, i, k, REPORT_AXES * k + i, name[i], src[i]->axis,
+                   (double)src[i]->idle_rows / (double)src[i]->readings);
+    t->nrows = (REPORT_AXES + 1) * k;
+    char rows[32], real[32], sim[32];
     put(t->note, sizeof t->note,
         "Mean and standard deviation over all readings (idle zeros included); p50, p90 and p99 of "
         "the non-zero readings; idle: the share of readings with every axis exactly 0. Workshop: "
         "the real robot's export (%s readings), as the simulator's built-in profile holds it. "
-        "This period: the database's %s readings of %lld robots, pooled (simulated robots vary "
-        "their scale by 0.85-1.15, so pooled figures spread wider than one robot's).",
-        cnt(rows, sizeof rows, (int64_t)w->rows), cnt(readings, sizeof readings, d->readings),
-        (long long)d->robots);
+        "Real: this period's robots not made by the simulator (%s readings, e.g. an ingested "
+        "export); simulated: pgpulse gen's robots (%s readings), pooled (each scales its currents "
+        "by 0.85-1.15, so pooled figures spread wider than one robot's). From the warehouse: "
+        "quantiles within 1 %%.",
+        cnt(rows, sizeof rows, (int64_t)w->rows), cnt(real, sizeof real, d->real.readings),
+        cnt(sim, sizeof sim, d->sim.readings));
 }
 
 static void forecast_table(const report_data *d, report_table *t)

@@ -1,10 +1,16 @@
 /* Integration tests of pgpulse report (cmd_report, report_*) against a real PostgreSQL: over a
- * simulated fleet (pgpulse gen, heavy faults) with anomaly episodes made from its plateau and
- * spike faults and forecasts made from its readings (so every expected figure is known), the
- * report writes a PDF whose page tree holds the pages it says, a PNG and an SVG per figure
- * that decode (cairo) at their size, and an HTML page showing the counts the database holds;
- * with readings only it still renders (no forecast figures), and a bad or empty period fails
- * with a message. */
+ * simulated fleet (pgpulse gen, heavy faults; its rollups filled by `pgpulse warehouse refresh`)
+ * with anomaly episodes made from its plateau and spike faults and forecasts made from its
+ * readings (so every expected figure is known), the report writes a PDF whose page tree holds
+ * the pages it says, a PNG and an SVG per figure that decode (cairo) at their size, and an HTML
+ * page showing the counts the database holds. The statistics read from the rollups
+ * (report_data_load) equal those computed from the raw readings: n, zeros, means and standard
+ * deviations exactly (to rounding), quantiles within the log histogram's 1 %, the linear bins
+ * as the raw values' log bins spread over them and within the bounds that allows — over the
+ * whole period, a ragged one (minutes, hours) and one of whole days. With readings only it
+ * still renders (no forecast figures); after `pgpulse warehouse retention` dropped a day's
+ * partition it renders the same statistics; rollups emptied fail with a message naming the
+ * refresh, and a bad or empty period fails with a message. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <setjmp.h>
@@ -14,26 +20,134 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
+#include <time.h>
 
 #include <cairo.h>
 #include <cmocka.h>
 
+#include "dw_agg.h"
 #include "harness.h"
+#include "report_data.h"
+#include "report_hist.h"
 #include "util.h"
 
 static const char *db;
 
-/* Three robots, 30,000 readings, heavy faults, from a fixed start. */
-static void gen(const char *conninfo)
+/* Three robots, 30,000 readings (some 21 hours), heavy faults, from start; then the rollups
+ * (the report reads them) by `pgpulse warehouse refresh`. */
+static void gen(const char *conninfo, const char *start)
 {
     harness_out o = harness_pgpulse_limit(
         300, NULL,
         (const char *[]){"gen", "--db", conninfo, "--robots", "3", "--first-robot", "501", "--rows",
-                         "30000", "--seed", "5", "--faults", "heavy", "--start",
-                         "2026-03-01T00:00:00Z", "--rate", "40000", "--speedup", "100000",
-                         "--batch", "5000", NULL});
+                         "30000", "--seed", "5", "--faults", "heavy", "--start", start, "--rate",
+                         "40000", "--speedup", "100000", "--batch", "5000", NULL});
     if (o.status != 0) fail_msg("gen failed (%d): %s", o.status, o.err);
     harness_out_free(&o);
+    o = harness_pgpulse_limit(300, NULL, (const char *[]){"warehouse", "refresh", "--db", conninfo, NULL});
+    if (o.status != 0) fail_msg("warehouse refresh failed (%d): %s", o.status, o.err);
+    harness_out_free(&o);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void assert_close(const char *what, int axis, double got, double want, double rel)
+{
+    if (!(fabs(got - want) <= rel * fmax(1, fabs(want))))
+        fail_msg("axis %d %s: %.17g from the rollups, %.17g from the raw readings", axis, what, got,
+                 want);
+}
+
+/* The level-p quantile of the sorted values v[0..n) as the histogram reads it
+ * (percentile_disc: the first value whose running count reaches p n). */
+static double quantile_disc(const double *v, size_t n, double p)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((double)(i + 1) >= p * (double)n) return v[i];
+    return v[n - 1];
+}
+
+/* Loads [from, to) with report_data_load (from the rollups) into *d and checks it against the
+ * raw readings of the same (widened) period. */
+static void check_stats(PGconn *conn, const char *from, const char *to, report_data *d)
+{
+    char err[1024];
+    if (report_data_load(conn, from, to, d, err, sizeof err)) fail_msg("report_data_load: %s", err);
+    const char *p[] = {d->from_text, d->to_text};
+    PGresult *r = PQexecParams(conn,
+                               "SELECT axis1, axis2, axis3, axis4, axis5, axis6, axis7, axis8, "
+                               "(axis1 = 0 AND axis2 = 0 AND axis3 = 0 AND axis4 = 0 AND axis5 = 0 "
+                               "AND axis6 = 0 AND axis7 = 0 AND axis8 = 0) FROM reading WHERE ts >= "
+                               "$1::timestamptz AND ts < $2::timestamptz",
+                               2, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) fail_msg("%s", PQerrorMessage(conn));
+    size_t rows = (size_t)PQntuples(r);
+    int64_t idle = 0;
+    for (size_t i = 0; i < rows; i++) idle += PQgetvalue(r, (int)i, 8)[0] == 't';
+    assert_int_equal(d->readings, (int64_t)rows);
+    assert_int_equal(d->idle_rows, idle);
+    double *v = xmalloc((rows ? rows : 1) * sizeof *v), *edge0 = xmalloc((rows ? rows : 1) * sizeof *v),
+           *edge1 = xmalloc((rows ? rows : 1) * sizeof *v);
+    for (int a = 0; a < REPORT_AXES; a++) {
+        const report_axis *x = &d->axis[a];
+        size_t nz = 0;
+        long double s = 0, q = 0;
+        for (size_t i = 0; i < rows; i++) {
+            double y = strtod(PQgetvalue(r, (int)i, a), NULL);
+            s += y;
+            q += (long double)y * y;
+            if (y != 0) v[nz++] = y;
+        }
+        assert_int_equal(x->n, (int64_t)rows);
+        assert_int_equal(x->zeros, (int64_t)(rows - nz));
+        if (!rows) continue;
+        /* Readings have at most 6 decimals: the scaled sums are exact. */
+        long double m = s / rows, mr = nz ? s / nz : 0;
+        assert_close("mean", a + 1, x->mean, (double)m, 1e-9);
+        assert_close("std", a + 1, x->std, sqrt((double)(q / rows - m * m)), 1e-9);
+        if (!nz) continue;
+        assert_close("running mean", a + 1, x->run_mean, (double)mr, 1e-9);
+        assert_close("running std", a + 1, x->run_std, sqrt((double)(q / nz - mr * mr)), 1e-9);
+        qsort(v, nz, sizeof *v, cmp_double);
+        /* A quantile is its log bin's geometric middle: within 1 % of the exact one. */
+        assert_close("p50", a + 1, x->p50, quantile_disc(v, nz, 0.5), 0.0101);
+        assert_close("p90", a + 1, x->p90, quantile_disc(v, nz, 0.9), 0.0101);
+        assert_close("p99", a + 1, x->p99, quantile_disc(v, nz, 0.99), 0.0101);
+        assert_close("lo", a + 1, x->lo, v[0], 0.0101);
+        assert_close("hi", a + 1, x->hi, v[nz - 1], 0.0101);
+        /* The linear bins: exactly the raw values' log bins spread over them, and between the
+         * values whose log bin lies inside a linear bin and those whose log bin touches it. */
+        double want[REPORT_HIST_BINS] = {0}, outside = 0, total = 0;
+        for (size_t i = 0; i < nz; i++) {
+            report_hist_bin b = {dw_agg_bin(v[i]), 1};
+            report_hist_linear(&b, 1, x->bin_lo, x->bin_w, want, REPORT_HIST_BINS, &outside);
+            report_hist_edges(b.bin, &edge0[i], &edge1[i]);
+        }
+        for (int k = 0; k < REPORT_HIST_BINS; k++) {
+            assert_close("bin", a + 1, x->bins[k], want[k], 1e-9);
+            double e0 = x->bin_lo + k * x->bin_w, e1 = e0 + x->bin_w;
+            int64_t inner = 0, touch = 0;
+            for (size_t i = 0; i < nz; i++) {
+                inner += edge0[i] >= e0 && edge1[i] <= e1;
+                touch += edge1[i] > e0 && edge0[i] < e1;
+            }
+            if (!(x->bins[k] >= inner - 1e-6 && x->bins[k] <= touch + 1e-6))
+                fail_msg("axis %d bin %d: %g not in [%lld, %lld]", a + 1, k, x->bins[k],
+                         (long long)inner, (long long)touch);
+            total += x->bins[k];
+        }
+        assert_int_equal(x->outside, llround(outside));
+        assert_close("bins + outside", a + 1, total + (double)x->outside, (double)nz, 1e-6);
+    }
+    free(v);
+    free(edge0);
+    free(edge1);
+    PQclear(r);
 }
 
 static size_t file_bytes(const char *path, char **out)
@@ -149,7 +263,7 @@ static void test_full_report(void **state)
     (void)state;
     db = harness_db("report", 1);
     if (!db) skip();
-    gen(db);
+    gen(db, "2026-03-01T00:00:00Z");
     PGconn *conn = harness_connect(db);
     /* Episodes: one per plateau and spike fault, as a detector that finds exactly those. */
     harness_exec(conn,
@@ -216,6 +330,19 @@ static void test_full_report(void **state)
     free(html);
     free(html_path);
 
+    /* The rollups' statistics are the raw readings': the whole period (hours and the last
+     * hour's minutes), a ragged one (minutes at both ends, hours between) and whole days (a
+     * day fact and an empty day). */
+    report_data d;
+    check_stats(conn, NULL, NULL, &d);
+    report_data_free(&d);
+    check_stats(conn, "2026-03-01T06:17:31Z", "2026-03-01T19:42:10Z", &d);
+    assert_string_equal(d.from_text, "2026-03-01T06:17:00.000000Z");
+    assert_string_equal(d.to_text, "2026-03-01T19:43:00.000000Z");
+    report_data_free(&d);
+    check_stats(conn, "2026-03-01T00:00:00Z", "2026-03-03T00:00:00Z", &d);
+    report_data_free(&d);
+
     /* A period of one day: still every kind of figure. */
     free(pdf);
     free(dir);
@@ -230,14 +357,24 @@ static void test_full_report(void **state)
     PQfinish(conn);
 }
 
-/* Readings only (no detection, no learning ran): the distributions and a streaming chart. */
-static void test_readings_only(void **state)
+/* Readings only (no detection, no learning ran): the distributions and a streaming chart. From
+ * noon yesterday (UTC) to this morning, so that retention (--keep-days 0: days before today)
+ * drops yesterday's partition alone; the report renders the same statistics after it, its
+ * streaming chart from the minute rollups. Then failures. */
+static void test_readings_only_and_retention(void **state)
 {
     (void)state;
     const char *conninfo = harness_db("report_bare", 1);
     if (!conninfo) skip();
-    gen(conninfo);
+    time_t y = time(NULL) - 86400;
+    struct tm tm;
+    gmtime_r(&y, &tm);
+    char start[32], part[32];
+    strftime(start, sizeof start, "%Y-%m-%dT12:00:00Z", &tm);
+    strftime(part, sizeof part, "reading_p%Y%m%d", &tm);
+    gen(conninfo, start);
     db = conninfo;
+    PGconn *conn = harness_connect(conninfo);
     int pages, small, wide;
     char *dir = report(NULL, &pages);
     char *pdf = xasprintf("%s/report.pdf", dir);
@@ -248,11 +385,57 @@ static void test_readings_only(void **state)
     assert_true(wide >= 1);
     free(pdf);
     free(dir);
+    report_data before, after;
+    check_stats(conn, NULL, NULL, &before);
+    assert_true(before.nstream >= 1);
+    assert_int_equal(before.stream[0].from_minutes, 0);
+
+    /* Retention drops yesterday's partition; the report reads the same statistics. */
+    harness_out o = harness_pgpulse(NULL, (const char *[]){"warehouse", "retention", "--keep-days", "0",
+                                                           "--db", conninfo, NULL});
+    if (o.status != 0) fail_msg("retention failed (%d): %s %s", o.status, o.out, o.err);
+    harness_out_free(&o);
+    char *sql = xasprintf("SELECT to_regclass('%s')::text", part);
+    assert_null(harness_query_text(conn, sql));
+    free(sql);
+    assert_true(harness_query_int(conn, "SELECT count(*) FROM reading") < before.readings);
+    dir = report(NULL, &pages);
+    pdf = xasprintf("%s/report.pdf", dir);
+    assert_int_equal(pdf_pages(pdf), pages);
+    assert_int_equal(check_figures(dir, &small, &wide), figs);
+    free(pdf);
+    free(dir);
+    char err[1024];
+    if (report_data_load(conn, NULL, NULL, &after, err, sizeof err)) fail_msg("%s", err);
+    assert_string_equal(after.from_text, before.from_text);
+    assert_string_equal(after.to_text, before.to_text);
+    assert_int_equal(after.readings, before.readings);
+    assert_int_equal(after.idle_rows, before.idle_rows);
+    for (int a = 0; a < REPORT_AXES; a++) {
+        assert_int_equal(after.axis[a].n, before.axis[a].n);
+        assert_int_equal(after.axis[a].zeros, before.axis[a].zeros);
+        assert_true(after.axis[a].mean == before.axis[a].mean);
+        assert_true(after.axis[a].std == before.axis[a].std);
+        assert_true(after.axis[a].p99 == before.axis[a].p99);
+        assert_memory_equal(after.axis[a].bins, before.axis[a].bins, sizeof before.axis[a].bins);
+    }
+    /* The chart's window (from yesterday noon) lost its raw readings: drawn per minute. */
+    assert_int_equal(after.stream[0].from_minutes, 1);
+    assert_true(after.stream[0].n > 0);
+    report_data_free(&before);
+    report_data_free(&after);
+
+    /* Rollups empty while readings exist: the message names the refresh. */
+    dir = xasprintf("%s/bad", harness_tmpdir());
+    harness_exec(conn, "TRUNCATE dw.fact_reading_minute, dw.fact_reading_hour, dw.fact_reading_day");
+    o = harness_pgpulse(NULL, (const char *[]){"report", "--db", conninfo, "--out", dir, NULL});
+    assert_int_equal(o.status, 1);
+    harness_assert_contains(o.err, "pgpulse warehouse refresh");
+    harness_out_free(&o);
 
     /* A bad or empty period, and no --out, fail with a message. */
-    dir = xasprintf("%s/bad", harness_tmpdir());
-    harness_out o = harness_pgpulse(NULL, (const char *[]){"report", "--db", conninfo, "--out", dir,
-                                                           "--from", "yesterday-ish", NULL});
+    o = harness_pgpulse(NULL, (const char *[]){"report", "--db", conninfo, "--out", dir, "--from",
+                                               "yesterday-ish", NULL});
     assert_int_equal(o.status, 1);
     assert_non_null(strstr(o.err, "pgpulse report:"));
     harness_out_free(&o);
@@ -266,13 +449,14 @@ static void test_readings_only(void **state)
     assert_non_null(strstr(o.err, "--out DIR is required"));
     harness_out_free(&o);
     free(dir);
+    PQfinish(conn);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_report),
-        cmocka_unit_test(test_readings_only),
+        cmocka_unit_test(test_readings_only_and_retention),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
