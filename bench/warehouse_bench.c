@@ -90,7 +90,7 @@ int main(int argc, char **argv)
                                          {"limit", required_argument, NULL, 'l'},
                                          {0}};
     const char *db = NULL;
-    long batch = 50000, reps = 3, limit = 0;
+    long batch = STREAM_DEFAULT_BATCH_ROWS, reps = 3, limit = 0;
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {

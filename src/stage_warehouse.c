@@ -6,9 +6,12 @@
  * the touched keys are read, merged with the increments in C and written back in one upsert.
  * Merging is exact and order-free (dw_agg.h), so an hour or day row written this way equals the
  * one recomputed from its minutes (dw.rollup), without reading the minutes: a late reading costs
- * one minute, one hour and one day row. dw.dim_time gets the minutes written, then the feeds
- * run (dw.sync_feeds). The stage saves no blob: the consumer delivers again whatever a failed
- * commit did not write. */
+ * one minute, one hour and one day row. Running time (run_us) is the exception to "sum the
+ * increments": a minute's is a function of its rows and active, so each rewritten minute's
+ * change is added to its hour and day (wh_run_deltas). The rows the last commit wrote are kept
+ * in memory and used instead of a read-back when the table still holds them (wh_from_last).
+ * dw.dim_time gets the minutes written, then the feeds run (dw.sync_feeds). The stage saves no
+ * blob: the consumer delivers again whatever a failed commit did not write. */
 #include "stage_warehouse.h"
 
 #include <stdio.h>

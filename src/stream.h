@@ -23,7 +23,7 @@
 
 #define STREAM_SOURCE_LOCAL "local"
 #define STREAM_DEFAULT_BATCH_MS 100
-#define STREAM_DEFAULT_BATCH_ROWS 50000
+#define STREAM_DEFAULT_BATCH_ROWS 200000
 
 /* What a stage is told about the consumer it runs in. */
 typedef struct stream_ctx {
