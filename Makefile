@@ -10,6 +10,7 @@
 #   make bench-serve the dashboard's server under 200 SSE clients and an API load (bench/serve)
 #   make bench-learn online learning: Elec2 beside scikit-learn, learners per core, the simulator (bench/learn)
 #   make bench-query the canned analyses on 7 days of 50 robots, beside the raw tables (bench/query)
+#   make bench-warehouse the warehouse stage: beside pg_recvlogical, alone, refresh, late rows (bench/warehouse)
 #   make bench-soak run everything for 30 minutes at 10,000 rows/s, watched (bench/soak)
 
 CC       ?= gcc
@@ -163,7 +164,7 @@ fuzz: $(FUZZ_BIN)
 # watched: memory, lag, WAL, error lines, every row accounted for) is not part of `make bench`:
 # run it alone with `make bench-soak` (some 32 minutes; about 10 GB free in $TMPDIR, see
 # bench/soak --help); BENCH_SOAK_ARGS="--minutes 3 --no-doc" shortens it.
-.PHONY: bench-gen bench-stream bench-detect bench-soak bench-learn bench-query
+.PHONY: bench-gen bench-stream bench-detect bench-soak bench-learn bench-query bench-warehouse
 BENCH_BIN := $(B)/bench/copyloop $(B)/bench/detect_cores $(B)/bench/learn_cores $(B)/bench/learn_sim \
              $(B)/bench/warehouse_bench
 
@@ -199,6 +200,12 @@ bench-learn: bench-deps bench-build
 # BENCH_QUERY_ARGS="--quick" (10 robots x 1 day) leaves docs/benchmarks.md alone.
 bench-query: bench-deps pgpulse
 	bench/query $(BENCH_QUERY_ARGS)
+
+# bench/warehouse (some 6-10 minutes): 1 M readings of 50 robots at 1 Hz read by pg_recvlogical
+# and consumers with the warehouse stage, refresh, the stage alone (bench/warehouse_bench) and
+# late rows; BENCH_WAREHOUSE_ARGS="--seconds 3600 --reps 1" is a quick run (docs left alone).
+bench-warehouse: bench-deps bench-build
+	bench/warehouse $(BENCH_WAREHOUSE_ARGS)
 
 bench-serve: bench-deps pgpulse
 	bench/serve/run $(BENCH_SERVE_ARGS)
