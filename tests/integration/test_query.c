@@ -237,10 +237,24 @@ static void test_percentiles(void **state)
     json_decref(j);
 }
 
+/* A percentiles row: readings, running, mean (to 1e-4), p50/p90/p99 (within the histograms'
+ * 1 %) and max (exact; skipped when max < 0). */
+static void assert_pct_row(json_t *r, double readings, double running, double mean, double p50,
+                           double p90, double p99, double max)
+{
+    assert_float_equal(num(r, "readings"), readings, 0);
+    assert_float_equal(num(r, "running"), running, 0);
+    assert_float_equal(num(r, "mean"), mean, 1e-4);
+    assert_float_equal(num(r, "p50"), p50, p50 * 0.01);
+    assert_float_equal(num(r, "p90"), p90, p90 * 0.01);
+    assert_float_equal(num(r, "p99"), p99, p99 * 0.01);
+    if (max >= 0) assert_float_equal(num(r, "max"), max, 0);
+}
+
 /* percentiles by default (no --from, no --to) reads the latest whole UTC day: the last day
  * holding data before the newest one; and several histograms of one robot and axis are merged
  * bin by bin. Added for this test, and removed after it: robot 1, 2026-01-02 00:00, 20 readings,
- *  all running; axis 1: 10 x 4.0 and 10 x 8.0.
+ * all running; axis 1: 10 x 4.0 and 10 x 8.0.
  *   Default: the newest day is 2026-01-02 (robot 1's minute just past midnight), so the day read
  *     is 2026-01-01, every robot's: 24 rows; robot 1, axis 1: 200 readings, 130 running: 80 x
  *     1.0, 40 x 2.0, 10 x 10.0: mean 260 / 130 = 2.0, p50 (the 65th) 1.0, p90 (the 117th) 2.0,
@@ -273,27 +287,15 @@ static void test_percentiles_default(void **state)
     assert_int_equal(json_array_size(j), 24);
     json_t *r = json_array_get(j, 0);
     assert_float_equal(num(r, "robot_id"), 1, 0);
-    assert_float_equal(num(r, "readings"), 200, 0);
-    assert_float_equal(num(r, "running"), 130, 0);
-    assert_float_equal(num(r, "mean"), 2.0, 1e-9);
-    assert_float_equal(num(r, "p50"), 1.0, 0.01);
-    assert_float_equal(num(r, "p90"), 2.0, 0.02);
-    assert_float_equal(num(r, "p99"), 10.0, 0.1);
-    assert_float_equal(num(r, "max"), 10.0, 0);
+    assert_pct_row(r, 200, 130, 2.0, 1.0, 2.0, 10.0, 10.0);
     json_decref(j);
     /* --from alone is [from, infinity): the new day. */
     j = run_json("percentiles", (const char *[]){"--from", "2026-01-02T00:00:00Z", NULL});
     assert_int_equal(json_array_size(j), 8);
     r = json_array_get(j, 0);
     assert_float_equal(num(r, "robot_id"), 1, 0);
-    assert_float_equal(num(r, "readings"), 20, 0);
-    assert_float_equal(num(r, "running"), 20, 0);
     assert_float_equal(num(r, "idle_share"), 0, 1e-9);
-    assert_float_equal(num(r, "mean"), 6.0, 1e-9);
-    assert_float_equal(num(r, "p50"), 4.0, 0.04);
-    assert_float_equal(num(r, "p90"), 8.0, 0.08);
-    assert_float_equal(num(r, "p99"), 8.0, 0.08);
-    assert_float_equal(num(r, "max"), 8.0, 0);
+    assert_pct_row(r, 20, 20, 6.0, 4.0, 8.0, 8.0, 8.0);
     json_decref(j);
 
     j = run_json("percentiles", (const char *[]){"--robot", "2", NULL});
@@ -308,13 +310,7 @@ static void test_percentiles_default(void **state)
                                                  "--robot", "1", NULL});
     assert_int_equal(json_array_size(j), 8);
     r = json_array_get(j, 0);
-    assert_float_equal(num(r, "readings"), 220, 0);
-    assert_float_equal(num(r, "running"), 150, 0);
-    assert_float_equal(num(r, "mean"), 380.0 / 150, 1e-4);
-    assert_float_equal(num(r, "p50"), 1.0, 0.01);
-    assert_float_equal(num(r, "p90"), 8.0, 0.08);
-    assert_float_equal(num(r, "p99"), 10.0, 0.1);
-    assert_float_equal(num(r, "max"), 10.0, 0);
+    assert_pct_row(r, 220, 150, 380.0 / 150, 1.0, 8.0, 10.0, 10.0);
     r = json_array_get(j, 1); /* axis 2: idle throughout */
     assert_float_equal(num(r, "idle_share"), 1.0, 1e-9);
     assert_true(json_is_null(json_object_get(r, "p50")));
@@ -323,12 +319,7 @@ static void test_percentiles_default(void **state)
     j = run_json("percentiles", (const char *[]){"--from", "2026-01-01T01:00:00Z", "--to", "2026-01-03T00:00:00Z",
                                                  "--robot", "1", NULL});
     r = json_array_get(j, 0);
-    assert_float_equal(num(r, "readings"), 120, 0);
-    assert_float_equal(num(r, "running"), 110, 0);
-    assert_float_equal(num(r, "mean"), 300.0 / 110, 1e-4);
-    assert_float_equal(num(r, "p50"), 1.0, 0.01);
-    assert_float_equal(num(r, "p90"), 8.0, 0.08);
-    assert_float_equal(num(r, "p99"), 10.0, 0.1);
+    assert_pct_row(r, 120, 110, 300.0 / 110, 1.0, 8.0, 10.0, -1);
     json_decref(j);
 
     harness_exec(c, "DELETE FROM dw.fact_reading_minute WHERE minute >= '2026-01-02' AND minute < '2026-01-03';"
