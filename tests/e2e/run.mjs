@@ -143,7 +143,12 @@ async function main() {
   const robot = 1001, now = Date.now();
   // The consumer first: a new consumer reads what commits after its slot exists.
   start([bin, 'consume', '--db', conninfo, '--stages', 'live,detect', '--name', 'pipeline'], null, 0);
-  await until(() => psql(conninfo, "SELECT count(*) FROM stream_consumer WHERE consumer = 'pipeline' AND slot_name IS NOT NULL").trim() === '1', 30000, 'the consumer\'s slot');
+  // Streaming, as the C tests' harness_wait_slot checks it: the slot made and recorded (mode
+  // 'stream'; stream_consumer names the slot before it exists, and rows committed before the
+  // slot's consistent point are not the consumer's) and a process reading it.
+  await until(() => psql(conninfo, "SELECT count(*) FROM stream_consumer c JOIN stream_checkpoint k USING (consumer) " +
+    "JOIN pg_replication_slots s ON s.slot_name = c.slot_name WHERE c.consumer = 'pipeline' AND k.mode = 'stream' AND s.active").trim() === '1',
+    60000, 'the consumer streaming from its slot');
   // 50 minutes of history for 4 robots, no faults, so that the detectors are warm (they judge
   // nothing in a robot's first ~1,000 readings).
   run([bin, 'gen', '--robots', '4', '--first-robot', String(robot), '--faults', 'none', '--seed', '7',
