@@ -86,6 +86,14 @@ static int start_stage(const char *db, const char *log)
                                                      "--status-every", "0", "--batch-rows", "3000", NULL});
 }
 
+/* Drops the stopped consumer "wh" (its slot: the test cluster's slots are shared by the suite). */
+static void drop_consumer(const char *db)
+{
+    harness_out o = harness_pgpulse(NULL, (const char *[]){"slots", "drop", "wh", "--db", db, NULL});
+    if (o.status != 0) fail_msg("slots drop wh failed (%d): %s", o.status, o.err);
+    harness_out_free(&o);
+}
+
 static int64_t consumed(PGconn *conn)
 {
     return harness_query_int(conn, "SELECT coalesce(sum(rows), 0) FROM stream_checkpoint WHERE consumer = 'wh'");
@@ -240,6 +248,7 @@ static void test_kills_and_refresh(void **state)
     assert_non_null(strstr(o.out, "dropped"));
     harness_out_free(&o);
     free(before);
+    drop_consumer(db);
     free(log);
     PQfinish(conn);
 }
@@ -301,6 +310,7 @@ static void test_rows_rewritten_between_commits(void **state)
     assert_int_equal(rows_at(conn, "hour", h), 2);
     kill(c, SIGINT);
     assert_int_equal(harness_wait(c, NULL), 0);
+    drop_consumer(db);
     free(log);
     PQfinish(conn);
 }
