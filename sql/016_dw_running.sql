@@ -72,14 +72,17 @@ LANGUAGE sql STABLE AS $$
                CASE WHEN dlo < dhi THEN dlo END AS dlo, CASE WHEN dlo < dhi THEN dhi END AS dhi
           FROM b
     ), parts AS (
+        -- (each part a plain range of its table's period column, so that an index serves it
+        -- whatever the table holds: infinite bounds become infinite dates)
         SELECT d.robot_id, d.run_us FROM dw.fact_reading_day d, w
          WHERE w.dlo IS NOT NULL
-           AND (d.day::timestamp AT TIME ZONE 'UTC') >= w.dlo
-           AND (d.day::timestamp AT TIME ZONE 'UTC') < w.dhi
+           AND d.day >= (w.dlo AT TIME ZONE 'UTC')::date AND d.day < (w.dhi AT TIME ZONE 'UTC')::date
         UNION ALL
         SELECT h.robot_id, h.run_us FROM dw.fact_reading_hour h, w
-         WHERE h.hour >= w.hlo AND h.hour < w.hhi
-           AND (w.dlo IS NULL OR h.hour < w.dlo OR h.hour >= w.dhi)
+         WHERE h.hour >= w.hlo AND h.hour < coalesce(w.dlo, w.hhi)
+        UNION ALL
+        SELECT h.robot_id, h.run_us FROM dw.fact_reading_hour h, w
+         WHERE w.dlo IS NOT NULL AND h.hour >= w.dhi AND h.hour < w.hhi
         UNION ALL
         SELECT m.robot_id, m.run_us FROM dw.fact_reading_minute m, w
          WHERE m.minute >= w.lo AND m.minute < w.hlo
