@@ -28,7 +28,8 @@
 #include "stream.h"
 #include "util.h"
 
-#define RUN_MIGRATE_ATTEMPTS 3 /* a pipeline made again this often at most */
+#define RUN_MIGRATE_ATTEMPTS 3         /* a pipeline made again this often at most */
+#define RUN_MIGRATE_LOCK_WAIT_MS 5000  /* a consumer's lock may outlive its closed connection */
 
 enum { RM_LIVE, RM_DETECT, RM_PIPE, RM_N };
 static const char *const run_migrate_names[RM_N] = {"live", "detect", RUN_MIGRATE_PIPELINE};
@@ -247,15 +248,24 @@ static int run_migrate_move(PGconn *conn, uint64_t at, run_migrate_result *res, 
     rm_consumer c[RM_N];
     int rc = pgconn_exec(conn, "BEGIN", err, errlen);
     if (rc) return rc;
-    /* No process runs any of the three until this commits: a consumer that starts waits. */
-    PGresult *r = NULL;
-    rc = pgconn_query(conn,
-                      "SELECT bool_and(pg_try_advisory_xact_lock(hashtext('pgpulse.consumer'), "
-                      "hashtext(n))) FROM unnest(ARRAY['live', 'detect', 'pipeline']) AS n",
-                      0, NULL, PGRES_TUPLES_OK, &r, err, errlen);
-    if (rc) goto fail;
-    int locked = PQgetvalue(r, 0, 0)[0] == 't';
-    PQclear(r);
+    /* No process runs any of the three until this commits: a consumer that starts waits. The
+     * drains above ran the old consumers in this process and closed their connections, but a
+     * server process releases its session's locks when it exits, a moment after the close:
+     * a lock still held is tried again for up to RUN_MIGRATE_LOCK_WAIT_MS before it counts as
+     * another process's. */
+    int locked = 0;
+    for (int waited = 0; !locked; waited += 50) {
+        PGresult *r = NULL;
+        rc = pgconn_query(conn,
+                          "SELECT bool_and(pg_try_advisory_xact_lock(hashtext('pgpulse.consumer'), "
+                          "hashtext(n))) FROM unnest(ARRAY['live', 'detect', 'pipeline']) AS n",
+                          0, NULL, PGRES_TUPLES_OK, &r, err, errlen);
+        if (rc) goto fail;
+        locked = PQgetvalue(r, 0, 0)[0] == 't';
+        PQclear(r);
+        if (locked || waited >= RUN_MIGRATE_LOCK_WAIT_MS) break;
+        util_sleep_ms(50);
+    }
     if (!locked) {
         rc = util_err(err, errlen,
                       "a process started one of the consumers live, detect or %s during the "
