@@ -1,5 +1,5 @@
 /* Unit tests of the stream module's pure parts: consumer names and the slot names made from
- * them (the consumer itself is tested against PostgreSQL in tests/integration/test_stream*.c and
+ * them, and when a batch is due (the consumer itself is tested against PostgreSQL in tests/integration/test_stream*.c and
  * test_faults_stream.c). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +10,26 @@
 #include <cmocka.h>
 
 #include "stream.h"
+#include "stream_int.h"
+
+/* A batch lasts batch_ms, or 3x the last commit when that is longer; an empty one is never due. */
+static void test_batch_due(void **state)
+{
+    (void)state;
+    stream_opts o = {.batch_ms = 100};
+    consumer c;
+    memset(&c, 0, sizeof c);
+    c.o = &o;
+    assert_false(stream_batch_due(&c, 1000000)); /* empty */
+    c.batch_start_us = 1000000;
+    c.commit_us = 10000; /* a fast commit: batch_ms rules */
+    assert_false(stream_batch_due(&c, 1099999));
+    assert_true(stream_batch_due(&c, 1100000));
+    c.commit_us = 50000; /* a slow one: 150 ms */
+    assert_false(stream_batch_due(&c, 1100000));
+    assert_false(stream_batch_due(&c, 1149999));
+    assert_true(stream_batch_due(&c, 1150000));
+}
 
 static void test_check_name(void **state)
 {
@@ -86,6 +106,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_check_name),
+        cmocka_unit_test(test_batch_due),
         cmocka_unit_test(test_slot_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
