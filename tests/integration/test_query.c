@@ -237,6 +237,15 @@ static void test_percentiles(void **state)
     json_decref(j);
 }
 
+/* "INSERT INTO dw.fact_reading_minute (robot_id, minute, rows, active, n1, s1, ..., h8" into sql;
+ * returns its length (the caller adds the rest). */
+static int minute_insert_head(char *sql, size_t cap)
+{
+    int n = snprintf(sql, cap, "INSERT INTO dw.fact_reading_minute (robot_id, minute, rows, active");
+    for (int a = 1; a <= 8; a++) n += snprintf(sql + n, cap - (size_t)n, ", n%d, s%d, q%d, mn%d, mx%d, h%d", a, a, a, a, a, a);
+    return n;
+}
+
 /* A percentiles row: readings, running, mean (to 1e-4), p50/p90/p99 (within the histograms'
  * 1 %) and max (exact; skipped when max < 0). */
 static void assert_pct_row(json_t *r, double readings, double running, double mean, double p50,
@@ -274,8 +283,7 @@ static void test_percentiles_default(void **state)
     if (!db) skip();
     PGconn *c = harness_connect(db);
     char sql[8192];
-    int n = snprintf(sql, sizeof sql, "INSERT INTO dw.fact_reading_minute (robot_id, minute, rows, active");
-    for (int a = 1; a <= 8; a++) n += snprintf(sql + n, sizeof sql - (size_t)n, ", n%d, s%d, q%d, mn%d, mx%d, h%d", a, a, a, a, a, a);
+    int n = minute_insert_head(sql, sizeof sql);
     n += snprintf(sql + n, sizeof sql - (size_t)n, ") VALUES (1, '2026-01-02 00:00Z', 20, 20, 20, 120000000, 800000000000000, 4, 8, '{%lld,%lld}'",
                   entry(bin(4.0), 10), entry(bin(8.0), 10));
     for (int a = 2; a <= 8; a++) n += snprintf(sql + n, sizeof sql - (size_t)n, ", 0, 0, 0, 0, 0, '{%lld}'", entry(0, 20));
@@ -498,8 +506,7 @@ static void test_alert_rate(void **state)
     if (!db) skip();
     PGconn *c = harness_connect(db);
     char sql[8192];
-    int n = snprintf(sql, sizeof sql, "INSERT INTO dw.fact_reading_minute (robot_id, minute, rows, active");
-    for (int a = 1; a <= 8; a++) n += snprintf(sql + n, sizeof sql - (size_t)n, ", n%d, s%d, q%d, mn%d, mx%d, h%d", a, a, a, a, a, a);
+    int n = minute_insert_head(sql, sizeof sql);
     n += snprintf(sql + n, sizeof sql - (size_t)n, ") SELECT 2, '2026-01-04 00:00Z'::timestamptz + g * interval '1 hour', 10, 0");
     for (int a = 1; a <= 8; a++) n += snprintf(sql + n, sizeof sql - (size_t)n, ", 0, 0, 0, 0, 0, '{%lld}'", entry(0, 10));
     snprintf(sql + n, sizeof sql - (size_t)n, " FROM generate_series(0, 11) g");
