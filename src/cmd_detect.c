@@ -31,7 +31,9 @@ static void cmd_detect_usage(FILE *out)
             "  --channels LIST     the channel columns (default: every numeric column)\n"
             "  --bridge N          points without a flag that end an episode (default 10)\n"
             "  --max-keys N        robot_id values given a state (~27 KB each), at most; lines\n"
-            "                      of further ones are skipped as bad (default %d)\n",
+            "                      of further ones are skipped as bad (default %d)\n"
+            "  --set NAME=NUMBER   a setting of the score's combiner (detect_combine.h), for\n"
+            "                      tuning; repeatable\n",
             DETECT_REPLAY_MAX_KEYS);
 }
 
@@ -42,7 +44,7 @@ static int cmd_detect_replay(int argc, char **argv)
         {"detector", required_argument, NULL, 'd'}, {"episodes", required_argument, NULL, 'e'},
         {"explain", no_argument, NULL, 'x'},        {"channels", required_argument, NULL, 'c'},
         {"bridge", required_argument, NULL, 'b'},   {"max-keys", required_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},
+        {"set", required_argument, NULL, 's'},      {"help", no_argument, NULL, 'h'},
         {0}};
     const char *in_path = NULL, *out_path = "-", *ep_path = NULL;
     detect_cfg cfg;
@@ -71,6 +73,12 @@ static int cmd_detect_replay(int argc, char **argv)
         case 'k':
             if (cli_parse_long("detect", "--max-keys", optarg, 1, 100000000, &v)) return CLI_USAGE;
             o.max_keys = v;
+            break;
+        case 's':
+            if (detect_combine_cfg_set(&cfg.combine, optarg, err, sizeof err)) {
+                cli_error("detect", "--set: %s", err);
+                return CLI_USAGE;
+            }
             break;
         case 'h': cmd_detect_usage(stdout); return CLI_OK;
         default: cmd_detect_usage(stderr); return CLI_USAGE;

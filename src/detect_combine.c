@@ -3,6 +3,9 @@
 #include "detect_combine.h"
 
 #include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define COMBINE_MAD_TO_SIGMA 1.2533141373155003
@@ -33,6 +36,50 @@ void detect_combine_cfg_default(detect_combine_cfg *c)
     c->hold_factor = 0.5;
     c->score_L = 3.0;
     c->duty_alpha = 0.1;
+}
+
+/* The settings detect_combine_cfg_set knows, by name. */
+static const struct {
+    const char *name;
+    size_t off;
+    int is_int;
+} combine_knobs[] = {
+#define COMBINE_KNOB(f, i) {#f, offsetof(detect_combine_cfg, f), i}
+    COMBINE_KNOB(alpha, 0),        COMBINE_KNOB(tail_q, 0),       COMBINE_KNOB(min_points, 1),
+    COMBINE_KNOB(own_alpha, 0),    COMBINE_KNOB(scale_alpha, 0),  COMBINE_KNOB(tod_alpha, 0),
+    COMBINE_KNOB(tod_days, 0),     COMBINE_KNOB(record_decay, 0), COMBINE_KNOB(record_factor, 0),
+    COMBINE_KNOB(alarm_L, 0),      COMBINE_KNOB(hold, 1),         COMBINE_KNOB(hold_factor, 0),
+    COMBINE_KNOB(score_L, 0),      COMBINE_KNOB(duty_alpha, 0),
+#undef COMBINE_KNOB
+};
+
+int detect_combine_cfg_set(detect_combine_cfg *c, const char *assign, char *err, size_t errlen)
+{
+    const char *eq = strchr(assign, '=');
+    char *end = NULL;
+    double v = eq ? strtod(eq + 1, &end) : 0;
+    if (!eq || end == eq + 1 || *end || !isfinite(v)) {
+        snprintf(err, errlen, "'%s': expected NAME=NUMBER", assign);
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof combine_knobs / sizeof combine_knobs[0]; i++) {
+        if (strlen(combine_knobs[i].name) != (size_t)(eq - assign) ||
+            strncmp(combine_knobs[i].name, assign, (size_t)(eq - assign)))
+            continue;
+        char *f = (char *)c + combine_knobs[i].off;
+        if (combine_knobs[i].is_int) {
+            if (v != floor(v) || v < 0 || v > 1e9) {
+                snprintf(err, errlen, "'%s': %s takes a whole number", assign, combine_knobs[i].name);
+                return -1;
+            }
+            *(int *)(void *)f = (int)v;
+        } else {
+            *(double *)(void *)f = v;
+        }
+        return 0;
+    }
+    snprintf(err, errlen, "'%.*s': no such combiner setting", (int)(eq - assign), assign);
+    return -1;
 }
 
 void detect_combine_init(detect_combine_state *s, const detect_combine_cfg *c, int nch)

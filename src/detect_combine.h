@@ -184,6 +184,10 @@ typedef struct detect_combine_state {
 /* The defaults above. */
 void detect_combine_cfg_default(detect_combine_cfg *c);
 
+/* Sets one setting from "NAME=NUMBER" (NAME a field of detect_combine_cfg). Returns 0, or -1
+ * with a message naming the assignment. */
+int detect_combine_cfg_set(detect_combine_cfg *c, const char *assign, char *err, size_t errlen);
+
 /* Initialises s for nch channels (1..DETECT_MAX_CH). */
 void detect_combine_init(detect_combine_state *s, const detect_combine_cfg *c, int nch);
 

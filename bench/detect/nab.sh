@@ -1,7 +1,7 @@
 #!/bin/sh
 # bench/detect/nab.sh: scores pgpulse's anomaly_score on the NAB development split.
 #
-#   bench/detect/nab.sh [--detector LIST] [--keep DIR]
+#   bench/detect/nab.sh [--detector LIST] [--keep DIR] [--set NAME=VALUE ...]
 #
 # Replays every data/<category>/<name>.csv of the split through `pgpulse detect --replay` (one
 # configuration, the defaults, for every file: no per-file tuning), then scores the results
@@ -14,11 +14,13 @@ BIN=${BIN:-./pgpulse}
 NAB_ROOT=${NAB_ROOT:-../shared/data/nab-dev}
 NAB_SCORE=${NAB_SCORE:-../shared/tools/nab_score.py}
 DETECTOR=all
+SETS=
 KEEP=
 while [ $# -gt 0 ]; do
     case $1 in
     --detector) DETECTOR=$2; shift 2 ;;
     --keep) KEEP=$2; shift 2 ;;
+    --set) SETS="$SETS --set $2"; shift 2 ;;
     *) echo "usage: $0 [--detector LIST] [--keep DIR]" >&2; exit 2 ;;
     esac
 done
@@ -36,7 +38,7 @@ rows=0
 for f in "$NAB_ROOT"/data/*/*.csv; do
     rel=${f#"$NAB_ROOT"/data/}
     mkdir -p "$RES/$(dirname "$rel")"
-    "$BIN" detect --replay "$f" --out "$RES/$rel" --detector "$DETECTOR" 2>/dev/null
+    "$BIN" detect --replay "$f" --out "$RES/$rel" --detector "$DETECTOR" $SETS 2>/dev/null
     rows=$((rows + $(wc -l < "$f") - 1))
 done
 end=$(date +%s.%N)

@@ -354,6 +354,31 @@ static void test_single_stream_not_diluted(void **state)
     assert_true(a.last_L >= -log10(5 * p) - 1e-9);
 }
 
+/* --set NAME=NUMBER: known settings take their value, whole-number ones refuse fractions, and
+ * an unknown name or a missing number is an error that names the assignment. */
+static void test_cfg_set(void **state)
+{
+    (void)state;
+    detect_combine_cfg c;
+    detect_combine_cfg_default(&c);
+    char err[128];
+    assert_int_equal(detect_combine_cfg_set(&c, "hold=250", err, sizeof err), 0);
+    assert_int_equal(c.hold, 250);
+    assert_int_equal(detect_combine_cfg_set(&c, "alarm_L=2.5", err, sizeof err), 0);
+    assert_true(c.alarm_L == 2.5);
+    assert_int_equal(detect_combine_cfg_set(&c, "hold=1.5", err, sizeof err), -1);
+    assert_non_null(strstr(err, "hold=1.5"));
+    assert_int_equal(c.hold, 250);
+    assert_int_equal(detect_combine_cfg_set(&c, "holdx=1", err, sizeof err), -1);
+    assert_non_null(strstr(err, "no such combiner setting"));
+    assert_int_equal(detect_combine_cfg_set(&c, "hol=1", err, sizeof err), -1);
+    assert_int_equal(detect_combine_cfg_set(&c, "alpha=", err, sizeof err), -1);
+    assert_int_equal(detect_combine_cfg_set(&c, "alpha=0.1x", err, sizeof err), -1);
+    assert_int_equal(detect_combine_cfg_set(&c, "alpha", err, sizeof err), -1);
+    assert_non_null(strstr(err, "NAME=NUMBER"));
+    assert_int_equal(detect_combine_cfg_set(&c, "alpha=nan", err, sizeof err), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_activity_burst),
         cmocka_unit_test(test_detector_gating),
         cmocka_unit_test(test_single_stream_not_diluted),
+        cmocka_unit_test(test_cfg_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
