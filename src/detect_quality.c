@@ -271,7 +271,7 @@ void detect_quality_step(detect_quality_state *s, const detect_quality_cfg *c, c
         }
         if (ctx->idle) s->rest_rows++;
         /* Released, or dropped: a running row followed (the start of a run). */
-        if (release || (seq && row == DETECT_Q_ROW_RUN)) {
+        if (s->held && (release || (seq && row == DETECT_Q_ROW_RUN))) {
             memset(s->held_level, 0, sizeof s->held_level);
             memset(s->held_z, 0, sizeof s->held_z);
             s->held = 0;
