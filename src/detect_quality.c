@@ -20,8 +20,10 @@ void detect_quality_cfg_default(detect_quality_cfg *c)
     c->idle_min_rest = 10;
     c->error_sigmas = 4;
     c->gap_mult = 10;
-    c->gap_alert_mult = 400;
+    c->gap_alert_mult = 220;
+    c->gap_margin = 1.1;
     c->gap_alert_max_s = 3600;
+    c->idle_edge_rows = 2;
 }
 
 void detect_quality_init(detect_quality_state *s, const detect_quality_cfg *c, int nch)
@@ -60,11 +62,17 @@ static void detect_quality_flag_multi(detect_out *o, int level, double z, uint32
 /* Equal values in a row that make a stuck channel: stuck_n, or more on a channel whose
  * consecutive values are often equal (quantised data), so that a natural run that long has
  * probability stuck_p at most: with p the share of equal consecutive non-zero pairs (a prior
- * of 1 in 100), the smallest n with p^(n-1) <= stuck_p. */
+ * of 1 in 100 with the weight of 100 pairs) taken at its upper 2-sigma bound (Wilson's), the
+ * smallest n with p^(n-1) <= stuck_p. The bound keeps a channel that has shown few pairs from
+ * being judged by an optimistic share: the real export's axis 8 (equal pairs 45 % of the
+ * time) ran 5 and 8 equal values in its first 200 rows, both flagged with the share alone. */
 static int detect_quality_stuck_need(const detect_quality_chan *q, const detect_quality_cfg *c)
 {
-    double p = ((double)q->reps + 1) / ((double)q->pairs + 100);
-    if (!(c->stuck_p > 0 && c->stuck_p < 1) || p >= 1) return c->stuck_n;
+    double n = (double)q->pairs + 100;
+    double ph = ((double)q->reps + 1) / n;
+    double p = (ph + 2 / n + 2 * sqrt(ph * (1 - ph) / n + 1 / (n * n))) / (1 + 4 / n);
+    if (!(c->stuck_p > 0 && c->stuck_p < 1)) return c->stuck_n;
+    if (p >= 1) return 1000000;
     double k = ceil(log(c->stuck_p) / log(p) - 1e-9);
     int need = k < 1e6 ? 1 + (int)k : 1000000;
     return need > c->stuck_n ? need : c->stuck_n;
@@ -77,6 +85,25 @@ static int detect_quality_is_setpoint(const detect_quality_chan *q, double v)
     for (int k = 0; k < n; k++)
         if (q->setpt[k] == v) return 1;
     return 0;
+}
+
+/* Seconds of silence from which a gap is a dropout: gap_alert_mult median intervals, or
+ * gap_margin times the key's DETECT_Q_GAP_TOP-th longest gap so far if that is longer. */
+static double detect_quality_gap_alert_s(const detect_quality_state *s, const detect_quality_cfg *c,
+                                         double median_dt_s)
+{
+    double floor_s = c->gap_alert_mult * median_dt_s;
+    double learnt = c->gap_margin * s->gap_top[DETECT_Q_GAP_TOP - 1];
+    return learnt > floor_s ? learnt : floor_s;
+}
+
+/* Keeps the DETECT_Q_GAP_TOP longest gaps, longest first. */
+static void detect_quality_note_gap(detect_quality_state *s, double dt_s)
+{
+    int k = DETECT_Q_GAP_TOP - 1;
+    if (!(dt_s > s->gap_top[k])) return;
+    for (; k > 0 && s->gap_top[k - 1] < dt_s; k--) s->gap_top[k] = s->gap_top[k - 1];
+    s->gap_top[k] = dt_s;
 }
 
 /* The point as a whole: duplicate, late, clock jump, gap. Returns 1 when the point is in
@@ -103,11 +130,15 @@ static int detect_quality_time(detect_quality_state *s, const detect_quality_cfg
         else
             detect_quality_flag_multi(o, DETECT_ALERT, z, DETECT_Q_LATE);
     } else if (ctx->median_dt_s > 0 && s->n >= 32 && ctx->dt_s > c->gap_mult * ctx->median_dt_s) {
-        double r = ctx->dt_s / ctx->median_dt_s;
-        if (r > c->gap_alert_mult && ctx->dt_s <= c->gap_alert_max_s)
-            detect_quality_flag_multi(o, DETECT_ALERT, 4 * r / c->gap_alert_mult, DETECT_Q_GAP);
+        double thr = detect_quality_gap_alert_s(s, c, ctx->median_dt_s);
+        if (ctx->dt_s > thr && ctx->dt_s <= c->gap_alert_max_s)
+            detect_quality_flag_multi(o, DETECT_ALERT, 4 * ctx->dt_s / thr, DETECT_Q_GAP);
         else
             o->quality |= DETECT_Q_GAP;
+        /* Every gap up to gap_alert_max_s is one of the key's pauses, alarmed or not: a key
+         * whose pauses are longer than the floor stops alarming once it has shown
+         * DETECT_Q_GAP_TOP of them, and one dropout alone cannot raise the threshold. */
+        if (ctx->dt_s <= c->gap_alert_max_s) detect_quality_note_gap(s, ctx->dt_s);
     }
     s->prev_behind = behind;
     /* A late point is out of sequence, but a run of points behind a clock jump is a sequence. */
@@ -126,7 +157,31 @@ void detect_quality_step(detect_quality_state *s, const detect_quality_cfg *c, c
         int nz = 0;
         for (int i = 0; i < nch; i++) nz += x[i] != 0;
         int ib_max = c->idle_break_max < nch / 4 ? c->idle_break_max : nch / 4;
-        int idle_break = nz >= 1 && nz <= ib_max && s->rest_rows >= c->idle_min_rest;
+        int row = nz == 0 ? DETECT_Q_ROW_REST : nz <= ib_max ? DETECT_Q_ROW_PART : DETECT_Q_ROW_RUN;
+        /* The idle break, judged with the row's neighbours in sequence (late rows have none):
+         * judge flags this row now, hold keeps its verdict for the next row, release flags
+         * the held rows' channels on this row (they were mid-rest). */
+        int judge = 0, hold = 0, release = 0;
+        if (seq) {
+            if (row == DETECT_Q_ROW_PART && s->rest_rows >= c->idle_min_rest) {
+                if (s->prev_row == DETECT_Q_ROW_PART && s->chain > 0) {
+                    s->chain++;
+                } else {
+                    s->chain = 1;
+                    s->chain_from = s->prev_row;
+                }
+                if (s->chain > c->idle_edge_rows) {
+                    judge = 1; /* longer than an edge: a break, whatever comes next */
+                    release = s->held > 0;
+                } else if (s->chain_from != DETECT_Q_ROW_RUN) {
+                    hold = 1; /* after a rest: a break unless a running row follows */
+                } /* else right after a running row: its end */
+            } else {
+                s->chain = 0;
+                release = row == DETECT_Q_ROW_REST && s->held > 0;
+            }
+            s->prev_row = row;
+        }
 
         for (int i = 0; i < nch; i++) {
             detect_quality_chan *q = &s->ch[i];
@@ -147,13 +202,22 @@ void detect_quality_step(detect_quality_state *s, const detect_quality_cfg *c, c
                     flagged = 1;
                 }
             }
-            if (idle_break && v != 0) {
+            if ((judge || hold) && v != 0) {
                 double sd = q->n_acc > 1 ? sqrt(q->m2 / (double)(q->n_acc - 1)) : 0;
                 double z = sd > 0 ? fabs(v) / sd : DETECT_Q_ZMAX;
                 int level = z >= c->error_sigmas ? DETECT_ERROR : DETECT_ALERT;
-                detect_quality_flag(o, i, level, z > 4 ? z : 4, DETECT_Q_IDLE_BREAK);
+                z = detect_quality_cap(z > 4 ? z : 4);
+                if (judge) {
+                    detect_quality_flag(o, i, level, z, DETECT_Q_IDLE_BREAK);
+                } else if (level > s->held_level[i] || (level == s->held_level[i] && z > s->held_z[i])) {
+                    s->held_level[i] = (int8_t)level;
+                    s->held_z[i] = z;
+                }
+                /* Held or flagged, the value stays out of the channel's statistics. */
                 flagged = 1;
             }
+            if (release && s->held_level[i])
+                detect_quality_flag(o, i, s->held_level[i], s->held_z[i], DETECT_Q_IDLE_BREAK);
             if (seq) {
                 int pair = v != 0 && q->last != 0 && q->n > 0;
                 if (pair && v == q->last) {
@@ -206,6 +270,13 @@ void detect_quality_step(detect_quality_state *s, const detect_quality_cfg *c, c
             q->nz += v != 0;
         }
         if (ctx->idle) s->rest_rows++;
+        /* Released, or dropped: a running row followed (the start of a run). */
+        if (s->held && (release || (seq && row == DETECT_Q_ROW_RUN))) {
+            memset(s->held_level, 0, sizeof s->held_level);
+            memset(s->held_z, 0, sizeof s->held_z);
+            s->held = 0;
+        }
+        if (hold) s->held++;
     }
 
     if (s->n == 0 || ctx->ts_us > s->newest_us) {

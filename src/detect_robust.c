@@ -13,7 +13,7 @@ void detect_robust_cfg_default(detect_robust_cfg *c)
     c->alert_z = 3.5;
     c->persist = 3;
     c->error_z = 4.5;
-    c->warmup = 1000;
+    c->warmup = 400;
     c->lr = 0.01;
     c->tail_q = 0.001;
     c->abs_floor = 1e-6;

@@ -63,6 +63,19 @@ static void busy_row(double *x, double t)
     for (int i = 0; i < 8; i++) x[i] = 1 + i + t / 1000;
 }
 
+/* Feeds 100 rows of distinct non-zero values (channel i: 1 + i + k / 1000), 2 s apart from
+ * *t, so that every channel has shown 99 pairs, none equal: enough for the stuck check to
+ * need stuck_n points (a fresh channel needs 6, see test_stuck_needs_pairs_first). */
+static void warm(feeder *f, double *t)
+{
+    double x[DETECT_MAX_CH];
+    detect_out o;
+    for (int k = 0; k < 100; k++, *t += 2) {
+        for (int i = 0; i < f->nch; i++) x[i] = 1 + i + k / 1000.0;
+        feed(f, *t, x, &o);
+    }
+}
+
 static void test_stuck_counts_equal_nonzero_values(void **st)
 {
     (void)st;
@@ -71,7 +84,7 @@ static void test_stuck_counts_equal_nonzero_values(void **st)
     detect_out o;
     double x[8];
     int t = 0;
-    for (; t < 3; t++) {
+    for (; t < 100; t++) {
         busy_row(x, t);
         feed(&f, 2.0 * t, x, &o);
     }
@@ -125,26 +138,28 @@ static void test_stuck_on_quantised_channel_needs_longer_runs(void **st)
     assert_int_equal(f.s.ch[0].pairs, 198);
     assert_int_equal(f.s.ch[0].reps, 99);
     /* Then 7.7 in a row: the last run of 2 ends (200 pairs, 100 equal) and the new one does
-     * not count while it lasts: p = (100 + 1) / (200 + 100) = 0.336667; the smallest n with
-     * p^(n-1) <= 1e-6 is 1 + ceil(13.8155 / 1.088692) = 1 + 13 = 14. */
+     * not count while it lasts: with the prior, n = 200 + 100 and p = (100 + 1) / n =
+     * 0.336667, at its upper bound (p + 2/n + 2 sqrt(p (1 - p) / n + 1/n^2)) / (1 + 4/n) =
+     * 0.393066; the smallest n with that^(n-1) <= 1e-6 is 1 + ceil(13.8155 / 0.933690) =
+     * 1 + 15 = 16. */
     v = 7.7;
-    for (int k = 1; k <= 15; k++, t++) {
+    for (int k = 1; k <= 17; k++, t++) {
         feed(&f, 2.0 * t, &v, &o);
-        if (k < 14) {
+        if (k < 16) {
             assert_int_equal(o.level[0], DETECT_NONE);
         } else {
             assert_int_equal(o.level[0], DETECT_ALERT);
             assert_int_equal(o.quality, DETECT_Q_STUCK);
-            assert_near(o.z[0], 4.0 * k / 14, 1e-12);
+            assert_near(o.z[0], 4.0 * k / 16, 1e-12);
         }
     }
     assert_int_equal(f.s.ch[0].pairs, 200);
     assert_int_equal(f.s.ch[0].reps, 100);
-    /* The run ends: its 14 equal pairs count now, and the change. */
+    /* The run ends: its 16 equal pairs count now, and the change. */
     v = 2;
     feed(&f, 2.0 * t, &v, &o);
-    assert_int_equal(f.s.ch[0].pairs, 215);
-    assert_int_equal(f.s.ch[0].reps, 114);
+    assert_int_equal(f.s.ch[0].pairs, 217);
+    assert_int_equal(f.s.ch[0].reps, 116);
 }
 
 static void test_stuck_run_beyond_max_is_a_state(void **st)
@@ -154,18 +169,18 @@ static void test_stuck_run_beyond_max_is_a_state(void **st)
     feeder_init(&f, 1);
     f.c.stuck_max = 8;
     detect_out o;
-    double v = 1;
-    feed(&f, 0, &v, &o);
+    double t = 0;
+    warm(&f, &t);
     /* 4.2 twelve times: flagged from the 5th to the 8th, then taken as a set point. */
-    v = 4.2;
-    for (int k = 1; k <= 12; k++) {
-        feed(&f, 2.0 * k, &v, &o);
+    double v = 4.2;
+    for (int k = 1; k <= 12; k++, t += 2) {
+        feed(&f, t, &v, &o);
         assert_int_equal(o.level[0], k >= 5 && k <= 8 ? DETECT_ALERT : DETECT_NONE);
     }
-    /* When it ends its pairs count: 11 equal pairs, plus the two changes. */
+    /* When it ends its pairs count: 11 equal pairs, plus the two changes (99 + 13). */
     v = 4.3;
-    feed(&f, 26, &v, &o);
-    assert_int_equal(f.s.ch[0].pairs, 13);
+    feed(&f, t, &v, &o);
+    assert_int_equal(f.s.ch[0].pairs, 112);
     assert_int_equal(f.s.ch[0].reps, 11);
 }
 
@@ -176,7 +191,9 @@ static void test_stuck_at_a_set_point_is_not_a_fault(void **st)
     feeder_init(&f, 1);
     detect_out o;
     double v;
-    int t = 0;
+    double t0 = 0;
+    warm(&f, &t0);
+    int t = (int)(t0 / 2);
     /* 20.0 six times (flagged at 5 and 6: a first flat line is news), then a ramp. */
     for (int round = 0; round < 2; round++) {
         for (int k = 1; k <= 6; k++, t++) {
@@ -194,14 +211,14 @@ static void test_stuck_at_a_set_point_is_not_a_fault(void **st)
     assert_int_equal(f.s.ch[0].nsetpt, 1);
     assert_near(f.s.ch[0].setpt[0], 20, 0);
     /* Another value held: flagged, once the run is long enough for what the channel has
-     * shown: 24 pairs, 10 equal (the two runs of 20.0 count once over), p = 11 / 124, so
-     * 1 + ceil(13.8155 / 2.42233) = 7 points. */
+     * shown: 99 + 25 = 124 pairs, 10 equal (the two runs of 20.0 count once over), p = 11 /
+     * 224, at its upper bound 0.0867126, so 1 + ceil(13.8155 / 2.44519) = 7 points. */
     for (int k = 1; k <= 7; k++, t++) {
         v = 21.5;
         feed(&f, 2.0 * t, &v, &o);
         assert_int_equal(o.level[0], k == 7 ? DETECT_ALERT : DETECT_NONE);
     }
-    assert_int_equal(f.s.ch[0].pairs, 24);
+    assert_int_equal(f.s.ch[0].pairs, 124);
     assert_int_equal(f.s.ch[0].reps, 10);
 }
 
@@ -212,33 +229,35 @@ static void test_duplicate_and_its_values(void **st)
     feeder_init(&f, 8);
     detect_out o;
     double x[8];
+    double t0 = 0;
+    warm(&f, &t0);
     busy_row(x, 0);
-    feed(&f, 0, x, &o);
+    feed(&f, t0, x, &o);
     assert_int_equal(o.multi_level, DETECT_NONE);
     busy_row(x, 1);
     x[0] = 3.25;
-    feed(&f, 2, x, &o);
+    feed(&f, t0 + 2, x, &o);
     /* The same point again: a duplicate (z 4); same time, other values: z 6. */
-    feed(&f, 2, x, &o);
+    feed(&f, t0 + 2, x, &o);
     assert_int_equal(o.multi_level, DETECT_ALERT);
     assert_int_equal(o.quality, DETECT_Q_DUPLICATE);
     assert_near(o.multi_z, 4, 1e-12);
     double y[8];
     memcpy(y, x, sizeof y);
     y[5] += 1;
-    feed(&f, 2, y, &o);
+    feed(&f, t0 + 2, y, &o);
     assert_near(o.multi_z, 6, 1e-12);
     assert_int_equal(o.quality, DETECT_Q_DUPLICATE);
     /* Duplicates are no repeats of the sensor: channel 0 has read 3.25 once in sequence. */
     for (int t = 2; t < 5; t++) {
         busy_row(x, t);
         x[0] = 3.25;
-        feed(&f, 2.0 * t, x, &o);
+        feed(&f, t0 + 2.0 * t, x, &o);
         assert_int_equal(o.level[0], DETECT_NONE);
     }
     busy_row(x, 5);
     x[0] = 3.25;
-    feed(&f, 10, x, &o); /* the 5th in sequence */
+    feed(&f, t0 + 10, x, &o); /* the 5th in sequence */
     assert_int_equal(o.level[0], DETECT_ALERT);
 }
 
@@ -298,19 +317,20 @@ static void test_gap_two_tiers(void **st)
     }
     t -= 2;
     int k = 100;
-    /* 100 s = 50 median intervals: over gap_mult (10), under gap_alert_mult (400): the flag only. */
+    /* 100 s = 50 median intervals: over gap_mult (10), under gap_alert_mult (220): the flag only. */
     t += 100;
     busy_row(x, k++); /* new values: no stuck channel */
     feed(&f, t, x, &o);
     assert_int_equal(o.quality, DETECT_Q_GAP);
     assert_int_equal(o.multi_level, DETECT_NONE);
-    /* 1200 s = 600 intervals: ALERT, z = 4 * 600 / 400 = 6. */
+    /* 1200 s = 600 intervals: ALERT (the key has shown one pause, 100 s: its third longest
+     * is none, the floor holds: 220 intervals, 440 s), z = 4 * 1200 / 440. */
     t += 1200;
     busy_row(x, k++); /* new values: no stuck channel */
     feed(&f, t, x, &o);
     assert_int_equal(o.quality, DETECT_Q_GAP);
     assert_int_equal(o.multi_level, DETECT_ALERT);
-    assert_near(o.multi_z, 6, 1e-9);
+    assert_near(o.multi_z, 4 * 1200.0 / 440, 1e-9);
     /* Two hours: a machine switched off; the flag only. */
     t += 7200;
     busy_row(x, k++); /* new values: no stuck channel */
@@ -322,6 +342,80 @@ static void test_gap_two_tiers(void **st)
     busy_row(x, k++); /* new values: no stuck channel */
     feed(&f, t, x, &o);
     assert_int_equal(o.quality, 0);
+}
+
+/* Feeds a running row 2 s after *t, then one after a gap of gap_s; returns the gap row's
+ * output in *o. */
+static void gap_of(feeder *f, double *t, int *k, double gap_s, detect_out *o)
+{
+    double x[8];
+    busy_row(x, (*k)++);
+    *t += 2;
+    feed(f, *t, x, o);
+    busy_row(x, (*k)++);
+    *t += gap_s;
+    feed(f, *t, x, o);
+}
+
+static void test_gap_learns_the_keys_pauses(void **st)
+{
+    (void)st;
+    feeder f;
+    feeder_init(&f, 8);
+    detect_out o;
+    double x[8];
+    double t = 0;
+    int k = 0;
+    for (; k < 40; k++, t += 2) {
+        busy_row(x, k);
+        feed(&f, t, x, &o);
+    }
+    t -= 2;
+    /* A key whose pauses last 600 s (300 median intervals, above the floor of 440 s): the
+     * first three alarm, then the third longest is 600 s and the threshold 1.1 times it. */
+    for (int p = 0; p < 3; p++) {
+        gap_of(&f, &t, &k, 600, &o);
+        assert_int_equal(o.multi_level, DETECT_ALERT);
+        assert_near(o.multi_z, 4 * 600.0 / 440, 1e-9);
+    }
+    assert_near(f.s.gap_top[2], 600, 1e-9);
+    gap_of(&f, &t, &k, 650, &o);
+    assert_int_equal(o.quality, DETECT_Q_GAP);
+    assert_int_equal(o.multi_level, DETECT_NONE);
+    /* 700 s is beyond 660 s: a dropout, z = 4 * 700 / 660. */
+    gap_of(&f, &t, &k, 700, &o);
+    assert_int_equal(o.multi_level, DETECT_ALERT);
+    assert_near(o.multi_z, 4 * 700.0 / 660, 1e-9);
+    /* A long dropout does not raise the threshold alone: the three longest are now 3000, 700
+     * and 650, so the threshold moves only to 1.1 * 650 = 715 s. */
+    gap_of(&f, &t, &k, 3000, &o);
+    assert_int_equal(o.multi_level, DETECT_ALERT);
+    assert_near(f.s.gap_top[0], 3000, 1e-9);
+    assert_near(f.s.gap_top[2], 650, 1e-9);
+    gap_of(&f, &t, &k, 720, &o);
+    assert_int_equal(o.multi_level, DETECT_ALERT);
+    assert_near(o.multi_z, 4 * 720.0 / 715, 1e-9);
+    /* Beyond gap_alert_max_s: not learnt (a machine switched off). */
+    gap_of(&f, &t, &k, 7200, &o);
+    assert_int_equal(o.multi_level, DETECT_NONE);
+    assert_near(f.s.gap_top[0], 3000, 1e-9);
+
+    /* A key whose pauses stay short keeps the floor: 300 s pauses never alarm, 500 s does. */
+    feeder g;
+    feeder_init(&g, 8);
+    t = 0;
+    k = 0;
+    for (; k < 40; k++, t += 2) {
+        busy_row(x, k);
+        feed(&g, t, x, &o);
+    }
+    t -= 2;
+    for (int p = 0; p < 5; p++) {
+        gap_of(&g, &t, &k, 300, &o);
+        assert_int_equal(o.multi_level, DETECT_NONE);
+    }
+    gap_of(&g, &t, &k, 500, &o);
+    assert_int_equal(o.multi_level, DETECT_ALERT);
 }
 
 static void test_negative_and_range_after_warmup(void **st)
@@ -360,56 +454,176 @@ static void test_negative_and_range_after_warmup(void **st)
     assert_int_equal(o.level[1], DETECT_NONE);
 }
 
-static void test_idle_break(void **st)
+/* Feeds one row of 8 channels at *t (then 2 s later) and returns its output in *o: 'r' at
+ * rest, 'F' running (every channel 1 + i), or a partial row with channel a (and b >= 0) at
+ * value v. */
+static void row_at(feeder *f, double *t, char kind, int a, int b, double v, detect_out *o)
+{
+    double x[8] = {0};
+    if (kind == 'F')
+        for (int i = 0; i < 8; i++) x[i] = 1 + i + *t / 1e4; /* never equal: no stuck */
+    if (kind == 'P') {
+        x[a] = v;
+        if (b >= 0) x[b] = v;
+    }
+    feed(f, *t, x, o);
+    *t += 2;
+}
+
+static void test_idle_break_mid_rest(void **st)
 {
     (void)st;
     feeder f;
     feeder_init(&f, 8);
     detect_out o;
-    double x[8] = {0};
     double t = 0;
     /* One channel non-zero before the key has shown 10 rows at rest: not yet a break. */
-    for (int k = 0; k < 9; k++, t += 2) feed(&f, t, x, &o);
-    x[4] = 2.5;
-    feed(&f, t, x, &o);
-    t += 2;
+    for (int k = 0; k < 9; k++) row_at(&f, &t, 'r', 0, 0, 0, &o);
+    row_at(&f, &t, 'P', 4, -1, 2.5, &o);
     assert_int_equal(o.quality, 0);
-    x[4] = 0;
-    feed(&f, t, x, &o);
-    t += 2;
-    /* Ten rows at rest: now it is. Channel 4 has accepted nine 0, 2.5, 0: mean 2.5 / 11,
-     * sample sigma sqrt((6.25 - 6.25 / 11) / 10) = 0.75378. 2.0 is 2.65 sigma: ALERT (z at
-     * least 4); 4.0 is 5.31 sigma: ERROR (error_sigmas 4), z = 5.31. */
-    double sd = sqrt((6.25 - 6.25 / 11) / 10);
-    x[4] = 2.0;
-    feed(&f, t, x, &o);
-    t += 2;
-    assert_int_equal(o.level[4], DETECT_ALERT);
+    row_at(&f, &t, 'r', 0, 0, 0, &o);
+    assert_int_equal(o.quality, 0);
+    /* Ten rows at rest: now it is, once the next row is at rest too. Channel 4 has accepted
+     * nine 0, 2.5, 0: mean 2.5 / 11, sample sigma sqrt((6.25 - 6.25 / 11) / 10) = 0.75378.
+     * 2.0 is 2.65 sigma: ALERT (z at least 4), held (nothing on its own row) and flagged on
+     * the next row. */
+    row_at(&f, &t, 'P', 4, -1, 2.0, &o);
+    assert_int_equal(o.quality, 0);
+    assert_int_equal(o.level[4], DETECT_NONE);
+    assert_int_equal(f.s.held, 1);
+    row_at(&f, &t, 'r', 0, 0, 0, &o);
     assert_int_equal(o.quality, DETECT_Q_IDLE_BREAK);
+    assert_int_equal(o.level[4], DETECT_ALERT);
     assert_near(o.z[4], 4, 1e-12);
     assert_int_equal(o.level[3], DETECT_NONE);
-    x[4] = 4.0;
-    feed(&f, t, x, &o);
-    t += 2;
+    assert_int_equal(f.s.held, 0);
+    /* The held 2.0 stayed out of the statistics; the rest row went in: twelve values, 2.5
+     * and eleven 0, sigma sqrt((6.25 - 6.25 / 12) / 11). 4.0 is 5.54 sigma: ERROR
+     * (error_sigmas 4), z = 4.0 / sigma, again on the next row. */
+    double sd = sqrt((6.25 - 6.25 / 12) / 11);
+    row_at(&f, &t, 'P', 4, -1, 4.0, &o);
+    assert_int_equal(o.quality, 0);
+    row_at(&f, &t, 'r', 0, 0, 0, &o);
     assert_int_equal(o.level[4], DETECT_ERROR);
     assert_near(o.z[4], 4.0 / sd, 1e-12);
+    /* And once only. */
+    row_at(&f, &t, 'r', 0, 0, 0, &o);
+    assert_int_equal(o.quality, 0);
     /* Two channels: still a break (idle_break_max 2 with 8 channels). Channel 6 has only
      * ever read 0 (sigma 0): any value is extreme, z 50. */
-    x[4] = 2.0;
-    x[6] = 1.0;
-    feed(&f, t, x, &o);
-    t += 2;
+    row_at(&f, &t, 'P', 4, 6, 1.0, &o);
+    assert_int_equal(o.quality, 0);
+    row_at(&f, &t, 'r', 0, 0, 0, &o);
     assert_int_equal(o.level[4], DETECT_ALERT);
     assert_int_equal(o.level[6], DETECT_ERROR);
     assert_near(o.z[6], 50, 1e-12);
-    /* Three: a machine at work. */
-    x[0] = 1.0;
+    /* A burst longer than an edge (idle_edge_rows 2): flagged from its third row on, the
+     * two held rows with it (channels 1 and 2 from them, 3 from the third row), whatever
+     * comes next. */
+    row_at(&f, &t, 'P', 1, -1, 1.0, &o);
+    row_at(&f, &t, 'P', 2, -1, 1.0, &o);
+    assert_int_equal(o.quality, 0);
+    row_at(&f, &t, 'P', 3, -1, 1.0, &o);
+    assert_int_equal(o.quality, DETECT_Q_IDLE_BREAK);
+    assert_int_equal(o.level[1], DETECT_ERROR);
+    assert_int_equal(o.level[2], DETECT_ERROR);
+    assert_int_equal(o.level[3], DETECT_ERROR);
+    row_at(&f, &t, 'P', 3, -1, 1.0, &o);
+    assert_int_equal(o.level[3], DETECT_ERROR);
+    row_at(&f, &t, 'F', 0, 0, 0, &o);
+    assert_false(o.quality & DETECT_Q_IDLE_BREAK);
+    /* Three channels: a machine at work. */
+    row_at(&f, &t, 'r', 0, 0, 0, &o);
+    double x[8] = {1, 0, 0, 0, 2, 0, 1, 0};
     feed(&f, t, x, &o);
     t += 2;
+    row_at(&f, &t, 'r', 0, 0, 0, &o);
     assert_false(o.quality & DETECT_Q_IDLE_BREAK);
     assert_int_equal(o.level[0], DETECT_NONE);
+}
 
-    /* With 4 channels at most one may break (4 channels per allowed break). */
+static void test_idle_break_run_edges_are_no_fault(void **st)
+{
+    (void)st;
+    feeder f;
+    feeder_init(&f, 8);
+    detect_out o;
+    double t = 0;
+    for (int k = 0; k < 20; k++) row_at(&f, &t, 'r', 0, 0, 0, &o);
+    for (int cycle = 0; cycle < 3; cycle++) {
+        /* A run's start: one axis on a row before the others (held, then dropped). */
+        row_at(&f, &t, 'P', 1, -1, 3.0, &o);
+        assert_int_equal(o.quality, 0);
+        for (int k = 0; k < 5; k++) {
+            row_at(&f, &t, 'F', 0, 0, 0, &o);
+            assert_int_equal(o.quality, 0);
+        }
+        assert_int_equal(f.s.held, 0);
+        /* Its end: two axes off after the others, then rest. */
+        row_at(&f, &t, 'P', 0, 7, 2.0, &o);
+        assert_int_equal(o.quality, 0);
+        for (int k = 0; k < 5; k++) {
+            row_at(&f, &t, 'r', 0, 0, 0, &o);
+            assert_int_equal(o.quality, 0);
+        }
+    }
+    /* Edges of two rows (idle_edge_rows): still edges, at either end. */
+    row_at(&f, &t, 'P', 1, -1, 3.0, &o);
+    row_at(&f, &t, 'P', 1, 2, 3.0, &o);
+    row_at(&f, &t, 'F', 0, 0, 0, &o);
+    assert_int_equal(o.quality, 0);
+    row_at(&f, &t, 'P', 1, 2, 3.0, &o);
+    row_at(&f, &t, 'P', 1, -1, 3.0, &o);
+    row_at(&f, &t, 'r', 0, 0, 0, &o);
+    assert_int_equal(o.quality, 0);
+    /* A tail longer than an edge after a run: flagged from its third row. */
+    row_at(&f, &t, 'F', 0, 0, 0, &o);
+    row_at(&f, &t, 'P', 5, -1, 3.0, &o);
+    row_at(&f, &t, 'P', 5, -1, 3.0, &o);
+    assert_int_equal(o.quality, 0);
+    row_at(&f, &t, 'P', 5, -1, 3.1, &o);
+    assert_int_equal(o.quality, DETECT_Q_IDLE_BREAK);
+    assert_true(o.level[5] >= DETECT_ALERT);
+
+    /* A late partial row is not judged (it has no neighbours in sequence), nor does it break
+     * a held verdict: R P (late P) F is a run's start. */
+    row_at(&f, &t, 'r', 0, 0, 0, &o);
+    row_at(&f, &t, 'P', 3, -1, 3.0, &o);
+    double x[8] = {0};
+    x[3] = 3.0;
+    feed(&f, t - 5, x, &o);
+    assert_int_equal(o.quality, DETECT_Q_LATE);
+    row_at(&f, &t, 'F', 0, 0, 0, &o);
+    assert_int_equal(o.quality, 0);
+}
+
+static void test_idle_break_held_verdict_is_state(void **st)
+{
+    (void)st;
+    /* The held verdict is in the state: a copy taken while a row is held (a checkpoint)
+     * goes on exactly as the original, and is flagged on the next row. */
+    feeder a, b;
+    feeder_init(&a, 8);
+    detect_out oa, ob;
+    double t = 0;
+    for (int k = 0; k < 12; k++) row_at(&a, &t, 'r', 0, 0, 0, &oa);
+    row_at(&a, &t, 'P', 2, -1, 1.5, &oa);
+    assert_int_equal(a.s.held, 1);
+    memcpy(&b, &a, sizeof a);
+    double t2 = t;
+    row_at(&a, &t, 'r', 0, 0, 0, &oa);
+    row_at(&b, &t2, 'r', 0, 0, 0, &ob);
+    assert_int_equal(oa.quality, DETECT_Q_IDLE_BREAK);
+    assert_memory_equal(&oa, &ob, sizeof oa);
+    assert_memory_equal(&a.s, &b.s, sizeof a.s);
+}
+
+static void test_idle_break_needs_channels(void **st)
+{
+    (void)st;
+    detect_out o;
+    /* With 4 channels at most one may break (4 channels per allowed break): two non-zero
+     * is running. */
     feeder g;
     feeder_init(&g, 4);
     double y[4] = {0};
@@ -418,8 +632,13 @@ static void test_idle_break(void **st)
     y[2] = 1;
     feed(&g, 20, y, &o);
     assert_int_equal(o.quality, 0);
-    y[2] = 0;
+    y[1] = y[2] = 0;
     feed(&g, 22, y, &o);
+    y[1] = 1;
+    feed(&g, 24, y, &o);
+    assert_int_equal(o.quality, 0);
+    y[1] = 0;
+    feed(&g, 26, y, &o);
     assert_int_equal(o.quality, DETECT_Q_IDLE_BREAK);
     assert_int_equal(o.level[1], DETECT_ALERT);
 
@@ -430,6 +649,8 @@ static void test_idle_break(void **st)
     for (int k = 0; k < 20; k++) feed(&h, 2.0 * k, &v, &o);
     v = 3;
     feed(&h, 40, &v, &o);
+    v = 0;
+    feed(&h, 42, &v, &o);
     assert_int_equal(o.quality, 0);
 }
 
@@ -465,8 +686,12 @@ int main(void)
         cmocka_unit_test(test_duplicate_and_its_values),
         cmocka_unit_test(test_late_then_clock_jump),
         cmocka_unit_test(test_gap_two_tiers),
+        cmocka_unit_test(test_gap_learns_the_keys_pauses),
         cmocka_unit_test(test_negative_and_range_after_warmup),
-        cmocka_unit_test(test_idle_break),
+        cmocka_unit_test(test_idle_break_mid_rest),
+        cmocka_unit_test(test_idle_break_run_edges_are_no_fault),
+        cmocka_unit_test(test_idle_break_held_verdict_is_state),
+        cmocka_unit_test(test_idle_break_needs_channels),
         cmocka_unit_test(test_state_is_plain_and_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
