@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define DETECT_STATE_VERSION 1u
+#define DETECT_STATE_VERSION 2u /* 2: issue 13 (quality's edge and gap state) */
 
 static const char *const detect_names[DETECT_NKINDS] = {
     [DETECT_REGRESS] = "regress", [DETECT_ROBUST] = "robust", [DETECT_CUSUM] = "cusum",
@@ -186,6 +186,11 @@ long detect_state_load(detect_state *s, const uint8_t *p, size_t len, char *err,
         return -1;
     }
     memcpy(&h, p, sizeof h);
+    if (h.magic == DETECT_STATE_MAGIC && h.version < DETECT_STATE_VERSION) {
+        snprintf(err, errlen, "detector state: saved by an earlier version of pgpulse (layout %u; "
+                 "this build: %u)", h.version, DETECT_STATE_VERSION);
+        return -2;
+    }
     if (h.magic != DETECT_STATE_MAGIC || h.version != DETECT_STATE_VERSION || h.size != sizeof *s) {
         snprintf(err, errlen,
                  "detector state: saved by another build (version %u, %llu bytes; this build: "

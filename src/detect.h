@@ -115,8 +115,10 @@ void detect_step(detect_state *s, const detect_cfg *c, int64_t ts_us, const doub
 /* Appends s to b as bytes (a header with the layout's size and version, then the block). */
 void detect_state_save(const detect_state *s, buf *b);
 
-/* Restores a state saved by detect_state_save from (p, len). Returns the bytes consumed, or -1
- * with a message when the bytes are not a state of this build's layout. */
+/* Restores a state saved by detect_state_save from (p, len). Returns the bytes consumed; -2
+ * with a message when the state is of an earlier layout (an older pgpulse: the caller may start
+ * the key afresh, as its detectors cannot read it); -1 with a message when the bytes are not a
+ * state of this build's layout (a newer build's, truncated or corrupt). */
 long detect_state_load(detect_state *s, const uint8_t *p, size_t len, char *err, size_t errlen);
 
 #endif

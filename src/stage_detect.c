@@ -62,7 +62,10 @@ static void detect_robot_save(const detect_key *r, buf *b)
     detect_state_save(&r->st, b);
 }
 
-static int detect_robot_load(detect_key *r, const uint8_t *p, size_t len, char *err, size_t errlen)
+/* Restores robot r from its detect_robot_state row. Returns 0; 1 when the detectors' state was
+ * saved by an earlier pgpulse and r starts afresh (its open episodes kept); -1 with a message. */
+static int detect_robot_load(detect_key *r, const detect_cfg *cfg, const uint8_t *p, size_t len,
+                             char *err, size_t errlen)
 {
     if (len < sizeof r->n + sizeof r->ep) {
         snprintf(err, errlen, "detect_robot_state of robot %d: %zu bytes, too short", (int)r->key, len);
@@ -82,6 +85,10 @@ static int detect_robot_load(detect_key *r, const uint8_t *p, size_t len, char *
     size_t off = sizeof r->n + sizeof r->ep;
     char e2[256];
     long used = detect_state_load(&r->st, p + off, len - off, e2, sizeof e2);
+    if (used == -2) { /* an older pgpulse's layout: this robot's detectors learn afresh */
+        detect_state_init(&r->st, cfg, READING_AXES);
+        return 1;
+    }
     if (used < 0 || (size_t)used != len - off) {
         snprintf(err, errlen, "detect_robot_state of robot %d: %s (drop the consumer to start afresh)",
                  (int)r->key, used < 0 ? e2 : "trailing bytes");
@@ -109,18 +116,25 @@ static void *detect_open(const uint8_t *state, size_t len, const stream_ctx *ctx
         detect_free_stage(s);
         return NULL;
     }
+    int afresh = 0;
     for (int i = 0; i < PQntuples(r); i++) {
         uint32_t id;
         memcpy(&id, PQgetvalue(r, i, 0), 4);
         detect_key *rb = detect_keys_get(&s->robots, (int32_t)ntohl(id));
-        if (detect_robot_load(rb, (const uint8_t *)PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1),
-                              err, errlen)) {
+        int rc = detect_robot_load(rb, &s->cfg, (const uint8_t *)PQgetvalue(r, i, 1),
+                                   (size_t)PQgetlength(r, i, 1), err, errlen);
+        if (rc < 0) {
             PQclear(r);
             detect_free_stage(s);
             return NULL;
         }
+        afresh += rc;
     }
     PQclear(r);
+    if (afresh)
+        fprintf(stderr, "pgpulse detect: %s: the detector state of %d robot%s was saved by an "
+                "earlier version of pgpulse: %s afresh (warm-up again), open episodes kept\n",
+                ctx->consumer, afresh, afresh == 1 ? "" : "s", afresh == 1 ? "it starts" : "they start");
     return s;
 }
 

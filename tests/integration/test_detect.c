@@ -319,11 +319,68 @@ static void test_nab_dev_split(void **state)
     free(cmd);
 }
 
+/* 3,000 readings of 3 robots written by gen into db from start, at full speed (the default
+ * faults: a duplicate is stored once). */
+static void write_rows(const char *db, const char *start, const char *seed)
+{
+    harness_out o = harness_pgpulse(NULL, (const char *[]){"gen", "--db", db, "--robots", "3",
+                                                           "--first-robot", "3001", "--rows", "3000",
+                                                           "--seed", seed, "--start", start, NULL});
+    if (o.status != 0) fail_msg("gen: %s", o.err);
+    harness_out_free(&o);
+}
+
+/* An upgrade: the detector state an earlier pgpulse saved (another layout version) is not
+ * refused; each such robot starts afresh, with a notice, and the stage goes on and saves the
+ * state in this build's layout. The earlier version is made by rewriting the saved header's
+ * version field (after its magic) to 1. */
+static void test_state_of_an_earlier_version(void **state)
+{
+    (void)state;
+    const char *db = harness_db("detect_upgrade", 1);
+    if (!db) skip();
+    PGconn *conn = harness_connect(db);
+    char *log1 = xasprintf("%s/detect-up1.log", harness_tmpdir());
+    int c = start_detect(db, "det_up", log1);
+    harness_wait_slot(conn, "det_up");
+    write_rows(db, "2026-03-01T00:00:00Z", "4");
+    wait_rows(conn, "det_up", harness_query_int(conn, "SELECT count(*) FROM reading"), log1);
+    kill(c, SIGINT);
+    assert_int_equal(harness_wait(c, NULL), 0);
+    /* the magic 0x70704454, little-endian, then the version */
+    const char *version = "SELECT string_agg(get_byte(state, position('\\x54447070'::bytea IN state) + 3)::text, "
+                          "',' ORDER BY robot_id) FROM detect_robot_state WHERE consumer = 'det_up'";
+    char *now = harness_query_text(conn, version);
+    assert_string_equal(now, "2,2,2");
+    harness_exec(conn, "UPDATE detect_robot_state SET state = set_byte(state, "
+                       "position('\\x54447070'::bytea IN state) + 3, 1) WHERE consumer = 'det_up'");
+    char *old = harness_query_text(conn, version);
+    assert_string_equal(old, "1,1,1");
+    char *log2 = xasprintf("%s/detect-up2.log", harness_tmpdir());
+    c = start_detect(db, "det_up", log2);
+    write_rows(db, "2026-03-02T00:00:00Z", "5");
+    wait_rows(conn, "det_up", harness_query_int(conn, "SELECT count(*) FROM reading"), log2);
+    kill(c, SIGINT);
+    assert_int_equal(harness_wait(c, NULL), 0);
+    char *text = harness_read_file(log2);
+    harness_assert_contains(text, "the detector state of 3 robots was saved by an earlier version");
+    char *after = harness_query_text(conn, version);
+    assert_string_equal(after, "2,2,2");
+    free(text);
+    free(now);
+    free(old);
+    free(after);
+    free(log1);
+    free(log2);
+    PQfinish(conn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_live_stage_equals_replay),
         cmocka_unit_test(test_killed_at_random_moments),
+        cmocka_unit_test(test_state_of_an_earlier_version),
         cmocka_unit_test(test_nab_dev_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -152,10 +152,17 @@ static void test_state_save_and_load(void **state)
     assert_non_null(strstr(err, "shorter than its header"));
     assert_int_equal(detect_state_load(&t, b.data + 1, b.len - 100, err, sizeof err), -1);
     assert_non_null(strstr(err, "truncated"));
-    b.data[1 + 4] ^= 0x7f; /* the version */
+    b.data[1 + 4] ^= 0x7f; /* the version: a later one */
     assert_int_equal(detect_state_load(&t, b.data + 1, b.len - 1, err, sizeof err), -1);
     assert_non_null(strstr(err, "saved by another build"));
     b.data[1 + 4] ^= 0x7f;
+    uint32_t version, earlier = 1;
+    memcpy(&version, b.data + 1 + 4, sizeof version);
+    assert_true(version > earlier);
+    memcpy(b.data + 1 + 4, &earlier, sizeof earlier); /* an earlier one: the caller starts afresh */
+    assert_int_equal(detect_state_load(&t, b.data + 1, b.len - 1, err, sizeof err), -2);
+    assert_non_null(strstr(err, "earlier version"));
+    memcpy(b.data + 1 + 4, &version, sizeof version);
     size_t nch_at = 1 + 16 + offsetof(detect_state, nch);
     b.data[nch_at] = 99;
     assert_int_equal(detect_state_load(&t, b.data + 1, b.len - 1, err, sizeof err), -1);
