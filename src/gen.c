@@ -71,6 +71,9 @@ typedef struct gen_robot {
     int64_t state_end;        /* end of the current running or idle stretch */
     int64_t run_start;
     int variant;              /* program variant of the current run (they take turns) */
+    int run_rows;             /* samples taken in the current run so far */
+    int edge_n[2];            /* edge rows of the current run: at its start, at its end */
+    uint8_t edge_mask[2][GENPROF_EDGE_ROWS]; /* their non-zero axes, nearest the rest first */
     double idle_u;            /* quantile level of the last idle stretch (see gen_idle_s) */
     int64_t next_fault[GEN_NKINDS];
     gen_active active[GEN_MAX_ACTIVE];
@@ -143,6 +146,7 @@ struct gen {
     int nheap;
     int64_t now;                        /* newest sample time */
     double median_iv_us;                /* median sampling interval (µs) */
+    double edge_cdf[2][GENPROF_MASKS];  /* cumulative mask_p of the profile's edges */
     gen_ring out;                       /* rows to emit (reading) */
     gen_held *held;                     /* late rows, min-heap on release */
     size_t nheld, held_cap;
@@ -371,6 +375,8 @@ static void gen_schedule_fault(gen *g, gen_robot *rb, gen_kind k, int64_t from)
                                  : INT64_MAX;
 }
 
+static void gen_draw_edges(gen *g, gen_robot *rb);
+
 gen *gen_new(const genprof *p, const gen_opts *o)
 {
     gen *g = xcalloc(1, sizeof *g);
@@ -383,6 +389,10 @@ gen *gen_new(const genprof *p, const gen_opts *o)
     g->faults.size = sizeof(gen_fault);
     g->events.size = sizeof(gen_event);
     g->median_iv_us = g->p.interval_q[GENPROF_QN / 2] * g->o.interval_scale * GEN_US;
+    for (int e = 0; e < 2; e++) {
+        double c = 0;
+        for (int m = 0; m < GENPROF_MASKS; m++) g->edge_cdf[e][m] = c += g->p.edge[e].mask_p[m];
+    }
 
     rng mr;
     rng_seed(&mr, o->seed, UINT64_C(0xA0DE1));
@@ -414,6 +424,8 @@ gen *gen_new(const genprof *p, const gen_opts *o)
             rb->variant = (int)rng_below(&rb->base, GEN_VARIANTS);
             rb->run_start = o->start_us - (int64_t)(rng_uniform(&rb->base) * (double)md->duration_us);
             rb->state_end = rb->run_start + md->duration_us;
+            gen_draw_edges(g, rb);
+            rb->run_rows = GENPROF_EDGE_ROWS; /* joined mid-run: its start is not seen */
         } else {
             rb->running = 0;
             double idle = gen_idle_s(g, rb);
@@ -450,6 +462,40 @@ int64_t gen_now(const gen *g)
 /* ---------------------------------------------------------------------------------------- */
 /* Sampling. */
 
+static int gen_popcount(unsigned m)
+{
+    int k = 0;
+    for (; m; m &= m - 1) k++;
+    return k;
+}
+
+/* Draws the edge rows of the run that starts: how many at each end, and their non-zero axes,
+ * ordered so that fewer axes are on nearer the rest (axes switch on one after another). */
+static void gen_draw_edges(gen *g, gen_robot *rb)
+{
+    rb->run_rows = 0;
+    for (int e = 0; e < 2; e++) {
+        rb->edge_n[e] = 0;
+        if (!g->p.has_edges) continue;
+        const genprof_edge *ed = &g->p.edge[e];
+        double u = rng_uniform(&rb->base), c = 0;
+        int k = 0;
+        while (k < GENPROF_EDGE_ROWS && u >= (c += ed->rows_p[k])) k++;
+        for (int i = 0; i < k; i++) {
+            double v = rng_uniform(&rb->base) * g->edge_cdf[e][GENPROF_MASKS - 1];
+            int m = 1;
+            while (m < GENPROF_MASKS - 2 && g->edge_cdf[e][m] <= v) m++;
+            if (!(g->p.edge[e].mask_p[m] > 0)) continue; /* rounding at the top: skip */
+            int j = rb->edge_n[e]++;
+            while (j > 0 && gen_popcount(rb->edge_mask[e][j - 1]) > gen_popcount((unsigned)m)) {
+                rb->edge_mask[e][j] = rb->edge_mask[e][j - 1];
+                j--;
+            }
+            rb->edge_mask[e][j] = (uint8_t)m;
+        }
+    }
+}
+
 /* Advances the duty cycle of rb to time t. */
 static void gen_advance_state(gen *g, gen_robot *rb, int64_t t)
 {
@@ -474,6 +520,7 @@ static void gen_advance_state(gen *g, gen_robot *rb, int64_t t)
             }
             rb->state_end = rb->run_start + dur;
             rb->variant = (rb->variant + 1) % GEN_VARIANTS; /* parts come in a fixed order */
+            gen_draw_edges(g, rb);
         }
     }
 }
@@ -574,6 +621,36 @@ static void gen_start_faults(gen *g, gen_robot *rb, int64_t t)
     }
 }
 
+/* Makes r (rb's running sample at t) an edge row when it is one of the first edge_n[START]
+ * samples of the run or, by the next sample's time, one of the last edge_n[END]: the axes off
+ * read 0, the axes on a holding current from the profile's edge values. */
+static void gen_edge_row(gen *g, gen_robot *rb, int64_t t, reading *r)
+{
+    int mask;
+    if (rb->run_rows < rb->edge_n[GENPROF_EDGE_START]) {
+        mask = rb->edge_mask[GENPROF_EDGE_START][rb->run_rows];
+    } else if (rb->edge_n[GENPROF_EDGE_END] > 0) {
+        /* Samples left after this one before the run ends, counting at the median interval. */
+        double left = (double)(rb->state_end - rb->next_t);
+        int from_end = left <= 0 ? 0 : 1 + (int)(left / g->median_iv_us);
+        if (from_end >= rb->edge_n[GENPROF_EDGE_END]) return;
+        mask = rb->edge_mask[GENPROF_EDGE_END][from_end];
+    } else {
+        return;
+    }
+    for (int a = 0; a < READING_AXES; a++) {
+        if (!(mask & (1 << a))) {
+            r->axis[a] = 0;
+            continue;
+        }
+        double v = genprof_table(g->p.edge_q[a], GENPROF_SN, rng_uniform(&rb->base)) * rb->scale;
+        if (a == rb->wear_axis)
+            v *= 1 + rb->wear_rise * (double)(t - rb->wear_start) / (double)(rb->wear_fail - rb->wear_start);
+        v = gen_round3(v);
+        r->axis[a] = v > 0 ? v : 0.001;
+    }
+}
+
 /* Computes rb's sample at time t into r (values only). */
 static void gen_sample(gen *g, gen_robot *rb, int64_t t, reading *r)
 {
@@ -600,6 +677,8 @@ static void gen_sample(gen *g, gen_robot *rb, int64_t t, reading *r)
             }
             r->axis[a] = gen_round3(v);
         }
+        gen_edge_row(g, rb, t, r);
+        rb->run_rows++;
     }
 }
 

@@ -42,6 +42,76 @@ static int genprof_idle(const reading *r)
     return 1;
 }
 
+static int genprof_nonzero(const reading *r)
+{
+    int k = 0;
+    for (int a = 0; a < READING_AXES; a++) k += r->axis[a] != 0;
+    return k;
+}
+
+static unsigned genprof_mask(const reading *r)
+{
+    unsigned m = 0;
+    for (int a = 0; a < READING_AXES; a++)
+        if (r->axis[a] != 0) m |= 1u << a;
+    return m;
+}
+
+/* Fits the rest edges (genprof.h) and marks the edge rows in edge[0..n) (1: edge row). An
+ * edge row is one of the leading (trailing) rows of a running stretch with fewer than 8
+ * non-zero axes, at most GENPROF_EDGE_ROWS of them, on stretches with idle rows on both sides
+ * (at the file's ends the edge is not seen). */
+static void genprof_fit_edges(genprof *p, const reading *rows, size_t n, unsigned char *edge)
+{
+    double cnt[2][GENPROF_EDGE_ROWS + 1] = {{0}}, masks[2][GENPROF_MASKS] = {{0}};
+    double nrows[2] = {0}, nmasks[2] = {0};
+    memset(edge, 0, n);
+    for (size_t i = 0; i < n;) {
+        if (genprof_idle(&rows[i])) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j + 1 < n && !genprof_idle(&rows[j + 1])) j++;
+        if (i > 0 && j + 1 < n) {
+            size_t len = j - i + 1, lead = 0, trail = 0;
+            while (lead < len && lead < GENPROF_EDGE_ROWS &&
+                   genprof_nonzero(&rows[i + lead]) < READING_AXES)
+                lead++;
+            while (trail < len - lead && trail < GENPROF_EDGE_ROWS &&
+                   genprof_nonzero(&rows[j - trail]) < READING_AXES)
+                trail++;
+            cnt[GENPROF_EDGE_START][lead]++;
+            cnt[GENPROF_EDGE_END][trail]++;
+            nrows[GENPROF_EDGE_START]++;
+            nrows[GENPROF_EDGE_END]++;
+            for (size_t k = 0; k < lead + trail; k++) {
+                size_t r = k < lead ? i + k : j - (k - lead);
+                int e = k < lead ? GENPROF_EDGE_START : GENPROF_EDGE_END;
+                masks[e][genprof_mask(&rows[r])]++;
+                nmasks[e]++;
+                edge[r] = 1;
+            }
+        }
+        i = j + 1;
+    }
+    for (int e = 0; e < 2; e++) {
+        for (int k = 0; k <= GENPROF_EDGE_ROWS; k++)
+            p->edge[e].rows_p[k] = nrows[e] > 0 ? cnt[e][k] / nrows[e] : (k == 0);
+        for (int m = 0; m < GENPROF_MASKS; m++)
+            p->edge[e].mask_p[m] = nmasks[e] > 0 ? masks[e][m] / nmasks[e] : 0;
+    }
+    double *v = xmalloc(sizeof *v * n);
+    for (int a = 0; a < READING_AXES; a++) {
+        size_t m = 0;
+        for (size_t k = 0; k < n; k++)
+            if (edge[k] && rows[k].axis[a] != 0) v[m++] = rows[k].axis[a];
+        genprof_quantiles(v, m, p->edge_q[a], GENPROF_SN); /* zeros if never on at an edge */
+    }
+    free(v);
+    p->has_edges = 1;
+}
+
 typedef struct genprof_rank {
     double v;
     size_t i;
@@ -79,6 +149,7 @@ int genprof_fit(genprof *p, const reading *rows, size_t n, const char *source, c
     /* Sampling intervals and gaps. */
     double *dt = xmalloc(sizeof *dt * n), *gaps = xmalloc(sizeof *gaps * n);
     size_t ndt = 0, ngaps = 0;
+    unsigned char *edge = NULL; /* per row: a rest edge's row */
     for (size_t i = 1; i < n; i++) {
         double d = (double)(rows[i].ts_us - rows[i - 1].ts_us) / 1e6;
         if (d <= 0) continue;
@@ -134,16 +205,19 @@ int genprof_fit(genprof *p, const reading *rows, size_t n, const char *source, c
     free(idles);
     if (rc != 0) goto cleanup;
 
-    /* Running values: quantiles, noise, and the normal-score correlation between axes. */
+    /* Rest edges, then the running values of the other running rows: quantiles, noise, and
+     * the normal-score correlation between axes. */
+    edge = xmalloc(n);
+    genprof_fit_edges(p, rows, n, edge);
     size_t nrun = 0;
-    for (size_t k = 0; k < n; k++) nrun += !genprof_idle(&rows[k]);
+    for (size_t k = 0; k < n; k++) nrun += !genprof_idle(&rows[k]) && !edge[k];
     double *v = xmalloc(sizeof *v * nrun);
     double *z[READING_AXES];
     genprof_rank *tmp = xmalloc(sizeof *tmp * nrun);
     for (int a = 0; a < READING_AXES; a++) {
         size_t m = 0;
         for (size_t k = 0; k < n; k++)
-            if (!genprof_idle(&rows[k])) v[m++] = rows[k].axis[a];
+            if (!genprof_idle(&rows[k]) && !edge[k]) v[m++] = rows[k].axis[a];
         z[a] = xmalloc(sizeof *z[a] * nrun);
         genprof_normal_scores(v, m, z[a], tmp);
         p->noise[a] = GENPROF_NOISE;
@@ -164,6 +238,7 @@ int genprof_fit(genprof *p, const reading *rows, size_t n, const char *source, c
     free(tmp);
     free(v);
 cleanup:
+    free(edge);
     free(dt);
     free(gaps);
     return rc;
@@ -177,6 +252,42 @@ static json_t *genprof_json_array(const double *v, size_t n)
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++) json_array_append_new(a, json_real(v[i]));
     return a;
+}
+
+static const char *const genprof_edge_names[2] = {"start", "end"};
+
+/* "edges": {"start": {"rows": [...], "masks": [{"axes": [7, 8], "p": 0.05}, ...]}, "end": ...,
+ * "q": [[...], ...]}, the sets of axes from the most frequent down. */
+static json_t *genprof_edges_json(const genprof *p)
+{
+    json_t *o = json_object();
+    for (int e = 0; e < 2; e++) {
+        const genprof_edge *ed = &p->edge[e];
+        json_t *eo = json_object(), *masks = json_array();
+        json_object_set_new(eo, "rows", genprof_json_array(ed->rows_p, GENPROF_EDGE_ROWS + 1));
+        unsigned char done[GENPROF_MASKS] = {0};
+        for (;;) {
+            int best = -1;
+            for (int m = 1; m < GENPROF_MASKS; m++)
+                if (!done[m] && ed->mask_p[m] > 0 && (best < 0 || ed->mask_p[m] > ed->mask_p[best]))
+                    best = m;
+            if (best < 0) break;
+            done[best] = 1;
+            json_t *mo = json_object(), *ax = json_array();
+            for (int a = 0; a < READING_AXES; a++)
+                if (best & (1 << a)) json_array_append_new(ax, json_integer(a + 1));
+            json_object_set_new(mo, "axes", ax);
+            json_object_set_new(mo, "p", json_real(ed->mask_p[best]));
+            json_array_append_new(masks, mo);
+        }
+        json_object_set_new(eo, "masks", masks);
+        json_object_set_new(o, genprof_edge_names[e], eo);
+    }
+    json_t *q = json_array();
+    for (int a = 0; a < READING_AXES; a++)
+        json_array_append_new(q, genprof_json_array(p->edge_q[a], GENPROF_SN));
+    json_object_set_new(o, "q", q);
+    return o;
 }
 
 void genprof_write_json(const genprof *p, buf *b)
@@ -201,6 +312,7 @@ void genprof_write_json(const genprof *p, buf *b)
         json_array_append_new(axes, o);
     }
     json_object_set_new(root, "axes", axes);
+    if (p->has_edges) json_object_set_new(root, "edges", genprof_edges_json(p));
     const calstats *t = &p->target;
     json_t *tg = json_object();
     json_object_set_new(tg, "rows", json_integer((json_int_t)t->rows));
@@ -211,6 +323,9 @@ void genprof_write_json(const genprof *p, buf *b)
     json_object_set_new(tg, "nz_p90", genprof_json_array(t->nz_p90, READING_AXES));
     json_object_set_new(tg, "nz_p99", genprof_json_array(t->nz_p99, READING_AXES));
     json_object_set_new(tg, "lag1", genprof_json_array(t->lag1, READING_AXES));
+    json_object_set_new(tg, "nz_share", genprof_json_array(t->nz_share, READING_AXES + 1));
+    json_object_set_new(tg, "few_rows", json_integer((json_int_t)t->few_rows));
+    json_object_set_new(tg, "few_by_run", json_integer((json_int_t)t->few_by_run));
     json_object_set_new(root, "target", tg);
     char *text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
     json_decref(root);
@@ -249,6 +364,82 @@ static int genprof_get_number(json_t *obj, const char *key, double lo, double hi
     if (!json_is_number(x) || !(json_number_value(x) >= lo && json_number_value(x) <= hi))
         return util_err(err, errlen, "%s: \"%s\" must be a number in [%g, %g]", where, key, lo, hi);
     *out = json_number_value(x);
+    return 0;
+}
+
+/* Checks that v[0..n) are probabilities summing to 1 (within 1e-6; then made exact). */
+static int genprof_check_dist(double *v, size_t n, const char *what, char *err, size_t errlen)
+{
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!(v[i] >= 0 && v[i] <= 1))
+            return util_err(err, errlen, "%s: element %zu must be a probability in [0, 1]", what, i);
+        sum += v[i];
+    }
+    if (!(fabs(sum - 1) <= 1e-6))
+        return util_err(err, errlen, "%s: the probabilities must sum to 1, not %.9g", what, sum);
+    for (size_t i = 0; i < n; i++) v[i] /= sum;
+    return 0;
+}
+
+/* Reads "edges" (see genprof_edges_json) into p; absent: no edges. */
+static int genprof_read_edges(genprof *p, json_t *root, char *err, size_t errlen)
+{
+    json_t *o = json_object_get(root, "edges");
+    if (!o) return 0; /* a profile from before edges: runs start and end with full rows */
+    if (!json_is_object(o)) return util_err(err, errlen, "profile: \"edges\" must be an object");
+    for (int e = 0; e < 2; e++) {
+        genprof_edge *ed = &p->edge[e];
+        char where[64];
+        snprintf(where, sizeof where, "profile: edges.%s", genprof_edge_names[e]);
+        json_t *eo = json_object_get(o, genprof_edge_names[e]);
+        if (!json_is_object(eo)) return util_err(err, errlen, "%s must be an object", where);
+        if (genprof_get_array(eo, "rows", ed->rows_p, GENPROF_EDGE_ROWS + 1, 0, where, err, errlen))
+            return -1;
+        char what[96];
+        snprintf(what, sizeof what, "%s.rows", where);
+        if (genprof_check_dist(ed->rows_p, GENPROF_EDGE_ROWS + 1, what, err, errlen)) return -1;
+        json_t *masks = json_object_get(eo, "masks");
+        if (!json_is_array(masks))
+            return util_err(err, errlen, "%s: \"masks\" must be an array", where);
+        for (size_t i = 0; i < json_array_size(masks); i++) {
+            json_t *mo = json_array_get(masks, i), *ax = json_object_get(mo, "axes");
+            snprintf(what, sizeof what, "%s.masks[%zu]", where, i);
+            if (!json_is_array(ax) || json_array_size(ax) < 1 || json_array_size(ax) >= READING_AXES)
+                return util_err(err, errlen, "%s: \"axes\" must list 1 to %d axes", what,
+                                READING_AXES - 1);
+            unsigned m = 0;
+            for (size_t k = 0; k < json_array_size(ax); k++) {
+                json_t *x = json_array_get(ax, k);
+                json_int_t a = json_is_integer(x) ? json_integer_value(x) : 0;
+                if (a < 1 || a > READING_AXES || (m & (1u << (a - 1))))
+                    return util_err(err, errlen, "%s: \"axes\" must be distinct axis numbers "
+                                    "1..%d", what, READING_AXES);
+                m |= 1u << (a - 1);
+            }
+            if (ed->mask_p[m] > 0) return util_err(err, errlen, "%s: the same axes twice", what);
+            double pm;
+            if (genprof_get_number(mo, "p", 0, 1, &pm, what, err, errlen)) return -1;
+            ed->mask_p[m] = pm;
+        }
+        snprintf(what, sizeof what, "%s.masks", where);
+        if (ed->rows_p[0] < 1 && genprof_check_dist(ed->mask_p, GENPROF_MASKS, what, err, errlen))
+            return -1;
+    }
+    json_t *q = json_object_get(o, "q");
+    if (!json_is_array(q) || json_array_size(q) != READING_AXES)
+        return util_err(err, errlen, "profile: edges.q must be an array of %d quantile tables",
+                        READING_AXES);
+    for (int a = 0; a < READING_AXES; a++) {
+        json_t *holder = json_object();
+        json_object_set(holder, "q", json_array_get(q, (size_t)a));
+        char where[64];
+        snprintf(where, sizeof where, "profile: edges.q[%d]", a);
+        int rc = genprof_get_array(holder, "q", p->edge_q[a], GENPROF_SN, 1, where, err, errlen);
+        json_decref(holder);
+        if (rc) return -1;
+    }
+    p->has_edges = 1;
     return 0;
 }
 
@@ -318,7 +509,16 @@ int genprof_read_json(genprof *p, const char *text, size_t len, char *err, size_
             genprof_get_array(tg, "nz_p99", t->nz_p99, READING_AXES, 0, "profile: target", err, errlen) ||
             genprof_get_array(tg, "lag1", t->lag1, READING_AXES, 0, "profile: target", err, errlen))
             goto cleanup;
+        /* Optional (profiles from before edges lack them): for reporting only. */
+        if (json_object_get(tg, "nz_share") &&
+            genprof_get_array(tg, "nz_share", t->nz_share, READING_AXES + 1, 0, "profile: target",
+                              err, errlen))
+            goto cleanup;
+        json_t *few = json_object_get(tg, "few_rows"), *by = json_object_get(tg, "few_by_run");
+        t->few_rows = json_is_integer(few) ? (size_t)json_integer_value(few) : 0;
+        t->few_by_run = json_is_integer(by) ? (size_t)json_integer_value(by) : 0;
     }
+    if (genprof_read_edges(p, root, err, errlen)) goto cleanup;
     rc = 0;
 cleanup:
     json_decref(root);

@@ -167,6 +167,37 @@ static const calstats readme = {
 #define CAL_Q_REL 0.10
 #define CAL_LAG1_ABS 0.1
 
+/* The workshop's export by number of non-zero axes per row, 0..8 (its rows with 1-7 sit at
+ * the edges of its rests), and its rows with one or two non-zero axes: 220, each beside a
+ * running row (calstats.h). */
+static const double real_classes[READING_AXES + 1] = {25487, 120, 100, 79, 95, 109, 99, 853, 12730};
+#define REAL_FEW 220
+#define CAL_CLASS_REL 0.20  /* a class's share within 20 % of the real one ... */
+#define CAL_CLASS_ROWS 10.0 /* ... or within 10 rows of 39,672 where a class is rare */
+#define CAL_FEW_BY_RUN 0.98 /* rows with 1-2 non-zero axes beside a running row, at least */
+
+/* Prints the class shares against the real ones (in rows per 39,672) and the position of the
+ * rows with one or two non-zero axes; returns how many miss the criteria. */
+static int cal_classes(const calstats *got)
+{
+    double n = 0;
+    for (int k = 0; k <= READING_AXES; k++) n += real_classes[k];
+    int bad = 0;
+    print_message("  rows by non-zero axes, per %.0f rows: simulated/real (20 %% or 10 rows)\n", n);
+    for (int k = 0; k <= READING_AXES; k++) {
+        double sim = got->nz_share[k] * n, real = real_classes[k];
+        int miss = !(fabs(sim - real) <= CAL_CLASS_REL * real || fabs(sim - real) <= CAL_CLASS_ROWS);
+        bad += miss;
+        print_message("    %d: %8.1f/%5.0f %+6.1f%%%s\n", k, sim, real, 100 * (sim - real) / real,
+                      miss ? " !" : "");
+    }
+    double by_run = got->few_rows ? (double)got->few_by_run / (double)got->few_rows : 0;
+    print_message("  rows with 1-2 non-zero axes beside a running row: %zu of %zu (real: %d of %d)\n",
+                  got->few_by_run, got->few_rows, REAL_FEW, REAL_FEW);
+    bad += !(by_run >= CAL_FEW_BY_RUN);
+    return bad;
+}
+
 /* Formats "measured/target error" for one figure into out (25 columns), marked with '!' when
  * outside tol; returns 1 when outside. rel: tol and the error are relative, else absolute. */
 static int cal_cell(char *out, size_t len, double got, double want, double tol, int rel)
@@ -237,6 +268,7 @@ static void test_calibration_readme(void **state)
     calstats_compute(rows, CAL_ROWS, &s);
     int bad = cal_compare(
         &s, &readme, "built-in profile, 1 robot, seed 1, 200,000 rows, vs the README's figures");
+    bad += cal_classes(&s);
 
     /* Currents are never negative and carry at most three decimals; one robot's timestamps
      * increase strictly (no faults) and are whole milliseconds (what the CSV keeps). */
@@ -359,6 +391,12 @@ static void test_calibration_real_file(void **state)
     int bad = cal_compare(
         &s, &real,
         "profile fitted from the export and tuned (seed 1), 200,000 rows, vs the export");
+    /* The hard-coded classes are the file's. */
+    for (int k = 0; k <= READING_AXES; k++)
+        assert_near(real.nz_share[k] * (double)n, real_classes[k], 1e-6);
+    assert_int_equal(real.few_rows, REAL_FEW);
+    assert_int_equal(real.few_by_run, REAL_FEW);
+    bad += cal_classes(&s);
 
     /* The built-in profile is this fit: the same tables and tuning, to the 12 digits the JSON
      * keeps. */
@@ -369,6 +407,16 @@ static void test_calibration_real_file(void **state)
         assert_near(p.idle_q[i], d.idle_q[i], 1e-9 * d.idle_q[i]);
     }
     assert_near(p.program_s, d.program_s, 1e-9 * d.program_s);
+    assert_true(p.has_edges && d.has_edges);
+    for (int e = 0; e < 2; e++) {
+        for (int k = 0; k <= GENPROF_EDGE_ROWS; k++)
+            assert_near(p.edge[e].rows_p[k], d.edge[e].rows_p[k], 1e-9);
+        for (int m = 0; m < GENPROF_MASKS; m++)
+            assert_near(p.edge[e].mask_p[m], d.edge[e].mask_p[m], 1e-9);
+    }
+    for (int a = 0; a < READING_AXES; a++)
+        for (int i = 0; i < GENPROF_SN; i++)
+            assert_near(p.edge_q[a][i], d.edge_q[a][i], 1e-9 * d.edge_q[a][i]);
     for (int a = 0; a < READING_AXES; a++) {
         assert_near(p.persist[a], d.persist[a], 1e-9);
         assert_near(p.sigma[a], d.sigma[a], 1e-9 * d.sigma[a]);
