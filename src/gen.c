@@ -71,8 +71,8 @@ typedef struct gen_robot {
     int64_t state_end;        /* end of the current running or idle stretch */
     int64_t run_start;
     int variant;              /* program variant of the current run (they take turns) */
-    int run_rows;             /* samples taken in the current run so far */
     int edge_n[2];            /* edge rows of the current run: at its start, at its end */
+    int edge_left[2];         /* of those, still to come */
     uint8_t edge_mask[2][GENPROF_EDGE_ROWS]; /* their non-zero axes, nearest the rest first */
     double idle_u;            /* quantile level of the last idle stretch (see gen_idle_s) */
     int64_t next_fault[GEN_NKINDS];
@@ -146,7 +146,7 @@ struct gen {
     int nheap;
     int64_t now;                        /* newest sample time */
     double median_iv_us;                /* median sampling interval (µs) */
-    double edge_cdf[2][GENPROF_MASKS];  /* cumulative mask_p of the profile's edges */
+    double edge_cdf[2][2][GENPROF_MASKS]; /* cumulative mask_p of the profile's edges */
     gen_ring out;                       /* rows to emit (reading) */
     gen_held *held;                     /* late rows, min-heap on release */
     size_t nheld, held_cap;
@@ -389,10 +389,12 @@ gen *gen_new(const genprof *p, const gen_opts *o)
     g->faults.size = sizeof(gen_fault);
     g->events.size = sizeof(gen_event);
     g->median_iv_us = g->p.interval_q[GENPROF_QN / 2] * g->o.interval_scale * GEN_US;
-    for (int e = 0; e < 2; e++) {
-        double c = 0;
-        for (int m = 0; m < GENPROF_MASKS; m++) g->edge_cdf[e][m] = c += g->p.edge[e].mask_p[m];
-    }
+    for (int e = 0; e < 2; e++)
+        for (int in = 0; in < 2; in++) {
+            double c = 0;
+            for (int m = 0; m < GENPROF_MASKS; m++)
+                g->edge_cdf[e][in][m] = c += g->p.edge[e].mask_p[in][m];
+        }
 
     rng mr;
     rng_seed(&mr, o->seed, UINT64_C(0xA0DE1));
@@ -425,7 +427,7 @@ gen *gen_new(const genprof *p, const gen_opts *o)
             rb->run_start = o->start_us - (int64_t)(rng_uniform(&rb->base) * (double)md->duration_us);
             rb->state_end = rb->run_start + md->duration_us;
             gen_draw_edges(g, rb);
-            rb->run_rows = GENPROF_EDGE_ROWS; /* joined mid-run: its start is not seen */
+            rb->edge_left[GENPROF_EDGE_START] = 0; /* joined mid-program: its start is past */
         } else {
             rb->running = 0;
             double idle = gen_idle_s(g, rb);
@@ -462,50 +464,60 @@ int64_t gen_now(const gen *g)
 /* ---------------------------------------------------------------------------------------- */
 /* Sampling. */
 
-static int gen_popcount(unsigned m)
-{
-    int k = 0;
-    for (; m; m &= m - 1) k++;
-    return k;
-}
-
 /* Draws the edge rows of the run that starts: how many at each end, and their non-zero axes,
- * ordered so that fewer axes are on nearer the rest (axes switch on one after another). */
+ * nearest the rest first. */
 static void gen_draw_edges(gen *g, gen_robot *rb)
 {
-    rb->run_rows = 0;
     for (int e = 0; e < 2; e++) {
-        rb->edge_n[e] = 0;
+        rb->edge_n[e] = rb->edge_left[e] = 0;
         if (!g->p.has_edges) continue;
         const genprof_edge *ed = &g->p.edge[e];
         double u = rng_uniform(&rb->base), c = 0;
         int k = 0;
         while (k < GENPROF_EDGE_ROWS && u >= (c += ed->rows_p[k])) k++;
         for (int i = 0; i < k; i++) {
-            double v = rng_uniform(&rb->base) * g->edge_cdf[e][GENPROF_MASKS - 1];
+            const double *cdf = g->edge_cdf[e][i > 0];
+            double v = rng_uniform(&rb->base) * cdf[GENPROF_MASKS - 1];
             int m = 1;
-            while (m < GENPROF_MASKS - 2 && g->edge_cdf[e][m] <= v) m++;
-            if (!(g->p.edge[e].mask_p[m] > 0)) continue; /* rounding at the top: skip */
-            int j = rb->edge_n[e]++;
-            while (j > 0 && gen_popcount(rb->edge_mask[e][j - 1]) > gen_popcount((unsigned)m)) {
-                rb->edge_mask[e][j] = rb->edge_mask[e][j - 1];
-                j--;
-            }
-            rb->edge_mask[e][j] = (uint8_t)m;
+            while (m < GENPROF_MASKS - 2 && cdf[m] <= v) m++;
+            if (!(g->p.edge[e].mask_p[i > 0][m] > 0)) break; /* rounding at the top, or none */
+            rb->edge_mask[e][rb->edge_n[e]++] = (uint8_t)m;
         }
+        rb->edge_left[e] = rb->edge_n[e];
     }
 }
 
-/* Advances the duty cycle of rb to time t. */
+/* Starts rb's program after its start's edge rows, the last at `after`: at a golden-ratio
+ * phase before the next sample at t (see gen_advance_state). */
+static void gen_start_program(gen *g, gen_robot *rb, int64_t t, int64_t after)
+{
+    double u = rb->phase_u + 0.6180339887498949;
+    rb->phase_u = u - floor(u);
+    int64_t want = t - (int64_t)(rb->phase_u * g->median_iv_us);
+    rb->run_start = want > after ? want : after + 1;
+    rb->state_end = rb->run_start + g->models[rb->model].duration_us;
+}
+
+/* Advances the duty cycle of rb to time t. A run is its start's edge rows (the axes
+ * switching on), the motion program, then its end's edge rows (switching off): the edge rows
+ * are samples of their own, so the program is sampled as evenly as without them. */
 static void gen_advance_state(gen *g, gen_robot *rb, int64_t t)
 {
     while (t >= rb->state_end) {
         if (rb->running) {
+            if (rb->edge_left[GENPROF_EDGE_END] > 0) return; /* the program is over: edge rows */
             rb->running = 0;
             rb->state_end += (int64_t)(gen_idle_s(g, rb) * GEN_US) + 1;
         } else {
             rb->running = 1;
             rb->run_start = rb->state_end;
+            rb->variant = (rb->variant + 1) % GEN_VARIANTS; /* parts come in a fixed order */
+            gen_draw_edges(g, rb);
+            if (rb->edge_left[GENPROF_EDGE_START] > 0) {
+                /* The program starts after the start's edge rows (gen_sample). */
+                rb->state_end = INT64_MAX;
+                return;
+            }
             int64_t dur = g->models[rb->model].duration_us;
             if (t < rb->run_start + dur) {
                 /* Where the sampler's clock falls in the program is chance; left to chance,
@@ -519,8 +531,6 @@ static void gen_advance_state(gen *g, gen_robot *rb, int64_t t)
                 if (want > rb->last_t) rb->run_start = want;
             }
             rb->state_end = rb->run_start + dur;
-            rb->variant = (rb->variant + 1) % GEN_VARIANTS; /* parts come in a fixed order */
-            gen_draw_edges(g, rb);
         }
     }
 }
@@ -606,7 +616,9 @@ static void gen_start_faults(gen *g, gen_robot *rb, int64_t t)
             rb->wear = rec;
             break;
         case GEN_CLOCK_JUMP: {
-            if (rb->clock_until) break;
+            /* Not during a dropout: a jump that began and ended within one would shift the
+             * dropout's stamps without any row to show it, and never be reported. */
+            if (rb->clock_until || rb->dropout_until) break;
             double off = rng_range(fr, 30, 900) * (rng_uniform(fr) < 0.5 ? -1 : 1);
             rb->clock_offset = (int64_t)off * 1000000;
             rb->clock_until = t + (int64_t)(rng_range(fr, 5, 60) * 60 * GEN_US);
@@ -621,25 +633,12 @@ static void gen_start_faults(gen *g, gen_robot *rb, int64_t t)
     }
 }
 
-/* Makes r (rb's running sample at t) an edge row when it is one of the first edge_n[START]
- * samples of the run or, by the next sample's time, one of the last edge_n[END]: the axes off
- * read 0, the axes on a holding current from the profile's edge values. */
-static void gen_edge_row(gen *g, gen_robot *rb, int64_t t, reading *r)
+/* Fills r with an edge row of rb at t: the axes of mask read 0, the others a holding current
+ * drawn from the profile's edge values. */
+static void gen_edge_row(gen *g, gen_robot *rb, int64_t t, unsigned mask, reading *r)
 {
-    int mask;
-    if (rb->run_rows < rb->edge_n[GENPROF_EDGE_START]) {
-        mask = rb->edge_mask[GENPROF_EDGE_START][rb->run_rows];
-    } else if (rb->edge_n[GENPROF_EDGE_END] > 0) {
-        /* Samples left after this one before the run ends, counting at the median interval. */
-        double left = (double)(rb->state_end - rb->next_t);
-        int from_end = left <= 0 ? 0 : 1 + (int)(left / g->median_iv_us);
-        if (from_end >= rb->edge_n[GENPROF_EDGE_END]) return;
-        mask = rb->edge_mask[GENPROF_EDGE_END][from_end];
-    } else {
-        return;
-    }
     for (int a = 0; a < READING_AXES; a++) {
-        if (!(mask & (1 << a))) {
+        if (!(mask & (1u << a))) {
             r->axis[a] = 0;
             continue;
         }
@@ -655,8 +654,16 @@ static void gen_edge_row(gen *g, gen_robot *rb, int64_t t, reading *r)
 static void gen_sample(gen *g, gen_robot *rb, int64_t t, reading *r)
 {
     gen_advance_state(g, rb, t);
+    int *start_left = &rb->edge_left[GENPROF_EDGE_START], *end_left = &rb->edge_left[GENPROF_EDGE_END];
     if (!rb->running) {
         for (int a = 0; a < READING_AXES; a++) r->axis[a] = 0;
+    } else if (*start_left > 0) {
+        gen_edge_row(g, rb, t, rb->edge_mask[GENPROF_EDGE_START][rb->edge_n[GENPROF_EDGE_START] - *start_left], r);
+        if (--*start_left == 0) gen_start_program(g, rb, rb->next_t, t);
+    } else if (t >= rb->state_end) {
+        /* After the program: the end's edge rows, the last one nearest the rest. */
+        gen_edge_row(g, rb, t, rb->edge_mask[GENPROF_EDGE_END][--*end_left], r);
+        if (*end_left == 0) rb->state_end = t; /* the rest starts from here */
     } else {
         const gen_model *md = &g->models[rb->model];
         int bin = (int)((double)(t - rb->run_start) / (GEN_BIN_S * GEN_US));
@@ -677,8 +684,6 @@ static void gen_sample(gen *g, gen_robot *rb, int64_t t, reading *r)
             }
             r->axis[a] = gen_round3(v);
         }
-        gen_edge_row(g, rb, t, r);
-        rb->run_rows++;
     }
 }
 

@@ -63,8 +63,8 @@ static unsigned genprof_mask(const reading *r)
  * (at the file's ends the edge is not seen). */
 static void genprof_fit_edges(genprof *p, const reading *rows, size_t n, unsigned char *edge)
 {
-    double cnt[2][GENPROF_EDGE_ROWS + 1] = {{0}}, masks[2][GENPROF_MASKS] = {{0}};
-    double nrows[2] = {0}, nmasks[2] = {0};
+    double cnt[2][GENPROF_EDGE_ROWS + 1] = {{0}}, masks[2][2][GENPROF_MASKS] = {{{0}}};
+    double nrows[2] = {0}, nmasks[2][2] = {{0}};
     memset(edge, 0, n);
     for (size_t i = 0; i < n;) {
         if (genprof_idle(&rows[i])) {
@@ -88,8 +88,9 @@ static void genprof_fit_edges(genprof *p, const reading *rows, size_t n, unsigne
             for (size_t k = 0; k < lead + trail; k++) {
                 size_t r = k < lead ? i + k : j - (k - lead);
                 int e = k < lead ? GENPROF_EDGE_START : GENPROF_EDGE_END;
-                masks[e][genprof_mask(&rows[r])]++;
-                nmasks[e]++;
+                int inner = k != 0 && k != lead; /* not the row nearest the rest */
+                masks[e][inner][genprof_mask(&rows[r])]++;
+                nmasks[e][inner]++;
                 edge[r] = 1;
             }
         }
@@ -98,8 +99,9 @@ static void genprof_fit_edges(genprof *p, const reading *rows, size_t n, unsigne
     for (int e = 0; e < 2; e++) {
         for (int k = 0; k <= GENPROF_EDGE_ROWS; k++)
             p->edge[e].rows_p[k] = nrows[e] > 0 ? cnt[e][k] / nrows[e] : (k == 0);
-        for (int m = 0; m < GENPROF_MASKS; m++)
-            p->edge[e].mask_p[m] = nmasks[e] > 0 ? masks[e][m] / nmasks[e] : 0;
+        for (int in = 0; in < 2; in++)
+            for (int m = 0; m < GENPROF_MASKS; m++)
+                p->edge[e].mask_p[in][m] = nmasks[e][in] > 0 ? masks[e][in][m] / nmasks[e][in] : 0;
     }
     double *v = xmalloc(sizeof *v * n);
     for (int a = 0; a < READING_AXES; a++) {
@@ -168,7 +170,10 @@ int genprof_fit(genprof *p, const reading *rows, size_t n, const char *source, c
     genprof_quantiles(gaps, ngaps, p->gap_q, GENPROF_SN);
     double median_dt = p->interval_q[GENPROF_QN / 2];
 
-    /* Running and idle stretches. */
+    /* Rest edges; then running stretches (the program: between the edge rows) and idle ones
+     * (from the last running row, edge or not, to the next). */
+    edge = xmalloc(n);
+    genprof_fit_edges(p, rows, n, edge);
     double *runs = xmalloc(sizeof *runs * n), *idles = xmalloc(sizeof *idles * n);
     size_t nruns = 0, nidles = 0;
     size_t i = 0;
@@ -182,7 +187,11 @@ int genprof_fit(genprof *p, const reading *rows, size_t n, const char *source, c
             int complete = i > 0 && j + 1 < n;
             for (size_t k = i + 1; k <= j && complete; k++)
                 complete = (double)(rows[k].ts_us - rows[k - 1].ts_us) / 1e6 <= GENPROF_GAP_S;
-            if (complete) runs[nruns++] = (double)(rows[j].ts_us - rows[i].ts_us) / 1e6 + median_dt;
+            size_t b0 = i, b1 = j;
+            while (b0 <= j && edge[b0]) b0++;
+            while (b1 > b0 && edge[b1]) b1--;
+            if (complete && b0 <= b1)
+                runs[nruns++] = (double)(rows[b1].ts_us - rows[b0].ts_us) / 1e6 + median_dt;
             if (last_run_end >= 0) {
                 double idle_s = (double)(rows[i].ts_us - last_run_end) / 1e6 - median_dt;
                 idles[nidles++] = idle_s > 0.1 ? idle_s : 0.1;
@@ -205,10 +214,8 @@ int genprof_fit(genprof *p, const reading *rows, size_t n, const char *source, c
     free(idles);
     if (rc != 0) goto cleanup;
 
-    /* Rest edges, then the running values of the other running rows: quantiles, noise, and
-     * the normal-score correlation between axes. */
-    edge = xmalloc(n);
-    genprof_fit_edges(p, rows, n, edge);
+    /* The running values of the rows between the edges: quantiles, noise, and the
+     * normal-score correlation between axes. */
     size_t nrun = 0;
     for (size_t k = 0; k < n; k++) nrun += !genprof_idle(&rows[k]) && !edge[k];
     double *v = xmalloc(sizeof *v * nrun);
@@ -255,32 +262,37 @@ static json_t *genprof_json_array(const double *v, size_t n)
 }
 
 static const char *const genprof_edge_names[2] = {"start", "end"};
+static const char *const genprof_mask_keys[2] = {"masks", "inner_masks"};
 
-/* "edges": {"start": {"rows": [...], "masks": [{"axes": [7, 8], "p": 0.05}, ...]}, "end": ...,
- * "q": [[...], ...]}, the sets of axes from the most frequent down. */
+/* "edges": {"start": {"rows": [...], "masks": [{"axes": [7, 8], "p": 0.05}, ...],
+ * "inner_masks": [...]}, "end": ..., "q": [[...], ...]}, the sets of axes from the most
+ * frequent down. */
 static json_t *genprof_edges_json(const genprof *p)
 {
     json_t *o = json_object();
     for (int e = 0; e < 2; e++) {
         const genprof_edge *ed = &p->edge[e];
-        json_t *eo = json_object(), *masks = json_array();
+        json_t *eo = json_object();
         json_object_set_new(eo, "rows", genprof_json_array(ed->rows_p, GENPROF_EDGE_ROWS + 1));
-        unsigned char done[GENPROF_MASKS] = {0};
-        for (;;) {
-            int best = -1;
-            for (int m = 1; m < GENPROF_MASKS; m++)
-                if (!done[m] && ed->mask_p[m] > 0 && (best < 0 || ed->mask_p[m] > ed->mask_p[best]))
-                    best = m;
-            if (best < 0) break;
-            done[best] = 1;
-            json_t *mo = json_object(), *ax = json_array();
-            for (int a = 0; a < READING_AXES; a++)
-                if (best & (1 << a)) json_array_append_new(ax, json_integer(a + 1));
-            json_object_set_new(mo, "axes", ax);
-            json_object_set_new(mo, "p", json_real(ed->mask_p[best]));
-            json_array_append_new(masks, mo);
+        for (int in = 0; in < 2; in++) {
+            const double *mp = ed->mask_p[in];
+            json_t *masks = json_array();
+            unsigned char done[GENPROF_MASKS] = {0};
+            for (;;) {
+                int best = -1;
+                for (int m = 1; m < GENPROF_MASKS; m++)
+                    if (!done[m] && mp[m] > 0 && (best < 0 || mp[m] > mp[best])) best = m;
+                if (best < 0) break;
+                done[best] = 1;
+                json_t *mo = json_object(), *ax = json_array();
+                for (int a = 0; a < READING_AXES; a++)
+                    if (best & (1 << a)) json_array_append_new(ax, json_integer(a + 1));
+                json_object_set_new(mo, "axes", ax);
+                json_object_set_new(mo, "p", json_real(mp[best]));
+                json_array_append_new(masks, mo);
+            }
+            json_object_set_new(eo, genprof_mask_keys[in], masks);
         }
-        json_object_set_new(eo, "masks", masks);
         json_object_set_new(o, genprof_edge_names[e], eo);
     }
     json_t *q = json_array();
@@ -399,32 +411,38 @@ static int genprof_read_edges(genprof *p, json_t *root, char *err, size_t errlen
         char what[96];
         snprintf(what, sizeof what, "%s.rows", where);
         if (genprof_check_dist(ed->rows_p, GENPROF_EDGE_ROWS + 1, what, err, errlen)) return -1;
-        json_t *masks = json_object_get(eo, "masks");
-        if (!json_is_array(masks))
-            return util_err(err, errlen, "%s: \"masks\" must be an array", where);
-        for (size_t i = 0; i < json_array_size(masks); i++) {
-            json_t *mo = json_array_get(masks, i), *ax = json_object_get(mo, "axes");
-            snprintf(what, sizeof what, "%s.masks[%zu]", where, i);
-            if (!json_is_array(ax) || json_array_size(ax) < 1 || json_array_size(ax) >= READING_AXES)
-                return util_err(err, errlen, "%s: \"axes\" must list 1 to %d axes", what,
-                                READING_AXES - 1);
-            unsigned m = 0;
-            for (size_t k = 0; k < json_array_size(ax); k++) {
-                json_t *x = json_array_get(ax, k);
-                json_int_t a = json_is_integer(x) ? json_integer_value(x) : 0;
-                if (a < 1 || a > READING_AXES || (m & (1u << (a - 1))))
-                    return util_err(err, errlen, "%s: \"axes\" must be distinct axis numbers "
-                                    "1..%d", what, READING_AXES);
-                m |= 1u << (a - 1);
+        for (int in = 0; in < 2; in++) {
+            double *mp = ed->mask_p[in];
+            const char *key = genprof_mask_keys[in];
+            json_t *masks = json_object_get(eo, key);
+            if (!json_is_array(masks))
+                return util_err(err, errlen, "%s: \"%s\" must be an array", where, key);
+            for (size_t i = 0; i < json_array_size(masks); i++) {
+                json_t *mo = json_array_get(masks, i), *ax = json_object_get(mo, "axes");
+                snprintf(what, sizeof what, "%s.%s[%zu]", where, key, i);
+                if (!json_is_array(ax) || json_array_size(ax) < 1 ||
+                    json_array_size(ax) >= READING_AXES)
+                    return util_err(err, errlen, "%s: \"axes\" must list 1 to %d axes", what,
+                                    READING_AXES - 1);
+                unsigned m = 0;
+                for (size_t k = 0; k < json_array_size(ax); k++) {
+                    json_t *x = json_array_get(ax, k);
+                    json_int_t a = json_is_integer(x) ? json_integer_value(x) : 0;
+                    if (a < 1 || a > READING_AXES || (m & (1u << (a - 1))))
+                        return util_err(err, errlen, "%s: \"axes\" must be distinct axis "
+                                        "numbers 1..%d", what, READING_AXES);
+                    m |= 1u << (a - 1);
+                }
+                if (mp[m] > 0) return util_err(err, errlen, "%s: the same axes twice", what);
+                if (genprof_get_number(mo, "p", 0, 1, &mp[m], what, err, errlen)) return -1;
             }
-            if (ed->mask_p[m] > 0) return util_err(err, errlen, "%s: the same axes twice", what);
-            double pm;
-            if (genprof_get_number(mo, "p", 0, 1, &pm, what, err, errlen)) return -1;
-            ed->mask_p[m] = pm;
+            /* Needed where such rows occur: any edge row for the first table, two or more for
+             * the second. */
+            double need = 0;
+            for (int k = in + 1; k <= GENPROF_EDGE_ROWS; k++) need += ed->rows_p[k];
+            snprintf(what, sizeof what, "%s.%s", where, key);
+            if (need > 0 && genprof_check_dist(mp, GENPROF_MASKS, what, err, errlen)) return -1;
         }
-        snprintf(what, sizeof what, "%s.masks", where);
-        if (ed->rows_p[0] < 1 && genprof_check_dist(ed->mask_p, GENPROF_MASKS, what, err, errlen))
-            return -1;
     }
     json_t *q = json_object_get(o, "q");
     if (!json_is_array(q) || json_array_size(q) != READING_AXES)

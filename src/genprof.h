@@ -12,7 +12,8 @@
  *     on first and axis 1 last, and off in the same order: {8}, {7,8}, ... at a start, {1},
  *     {1,2}, ... at an end). Per edge (start, end): the distribution of the number of edge rows
  *     (0..GENPROF_EDGE_ROWS; leading or trailing rows with fewer than 8 non-zero axes) and of
- *     the set of non-zero axes in an edge row; per axis, the quantiles of its non-zero edge
+ *     the set of non-zero axes in the edge row nearest the rest and in the others (further in,
+ *     most axes are on); per axis, the quantiles of its non-zero edge
  *     values (holding currents, small and steady). Fitted on running stretches with idle rows
  *     on both sides. A profile without the "edges" key (written before edges were fitted)
  *     reads as having none: every run starts and ends with a full row, as before;
@@ -44,8 +45,10 @@ enum { GENPROF_EDGE_START = 0, GENPROF_EDGE_END = 1 };
 /* One kind of rest edge (a run's start or its end). */
 typedef struct genprof_edge {
     double rows_p[GENPROF_EDGE_ROWS + 1]; /* probability of 0..GENPROF_EDGE_ROWS edge rows */
-    double mask_p[GENPROF_MASKS];         /* probability of each set of non-zero axes in an edge
-                                             row (sums to 1; 0 for the empty and the full set) */
+    double mask_p[2][GENPROF_MASKS];      /* probability of each set of non-zero axes, [0] in the
+                                             edge row nearest the rest, [1] in the others (each
+                                             sums to 1 where such rows occur; 0 for the empty and
+                                             the full set) */
 } genprof_edge;
 
 typedef struct genprof {

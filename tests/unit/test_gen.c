@@ -174,7 +174,7 @@ static const double real_classes[READING_AXES + 1] = {25487, 120, 100, 79, 95, 1
 #define REAL_FEW 220
 #define CAL_CLASS_REL 0.20  /* a class's share within 20 % of the real one ... */
 #define CAL_CLASS_ROWS 10.0 /* ... or within 10 rows of 39,672 where a class is rare */
-#define CAL_FEW_BY_RUN 0.98 /* rows with 1-2 non-zero axes beside a running row, at least */
+#define CAL_FEW_BY_RUN 0.995 /* rows with 1-2 non-zero axes beside a running row, at least */
 
 /* Prints the class shares against the real ones (in rows per 39,672) and the position of the
  * rows with one or two non-zero axes; returns how many miss the criteria. */
@@ -411,8 +411,10 @@ static void test_calibration_real_file(void **state)
     for (int e = 0; e < 2; e++) {
         for (int k = 0; k <= GENPROF_EDGE_ROWS; k++)
             assert_near(p.edge[e].rows_p[k], d.edge[e].rows_p[k], 1e-9);
-        for (int m = 0; m < GENPROF_MASKS; m++)
-            assert_near(p.edge[e].mask_p[m], d.edge[e].mask_p[m], 1e-9);
+        for (int m = 0; m < GENPROF_MASKS; m++) {
+            assert_near(p.edge[e].mask_p[0][m], d.edge[e].mask_p[0][m], 1e-9);
+            assert_near(p.edge[e].mask_p[1][m], d.edge[e].mask_p[1][m], 1e-9);
+        }
     }
     for (int a = 0; a < READING_AXES; a++)
         for (int i = 0; i < GENPROF_SN; i++)
