@@ -321,6 +321,61 @@ static void test_calibration_readme(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Rest edges come from the profile: without them (a profile from before edges) no row has
+ * one to three non-zero axes, as then; with them, such rows sit only at a rest's edge (an
+ * all-idle row on one side), and the same seed gives the same rows. */
+static void test_edges_optional(void **state)
+{
+    (void)state;
+    enum { N = 60000 };
+    genprof p;
+    genprof_default(&p);
+    for (int with = 0; with < 2; with++) {
+        p.has_edges = with;
+        gen_opts o = {.robots = 3, .first_robot = 1, .seed = 5, .start_us = START_US,
+                      .interval_scale = 1, .faults = GEN_FAULTS_NONE};
+        gen *g = gen_new(&p, &o);
+        reading *rows = xmalloc(sizeof *rows * N);
+        size_t last[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX}, few = 0, few_at_rest = 0;
+        int prev_idle[3] = {1, 1, 1}, pending[3] = {0, 0, 0};
+        for (size_t i = 0; i < N; i++) {
+            gen_next(g, &rows[i]);
+            int r = rows[i].robot_id - 1, k = 0;
+            for (int a = 0; a < READING_AXES; a++) k += rows[i].axis[a] != 0;
+            /* A row with 1-3 axes on: after an idle row, or before one (decided at the
+             * robot's next row). */
+            if (pending[r]) few_at_rest += k == 0;
+            pending[r] = 0;
+            if (k >= 1 && k <= 3) {
+                few++;
+                if (prev_idle[r] && last[r] != SIZE_MAX)
+                    few_at_rest++;
+                else
+                    pending[r] = 1;
+            }
+            prev_idle[r] = k == 0;
+            last[r] = i;
+        }
+        gen_free(g);
+        print_message("  edges %s: %zu rows with 1-3 non-zero axes, %zu of them beside a rest\n",
+                      with ? "on" : "off", few, few_at_rest);
+        if (!with) {
+            assert_int_equal(few, 0);
+        } else {
+            assert_true(few > 100);
+            assert_true(few_at_rest >= few - few / 50); /* a few: two edge rows in a row */
+            gen *h = gen_new(&p, &o);
+            reading r;
+            for (size_t i = 0; i < N; i++) {
+                gen_next(h, &r);
+                if (!same_reading(&r, &rows[i])) fail_msg("row %zu differs with the same seed", i);
+            }
+            gen_free(h);
+        }
+        free(rows);
+    }
+}
+
 /* Reads the workshop's export (robot 1) into *rows; returns the row count. */
 static size_t read_export(const char *path, reading **rows)
 {
@@ -1426,7 +1481,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_determinism),           cmocka_unit_test(test_calibration_readme),
-        cmocka_unit_test(test_calibration_real_file), cmocka_unit_test(test_faults_fleet),
+        cmocka_unit_test(test_calibration_real_file),
+        cmocka_unit_test(test_edges_optional), cmocka_unit_test(test_faults_fleet),
         cmocka_unit_test(test_faults_wear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
