@@ -96,6 +96,31 @@ static void genprof_fit_edges(genprof *p, const reading *rows, size_t n, unsigne
         }
         i = j + 1;
     }
+    /* A running row can read 0 on an axis anywhere in a run (a current crossing zero), so
+     * some rows counted above are the run's own, not its edge's: where a run has no edge row,
+     * its first row still has fewer than 8 axes on with the share of such rows in the runs'
+     * middles. Take their expected number off each set of axes (and off the counts of one
+     * edge row), so that the simulator, which adds such rows in its programs, has them once. */
+    double body[GENPROF_MASKS] = {0}, nbody = 0, zsum = 0;
+    for (size_t k = 0; k < n; k++)
+        if (!edge[k] && !genprof_idle(&rows[k])) {
+            body[genprof_mask(&rows[k])]++;
+            nbody++;
+        }
+    for (int m = 0; m < GENPROF_MASKS - 1 && nbody > 0; m++) zsum += body[m] / nbody;
+    for (int e = 0; e < 2 && nbody > 0 && zsum < 1; e++) {
+        double none = cnt[e][0] / (1 - zsum), taken = 0; /* runs without a true edge row */
+        for (int m = 1; m < GENPROF_MASKS - 1; m++) {
+            double d = none * body[m] / nbody;
+            if (d > masks[e][0][m]) d = masks[e][0][m];
+            masks[e][0][m] -= d;
+            taken += d;
+        }
+        if (taken > cnt[e][1]) taken = cnt[e][1];
+        cnt[e][1] -= taken;
+        cnt[e][0] += taken;
+        nmasks[e][0] -= taken;
+    }
     for (int e = 0; e < 2; e++) {
         for (int k = 0; k <= GENPROF_EDGE_ROWS; k++)
             p->edge[e].rows_p[k] = nrows[e] > 0 ? cnt[e][k] / nrows[e] : (k == 0);
@@ -170,8 +195,9 @@ int genprof_fit(genprof *p, const reading *rows, size_t n, const char *source, c
     genprof_quantiles(gaps, ngaps, p->gap_q, GENPROF_SN);
     double median_dt = p->interval_q[GENPROF_QN / 2];
 
-    /* Rest edges; then running stretches (the program: between the edge rows) and idle ones
-     * (from the last running row, edge or not, to the next). */
+    /* Rest edges; then running stretches (the program: the rows between the edge rows, on
+     * stretches without a gap) and idle ones (from the last running row, edge or not, to the
+     * next). */
     edge = xmalloc(n);
     genprof_fit_edges(p, rows, n, edge);
     double *runs = xmalloc(sizeof *runs * n), *idles = xmalloc(sizeof *idles * n);
@@ -190,8 +216,7 @@ int genprof_fit(genprof *p, const reading *rows, size_t n, const char *source, c
             size_t b0 = i, b1 = j;
             while (b0 <= j && edge[b0]) b0++;
             while (b1 > b0 && edge[b1]) b1--;
-            if (complete && b0 <= b1)
-                runs[nruns++] = (double)(rows[b1].ts_us - rows[b0].ts_us) / 1e6 + median_dt;
+            if (complete && b0 <= b1) runs[nruns++] = (double)(b1 - b0 + 1);
             if (last_run_end >= 0) {
                 double idle_s = (double)(rows[i].ts_us - last_run_end) / 1e6 - median_dt;
                 idles[nidles++] = idle_s > 0.1 ? idle_s : 0.1;
@@ -206,8 +231,13 @@ int genprof_fit(genprof *p, const reading *rows, size_t n, const char *source, c
                       "at least 10 of each to fit the duty cycle",
                       nruns, nidles);
     } else {
-        calstats_sort(runs, nruns);
-        p->program_s = calstats_quantile(runs, nruns, 0.5);
+        /* The program lasts as many samples as a run's rows between its edges, on average, at
+         * the mean interval the simulator draws: so a simulated run has as many rows as a
+         * real one, and the edge rows their share of all rows. */
+        double rows_mean = 0, iv_mean = 0;
+        for (size_t k = 0; k < nruns; k++) rows_mean += runs[k] / (double)nruns;
+        for (int k = 0; k < GENPROF_QN; k++) iv_mean += p->interval_q[k] / GENPROF_QN;
+        p->program_s = rows_mean * iv_mean;
         genprof_quantiles(idles, nidles, p->idle_q, GENPROF_QN);
     }
     free(runs);
@@ -226,6 +256,9 @@ int genprof_fit(genprof *p, const reading *rows, size_t n, const char *source, c
         for (size_t k = 0; k < n; k++)
             if (!genprof_idle(&rows[k]) && !edge[k]) v[m++] = rows[k].axis[a];
         z[a] = xmalloc(sizeof *z[a] * nrun);
+        size_t zeros = 0;
+        for (size_t k = 0; k < m; k++) zeros += v[k] == 0;
+        p->zero[a] = m ? (double)zeros / (double)m : 0;
         genprof_normal_scores(v, m, z[a], tmp);
         p->noise[a] = GENPROF_NOISE;
         genprof_quantiles(v, m, p->axis_q[a], GENPROF_QN);
@@ -319,6 +352,7 @@ void genprof_write_json(const genprof *p, buf *b)
         json_object_set_new(o, "persist", json_real(p->persist[a]));
         json_object_set_new(o, "noise", json_real(p->noise[a]));
         json_object_set_new(o, "sigma", json_real(p->sigma[a]));
+        if (p->zero[a] >= 0) json_object_set_new(o, "zero", json_real(p->zero[a]));
         json_object_set_new(o, "corr", genprof_json_array(p->corr[a], READING_AXES));
         json_object_set_new(o, "q", genprof_json_array(p->axis_q[a], GENPROF_QN));
         json_array_append_new(axes, o);
@@ -511,6 +545,11 @@ int genprof_read_json(genprof *p, const char *text, size_t len, char *err, size_
             genprof_get_number(o, "sigma", 0, 1e6, &p->sigma[a], where, err, errlen) ||
             genprof_get_array(o, "corr", p->corr[a], READING_AXES, 0, where, err, errlen) ||
             genprof_get_array(o, "q", p->axis_q[a], GENPROF_QN, 1, where, err, errlen))
+            goto cleanup;
+        /* Optional (profiles from before it lack it): then the table decides. */
+        p->zero[a] = -1;
+        if (json_object_get(o, "zero") &&
+            genprof_get_number(o, "zero", 0, 1, &p->zero[a], where, err, errlen))
             goto cleanup;
     }
     json_t *tg = json_object_get(root, "target");

@@ -65,6 +65,10 @@ typedef struct genprof {
                                               tuned by simulation in gen_calibrate) */
     double noise[READING_AXES];            /* measurement noise, relative (0.05: 5 %) */
     double sigma[READING_AXES];            /* overall std of each axis: the unit of fault sizes */
+    double zero[READING_AXES];             /* share of running rows (edges excluded) where the
+                                              axis reads exactly 0 (a quantile table resolves it
+                                              only to a level, 0.1 %); < 0: not known (a profile
+                                              from before it), the table decides */
     int has_edges;                         /* 0: no edge rows (a profile from before them) */
     genprof_edge edge[2];                  /* GENPROF_EDGE_START, GENPROF_EDGE_END */
     double edge_q[READING_AXES][GENPROF_SN]; /* non-zero values of each axis in edge rows */

@@ -140,6 +140,7 @@ static void assert_profiles_equal(const genprof *a, const genprof *b, double rel
         SAME(a->persist[k], b->persist[k]);
         SAME(a->noise[k], b->noise[k]);
         SAME(a->sigma[k], b->sigma[k]);
+        SAME(a->zero[k], b->zero[k]);
         for (int j = 0; j < READING_AXES; j++)
             SAME(a->corr[k][j], b->corr[k][j]);
         SAME(a->target.mean[k], b->target.mean[k]);
@@ -372,6 +373,19 @@ static void test_json_errors(void **state)
     expect_bad(t, "edges.q[2]", "must not decrease");
 #undef FIRST_MASK
 
+    /* An axis's share of zeros: optional, in [0, 1]; absent, it is unknown (-1). */
+    t = default_tree();
+    json_object_set_new(json_array_get(json_object_get(t, "axes"), 5), "zero", json_real(1.5));
+    expect_bad(t, "axes[5]", "\"zero\" must be a number in [0, 1]");
+    t = default_tree();
+    json_object_del(json_array_get(json_object_get(t, "axes"), 5), "zero");
+    char *nz = json_dumps(t, 0);
+    json_decref(t);
+    assert_int_equal(genprof_read_json(&p, nz, strlen(nz), err, sizeof err), 0);
+    free(nz);
+    assert_near(p.zero[5], -1, 0);
+    assert_true(p.zero[4] > 0 && p.zero[4] < 0.01);
+
     /* A profile from before edges (no "edges" key) reads, with none: every run starts and
      * ends with a full row, as then. */
     t = default_tree();
@@ -429,8 +443,8 @@ static void test_fit(void **state)
     for (int i = 0; i < GENPROF_QN; i++)
         assert_near(p.interval_q[i], 2, 0);
     assert_near(p.gap_prob, 0, 0);
-    /* A run spans 14 intervals plus the one it is sampled in; an idle stretch 11 intervals
-     * minus that one. */
+    /* A run has 15 rows at 2 s (the mean interval); an idle stretch spans 11 intervals minus
+     * the one a running row is sampled in. */
     assert_near(p.program_s, 30, 1e-9);
     assert_near(p.idle_q[0], 20, 1e-9);
     assert_near(p.idle_q[GENPROF_QN - 1], 20, 1e-9);
@@ -487,6 +501,13 @@ static void test_fit_edges(void **state)
     assert_near(en->rows_p[1], 1, 1e-12);
     assert_near(en->mask_p[0][0x03], 1, 1e-12);
     for (int m = 0; m < GENPROF_MASKS; m++) assert_near(en->mask_p[1][m], 0, 0);
+    /* The running rows between the edges: every axis on, but in the first run (not complete:
+     * its edge rows count as running rows) axes 1-7 read 0 in its first row, 3-8 in its last;
+     * of 2,400 rows (199 runs of 12 or 13, and the first run's 15). */
+    double nbody = 100 * 12 + 99 * 13 + 15;
+    assert_near(p.zero[0], 1 / nbody, 1e-12);
+    assert_near(p.zero[2], 2 / nbody, 1e-12);
+    assert_near(p.zero[7], 1 / nbody, 1e-12);
     /* Edge values: axis 8 0.5 (199 rows) and 0.7 (100); axis 1 0.3 only. */
     assert_near(p.edge_q[7][0], 0.5, 1e-12);
     assert_near(p.edge_q[7][GENPROF_SN - 1], 0.7, 1e-12);
@@ -494,9 +515,9 @@ static void test_fit_edges(void **state)
     assert_near(p.edge_q[7][70], 0.7, 1e-12);
     assert_near(p.edge_q[0][0], 0.3, 1e-12);
     assert_near(p.edge_q[0][GENPROF_SN - 1], 0.3, 1e-12);
-    /* The program is the rows between the edges: 13 - 2 = 11 intervals for the 100 odd runs,
-     * 12 for the 99 even ones, plus one: the median is 24 s. */
-    assert_near(p.program_s, 24, 1e-9);
+    /* The program lasts the mean count of rows between the edges (12 in the 100 odd runs, 13
+     * in the 99 even ones) times the mean interval (2 s). */
+    assert_near(p.program_s, 2 * (100 * 12 + 99 * 13) / 199.0, 1e-9);
     /* The running values leave the edge rows out: only the first run's (not a complete run)
      * zeros remain, 2 rows in some 2,400. */
     for (int a = 0; a < READING_AXES; a++) assert_true(p.axis_q[a][2] > 0);
