@@ -28,18 +28,33 @@ double calstats_quantile(const double *sorted, size_t n, double q)
     return sorted[i] + f * (sorted[i + 1] - sorted[i]);
 }
 
+/* How many axes of r are non-zero. */
+static int calstats_nonzero(const reading *r)
+{
+    int k = 0;
+    for (int a = 0; a < READING_AXES; a++) k += r->axis[a] != 0;
+    return k;
+}
+
 void calstats_compute(const reading *rows, size_t n, calstats *out)
 {
     memset(out, 0, sizeof *out);
     out->rows = n;
     if (n < 2) return;
-    size_t idle = 0;
+    size_t cls[READING_AXES + 1] = {0};
+    int prev = -1, cur = calstats_nonzero(&rows[0]);
     for (size_t i = 0; i < n; i++) {
-        int all_zero = 1;
-        for (int a = 0; a < READING_AXES; a++) all_zero &= rows[i].axis[a] == 0;
-        idle += (size_t)all_zero;
+        int next = i + 1 < n ? calstats_nonzero(&rows[i + 1]) : -1;
+        cls[cur]++;
+        if (cur >= 1 && cur <= 2) {
+            out->few_rows++;
+            out->few_by_run += prev >= 3 || next >= 3;
+        }
+        prev = cur;
+        cur = next;
     }
-    out->idle_fraction = (double)idle / (double)n;
+    for (int k = 0; k <= READING_AXES; k++) out->nz_share[k] = (double)cls[k] / (double)n;
+    out->idle_fraction = out->nz_share[0];
 
     double *nz = xmalloc(sizeof *nz * n);
     for (int a = 0; a < READING_AXES; a++) {

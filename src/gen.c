@@ -68,9 +68,11 @@ typedef struct gen_robot {
     int64_t last_t;           /* the previous sample */
     double phase_u;           /* phase of the last run's first sample (see gen_advance_state) */
     int running;
-    int64_t state_end;        /* end of the current running or idle stretch */
-    int64_t run_start;
+    int64_t state_end;        /* end of the current running (end ramp included) or idle stretch */
+    int64_t run_start;        /* start of the motion program (after the start ramp) */
+    int64_t prog_end;         /* its end (then the end ramp until state_end) */
     int variant;              /* program variant of the current run (they take turns) */
+    int ramp_rows;            /* samples taken in the current start ramp */
     double idle_u;            /* quantile level of the last idle stretch (see gen_idle_s) */
     int64_t next_fault[GEN_NKINDS];
     gen_active active[GEN_MAX_ACTIVE];
@@ -143,6 +145,8 @@ struct gen {
     int nheap;
     int64_t now;                        /* newest sample time */
     double median_iv_us;                /* median sampling interval (µs) */
+    double mean_iv_us;                  /* mean sampling interval, gaps excluded (µs) */
+    double edge_cdf[2][2][GENPROF_MASKS]; /* cumulative mask_p of the profile's edges */
     gen_ring out;                       /* rows to emit (reading) */
     gen_held *held;                     /* late rows, min-heap on release */
     size_t nheld, held_cap;
@@ -314,10 +318,15 @@ static void gen_build_model(gen *g, int m, rng *r)
     for (int a = 0; a < READING_AXES; a++) {
         for (size_t b = 0; b < total; b++) keys[b] = (gen_sortkey){z[b * READING_AXES + a], (int)b};
         qsort(keys, total, sizeof *keys, gen_sortkey_cmp);
+        /* With the axis's share of zeros known, exactly that share of bins reads 0 and the
+         * others the table's non-zero values (the table alone puts up to a level too few). */
+        double zero = g->p.zero[a], low = 0;
+        for (int i = 0; i < GENPROF_QN && low <= 0; i++) low = g->p.axis_q[a][i];
         for (size_t k = 0; k < total; k++) {
             double u = ((double)k + 0.5) / (double)total;
-            md->wave[(size_t)keys[k].bin * READING_AXES + a] =
-                (float)genprof_table(g->p.axis_q[a], GENPROF_QN, u);
+            double v = genprof_table(g->p.axis_q[a], GENPROF_QN, u);
+            if (zero >= 0) v = u < zero ? 0 : v > low ? v : low;
+            md->wave[(size_t)keys[k].bin * READING_AXES + a] = (float)v;
         }
     }
     /* A running robot never reads 0 on every axis at once (that is what idle means): where
@@ -371,6 +380,8 @@ static void gen_schedule_fault(gen *g, gen_robot *rb, gen_kind k, int64_t from)
                                  : INT64_MAX;
 }
 
+static int64_t gen_ramp_us(gen *g, gen_robot *rb, int e);
+
 gen *gen_new(const genprof *p, const gen_opts *o)
 {
     gen *g = xcalloc(1, sizeof *g);
@@ -383,6 +394,14 @@ gen *gen_new(const genprof *p, const gen_opts *o)
     g->faults.size = sizeof(gen_fault);
     g->events.size = sizeof(gen_event);
     g->median_iv_us = g->p.interval_q[GENPROF_QN / 2] * g->o.interval_scale * GEN_US;
+    for (int i = 0; i < GENPROF_QN; i++)
+        g->mean_iv_us += g->p.interval_q[i] / GENPROF_QN * g->o.interval_scale * GEN_US;
+    for (int e = 0; e < 2; e++)
+        for (int in = 0; in < 2; in++) {
+            double c = 0;
+            for (int m = 0; m < GENPROF_MASKS; m++)
+                g->edge_cdf[e][in][m] = c += g->p.edge[e].mask_p[in][m];
+        }
 
     rng mr;
     rng_seed(&mr, o->seed, UINT64_C(0xA0DE1));
@@ -413,7 +432,8 @@ gen *gen_new(const genprof *p, const gen_opts *o)
             rb->running = 1;
             rb->variant = (int)rng_below(&rb->base, GEN_VARIANTS);
             rb->run_start = o->start_us - (int64_t)(rng_uniform(&rb->base) * (double)md->duration_us);
-            rb->state_end = rb->run_start + md->duration_us;
+            rb->prog_end = rb->state_end = rb->run_start + md->duration_us;
+            rb->state_end += gen_ramp_us(g, rb, GENPROF_EDGE_END); /* the start ramp is past */
         } else {
             rb->running = 0;
             double idle = gen_idle_s(g, rb);
@@ -450,7 +470,43 @@ int64_t gen_now(const gen *g)
 /* ---------------------------------------------------------------------------------------- */
 /* Sampling. */
 
-/* Advances the duty cycle of rb to time t. */
+/* The duration of a ramp (e: a run's start or end) in which the axes switch on or off one
+ * after another: samples that fall in it are edge rows. With a sampler at a random phase and a
+ * fixed interval iv, a ramp of x * iv holds floor(x) or floor(x) + 1 samples, the latter with
+ * probability frac(x); x is 3 with probability P(3 rows), 2 with P(2 rows), else
+ * P(1 row) / (1 - P(2 or 3 rows)), which reproduces the profile's counts. The unit iv is the
+ * mean interval (gaps excluded): a ramp shorter than any interval holds a sample with
+ * probability length / mean interval. 0 without edges. */
+static int64_t gen_ramp_us(gen *g, gen_robot *rb, int e)
+{
+    if (!g->p.has_edges) return 0;
+    const double *p = g->p.edge[e].rows_p;
+    double s2 = p[2] + p[3], u = rng_uniform(&rb->base), x;
+    if (u < p[3])
+        x = 3;
+    else if (u < s2)
+        x = 2;
+    else
+        x = s2 < 1 ? p[1] / (1 - s2) : 0;
+    return (int64_t)(x * g->mean_iv_us);
+}
+
+/* Draws the set of non-zero axes of an edge row (e: start or end; inner: not the row nearest
+ * the rest) from the profile. */
+static unsigned gen_edge_mask(gen *g, gen_robot *rb, int e, int inner)
+{
+    if (g->edge_cdf[e][inner][GENPROF_MASKS - 1] <= 0) inner = !inner; /* a table is empty */
+    const double *cdf = g->edge_cdf[e][inner];
+    if (cdf[GENPROF_MASKS - 1] <= 0) return GENPROF_MASKS - 1; /* no sets at all: every axis */
+    double v = rng_uniform(&rb->base) * cdf[GENPROF_MASKS - 1];
+    int m = 1;
+    while (m < GENPROF_MASKS - 2 && cdf[m] <= v) m++;
+    return g->p.edge[e].mask_p[inner][m] > 0 ? (unsigned)m : GENPROF_MASKS - 1;
+}
+
+/* Advances the duty cycle of rb to time t. A run is a start ramp (the axes switching on),
+ * the motion program, then an end ramp (switching off); samples in the ramps are edge rows.
+ * Without edges in the profile the ramps last 0. */
 static void gen_advance_state(gen *g, gen_robot *rb, int64_t t)
 {
     while (t >= rb->state_end) {
@@ -459,20 +515,35 @@ static void gen_advance_state(gen *g, gen_robot *rb, int64_t t)
             rb->state_end += (int64_t)(gen_idle_s(g, rb) * GEN_US) + 1;
         } else {
             rb->running = 1;
-            rb->run_start = rb->state_end;
+            int64_t start = rb->state_end;
+            int64_t ramp_s = gen_ramp_us(g, rb, GENPROF_EDGE_START);
+            int64_t ramp_e = gen_ramp_us(g, rb, GENPROF_EDGE_END);
             int64_t dur = g->models[rb->model].duration_us;
-            if (t < rb->run_start + dur) {
+            if (t < start + ramp_s + dur) {
                 /* Where the sampler's clock falls in the program is chance; left to chance,
                  * some program bins get sampled more than others over a run of hours, and
                  * the sampled distribution drifts from the profile's. The first sample of each
-                 * run lands at a phase from a golden-ratio sequence instead (moving the start
-                 * by less than one interval), so every bin is sampled evenly. */
+                 * run's program lands at a phase from a golden-ratio sequence instead (moving
+                 * the start by less than one interval), so every bin is sampled evenly. With a
+                 * start ramp (shorter than the interval to the next sample), this sample falls
+                 * in the ramp where the phase is within the ramp's length of that interval's
+                 * end (the next sample is then the program's first), else in the program; a
+                 * longer ramp takes this sample and the next. */
                 double u = rb->phase_u + 0.6180339887498949;
                 rb->phase_u = u - floor(u);
-                int64_t want = t - (int64_t)(rb->phase_u * g->median_iv_us);
-                if (want > rb->last_t) rb->run_start = want;
+                int64_t ph = (int64_t)(rb->phase_u * g->median_iv_us), iv1 = rb->next_t - t, want;
+                if (ramp_s >= iv1)
+                    want = t - ph;
+                else if (ramp_s > 0 && ph >= iv1 - ramp_s && ph < iv1)
+                    want = rb->next_t - ph - ramp_s;
+                else
+                    want = t - ph - ramp_s;
+                if (want > rb->last_t) start = want;
             }
-            rb->state_end = rb->run_start + dur;
+            rb->run_start = start + ramp_s;
+            rb->prog_end = rb->run_start + dur;
+            rb->state_end = rb->prog_end + ramp_e;
+            rb->ramp_rows = 0;
             rb->variant = (rb->variant + 1) % GEN_VARIANTS; /* parts come in a fixed order */
         }
     }
@@ -559,7 +630,9 @@ static void gen_start_faults(gen *g, gen_robot *rb, int64_t t)
             rb->wear = rec;
             break;
         case GEN_CLOCK_JUMP: {
-            if (rb->clock_until) break;
+            /* Not during a dropout: a jump that began and ended within one would shift the
+             * dropout's stamps without any row to show it, and never be reported. */
+            if (rb->clock_until || rb->dropout_until) break;
             double off = rng_range(fr, 30, 900) * (rng_uniform(fr) < 0.5 ? -1 : 1);
             rb->clock_offset = (int64_t)off * 1000000;
             rb->clock_until = t + (int64_t)(rng_range(fr, 5, 60) * 60 * GEN_US);
@@ -574,12 +647,36 @@ static void gen_start_faults(gen *g, gen_robot *rb, int64_t t)
     }
 }
 
+/* Fills r with an edge row of rb at t: the axes of mask read 0, the others a holding current
+ * drawn from the profile's edge values. */
+static void gen_edge_row(gen *g, gen_robot *rb, int64_t t, unsigned mask, reading *r)
+{
+    for (int a = 0; a < READING_AXES; a++) {
+        if (!(mask & (1u << a))) {
+            r->axis[a] = 0;
+            continue;
+        }
+        double v = genprof_table(g->p.edge_q[a], GENPROF_SN, rng_uniform(&rb->base)) * rb->scale;
+        if (a == rb->wear_axis)
+            v *= 1 + rb->wear_rise * (double)(t - rb->wear_start) / (double)(rb->wear_fail - rb->wear_start);
+        v = gen_round3(v);
+        r->axis[a] = v > 0 ? v : 0.001;
+    }
+}
+
 /* Computes rb's sample at time t into r (values only). */
 static void gen_sample(gen *g, gen_robot *rb, int64_t t, reading *r)
 {
     gen_advance_state(g, rb, t);
     if (!rb->running) {
         for (int a = 0; a < READING_AXES; a++) r->axis[a] = 0;
+    } else if (t < rb->run_start) {
+        /* The start ramp: its first sample is the one nearest the rest. */
+        gen_edge_row(g, rb, t, gen_edge_mask(g, rb, GENPROF_EDGE_START, rb->ramp_rows++ > 0), r);
+    } else if (t >= rb->prog_end) {
+        /* The end ramp: the last sample in it (the next one falls after) is nearest the rest. */
+        int inner = rb->next_t < rb->state_end;
+        gen_edge_row(g, rb, t, gen_edge_mask(g, rb, GENPROF_EDGE_END, inner), r);
     } else {
         const gen_model *md = &g->models[rb->model];
         int bin = (int)((double)(t - rb->run_start) / (GEN_BIN_S * GEN_US));

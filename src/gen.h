@@ -6,7 +6,14 @@
  * (about 31 s for the workshop's robot), correlated across axes — then idles with every axis
  * exactly 0, and repeats. A sampler reads it at intervals drawn from the profile, so samples
  * fall at random phases of the program; that, the program's stratified levels and a little
- * measurement noise reproduce the profile's distributions (genprof.h). Robots differ by
+ * measurement noise reproduce the profile's distributions (genprof.h). Around each program
+ * the axes switch on (a start ramp) and off (an end ramp) one after another: a sample that
+ * falls in a ramp is an edge row, with the profile's sets of non-zero axes and holding
+ * currents on them (the others exactly 0). Ramp lengths are drawn so that the number of edge
+ * rows per run end follows the profile; rows with one to three axes on therefore sit only
+ * beside a rest, as on the real robot. A profile without edges has no ramps. Value faults act
+ * on an edge row as on any row (an offset on an axis reading 0 there shows, as on idle
+ * rows). Robots differ by
  * program (one of up to 8 models), payload (current scale 0.85..1.15) and idle habits; the
  * first robot is the reference: model 0, scale 1, so it reproduces the profile itself.
  * Currents are never negative.

@@ -102,6 +102,47 @@ static void test_small_series(void **state)
     }
 }
 
+/* Rows by how many axes are non-zero, and where the rows with one or two sit. */
+static reading row_k(int k)
+{
+    reading r;
+    memset(&r, 0, sizeof r);
+    r.robot_id = 1;
+    for (int a = READING_AXES - k; a < READING_AXES; a++) r.axis[a] = 0.5; /* the last k axes */
+    return r;
+}
+
+static void test_nonzero_classes(void **state)
+{
+    (void)state;
+    /* 0 1 8 8 2 0 | 0 2 0 | 3 1 | 1 0: the 1 at index 1 precedes an 8, the 2 at 4 follows an 8,
+     * the 2 at 7 and the 1 at 12 have no running neighbour, the 1 at 11 follows a 3 (running). */
+    const int k[] = {0, 1, 8, 8, 2, 0, 0, 2, 0, 3, 1, 1, 0};
+    enum { N = sizeof k / sizeof k[0] };
+    reading rows[N];
+    for (int i = 0; i < N; i++) {
+        rows[i] = row_k(k[i]);
+        rows[i].ts_us = i * 1000000;
+    }
+    calstats s;
+    calstats_compute(rows, N, &s);
+    assert_near(s.nz_share[0], 5.0 / N, EPS);
+    assert_near(s.nz_share[1], 3.0 / N, EPS);
+    assert_near(s.nz_share[2], 2.0 / N, EPS);
+    assert_near(s.nz_share[3], 1.0 / N, EPS);
+    assert_near(s.nz_share[8], 2.0 / N, EPS);
+    for (int c = 4; c < 8; c++) assert_near(s.nz_share[c], 0, 0);
+    assert_near(s.idle_fraction, s.nz_share[0], 0);
+    assert_int_equal(s.few_rows, 5);
+    assert_int_equal(s.few_by_run, 3);
+    /* Ends of the series: a 1 first and a 2 last, each beside a running row. */
+    const int e[] = {1, 5, 0, 7, 2};
+    for (int i = 0; i < 5; i++) rows[i] = row_k(e[i]);
+    calstats_compute(rows, 5, &s);
+    assert_int_equal(s.few_rows, 2);
+    assert_int_equal(s.few_by_run, 2);
+}
+
 static void test_autocorrelation_extremes(void **state)
 {
     (void)state;
@@ -159,7 +200,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantile),        cmocka_unit_test(test_sort),
         cmocka_unit_test(test_small_series),    cmocka_unit_test(test_autocorrelation_extremes),
-        cmocka_unit_test(test_negative_values),
+        cmocka_unit_test(test_negative_values), cmocka_unit_test(test_nonzero_classes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -167,6 +167,37 @@ static const calstats readme = {
 #define CAL_Q_REL 0.10
 #define CAL_LAG1_ABS 0.1
 
+/* The workshop's export by number of non-zero axes per row, 0..8 (its rows with 1-7 sit at
+ * the edges of its rests), and its rows with one or two non-zero axes: 220, each beside a
+ * running row (calstats.h). */
+static const double real_classes[READING_AXES + 1] = {25487, 120, 100, 79, 95, 109, 99, 853, 12730};
+#define REAL_FEW 220
+#define CAL_CLASS_REL 0.20  /* a class's share within 20 % of the real one ... */
+#define CAL_CLASS_ROWS 10.0 /* ... or within 10 rows of 39,672 where a class is rare */
+#define CAL_FEW_BY_RUN 0.995 /* rows with 1-2 non-zero axes beside a running row, at least */
+
+/* Prints the class shares against the real ones (in rows per 39,672) and the position of the
+ * rows with one or two non-zero axes; returns how many miss the criteria. */
+static int cal_classes(const calstats *got)
+{
+    double n = 0;
+    for (int k = 0; k <= READING_AXES; k++) n += real_classes[k];
+    int bad = 0;
+    print_message("  rows by non-zero axes, per %.0f rows: simulated/real (20 %% or 10 rows)\n", n);
+    for (int k = 0; k <= READING_AXES; k++) {
+        double sim = got->nz_share[k] * n, real = real_classes[k];
+        int miss = !(fabs(sim - real) <= CAL_CLASS_REL * real || fabs(sim - real) <= CAL_CLASS_ROWS);
+        bad += miss;
+        print_message("    %d: %8.1f/%5.0f %+6.1f%%%s\n", k, sim, real, 100 * (sim - real) / real,
+                      miss ? " !" : "");
+    }
+    double by_run = got->few_rows ? (double)got->few_by_run / (double)got->few_rows : 0;
+    print_message("  rows with 1-2 non-zero axes beside a running row: %zu of %zu (real: %d of %d)\n",
+                  got->few_by_run, got->few_rows, REAL_FEW, REAL_FEW);
+    bad += !(by_run >= CAL_FEW_BY_RUN);
+    return bad;
+}
+
 /* Formats "measured/target error" for one figure into out (25 columns), marked with '!' when
  * outside tol; returns 1 when outside. rel: tol and the error are relative, else absolute. */
 static int cal_cell(char *out, size_t len, double got, double want, double tol, int rel)
@@ -237,6 +268,7 @@ static void test_calibration_readme(void **state)
     calstats_compute(rows, CAL_ROWS, &s);
     int bad = cal_compare(
         &s, &readme, "built-in profile, 1 robot, seed 1, 200,000 rows, vs the README's figures");
+    bad += cal_classes(&s);
 
     /* Currents are never negative and carry at most three decimals; one robot's timestamps
      * increase strictly (no faults) and are whole milliseconds (what the CSV keeps). */
@@ -287,6 +319,61 @@ static void test_calibration_readme(void **state)
     assert_int_equal(short_blocks, 0);
     free(rows);
     assert_int_equal(bad, 0);
+}
+
+/* Rest edges come from the profile: without them (a profile from before edges) no row has
+ * one to three non-zero axes, as then; with them, such rows sit only at a rest's edge (an
+ * all-idle row on one side), and the same seed gives the same rows. */
+static void test_edges_optional(void **state)
+{
+    (void)state;
+    enum { N = 60000 };
+    genprof p;
+    genprof_default(&p);
+    for (int with = 0; with < 2; with++) {
+        p.has_edges = with;
+        gen_opts o = {.robots = 3, .first_robot = 1, .seed = 5, .start_us = START_US,
+                      .interval_scale = 1, .faults = GEN_FAULTS_NONE};
+        gen *g = gen_new(&p, &o);
+        reading *rows = xmalloc(sizeof *rows * N);
+        size_t last[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX}, few = 0, few_at_rest = 0;
+        int prev_idle[3] = {1, 1, 1}, pending[3] = {0, 0, 0};
+        for (size_t i = 0; i < N; i++) {
+            gen_next(g, &rows[i]);
+            int r = rows[i].robot_id - 1, k = 0;
+            for (int a = 0; a < READING_AXES; a++) k += rows[i].axis[a] != 0;
+            /* A row with 1-3 axes on: after an idle row, or before one (decided at the
+             * robot's next row). */
+            if (pending[r]) few_at_rest += k == 0;
+            pending[r] = 0;
+            if (k >= 1 && k <= 3) {
+                few++;
+                if (prev_idle[r] && last[r] != SIZE_MAX)
+                    few_at_rest++;
+                else
+                    pending[r] = 1;
+            }
+            prev_idle[r] = k == 0;
+            last[r] = i;
+        }
+        gen_free(g);
+        print_message("  edges %s: %zu rows with 1-3 non-zero axes, %zu of them beside a rest\n",
+                      with ? "on" : "off", few, few_at_rest);
+        if (!with) {
+            assert_int_equal(few, 0);
+        } else {
+            assert_true(few > 100);
+            assert_true(few_at_rest >= few - few / 50); /* a few: two edge rows in a row */
+            gen *h = gen_new(&p, &o);
+            reading r;
+            for (size_t i = 0; i < N; i++) {
+                gen_next(h, &r);
+                if (!same_reading(&r, &rows[i])) fail_msg("row %zu differs with the same seed", i);
+            }
+            gen_free(h);
+        }
+        free(rows);
+    }
 }
 
 /* Reads the workshop's export (robot 1) into *rows; returns the row count. */
@@ -359,6 +446,12 @@ static void test_calibration_real_file(void **state)
     int bad = cal_compare(
         &s, &real,
         "profile fitted from the export and tuned (seed 1), 200,000 rows, vs the export");
+    /* The hard-coded classes are the file's. */
+    for (int k = 0; k <= READING_AXES; k++)
+        assert_near(real.nz_share[k] * (double)n, real_classes[k], 1e-6);
+    assert_int_equal(real.few_rows, REAL_FEW);
+    assert_int_equal(real.few_by_run, REAL_FEW);
+    bad += cal_classes(&s);
 
     /* The built-in profile is this fit: the same tables and tuning, to the 12 digits the JSON
      * keeps. */
@@ -369,6 +462,18 @@ static void test_calibration_real_file(void **state)
         assert_near(p.idle_q[i], d.idle_q[i], 1e-9 * d.idle_q[i]);
     }
     assert_near(p.program_s, d.program_s, 1e-9 * d.program_s);
+    assert_true(p.has_edges && d.has_edges);
+    for (int e = 0; e < 2; e++) {
+        for (int k = 0; k <= GENPROF_EDGE_ROWS; k++)
+            assert_near(p.edge[e].rows_p[k], d.edge[e].rows_p[k], 1e-9);
+        for (int m = 0; m < GENPROF_MASKS; m++) {
+            assert_near(p.edge[e].mask_p[0][m], d.edge[e].mask_p[0][m], 1e-9);
+            assert_near(p.edge[e].mask_p[1][m], d.edge[e].mask_p[1][m], 1e-9);
+        }
+    }
+    for (int a = 0; a < READING_AXES; a++)
+        for (int i = 0; i < GENPROF_SN; i++)
+            assert_near(p.edge_q[a][i], d.edge_q[a][i], 1e-9 * d.edge_q[a][i]);
     for (int a = 0; a < READING_AXES; a++) {
         assert_near(p.persist[a], d.persist[a], 1e-9);
         assert_near(p.sigma[a], d.sigma[a], 1e-9 * d.sigma[a]);
@@ -1376,7 +1481,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_determinism),           cmocka_unit_test(test_calibration_readme),
-        cmocka_unit_test(test_calibration_real_file), cmocka_unit_test(test_faults_fleet),
+        cmocka_unit_test(test_calibration_real_file),
+        cmocka_unit_test(test_edges_optional), cmocka_unit_test(test_faults_fleet),
         cmocka_unit_test(test_faults_wear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

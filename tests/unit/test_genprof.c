@@ -82,6 +82,35 @@ static void test_default_profile(void **state)
             assert_true(fabs(p.corr[a][b]) <= 1 + 1e-9);
         }
     }
+    /* Rest edges: about 4 runs in 10 start with an edge row, and as many end with one; the
+     * first row has axis 8 alone most often (axes switch on from 8 down), the last axes 1 and 2
+     * (they switch off from 8 down, axis 1 last). Axis 3 holds about 6.7 A at an edge. */
+    assert_true(p.has_edges);
+    for (int e = 0; e < 2; e++) {
+        assert_true(p.edge[e].rows_p[0] > 0.5 && p.edge[e].rows_p[0] < 0.65);
+        assert_true(p.edge[e].rows_p[1] > 0.35 && p.edge[e].rows_p[1] < 0.45);
+        for (int in = 0; in < 2; in++) {
+            double sum = 0;
+            for (int m = 0; m < GENPROF_MASKS; m++) sum += p.edge[e].mask_p[in][m];
+            assert_near(sum, 1, 1e-9);
+            assert_near(p.edge[e].mask_p[in][0], 0, 0);
+            assert_near(p.edge[e].mask_p[in][GENPROF_MASKS - 1], 0, 0);
+        }
+    }
+    int top[2] = {0, 0};
+    for (int e = 0; e < 2; e++)
+        for (int m = 0; m < GENPROF_MASKS; m++)
+            if (p.edge[e].mask_p[0][m] > p.edge[e].mask_p[0][top[e]]) top[e] = m;
+    assert_int_equal(top[GENPROF_EDGE_START], 0x80); /* {8} */
+    assert_int_equal(top[GENPROF_EDGE_END], 0x03);   /* {1, 2} */
+    assert_near(p.edge_q[2][GENPROF_SN / 2], 6.7, 0.1);
+    for (int a = 0; a < READING_AXES; a++) assert_nondecreasing(p.edge_q[a], GENPROF_SN, "edge_q");
+    /* The file by number of non-zero axes (calstats.h). */
+    assert_near(p.target.nz_share[0], p.target.idle_fraction, 0);
+    assert_near(p.target.nz_share[1] * 39672, 120, 1e-6);
+    assert_int_equal(p.target.few_rows, 220);
+    assert_int_equal(p.target.few_by_run, 220);
+
     /* The README's maxima are the top of the running-value tables. */
     assert_near(p.axis_q[1][GENPROF_QN - 1], 51.713, 0.001);
     assert_near(p.axis_q[7][GENPROF_QN - 1], 5.906, 0.001);
@@ -111,6 +140,7 @@ static void assert_profiles_equal(const genprof *a, const genprof *b, double rel
         SAME(a->persist[k], b->persist[k]);
         SAME(a->noise[k], b->noise[k]);
         SAME(a->sigma[k], b->sigma[k]);
+        SAME(a->zero[k], b->zero[k]);
         for (int j = 0; j < READING_AXES; j++)
             SAME(a->corr[k][j], b->corr[k][j]);
         SAME(a->target.mean[k], b->target.mean[k]);
@@ -122,6 +152,19 @@ static void assert_profiles_equal(const genprof *a, const genprof *b, double rel
     }
     SAME(a->target.idle_fraction, b->target.idle_fraction);
     assert_int_equal(a->target.rows, b->target.rows);
+    for (int k = 0; k <= READING_AXES; k++) SAME(a->target.nz_share[k], b->target.nz_share[k]);
+    assert_int_equal(a->target.few_rows, b->target.few_rows);
+    assert_int_equal(a->target.few_by_run, b->target.few_by_run);
+    assert_int_equal(a->has_edges, b->has_edges);
+    for (int e = 0; e < 2; e++) {
+        for (int k = 0; k <= GENPROF_EDGE_ROWS; k++) SAME(a->edge[e].rows_p[k], b->edge[e].rows_p[k]);
+        for (int m = 0; m < GENPROF_MASKS; m++) {
+            SAME(a->edge[e].mask_p[0][m], b->edge[e].mask_p[0][m]);
+            SAME(a->edge[e].mask_p[1][m], b->edge[e].mask_p[1][m]);
+        }
+    }
+    for (int k = 0; k < READING_AXES; k++)
+        for (int i = 0; i < GENPROF_SN; i++) SAME(a->edge_q[k][i], b->edge_q[k][i]);
 #undef SAME
 }
 
@@ -287,6 +330,77 @@ static void test_json_errors(void **state)
         json_array_set_new(iq, i, json_real(0));
     expect_bad(t, "the median sampling interval must be > 0", NULL);
 
+    /* Rest edges: checked when present. */
+    t = default_tree();
+    json_object_set_new(t, "edges", json_array());
+    expect_bad(t, "\"edges\" must be an object", NULL);
+    t = default_tree();
+    json_object_del(json_object_get(t, "edges"), "end");
+    expect_bad(t, "edges.end must be an object", NULL);
+    t = default_tree();
+    json_array_set_new(json_object_get(json_object_get(json_object_get(t, "edges"), "start"), "rows"),
+                       0, json_real(0.9));
+    expect_bad(t, "edges.start.rows", "must sum to 1");
+    t = default_tree();
+    json_array_remove(json_object_get(json_object_get(json_object_get(t, "edges"), "start"), "rows"), 3);
+    expect_bad(t, "edges.start", "\"rows\" must be an array of 4 numbers");
+    json_t *m0;
+#define FIRST_MASK(tree, edge, key)                                                                \
+    json_array_get(json_object_get(json_object_get(json_object_get(tree, "edges"), edge), key), 0)
+    t = default_tree();
+    m0 = FIRST_MASK(t, "end", "masks");
+    json_array_append_new(json_object_get(m0, "axes"), json_integer(9));
+    expect_bad(t, "edges.end.masks[0]", "distinct axis numbers 1..8");
+    t = default_tree();
+    m0 = FIRST_MASK(t, "start", "inner_masks");
+    json_object_set_new(m0, "axes", json_pack("[iiiiiiii]", 1, 2, 3, 4, 5, 6, 7, 8));
+    expect_bad(t, "edges.start.inner_masks[0]", "must list 1 to 7 axes");
+    t = default_tree();
+    m0 = FIRST_MASK(t, "start", "masks");
+    json_array_append(json_object_get(json_object_get(json_object_get(t, "edges"), "start"), "masks"),
+                      m0);
+    expect_bad(t, "edges.start.masks[", "the same axes twice");
+    t = default_tree();
+    m0 = FIRST_MASK(t, "start", "masks");
+    json_object_set_new(m0, "p", json_real(0.01));
+    expect_bad(t, "edges.start.masks", "must sum to 1");
+    t = default_tree();
+    json_array_remove(json_object_get(json_object_get(t, "edges"), "q"), 0);
+    expect_bad(t, "edges.q must be an array of 8 quantile tables", NULL);
+    t = default_tree();
+    json_array_set_new(json_array_get(json_object_get(json_object_get(t, "edges"), "q"), 2), 50,
+                       json_real(0));
+    expect_bad(t, "edges.q[2]", "must not decrease");
+#undef FIRST_MASK
+
+    /* An axis's share of zeros: optional, in [0, 1]; absent, it is unknown (-1). */
+    t = default_tree();
+    json_object_set_new(json_array_get(json_object_get(t, "axes"), 5), "zero", json_real(1.5));
+    expect_bad(t, "axes[5]", "\"zero\" must be a number in [0, 1]");
+    t = default_tree();
+    json_object_del(json_array_get(json_object_get(t, "axes"), 5), "zero");
+    char *nz = json_dumps(t, 0);
+    json_decref(t);
+    assert_int_equal(genprof_read_json(&p, nz, strlen(nz), err, sizeof err), 0);
+    free(nz);
+    assert_near(p.zero[5], -1, 0);
+    assert_true(p.zero[4] > 0 && p.zero[4] < 0.01);
+
+    /* A profile from before edges (no "edges" key) reads, with none: every run starts and
+     * ends with a full row, as then. */
+    t = default_tree();
+    json_object_del(t, "edges");
+    char *old = json_dumps(t, 0);
+    json_decref(t);
+    assert_int_equal(genprof_read_json(&p, old, strlen(old), err, sizeof err), 0);
+    free(old);
+    assert_int_equal(p.has_edges, 0);
+    buf ob = {0};
+    genprof_write_json(&p, &ob);
+    buf_append(&ob, "", 1); /* a C string for strstr */
+    assert_null(strstr((const char *)ob.data, "\"edges\""));
+    buf_free(&ob);
+
     /* The target is optional, but checked when present; unchanged, the tree reads back. */
     t = default_tree();
     json_object_del(t, "target");
@@ -330,8 +444,8 @@ static void test_fit(void **state)
     for (int i = 0; i < GENPROF_QN; i++)
         assert_near(p.interval_q[i], 2, 0);
     assert_near(p.gap_prob, 0, 0);
-    /* A run spans 14 intervals plus the one it is sampled in; an idle stretch 11 intervals
-     * minus that one. */
+    /* A run has 15 rows at 2 s (the mean interval); an idle stretch spans 11 intervals minus
+     * the one a running row is sampled in. */
     assert_near(p.program_s, 30, 1e-9);
     assert_near(p.idle_q[0], 20, 1e-9);
     assert_near(p.idle_q[GENPROF_QN - 1], 20, 1e-9);
@@ -353,6 +467,68 @@ static void test_fit(void **state)
     assert_near(p.gap_prob, 1.0 / (double)(n - 1), 1e-12);
     assert_near(p.gap_q[0], 62, 1e-9);
     assert_near(p.interval_q[GENPROF_QN - 1], 2, 0);
+    free(rows);
+}
+
+/* The synthetic robot with rest edges: every run's first row has only axis 8 on (0.5 A), odd
+ * runs also a second edge row with axes 2-8 on (0.7 A), and every run's last row only axes 1
+ * and 2 (0.3 A). */
+static void test_fit_edges(void **state)
+{
+    (void)state;
+    size_t n = 5000;
+    reading *rows = synthetic(n);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = i % 25, run = i / 25;
+        if (k == 0 || (k == 1 && run % 2 == 1)) {
+            for (int a = 0; a < READING_AXES; a++)
+                rows[i].axis[a] = k == 0 ? (a == 7 ? 0.5 : 0) : (a >= 1 ? 0.7 : 0);
+        } else if (k == 14) {
+            for (int a = 0; a < READING_AXES; a++) rows[i].axis[a] = a <= 1 ? 0.3 : 0;
+        }
+    }
+    genprof p;
+    char err[512] = "";
+    assert_int_equal(genprof_fit(&p, rows, n, "edges.csv", err, sizeof err), 0);
+    assert_true(p.has_edges);
+    /* 199 complete runs (the first has no idle row before it): 100 odd, 99 even. */
+    const genprof_edge *st = &p.edge[GENPROF_EDGE_START], *en = &p.edge[GENPROF_EDGE_END];
+    assert_near(st->rows_p[0], 0, 0);
+    assert_near(st->rows_p[1], 99.0 / 199, 1e-12);
+    assert_near(st->rows_p[2], 100.0 / 199, 1e-12);
+    assert_near(st->rows_p[3], 0, 0);
+    assert_near(st->mask_p[0][0x80], 1, 1e-12);
+    assert_near(st->mask_p[1][0xFE], 1, 1e-12);
+    assert_near(en->rows_p[1], 1, 1e-12);
+    assert_near(en->mask_p[0][0x03], 1, 1e-12);
+    for (int m = 0; m < GENPROF_MASKS; m++) assert_near(en->mask_p[1][m], 0, 0);
+    /* The running rows between the edges: every axis on, but in the first run (not complete:
+     * its edge rows count as running rows) axes 1-7 read 0 in its first row, 3-8 in its last;
+     * of 2,400 rows (199 runs of 12 or 13, and the first run's 15). */
+    double nbody = 100 * 12 + 99 * 13 + 15;
+    assert_near(p.zero[0], 1 / nbody, 1e-12);
+    assert_near(p.zero[2], 2 / nbody, 1e-12);
+    assert_near(p.zero[7], 1 / nbody, 1e-12);
+    /* Edge values: axis 8 0.5 (199 rows) and 0.7 (100); axis 1 0.3 only. */
+    assert_near(p.edge_q[7][0], 0.5, 1e-12);
+    assert_near(p.edge_q[7][GENPROF_SN - 1], 0.7, 1e-12);
+    assert_near(p.edge_q[7][60], 0.5, 1e-12);
+    assert_near(p.edge_q[7][70], 0.7, 1e-12);
+    assert_near(p.edge_q[0][0], 0.3, 1e-12);
+    assert_near(p.edge_q[0][GENPROF_SN - 1], 0.3, 1e-12);
+    /* The program lasts the mean count of rows between the edges (12 in the 100 odd runs, 13
+     * in the 99 even ones) times the mean interval (2 s). */
+    assert_near(p.program_s, 2 * (100 * 12 + 99 * 13) / 199.0, 1e-9);
+    /* The running values leave the edge rows out: only the first run's (not a complete run)
+     * zeros remain, 2 rows in some 2,400. */
+    for (int a = 0; a < READING_AXES; a++) assert_true(p.axis_q[a][2] > 0);
+    /* Round trip through JSON. */
+    buf b = {0};
+    genprof_write_json(&p, &b);
+    genprof q;
+    assert_int_equal(genprof_read_json(&q, (const char *)b.data, b.len, err, sizeof err), 0);
+    buf_free(&b);
+    assert_profiles_equal(&p, &q, 1e-11);
     free(rows);
 }
 
@@ -431,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_json_errors),
         cmocka_unit_test(test_fit),
+        cmocka_unit_test(test_fit_edges),
         cmocka_unit_test(test_fit_refuses),
         cmocka_unit_test(test_table),
     };
