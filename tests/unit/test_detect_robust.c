@@ -277,6 +277,32 @@ static void test_state_is_plain_and_bounded(void **st)
     assert_int_equal(oa.multi_level, DETECT_NONE);
 }
 
+/* One spike among a state's first points (where the tails are the extremes so far) must not
+ * become its tail: a like spike later is still an ERROR. Spikes at point 100 (before the
+ * warm-up: not judged) and at point 600 (judged: an ERROR, which is not taken as an extreme);
+ * then a body of values 5..15 and, at point 3000, a spike of the same size. */
+static void test_early_spike_is_not_the_tail(void **st)
+{
+    (void)st;
+    detect_robust_cfg c;
+    detect_robust_cfg_default(&c);
+    for (int at = 100; at <= 600; at += 500) {
+        detect_robust_state s;
+        detect_robust_init(&s, &c, 1);
+        detect_out o;
+        for (int i = 0; i < 3000; i++) {
+            double v = i == at ? 150 : 5 + (double)((i * 37) % 101) / 10.0;
+            step(&s, &c, 1, &v, &o);
+            if (i == at && at >= c.warmup) assert_int_equal(o.level[0], DETECT_ERROR);
+        }
+        const detect_robust_est *e = &s.est[DETECT_ROBUST_RUNNING][0];
+        if (!(e->hi < 20)) fail_msg("spike at %d: the high tail is %g", at, e->hi);
+        double v = 150;
+        step(&s, &c, 1, &v, &o);
+        if (o.level[0] != DETECT_ERROR) fail_msg("spike at %d: a like one later has z %g", at, o.z[0]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_rest_state_uses_running_scale),
         cmocka_unit_test(test_cold_rest_state),
         cmocka_unit_test(test_state_is_plain_and_bounded),
+        cmocka_unit_test(test_early_spike_is_not_the_tail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
