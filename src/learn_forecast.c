@@ -11,6 +11,11 @@ const int learn_fc_horizon[LEARN_FC_HORIZONS] = {1, 10};
 #define FC_PERR_ALPHA 0.05       /* cycle errors: ~20 runs */
 #define FC_CYCLES 4              /* earlier cycles averaged */
 #define FC_WARM 200              /* blend updates before the blend is trusted */
+#define FC_RUN_AXES 6 /* a run (the program) starts at a reading with this many axes on: a
+                         real robot's axes switch on one after another, its readings at a
+                         run's edges have 1-5 on (docs/simulator.md), the program's 6-8 */
+#define FC_PERIOD_SHARE 0.25      /* a cycle length qualifies within this share of the way from
+                                      the best length's error to the median length's */
 #define FC_GAP_US 120000000      /* a gap this long ends a run (dropout, repair) */
 #define FC_SHIFT_STEP 0.002
 #define FC_SELECT_ALPHA 0.0005    /* the blend against the median: ~2,000 running readings */
@@ -483,11 +488,27 @@ static void fc_run_ended(learn_fc *f, int64_t end_ts)
         f->perr[p] = f->perr_n[p] ? f->perr[p] + FC_PERR_ALPHA * (err - f->perr[p]) : err;
         f->perr_n[p]++;
     }
-    /* The shortest length within 5 % of the best, once it has been judged on 10 runs. */
+    /* The shortest length whose error lies within a quarter of the way from the best to the
+     * median length's, once judged on 10 runs (see learn_forecast.h). */
+    double judged[LEARN_FC_MAXP];
+    int nj = 0;
     for (int p = 1; p <= LEARN_FC_MAXP; p++)
-        if (f->perr_n[p] >= 10 && f->perr[p] < best) best = f->perr[p];
-    for (int p = LEARN_FC_MAXP; p >= 1; p--)
-        if (f->perr_n[p] >= 10 && f->perr[p] <= best * 1.05) bestp = p;
+        if (f->perr_n[p] >= 10) {
+            judged[nj++] = f->perr[p];
+            if (f->perr[p] < best) best = f->perr[p];
+        }
+    if (nj) {
+        for (int i = 1; i < nj; i++) /* insertion sort: at most LEARN_FC_MAXP */
+            for (int j = i; j > 0 && judged[j - 1] > judged[j]; j--) {
+                double t = judged[j];
+                judged[j] = judged[j - 1];
+                judged[j - 1] = t;
+            }
+        double med = nj % 2 ? judged[nj / 2] : 0.5 * (judged[nj / 2 - 1] + judged[nj / 2]);
+        double lim = best + FC_PERIOD_SHARE * (med - best);
+        for (int p = LEARN_FC_MAXP; p >= 1; p--)
+            if (f->perr_n[p] >= 10 && f->perr[p] <= lim) bestp = p;
+    }
     f->period = bestp;
 }
 
@@ -495,8 +516,12 @@ int learn_fc_step(learn_fc *f, int64_t ts, const double *v)
 {
     pthread_once(&fc_u_once, fc_u_fill);
     if (f->n && ts <= f->last_ts) return 0;
-    int running = 0;
-    for (int a = 0; a < LEARN_FC_AXES; a++) running |= v[a] != 0;
+    int nz = 0;
+    for (int a = 0; a < LEARN_FC_AXES; a++) nz += v[a] != 0;
+    /* A run starts with the program (the edge readings before it are its ramp, at no phase
+     * of the program) and lasts until every axis is at rest; only program readings enter its
+     * record (the memories and the cycle's evidence). */
+    int running = f->running ? nz > 0 : nz >= FC_RUN_AXES;
     fc_score(f, ts, v, running);
 
     if (f->n) {
@@ -517,7 +542,7 @@ int learn_fc_step(learn_fc *f, int64_t ts, const double *v)
         r->start_us = after_idle ? f->last_idle_ts + (ts - f->last_idle_ts) / 2 : ts;
         fc_align_begin(f, ts, r->start_us, after_idle ? f->last_idle_ts : ts - (int64_t)f->iv_us);
     }
-    if (running) {
+    if (running && nz >= FC_RUN_AXES) {
         fc_align_sample(f, ts, v);
         learn_fc_run *r = &f->ring[(f->runs - 1) % LEARN_FC_RUNS];
         int64_t phase_cs = (ts - r->start_us) / 10000;
@@ -542,7 +567,7 @@ int learn_fc_step(learn_fc *f, int64_t ts, const double *v)
                 f->median[a] += 0.01 * (f->spread[a] > 0 ? f->spread[a] : fabs(d)) * (d > 0 ? 1 : d < 0 ? -1 : 0);
             }
         }
-    } else {
+    } else if (!running) {
         f->last_idle_ts = ts;
     }
     f->running = running;

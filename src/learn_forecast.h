@@ -2,7 +2,11 @@
  * forecaster of the learn stage, and a library the detect stage can call in-process.
  *
  * A robot runs programs (runs: stretches of readings with some axis non-zero) separated by
- * idle stretches (every axis exactly 0). Runs come in a cycle (a cell working a sequence of
+ * idle stretches (every axis exactly 0). Its axes switch on one after another (and off): the
+ * readings at a run's edges have one to five axes on (docs/simulator.md), so a run starts at
+ * the first reading with six or more on — the program's — and only such readings enter its
+ * record (the memory, the cycle's evidence, the naive mean and median); the edge readings are
+ * still forecast and scored. Runs come in a cycle (a cell working a sequence of
  * parts), and a program draws the same currents every time it runs, to within a few per cent:
  * what the current will be at a time T is known exactly if the program and T's phase in it
  * are. A reading every ~2 s knows neither — the run's start is known only to within the
@@ -31,8 +35,12 @@
  *     the previous cycle", on log(1 + A), shifted by the running median of its residuals (a
  *     conditional median, which mean absolute error rewards). Where that blend has not beaten
  *     the running median over the last ~2,000 running readings, the median is the fallback.
- * The cycle's length P (1..LEARN_FC_MAXP runs) is learned as the one whose "same phase, P runs
- * ago" predicts the latest runs best, from the samples of the last LEARN_FC_RUNS runs.
+ * The cycle's length P (1..LEARN_FC_MAXP runs) is learned from how well "same phase, P runs
+ * ago" predicts the latest runs (an EWMA of its error over ~20 runs, from the samples of the
+ * last LEARN_FC_RUNS runs): the shortest P whose error lies within a quarter of the way from
+ * the best P's to the median P's — the true cycle and its multiples stand apart from the
+ * rest, by a margin the sampling jitter keeps small (5-8 % on the simulator, where "within
+ * 5 % of the best", the rule before, lost the 12-run cycle once edge readings came in).
  *
  * Forecasts are of the current an axis draws when the robot runs: idle readings read 0
  * whatever is forecast, so a forecast is scored on the running readings it is for (idle ones

@@ -136,19 +136,21 @@ static void test_beats_naive_baselines(void **state)
                    learn_fc_horizon[h], a + 1, (long long)n, mae[0], best, method_name[bestk], mae[0] / best);
             /* Four days of three robots: the waveform memory has filled, and the forecast is
              * below every naive baseline (the running median included) on every axis — one
-             * reading ahead by 15 % or more, ten ahead by 2 % or more (a target ten readings on
-             * is in another run more often than not, where only its distribution is known):
-             * over seeds 101-230 the worst axis's ratio was 0.85 one ahead and 0.97 ten ahead,
-             * and a suite drew a seed (1796512414495451) at 0.981 ten ahead, failing the 0.98
-             * this bound was. The bounds: 0.9 one ahead, never worse than the best naive ten
-             * ahead, and at least LEARN_FC_AXES axis-horizons 10 % below it (9 or more in all
-             * those seeds). */
-            assert_true(mae[0] <= (h == 0 ? 0.9 : 1.0) * best);
+             * reading ahead by 5 % or more (typically 10-18 %), ten ahead never worse (a target
+             * ten readings on is in another run more often than not, where only its
+             * distribution is known).
+             * Since the simulator draws the real robot's run edges (axes switching on and off
+             * one after another, issue 13), over seeds 101-170 the worst axis's ratio was
+             * 0.82-0.91 one ahead and 0.95-0.98 ten ahead, with 8-11 axis-horizons 10 % below
+             * the best naive (without edge rows: 0.69-0.81 one ahead before that issue). The
+             * bounds, with a margin for seeds not seen: 0.95 one ahead, never worse than the
+             * best naive ten ahead, and at least 6 axis-horizons 10 % below it. */
+            assert_true(mae[0] <= (h == 0 ? 0.95 : 1.0) * best);
             if (mae[0] < 0.9 * best) skilled++;
         }
     printf("%d of %d axis-horizons at least 10 %% below the best naive baseline\n", skilled,
            LEARN_FC_HORIZONS * LEARN_FC_AXES);
-    assert_true(skilled >= LEARN_FC_AXES);
+    assert_true(skilled >= 6);
 }
 
 int main(void)
