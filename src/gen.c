@@ -612,13 +612,20 @@ static void gen_start_faults(gen *g, gen_robot *rb, int64_t t)
             ac->rec = rec;
             break;
         }
-        case GEN_DROPOUT:
+        case GEN_DROPOUT: {
             if (rb->dropout_until) break;
-            rec.magnitude = rng_range(fr, 60, 900);
+            /* A dropout is a silence longer than the robot's own pauses in sampling (which the
+             * profile's gaps are, up to 403 s on the real robot): a shorter one is a pause like
+             * any other, and no rule on time can tell it from one. 1.25 to 2.5 times the
+             * profile's longest pause, at least 60 to 900 s. */
+            double longest = g->p.gap_prob > 0 ? g->p.gap_q[GENPROF_SN - 1] * g->o.interval_scale : 0;
+            double lo = fmax(60, 1.25 * longest), hi = fmax(900, 2.5 * longest);
+            rec.magnitude = rng_range(fr, lo, hi);
             rb->dropout_until = t + (int64_t)(rec.magnitude * GEN_US);
             rb->dropout = rec;
             rb->dropout.ts_start = 0;
             break;
+        }
         case GEN_WEAR:
             if (rb->wear_axis >= 0) break;
             rb->wear_axis = axis;

@@ -26,7 +26,8 @@
  *            it reads in normal operation (ERROR; magnitude in sigmas, some 15-40)
  *   stuck    the sensor repeats one non-zero value for 20-120 rows (ALERT)
  *   noise    20-100 rows with added noise of 1.5-3 sigma (ALERT)
- *   dropout  60-900 s without rows from the robot (ALERT)
+ *   dropout  a silence longer than the robot's own pauses: 1.25-2.5 times the profile's
+ *            longest gap (504-1008 s for the default profile), at least 60-900 s (ALERT)
  *   wear     6-48 h of one axis's current rising by 40-80 % and its noise doubling, ending in
  *            a failure, 1-4 h of repair without rows, then a healthy robot (ALERT; the failure
  *            and the repair are maintenance events)

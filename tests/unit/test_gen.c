@@ -1092,13 +1092,18 @@ static int check_value_fault(const frun *x, const gen_fault *f, scale_range *sr,
     return 1;
 }
 
-/* Checks a dropout: no rows of the robot for magnitude seconds from its start, where the
- * clean run has them (resolve_dropouts found them). */
+/* Checks a dropout: longer than the robot's own pauses (1.25-2.5 times the profile's longest
+ * gap, at least 60-900 s), no rows of the robot for magnitude seconds from its start, where
+ * the clean run has them (resolve_dropouts found them). */
 static int check_dropout(const frun *x, size_t j)
 {
     const gen_fault *f = &x->faults[j];
-    if (f->axis != 0 || f->level != GEN_ALERT || f->magnitude < 60 || f->magnitude > 900)
-        fail_msg("dropout: axis %d, %s, %.1f s", f->axis, gen_level_name(f->level), f->magnitude);
+    double longest = x->p.gap_prob > 0 ? x->p.gap_q[GENPROF_SN - 1] * x->o.interval_scale : 0;
+    double lo = fmax(60, 1.25 * longest), hi = fmax(900, 2.5 * longest);
+    if (f->axis != 0 || f->level != GEN_ALERT || f->magnitude < lo || f->magnitude > hi ||
+        !(longest > 300)) /* the default profile's longest pause: 403 s */
+        fail_msg("dropout: axis %d, %s, %.1f s (%.1f-%.1f s)", f->axis, gen_level_name(f->level),
+                 f->magnitude, lo, hi);
     int64_t t0 = x->drop_t0[j], t1 = x->drop_t1[j];
     if (t1 < t0 || t1 >= t0 + (int64_t)(f->magnitude * 1e6))
         fail_msg("dropout of robot %d: rows missing %lld..%lld, not within its %.1f s",
