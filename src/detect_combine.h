@@ -123,6 +123,8 @@
 #define DETECT_COMBINE_ACT 1 /* and from the key's activity (idle / running) */
 #define DETECT_COMBINE_STREAMS (DETECT_NKINDS + DETECT_COMBINE_OWN + DETECT_COMBINE_ACT)
 #define DETECT_COMBINE_TOD 24 /* hour-of-day profile bins */
+#define DETECT_COMBINE_PHASE 96 /* most day-phase bins of the record of L */
+#define DETECT_COMBINE_PHASE_DAYS 4 /* days it remembers (today and three before) */
 
 typedef struct detect_combine_cfg {
     double alpha;         /* history decay per point (0.0005: a memory of 2,000 points) */
@@ -139,6 +141,11 @@ typedef struct detect_combine_cfg {
     double hold_factor;   /* L is multiplied by this during a hold (0.5) */
     double score_L;       /* L of score 0.5 (3) */
     double duty_alpha;    /* EWMA weight of the fast running fraction (0.1; 0: activity off) */
+    double phase_factor;  /* L below the day-phase record is multiplied by this (1: off) */
+    double phase_need;    /* earlier days (of 3) that must have reached L at this phase (2) */
+    double phase_span;    /* neighbouring bins looked at on each side (1) */
+    double phase_margin;  /* L below margin x the rhythm's level is damped (1.3) */
+    double phase_bins;    /* day-phase bins (48: 30 min) */
 } detect_combine_cfg;
 
 /* The history of one evidence stream: a decayed histogram of sqrt(r). Counts are kept in
@@ -177,6 +184,10 @@ typedef struct detect_combine_state {
     int64_t act_n;      /* in-order points taken by the activity streams */
     int32_t idle_seen;  /* the key has had an idle point */
     int32_t pad;        /* keeps the layout free of implicit padding */
+    float phase_L[DETECT_COMBINE_PHASE][DETECT_COMBINE_PHASE_DAYS]; /* day-phase record: the
+                         largest joint L per bin and day (ring by day) */
+    int32_t phase_day[DETECT_COMBINE_PHASE][DETECT_COMBINE_PHASE_DAYS]; /* that day (since 1970)
+                         + 1 (0: never) */
     detect_combine_tail tail[DETECT_COMBINE_STREAMS];
     detect_combine_ch ch[DETECT_MAX_CH];
 } detect_combine_state;
