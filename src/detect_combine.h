@@ -119,7 +119,7 @@
 
 #define DETECT_COMBINE_BINS 64
 #define DETECT_COMBINE_BIN_W 0.171875 /* bin width in sqrt(r): 64 bins reach r = 121 */
-#define DETECT_COMBINE_OWN 4 /* the combiner's own evidence streams from the values */
+#define DETECT_COMBINE_OWN 5 /* the combiner's own evidence streams from the values */
 #define DETECT_COMBINE_ACT 1 /* and from the key's activity (idle / running) */
 #define DETECT_COMBINE_STREAMS (DETECT_NKINDS + DETECT_COMBINE_OWN + DETECT_COMBINE_ACT)
 #define DETECT_COMBINE_TOD 24 /* hour-of-day profile bins */
@@ -146,6 +146,8 @@ typedef struct detect_combine_cfg {
     double phase_span;    /* neighbouring bins looked at on each side (1) */
     double phase_margin;  /* L below margin x the rhythm's level is damped (1.3) */
     double phase_bins;    /* day-phase bins (48: 30 min) */
+    double var_alpha;     /* EWMA weight of the step stream's fast mean |step| (0.1; 0: off);
+                             the slow one's is alpha */
 } detect_combine_cfg;
 
 /* The history of one evidence stream: a decayed histogram of sqrt(r). Counts are kept in
@@ -168,6 +170,9 @@ typedef struct detect_combine_ch {
     double sp, sn;     /* CUSUM of the standardized residual, up and down */
     double lo, hi;     /* running minimum and maximum */
     int64_t n;         /* points taken */
+    double x_prev;     /* the previous running value */
+    double d_fast;     /* EWMA of |step| over about 1 / var_alpha points */
+    double d_slow;     /* and over about 1 / alpha points */
     float tod_m[DETECT_COMBINE_TOD];   /* hour-of-day profile: EWMA level per hour (UTC) */
     float tod_mad[DETECT_COMBINE_TOD]; /* and EWMA of |residual| */
     int32_t tod_n[DETECT_COMBINE_TOD]; /* points taken per hour */
