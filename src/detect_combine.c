@@ -41,7 +41,8 @@ void detect_combine_cfg_default(detect_combine_cfg *c)
     c->phase_span = 1;
     c->phase_margin = 1.3;
     c->phase_bins = 48;
-    c->var_alpha = 0.1;
+    c->var_alpha = 0.05;
+    c->var_clip = 3;
 }
 
 /* The settings detect_combine_cfg_set knows, by name. */
@@ -56,7 +57,7 @@ static const struct {
     COMBINE_KNOB(tod_days, 0),     COMBINE_KNOB(record_decay, 0), COMBINE_KNOB(record_factor, 0),
     COMBINE_KNOB(alarm_L, 0),      COMBINE_KNOB(hold, 1),         COMBINE_KNOB(hold_factor, 0),
     COMBINE_KNOB(score_L, 0),      COMBINE_KNOB(duty_alpha, 0),
-    COMBINE_KNOB(phase_factor, 0), COMBINE_KNOB(phase_need, 0), COMBINE_KNOB(phase_span, 0), COMBINE_KNOB(phase_margin, 0),   COMBINE_KNOB(phase_bins, 0), COMBINE_KNOB(var_alpha, 0),
+    COMBINE_KNOB(phase_factor, 0), COMBINE_KNOB(phase_need, 0), COMBINE_KNOB(phase_span, 0), COMBINE_KNOB(phase_margin, 0),   COMBINE_KNOB(phase_bins, 0), COMBINE_KNOB(var_alpha, 0), COMBINE_KNOB(var_clip, 0),
 #undef COMBINE_KNOB
 };
 
@@ -262,6 +263,7 @@ static void combine_own(detect_combine_ch *ch, const detect_combine_cfg *c, int6
              * a noisier regime starting; the ratio's falls, a series going quiet, were tried:
              * see detect_combine.h). */
             double d = fabs(x - ch->x_prev);
+            if (c->var_clip > 0 && ch->n > 2) d = cmin(d, c->var_clip * ch->d_slow);
             double fast = ch->d_fast + c->var_alpha * (d - ch->d_fast);
             double slow = ch->d_slow + cmax(c->alpha, 1.0 / (double)ch->n) * (d - ch->d_slow);
             if (ch->n > 2 && fast > slow && slow > 0) ev[4] = log(fast / slow);

@@ -146,6 +146,7 @@ typedef struct detect_combine_cfg {
     double phase_span;    /* neighbouring bins looked at on each side (1) */
     double phase_margin;  /* L below margin x the rhythm's level is damped (1.3) */
     double phase_bins;    /* day-phase bins (48: 30 min) */
+    double var_clip;      /* 0 */
     double var_alpha;     /* EWMA weight of the step stream's fast mean |step| (0.1; 0: off);
                              the slow one's is alpha */
 } detect_combine_cfg;
