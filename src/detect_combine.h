@@ -123,7 +123,7 @@
 #define DETECT_COMBINE_ACT 1 /* and from the key's activity (idle / running) */
 #define DETECT_COMBINE_STREAMS (DETECT_NKINDS + DETECT_COMBINE_OWN + DETECT_COMBINE_ACT)
 #define DETECT_COMBINE_TOD 24 /* hour-of-day profile bins */
-#define DETECT_COMBINE_PHASE 96 /* most day-phase bins of the record of L */
+#define DETECT_COMBINE_PHASE 48 /* most day-phase bins of the record of L (30 min) */
 #define DETECT_COMBINE_PHASE_DAYS 4 /* days it remembers (today and three before) */
 
 typedef struct detect_combine_cfg {
