@@ -41,8 +41,8 @@ void detect_combine_cfg_default(detect_combine_cfg *c)
     c->phase_span = 1;
     c->phase_margin = 1.3;
     c->phase_bins = 48;
-    c->var_alpha = 0.05;
-    c->var_clip = 3;
+    c->step_alpha = 0.05;
+    c->step_clip = 3;
 }
 
 /* The settings detect_combine_cfg_set knows, by name. */
@@ -57,7 +57,7 @@ static const struct {
     COMBINE_KNOB(tod_days, 0),     COMBINE_KNOB(record_decay, 0), COMBINE_KNOB(record_factor, 0),
     COMBINE_KNOB(alarm_L, 0),      COMBINE_KNOB(hold, 1),         COMBINE_KNOB(hold_factor, 0),
     COMBINE_KNOB(score_L, 0),      COMBINE_KNOB(duty_alpha, 0),
-    COMBINE_KNOB(phase_factor, 0), COMBINE_KNOB(phase_need, 0), COMBINE_KNOB(phase_span, 0), COMBINE_KNOB(phase_margin, 0),   COMBINE_KNOB(phase_bins, 0), COMBINE_KNOB(var_alpha, 0), COMBINE_KNOB(var_clip, 0),
+    COMBINE_KNOB(phase_factor, 0), COMBINE_KNOB(phase_need, 0), COMBINE_KNOB(phase_span, 0), COMBINE_KNOB(phase_margin, 0),   COMBINE_KNOB(phase_bins, 0), COMBINE_KNOB(step_alpha, 0), COMBINE_KNOB(step_clip, 0),
 #undef COMBINE_KNOB
 };
 
@@ -258,15 +258,15 @@ static void combine_own(detect_combine_ch *ch, const detect_combine_cfg *c, int6
             if (x > ch->hi) ch->hi = x;
             ch->n++;
         }
-        if (c->var_alpha > 0) {
+        if (c->step_alpha > 0) {
             /* The step stream: the recent mean |step| against the long one (an oscillation or
              * a noisier regime starting; the ratio's falls, a series going quiet, were tried:
              * see detect_combine.h). */
             double d = fabs(x - ch->x_prev);
-            if (c->var_clip > 0 && ch->n > 2) d = cmin(d, c->var_clip * ch->d_slow);
-            double fast = ch->d_fast + c->var_alpha * (d - ch->d_fast);
+            if (c->step_clip > 0 && ch->n > 2) d = cmin(d, c->step_clip * ch->d_slow);
+            double fast = ch->d_fast + c->step_alpha * (d - ch->d_fast);
             double slow = ch->d_slow + cmax(c->alpha, 1.0 / (double)ch->n) * (d - ch->d_slow);
-            if (ch->n > 2 && fast > slow && slow > 0) ev[4] = log(fast / slow);
+            if (ch->n > 2 && fast > slow && slow > 0) ev[4] = 10 * (fast / slow - 1);
             if (update) {
                 ch->d_fast = ch->n > 2 ? fast : d;
                 ch->d_slow = slow;
@@ -389,7 +389,7 @@ double detect_combine_step(detect_combine_state *s, const detect_combine_cfg *c,
         ev[k] = z;
     }
     for (int j = 0; j < DETECT_COMBINE_OWN; j++)
-        used[DETECT_NKINDS + j] = j < 3 || (j == 3 ? c->tod_alpha > 0 : c->var_alpha > 0);
+        used[DETECT_NKINDS + j] = j < 3 || (j == 3 ? c->tod_alpha > 0 : c->step_alpha > 0);
     int in_order = !(ctx->n > 0 && ctx->dt_s <= 0);
     /* The activity stream counts once the key has been idle: a key that never rests has
      * nothing to say there. */

@@ -146,8 +146,8 @@ typedef struct detect_combine_cfg {
     double phase_span;    /* neighbouring bins looked at on each side (1) */
     double phase_margin;  /* L below margin x the rhythm's level is damped (1.3) */
     double phase_bins;    /* day-phase bins (48: 30 min) */
-    double var_clip;      /* 0 */
-    double var_alpha;     /* EWMA weight of the step stream's fast mean |step| (0.1; 0: off);
+    double step_clip;      /* 0 */
+    double step_alpha;     /* EWMA weight of the step stream's fast mean |step| (0.1; 0: off);
                              the slow one's is alpha */
 } detect_combine_cfg;
 
@@ -172,7 +172,7 @@ typedef struct detect_combine_ch {
     double lo, hi;     /* running minimum and maximum */
     int64_t n;         /* points taken */
     double x_prev;     /* the previous running value */
-    double d_fast;     /* EWMA of |step| over about 1 / var_alpha points */
+    double d_fast;     /* EWMA of |step| over about 1 / step_alpha points */
     double d_slow;     /* and over about 1 / alpha points */
     float tod_m[DETECT_COMBINE_TOD];   /* hour-of-day profile: EWMA level per hour (UTC) */
     float tod_mad[DETECT_COMBINE_TOD]; /* and EWMA of |residual| */
