@@ -40,7 +40,7 @@ void detect_combine_cfg_default(detect_combine_cfg *c)
     c->phase_need = 2;
     c->phase_span = 1;
     c->phase_margin = 1.3;
-    c->phase_bins = 48;
+    c->phase_bins = 24;
     c->step_alpha = 0.05;
     c->step_clip = 3;
 }

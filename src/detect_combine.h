@@ -123,7 +123,7 @@
 #define DETECT_COMBINE_ACT 1 /* and from the key's activity (idle / running) */
 #define DETECT_COMBINE_STREAMS (DETECT_NKINDS + DETECT_COMBINE_OWN + DETECT_COMBINE_ACT)
 #define DETECT_COMBINE_TOD 24 /* hour-of-day profile bins */
-#define DETECT_COMBINE_PHASE 48 /* most day-phase bins of the record of L (30 min) */
+#define DETECT_COMBINE_PHASE 24 /* most day-phase bins of the record of L (an hour each) */
 #define DETECT_COMBINE_PHASE_DAYS 4 /* days it remembers (today and three before) */
 
 typedef struct detect_combine_cfg {
@@ -145,7 +145,7 @@ typedef struct detect_combine_cfg {
     double phase_need;    /* earlier days (of 3) that must have reached L at this phase (2) */
     double phase_span;    /* neighbouring bins looked at on each side (1) */
     double phase_margin;  /* L below margin x the rhythm's level is damped (1.3) */
-    double phase_bins;    /* day-phase bins (48: 30 min) */
+    double phase_bins;    /* day-phase bins (24: an hour each; at most DETECT_COMBINE_PHASE) */
     double step_clip;      /* 0 */
     double step_alpha;     /* EWMA weight of the step stream's fast mean |step| (0.1; 0: off);
                              the slow one's is alpha */
