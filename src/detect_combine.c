@@ -57,7 +57,9 @@ static const struct {
     COMBINE_KNOB(tod_days, 0),     COMBINE_KNOB(record_decay, 0), COMBINE_KNOB(record_factor, 0),
     COMBINE_KNOB(alarm_L, 0),      COMBINE_KNOB(hold, 1),         COMBINE_KNOB(hold_factor, 0),
     COMBINE_KNOB(score_L, 0),      COMBINE_KNOB(duty_alpha, 0),
-    COMBINE_KNOB(phase_factor, 0), COMBINE_KNOB(phase_need, 0), COMBINE_KNOB(phase_span, 0), COMBINE_KNOB(phase_margin, 0),   COMBINE_KNOB(phase_bins, 0), COMBINE_KNOB(step_alpha, 0), COMBINE_KNOB(step_clip, 0),
+    COMBINE_KNOB(phase_factor, 0), COMBINE_KNOB(phase_need, 0),    COMBINE_KNOB(phase_span, 0),
+    COMBINE_KNOB(phase_margin, 0), COMBINE_KNOB(phase_bins, 0),    COMBINE_KNOB(step_alpha, 0),
+    COMBINE_KNOB(step_clip, 0),
 #undef COMBINE_KNOB
 };
 
