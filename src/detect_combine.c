@@ -36,6 +36,13 @@ void detect_combine_cfg_default(detect_combine_cfg *c)
     c->hold_factor = 0.5;
     c->score_L = 3.0;
     c->duty_alpha = 0.1;
+    c->phase_factor = 0.5;
+    c->phase_need = 2;
+    c->phase_span = 1;
+    c->phase_margin = 1.3;
+    c->phase_bins = 24;
+    c->step_alpha = 0.05;
+    c->step_clip = 3;
 }
 
 /* The settings detect_combine_cfg_set knows, by name. */
@@ -50,6 +57,9 @@ static const struct {
     COMBINE_KNOB(tod_days, 0),     COMBINE_KNOB(record_decay, 0), COMBINE_KNOB(record_factor, 0),
     COMBINE_KNOB(alarm_L, 0),      COMBINE_KNOB(hold, 1),         COMBINE_KNOB(hold_factor, 0),
     COMBINE_KNOB(score_L, 0),      COMBINE_KNOB(duty_alpha, 0),
+    COMBINE_KNOB(phase_factor, 0), COMBINE_KNOB(phase_need, 0),    COMBINE_KNOB(phase_span, 0),
+    COMBINE_KNOB(phase_margin, 0), COMBINE_KNOB(phase_bins, 0),    COMBINE_KNOB(step_alpha, 0),
+    COMBINE_KNOB(step_clip, 0),
 #undef COMBINE_KNOB
 };
 
@@ -250,7 +260,22 @@ static void combine_own(detect_combine_ch *ch, const detect_combine_cfg *c, int6
             if (x > ch->hi) ch->hi = x;
             ch->n++;
         }
+        if (c->step_alpha > 0) {
+            /* The step stream: the recent mean |step| against the long one (an oscillation or
+             * a noisier regime starting; the ratio's falls, a series going quiet, were tried:
+             * see detect_combine.h). */
+            double d = fabs(x - ch->x_prev);
+            if (c->step_clip > 0 && ch->n > 2) d = cmin(d, c->step_clip * ch->d_slow);
+            double fast = ch->d_fast + c->step_alpha * (d - ch->d_fast);
+            double slow = ch->d_slow + cmax(c->alpha, 1.0 / (double)ch->n) * (d - ch->d_slow);
+            if (ch->n > 2 && fast > slow && slow > 0) ev[4] = 10 * (fast / slow - 1);
+            if (update) {
+                ch->d_fast = ch->n > 2 ? fast : d;
+                ch->d_slow = slow;
+            }
+        }
     }
+    if (update) ch->x_prev = x;
 
     if (!(c->tod_alpha > 0)) return;
     /* A memory of tod_days whatever the sampling rate (3600 / median_dt points a day fall in
@@ -305,6 +330,48 @@ static double combine_activity(detect_combine_state *s, const detect_combine_cfg
     return s->idle_seen || idle ? (slow > 0 ? fast / slow : 0) : 0;
 }
 
+/* The day-phase record: L is multiplied by phase_factor when it is below the largest L of its
+ * bin or a neighbour's (decayed by phase_decay per day since), which it then updates. */
+static double combine_phase(detect_combine_state *s, const detect_combine_cfg *c, int64_t ts_us,
+                            double L)
+{
+    int nb = (int)c->phase_bins;
+    if (nb < 1) return L;
+    if (nb > DETECT_COMBINE_PHASE) nb = DETECT_COMBINE_PHASE;
+    const int nd = DETECT_COMBINE_PHASE_DAYS;
+    int64_t day_us = 86400000000LL;
+    int64_t day = ts_us >= 0 ? ts_us / day_us : -((-ts_us + day_us - 1) / day_us);
+    int64_t in_day = ts_us - day * day_us;
+    int b = (int)(in_day * nb / day_us);
+    /* Per earlier day, the largest L around this phase; the rhythm is the second largest of
+     * those days (reached on two days at least). */
+    double top1 = 0, top2 = 0;
+    for (int back = 1; back < nd; back++) {
+        int64_t d = day - back;
+        int slot = (int)(((d % nd) + nd) % nd);
+        double v = 0;
+        for (int j = -(int)c->phase_span; j <= (int)c->phase_span; j++) {
+            int k = ((b + j) % nb + nb) % nb;
+            if (s->phase_day[k][slot] == (int32_t)(d + 1) && s->phase_L[k][slot] > v)
+                v = s->phase_L[k][slot];
+        }
+        if (v > top1) {
+            top2 = top1;
+            top1 = v;
+        } else if (v > top2) {
+            top2 = v;
+        }
+    }
+    int slot = (int)(((day % nd) + nd) % nd);
+    if (s->phase_day[b][slot] != (int32_t)(day + 1)) {
+        s->phase_day[b][slot] = (int32_t)(day + 1);
+        s->phase_L[b][slot] = 0;
+    }
+    if (L > s->phase_L[b][slot]) s->phase_L[b][slot] = (float)L;
+    double rec = c->phase_need >= 2 ? top2 : top1;
+    return L < rec * c->phase_margin ? L * c->phase_factor : L;
+}
+
 double detect_combine_step(detect_combine_state *s, const detect_combine_cfg *c,
                            const detect_ctx *ctx, const double *x, const detect_out *out,
                            unsigned enabled)
@@ -324,7 +391,7 @@ double detect_combine_step(detect_combine_state *s, const detect_combine_cfg *c,
         ev[k] = z;
     }
     for (int j = 0; j < DETECT_COMBINE_OWN; j++)
-        used[DETECT_NKINDS + j] = j < 3 || c->tod_alpha > 0;
+        used[DETECT_NKINDS + j] = j < 3 || (j == 3 ? c->tod_alpha > 0 : c->step_alpha > 0);
     int in_order = !(ctx->n > 0 && ctx->dt_s <= 0);
     /* The activity stream counts once the key has been idle: a key that never rests has
      * nothing to say there. */
@@ -368,6 +435,10 @@ double detect_combine_step(detect_combine_state *s, const detect_combine_cfg *c,
     }
     if (prod < 1) L_sum -= log10(prod);
     double L = detect_combine_joint_L(L_sum, p_min, m);
+
+    /* The day-phase record (see detect_combine.h): evidence this key has shown at this time of
+     * day before is a rhythm, not news. */
+    if (c->phase_factor < 1 && in_order) L = combine_phase(s, c, ctx->ts_us, L);
 
     /* Repeats (see detect_combine.h): the hold, then the record. */
     if (s->hold_left > 0) {
