@@ -74,7 +74,7 @@
  * without one abstains rather than diluting the others (on NAB, counting every enabled
  * detector always cost 1.2 points).
  * Fisher has a blind spot: one stream alone with strong evidence is diluted by the quiet ones
- * (p = 1e-5 among four streams gives a joint 3.3e-3), and the combiner's own four streams are
+ * (p = 1e-5 among four streams gives a joint 3.3e-3), and the combiner's own streams are
  * always counted. So the joint evidence is the larger of Fisher's and Bonferroni's,
  * m min p (valid under any dependence between the streams): agreement is weighed by Fisher,
  * a single loud stream by Bonferroni (p = 1e-5 among four: 4e-5). Taking the smaller of two

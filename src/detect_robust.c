@@ -58,7 +58,7 @@ double detect_robust_scale(const detect_robust_est *e, const detect_robust_cfg *
 /* One point into an estimate: each quantile steps toward v by the learning rate times a scale,
  * weighted so that it settles where the share of points below it is its tau. */
 static void detect_robust_update(detect_robust_est *e, const detect_robust_cfg *c, double v,
-                                 double units, double lr_min, int outlier)
+                                 double units, double lr_min)
 {
     double tq = c->tail_q > 0 && c->tail_q < 0.5 ? c->tail_q : 0.001;
     if (e->n == 0) {
@@ -80,19 +80,17 @@ static void detect_robust_update(detect_robust_est *e, const detect_robust_cfg *
     e->mad += dev > e->mad ? g / 2 : dev < e->mad ? -g / 2 : 0;
     if (e->mad < 0) e->mad = 0;
     if ((double)e->n < warm) {
-        if (!outlier) {
-            if (v > e->hi) {
-                e->hi2 = e->hi;
-                e->hi = v;
-            } else if (v > e->hi2) {
-                e->hi2 = v;
-            }
-            if (v < e->lo) {
-                e->lo2 = e->lo;
-                e->lo = v;
-            } else if (v < e->lo2) {
-                e->lo2 = v;
-            }
+        if (v > e->hi) {
+            e->hi2 = e->hi;
+            e->hi = v;
+        } else if (v > e->hi2) {
+            e->hi2 = v;
+        }
+        if (v < e->lo) {
+            e->lo2 = e->lo;
+            e->lo = v;
+        } else if (v < e->lo2) {
+            e->lo2 = v;
         }
         if ((double)e->n + 1 >= warm) { /* quantile steps from here: from the second extremes */
             e->hi = e->hi2 > e->med ? e->hi2 : e->med;
@@ -147,6 +145,6 @@ void detect_robust_step(detect_robust_state *s, const detect_robust_cfg *c, cons
         /* A channel far out for relearn_after points in a row has moved to a new level:
          * learn it ten times as fast rather than flag it for thousands of points. */
         int relearn = c->relearn_after > 0 && s->over[i] >= c->relearn_after;
-        detect_robust_update(e, c, v, units, relearn ? 10 * c->lr : c->lr, level == DETECT_ERROR);
+        detect_robust_update(e, c, v, units, relearn ? 10 * c->lr : c->lr);
     }
 }

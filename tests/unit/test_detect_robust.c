@@ -279,8 +279,8 @@ static void test_state_is_plain_and_bounded(void **st)
 
 /* One spike among a state's first points (where the tails are the extremes so far) must not
  * become its tail: a like spike later is still an ERROR. Spikes at point 100 (before the
- * warm-up: not judged) and at point 600 (judged: an ERROR, which is not taken as an extreme);
- * then a body of values 5..15 and, at point 3000, a spike of the same size. */
+ * warm-up: not judged) and at point 600 (judged: an ERROR); then a body of values 5..15 and,
+ * at point 3000, a spike of the same size. */
 static void test_early_spike_is_not_the_tail(void **st)
 {
     (void)st;
