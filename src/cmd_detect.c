@@ -30,7 +30,7 @@ static void cmd_detect_usage(FILE *out)
             "  --explain           add level, channel and detector columns to OUT\n"
             "  --channels LIST     the channel columns (default: every numeric column)\n"
             "  --bridge N          points without a flag that end an episode (default 10)\n"
-            "  --max-keys N        robot_id values given a state (~27 KB each), at most; lines\n"
+            "  --max-keys N        robot_id values given a state (~29 KB each), at most; lines\n"
             "                      of further ones are skipped as bad (default %d)\n"
             "  --set NAME=NUMBER   a setting of the score's combiner (detect_combine.h), for\n"
             "                      tuning; repeatable\n",

@@ -12,7 +12,7 @@
  * channel that decided the level, or multi) and detector. A bad line (wrong number of fields,
  * bad time, key or value) is reported as NAME:LINE: skipped: reason and written with score 0 and
  * label 0, so output lines stay aligned with input lines; so is an empty line, and a line of
- * a robot_id beyond max_keys distinct ones (each key holds ~27 KB of state). Episodes (detect_episode.h) go to
+ * a robot_id beyond max_keys distinct ones (each key holds ~29 KB of state). Episodes (detect_episode.h) go to
  * an optional CSV: key,channel,level,ts_start,ts_end,peak_score,detector,reason,points. */
 #ifndef PGPULSE_DETECT_REPLAY_H
 #define PGPULSE_DETECT_REPLAY_H
