@@ -79,7 +79,8 @@ int detect_combine_cfg_set(detect_combine_cfg *c, const char *assign, char *err,
         char *f = (char *)c + combine_knobs[i].off;
         if (combine_knobs[i].is_int) {
             if (v != floor(v) || v < 0 || v > 1e9) {
-                snprintf(err, errlen, "'%s': %s takes a whole number", assign, combine_knobs[i].name);
+                snprintf(err, errlen, "'%s': %s takes a whole number", assign,
+                         combine_knobs[i].name);
                 return -1;
             }
             *(int *)(void *)f = (int)v;

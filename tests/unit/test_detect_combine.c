@@ -260,7 +260,8 @@ static void test_activity_abstains_without_idle(void **state)
     for (int64_t i = 0; i < 1500; i++) {
         double x = 50 + rng_normal(&r) + (i == 1200 ? 20 : 0);
         double sa = step1(&a, &c, i, x, NULL, 0), sb = step1(&b, &off, i, x, NULL, 0);
-        if (sa != sb) fail_msg("point %lld: %.17g with the stream, %.17g without", (long long)i, sa, sb);
+        if (sa != sb)
+            fail_msg("point %lld: %.17g with the stream, %.17g without", (long long)i, sa, sb);
     }
     assert_true(a.last_L > 0);
 }
