@@ -357,20 +357,25 @@ static void gap_of(feeder *f, double *t, int *k, double gap_s, detect_out *o)
     feed(f, *t, x, o);
 }
 
+/* 40 busy rows every 2 s from t = 0: the key's median interval is 2 s; *t is the last row's. */
+static void busy_start(feeder *f, double *t, int *k, double *x, detect_out *o)
+{
+    for (*k = 0, *t = 0; *k < 40; (*k)++, *t += 2) {
+        busy_row(x, *k);
+        feed(f, *t, x, o);
+    }
+    *t -= 2;
+}
+
 static void test_gap_learns_the_keys_pauses(void **st)
 {
     (void)st;
     feeder f;
     feeder_init(&f, 8);
     detect_out o;
-    double x[8];
-    double t = 0;
-    int k = 0;
-    for (; k < 40; k++, t += 2) {
-        busy_row(x, k);
-        feed(&f, t, x, &o);
-    }
-    t -= 2;
+    double x[8], t;
+    int k;
+    busy_start(&f, &t, &k, x, &o);
     /* A key whose pauses last 600 s (300 median intervals, above the floor of 440 s): the
      * first three alarm, then the third longest is 600 s and the threshold 1.1 times it. */
     for (int p = 0; p < 3; p++) {
@@ -403,13 +408,7 @@ static void test_gap_learns_the_keys_pauses(void **st)
     /* A key whose pauses stay short keeps the floor: 300 s pauses never alarm, 500 s does. */
     feeder g;
     feeder_init(&g, 8);
-    t = 0;
-    k = 0;
-    for (; k < 40; k++, t += 2) {
-        busy_row(x, k);
-        feed(&g, t, x, &o);
-    }
-    t -= 2;
+    busy_start(&g, &t, &k, x, &o);
     for (int p = 0; p < 5; p++) {
         gap_of(&g, &t, &k, 300, &o);
         assert_int_equal(o.multi_level, DETECT_NONE);
