@@ -268,8 +268,11 @@ static void combine_own(detect_combine_ch *ch, const detect_combine_cfg *c, int6
             double d = fabs(x - ch->x_prev);
             if (c->step_clip > 0 && ch->n > 2) d = cmin(d, c->step_clip * ch->d_slow);
             double fast = ch->d_fast + c->step_alpha * (d - ch->d_fast);
-            double slow = ch->d_slow + cmax(c->alpha, 1.0 / (double)ch->n) * (d - ch->d_slow);
-            if (ch->n > 2 && fast > slow && slow > 0) ev[4] = 10 * (fast / slow - 1);
+            /* cmax(alpha, 1 / n) without a division once n is past 1 / alpha */
+            double w = (double)ch->n * c->alpha >= 1 ? c->alpha : cmax(c->alpha, 1.0 / (double)ch->n);
+            double slow = ch->d_slow + w * (d - ch->d_slow);
+            /* 10 (fast / slow - 1), divided only where it could be this point's largest */
+            if (ch->n > 2 && slow > 0 && fast > slow * (1 + 0.1 * ev[4])) ev[4] = 10 * (fast / slow - 1);
             if (update) {
                 ch->d_fast = ch->n > 2 ? fast : d;
                 ch->d_slow = slow;
@@ -344,15 +347,18 @@ static double combine_phase(detect_combine_state *s, const detect_combine_cfg *c
     int64_t day = ts_us >= 0 ? ts_us / day_us : -((-ts_us + day_us - 1) / day_us);
     int64_t in_day = ts_us - day * day_us;
     int b = (int)(in_day * nb / day_us);
+    int slot_today = (int)(((day % nd) + nd) % nd);
     /* Per earlier day, the largest L around this phase; the rhythm is the second largest of
      * those days (reached on two days at least). */
     double top1 = 0, top2 = 0;
     for (int back = 1; back < nd; back++) {
         int64_t d = day - back;
-        int slot = (int)(((d % nd) + nd) % nd);
+        int slot = slot_today - back < 0 ? slot_today - back + nd : slot_today - back;
         double v = 0;
         for (int j = -(int)c->phase_span; j <= (int)c->phase_span; j++) {
-            int k = ((b + j) % nb + nb) % nb;
+            int k = b + j;
+            while (k < 0) k += nb;
+            while (k >= nb) k -= nb;
             if (s->phase_day[k][slot] == (int32_t)(d + 1) && s->phase_L[k][slot] > v)
                 v = s->phase_L[k][slot];
         }
@@ -363,7 +369,7 @@ static double combine_phase(detect_combine_state *s, const detect_combine_cfg *c
             top2 = v;
         }
     }
-    int slot = (int)(((day % nd) + nd) % nd);
+    int slot = slot_today;
     if (s->phase_day[b][slot] != (int32_t)(day + 1)) {
         s->phase_day[b][slot] = (int32_t)(day + 1);
         s->phase_L[b][slot] = 0;

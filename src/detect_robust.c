@@ -31,6 +31,7 @@ void detect_robust_init(detect_robust_state *s, const detect_robust_cfg *c, int 
 static double detect_robust_tail_units(const detect_robust_cfg *c)
 {
     double t = c->tail_q > 0 && c->tail_q < 0.5 ? c->tail_q : 0.001;
+    if (t == 0.001) return 3.0902323047094038; /* normal_quantile(0.999), bit for bit: the default */
     return normal_quantile(1 - t);
 }
 
