@@ -1,6 +1,7 @@
 /* Integration tests of the private cluster (pgcluster, `pgpulse db`): creation, idempotent
  * start, settings, URL, stop, a taken port, the logins of pgpulse's roles, the slot WAL bound,
  * group roles made by concurrent inits, and connection resolution. */
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <setjmp.h>
@@ -161,9 +162,15 @@ static void test_taken_port_moves_to_a_free_one(void **state)
 
     /* Someone else takes the port while the cluster is stopped. */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
+    /* The stopped server's closed connections may leave the port in TIME_WAIT, which refuses
+     * a plain bind (a suite saw it); SO_REUSEADDR binds past that and still holds the port
+     * against the server's own listen socket. */
+    int one = 1;
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)old)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0)
+        fail_msg("bind to port %d: %s", old, strerror(errno));
     assert_int_equal(listen(fd, 1), 0);
 
     harness_out o = db_cmd("start");
