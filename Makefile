@@ -5,6 +5,7 @@
 #   make test       build and run every test (unit + integration against a private PostgreSQL)
 #   make run        start a private PostgreSQL, initialise it, load DATA=file if given
 #   make deps       install the Debian packages the project needs (only what is missing)
+#   make deps-citus build and install Citus from its source (root, once; docs/scaling.md)
 #   make fuzz       run each libFuzzer target for FUZZ_SECONDS (clang)
 #   make bench      run the benchmarks in bench/ (slow; writes docs/benchmarks.md)
 #   make bench-serve the dashboard's server under 200 SSE clients and an API load (bench/serve)
@@ -44,7 +45,7 @@ INT_SRC  := $(wildcard tests/integration/test_*.c)
 INT_BIN  := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(INT_SRC))
 INT_LIB  := $(B)/tests/integration/harness.o $(B)/tests/integration/faultproxy.o $(B)/tests/integration/httpc.o
 
-.PHONY: all test test-unit test-integration run deps bench-deps bench bench-build bench-serve fuzz clean FORCE
+.PHONY: all test test-unit test-integration run deps deps-citus bench-deps bench bench-build bench-serve fuzz clean FORCE
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -110,6 +111,10 @@ deps:
 
 bench-deps:
 	@scripts/deps.sh --bench
+
+# Citus (distributed PostgreSQL) for docs/scaling.md and its tests; root, once a machine, ~5 min.
+deps-citus:
+	@scripts/deps-citus.sh
 
 test: deps
 	@$(MAKE) --no-print-directory pgpulse $(UNIT_BIN) $(INT_BIN)
