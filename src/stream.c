@@ -367,6 +367,7 @@ static void stream_close(consumer *c)
         free(c->stages);
         c->stages = NULL;
     }
+    stream_citus_close(c);
     if (c->repl) PQfinish(c->repl);
     if (c->reader) PQfinish(c->reader);
     if (c->db) PQfinish(c->db);
@@ -377,7 +378,7 @@ static void stream_close(consumer *c)
     c->b_commit_lsn = c->b_end_lsn = 0;
     xidset_list_clear(&c->b_xids);
     c->in_txn = 0;
-    c->relid = 0;
+    c->map.relid = 0;
     for (int i = 0; i < c->npending; i++)
         xidset_snap_free(&c->pending[i].snap);
     c->npending = 0;
@@ -552,20 +553,14 @@ int stream_batch_due(const consumer *c, int64_t now_us)
     return c->batch_start_us && now_us - c->batch_start_us >= window;
 }
 
-int stream_commit(consumer *c, stream_step step, int64_t poll_hi, char *err, size_t errlen)
+int stream_commit_stages(consumer *c, char *err, size_t errlen)
 {
     const stream_opts *o = c->o;
-    int64_t t0 = util_mono_us();
     for (int i = 0; i < o->nstages; i++)
         o->stages[i]->rows(c->stages[i], c->rows, c->nrows);
-    int rc = 0;
-    buf state = {0};
-    stream_ckpt next = {0};
-    stream_pending snap = {0};
-    int promote = -1;
     int64_t batch_rows = (int64_t)c->nrows + c->fed_rows;
-    rc = pgconn_exec(c->db, "BEGIN", err, errlen);
-    if (rc) goto done;
+    buf state = {0};
+    int rc = pgconn_exec(c->db, "BEGIN", err, errlen);
     for (int i = 0; i < o->nstages && rc == 0; i++) {
         buf_reset(&state);
         char msg[512];
@@ -592,6 +587,29 @@ int stream_commit(consumer *c, stream_step step, int64_t poll_hi, char *err, siz
         }
         PQclear(r);
     }
+    buf_free(&state);
+    return rc;
+}
+
+void stream_batch_done(consumer *c, int64_t t0)
+{
+    c->fed_rows = 0;
+    c->nrows = 0;
+    c->txn_first = 0;
+    c->batch_start_us = 0;
+    c->commit_us = util_mono_us() - t0;
+    c->b_commit_lsn = c->b_end_lsn = 0;
+    xidset_list_clear(&c->b_xids);
+}
+
+int stream_commit(consumer *c, stream_step step, int64_t poll_hi, char *err, size_t errlen)
+{
+    int64_t t0 = util_mono_us();
+    stream_ckpt next = {0};
+    stream_pending snap = {0};
+    int promote = -1;
+    int64_t batch_rows = (int64_t)c->nrows + c->fed_rows;
+    int rc = stream_commit_stages(c, err, errlen);
     if (rc) goto done;
 
     /* The checkpoint after this batch. */
@@ -680,15 +698,8 @@ int stream_commit(consumer *c, stream_step step, int64_t poll_hi, char *err, siz
         c->pending[c->npending++] = snap;
         memset(&snap, 0, sizeof snap);
     }
-    c->fed_rows = 0;
-    c->nrows = 0;
-    c->txn_first = 0;
-    c->batch_start_us = 0;
-    c->commit_us = util_mono_us() - t0;
-    c->b_commit_lsn = c->b_end_lsn = 0;
-    xidset_list_clear(&c->b_xids);
+    stream_batch_done(c, t0);
 done:
-    buf_free(&state);
     stream_ckpt_free(&next);
     xidset_snap_free(&snap.snap);
     if (rc) PQclear(PQexec(c->db, "ROLLBACK"));
@@ -745,11 +756,12 @@ int stream_run(const stream_opts *o, volatile sig_atomic_t *stop, char *err, siz
         c.db = pgconn_connect(o->conninfo, o->consumer, err, errlen);
         rc = c.db ? stream_setup(&c, stop, err, errlen) : PGCONN_LOST;
         if (rc == 0 && !*stop) rc = stream_open_stages(&c, err, errlen);
-        if (rc == 0 && !*stop && c.ck.mode == STREAM_MODE_CATCHUP)
+        if (rc == 0 && !*stop && !c.citus && c.ck.mode == STREAM_MODE_CATCHUP)
             rc = stream_catchup(&c, stop, err, errlen);
         if (rc == 0 && !*stop)
-            rc = o->poll ? stream_poll_loop(&c, stop, err, errlen)
-                         : stream_cdc_loop(&c, stop, err, errlen);
+            rc = c.citus  ? stream_citus_loop(&c, stop, err, errlen)
+                 : o->poll ? stream_poll_loop(&c, stop, err, errlen)
+                           : stream_cdc_loop(&c, stop, err, errlen);
         stream_close(&c);
         if (*stop) rc = 0;            /* a wait it cut short is no failure */
         if (rc != PGCONN_LOST) break; /* stopped, or an error retrying cannot fix */

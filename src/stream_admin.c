@@ -6,6 +6,7 @@
 
 #include "pgconn.h"
 #include "stream.h"
+#include "stream_int.h"
 #include "util.h"
 
 #define STREAM_DROP_TRIES 30 /* 100 ms each: a consumer that has just stopped lets go of its slot  \
@@ -92,8 +93,9 @@ int stream_drop(PGconn *conn, const char *consumer_name, char *err, size_t errle
     char *slot = PQgetisnull(r, 0, 0) ? NULL : xstrdup(PQgetvalue(r, 0, 0));
     char *pub = PQgetisnull(r, 0, 1) ? NULL : xstrdup(PQgetvalue(r, 0, 1));
     PQclear(r);
-    rc = 0;
-    if (slot) {
+    /* On Citus, its slot on every node (the coordinator's goes below). */
+    rc = slot ? stream_citus_drop_slots(conn, consumer_name, err, errlen) : 0;
+    if (!rc && slot) {
         const char *ps[] = {slot};
         rc = pgconn_query(conn,
                           "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "

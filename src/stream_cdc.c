@@ -38,8 +38,7 @@ static int stream_send_status(consumer *c, int reply, char *err, size_t errlen)
     return 0;
 }
 
-/* Maps reading's columns from a Relation message. */
-static int stream_relation(consumer *c, const pgoutput_msg *m, char *err, size_t errlen)
+int stream_relmap_read(stream_relmap *map, const pgoutput_msg *m, char *err, size_t errlen)
 {
     if (strcmp(m->u.relation.relname, "reading") != 0) return 0; /* not ours */
     static const char *const names[2 + READING_AXES] = {
@@ -47,36 +46,37 @@ static int stream_relation(consumer *c, const pgoutput_msg *m, char *err, size_t
     static const uint32_t types[2 + READING_AXES] = {23,  1184, 701, 701, 701,
                                                      701, 701,  701, 701, 701};
     for (int k = 0; k < 2 + READING_AXES; k++) {
-        c->col[k] = -1;
+        map->col[k] = -1;
         for (int i = 0; i < m->u.relation.ncols; i++)
             if (!strcmp(m->u.relation.cols[i].name, names[k])) {
                 if (m->u.relation.cols[i].type_oid != types[k])
                     return util_err(err, errlen, "reading.%s has type oid %u, expected %u",
                                     names[k], m->u.relation.cols[i].type_oid, types[k]);
-                c->col[k] = i;
+                map->col[k] = i;
             }
-        if (c->col[k] < 0) return util_err(err, errlen, "reading has no column %s", names[k]);
+        if (map->col[k] < 0) return util_err(err, errlen, "reading has no column %s", names[k]);
     }
-    c->relid = m->u.relation.relid;
+    map->relid = m->u.relation.relid;
     return 0;
 }
 
-/* Decodes an Insert into reading. */
-static int stream_insert(consumer *c, const pgoutput_msg *m, reading *out, char *err, size_t errlen)
+int stream_relmap_row(const stream_relmap *map, const pgoutput_msg *m, reading *out, char *err,
+                      size_t errlen)
 {
     const pgoutput_tuple *t = &m->u.insert.newtup;
+    const int *col = map->col;
     for (int k = 0; k < 2 + READING_AXES; k++) {
-        const pgoutput_value *v = &t->cols[c->col[k]];
-        if (c->col[k] >= t->ncols || v->kind != 'b' || v->len != (k == 0 ? 4u : 8u))
+        if (col[k] >= t->ncols || t->cols[col[k]].kind != 'b' ||
+            t->cols[col[k]].len != (k == 0 ? 4u : 8u))
             return util_err(err, errlen,
                             "insert into reading: column %d is not a binary value of "
                             "the expected size",
-                            c->col[k]);
+                            col[k]);
     }
-    out->robot_id = (int32_t)copybin_get32(t->cols[c->col[0]].data);
-    out->ts_us = (int64_t)copybin_get64(t->cols[c->col[1]].data) + COPYBIN_PG_EPOCH_US;
+    out->robot_id = (int32_t)copybin_get32(t->cols[col[0]].data);
+    out->ts_us = (int64_t)copybin_get64(t->cols[col[1]].data) + COPYBIN_PG_EPOCH_US;
     for (int a = 0; a < READING_AXES; a++) {
-        uint64_t u = copybin_get64(t->cols[c->col[2 + a]].data);
+        uint64_t u = copybin_get64(t->cols[col[2 + a]].data);
         memcpy(&out->axis[a], &u, sizeof u);
     }
     return 0;
@@ -139,12 +139,12 @@ static int stream_message(consumer *c, const uint8_t *data, size_t len, char *er
             c->txn_skip = c->ck.partial_rows;
         return 0;
     case 'R':
-        return stream_relation(c, &m, err, errlen);
+        return stream_relmap_read(&c->map, &m, err, errlen);
     case 'I': {
-        if (m.u.insert.relid != c->relid || c->txn_skip < 0) return 0;
+        if (m.u.insert.relid != c->map.relid || c->txn_skip < 0) return 0;
         if (++c->txn_rows <= c->txn_skip) return 0;
         reading r;
-        if (stream_insert(c, &m, &r, err, errlen) != 0) return -1;
+        if (stream_relmap_row(&c->map, &m, &r, err, errlen) != 0) return -1;
         stream_add_row(c, &r);
         /* A huge transaction is committed in parts, each remembered as (lsn, rows) and, for a
          * lost slot, as the rows applied per robot. */

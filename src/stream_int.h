@@ -16,6 +16,7 @@
 
 #include <libpq-fe.h>
 
+#include "pgoutput.h"
 #include "readingcsv.h"
 #include "stream.h"
 #include "txnpart.h"
@@ -75,6 +76,24 @@ typedef struct stream_pending {
     xidset_snap snap;
 } stream_pending;
 
+/* How a stream's Relation message for reading maps its columns (OIDs and column order are
+ * per stream: on Citus every node has its own). */
+typedef struct stream_relmap {
+    uint32_t relid;            /* reading's OID in this stream (0: not seen yet) */
+    int col[2 + READING_AXES]; /* tuple index of robot_id, ts, axis1..8 */
+} stream_relmap;
+
+/* Takes a Relation message: maps reading's columns (other relations are left alone). Returns 0,
+ * or -1 with a message when reading lacks a column or has one of another type. */
+int stream_relmap_read(stream_relmap *map, const pgoutput_msg *m, char *err, size_t errlen);
+
+/* Decodes an Insert into reading (m's relid is map's) into *out. Returns 0, or -1 with a
+ * message when a value is not binary or not of its column's size. */
+int stream_relmap_row(const stream_relmap *map, const pgoutput_msg *m, reading *out, char *err,
+                      size_t errlen);
+
+struct stream_citus;
+
 /* A consumer's working state between reconnections. */
 typedef struct consumer {
     const stream_opts *o;
@@ -103,9 +122,8 @@ typedef struct consumer {
     int64_t txn_rows; /* its rows seen so far */
     int64_t txn_skip; /* rows to skip (applied before a restart), -1: all */
     size_t txn_first; /* index in rows of its first row in this batch */
-    /* The relation map of reading in the replication stream. */
-    uint32_t relid;
-    int col[2 + READING_AXES]; /* tuple index of robot_id, ts, axis1..8 */
+    stream_relmap map; /* reading in the replication stream */
+    struct stream_citus *citus; /* on Citus: every node's stream (stream_citus.c); else NULL */
     /* Snapshots waiting for the stream to reach their LSN, oldest first. */
     stream_pending pending[STREAM_PENDING_MAX];
     int npending;
@@ -143,6 +161,16 @@ int stream_batch_due(const consumer *c, int64_t now_us);
  * Returns 0, or -1 / PGCONN_LOST with a message; after a failure the consumer must reconnect
  * and reopen its stages. */
 int stream_commit(consumer *c, stream_step step, int64_t poll_hi, char *err, size_t errlen);
+
+/* The first part of every commit: hands the batch to the stages, opens the transaction and
+ * writes every stage's outputs and state in it (counting the batch's rows). Returns 0 with the
+ * transaction open for the position, or -1 / PGCONN_LOST with a message (the caller rolls
+ * back). */
+int stream_commit_stages(consumer *c, char *err, size_t errlen);
+
+/* The last part of every commit, once it committed: the batch is empty again, and the commit's
+ * duration (since t0, monotonic µs) is remembered (stream_batch_due). */
+void stream_batch_done(consumer *c, int64_t t0);
 
 /* Writes checkpoint k (every column), adding add_rows to its row count, in the open
  * transaction or on its own. With want_snapshot, *pending receives the snapshot and WAL insert
@@ -197,6 +225,22 @@ int stream_cdc_loop(consumer *c, volatile sig_atomic_t *stop, char *err, size_t 
 
 /* stream_poll.c: the polling loop. */
 int stream_poll_loop(consumer *c, volatile sig_atomic_t *stop, char *err, size_t errlen);
+
+/* stream_citus.c: a consumer on Citus (every node's stream; see the file's comment).
+ *   detect      *citus = 1 when reading is a distributed table (then polling and a stop position
+ *               are refused with a message)
+ *   open        gives c its (empty) Citus state; close frees it and the nodes' connections
+ *   setup       after stream_register: every node's slot and checkpoint row (a new consumer's,
+ *               or a node that joined without shards), and the robots' last nodes
+ *   loop        reads every node until *stop, committing as stream_cdc_loop does
+ *   drop_slots  drops the consumer's slot on every node it has a checkpoint row of
+ * Each returns 0, or -1 / PGCONN_LOST with a message. */
+int stream_citus_detect(consumer *c, int *citus, char *err, size_t errlen);
+void stream_citus_open(consumer *c);
+void stream_citus_close(consumer *c);
+int stream_citus_setup(consumer *c, volatile sig_atomic_t *stop, char *err, size_t errlen);
+int stream_citus_loop(consumer *c, volatile sig_atomic_t *stop, char *err, size_t errlen);
+int stream_citus_drop_slots(PGconn *conn, const char *consumer_name, char *err, size_t errlen);
 
 /* The 64-bit id of a 32-bit one from pgoutput, by the consumer's newest snapshot. */
 uint64_t stream_widen_xid(const consumer *c, uint32_t xid);

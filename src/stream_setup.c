@@ -379,8 +379,14 @@ int stream_setup(consumer *c, volatile sig_atomic_t *stop, char *err, size_t err
     int rc = stream_lock(c, 1, stop, err, errlen);
     if (rc) return rc == 1 ? 0 : rc; /* 1: stopped while waiting */
     rc = stream_register(c, err, errlen);
+    int citus = 0;
+    if (rc == 0) rc = stream_citus_detect(c, &citus, err, errlen);
     if (rc || c->o->poll) return rc;
     if ((rc = stream_publication(c, err, errlen))) return rc;
+    if (citus) {
+        stream_citus_open(c);
+        return stream_citus_setup(c, stop, err, errlen);
+    }
     stream_ckpt *k = &c->ck;
     stream_new_if_untouched(k);
     if (k->mode == STREAM_MODE_NEW) return stream_start_new(c, stop, err, errlen);
@@ -407,8 +413,14 @@ int stream_prepare(const stream_opts *o, char *err, size_t errlen)
         return 0;
     }
     if (rc == 0) rc = stream_register(&c, err, errlen);
+    int citus = 0;
+    if (rc == 0) rc = stream_citus_detect(&c, &citus, err, errlen);
     if (rc == 0 && !o->poll) rc = stream_publication(&c, err, errlen);
-    if (rc == 0 && !o->poll) {
+    if (rc == 0 && citus) {
+        /* Every node's slot now (a node's own setup is the same as when the consumer runs). */
+        stream_citus_open(&c);
+        rc = stream_citus_setup(&c, &never, err, errlen);
+    } else if (rc == 0 && !o->poll) {
         /* Only a new consumer gets its slot here; anything else (a lost slot, a catch-up) is
          * for the consumer itself to handle when it runs. */
         stream_new_if_untouched(&c.ck);
