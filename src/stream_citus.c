@@ -561,8 +561,6 @@ static int stream_node_start(consumer *c, stream_node *n, char *err, size_t errl
     if (PQresultStatus(r) == PGRES_COPY_BOTH) {
         PQclear(r);
         n->last_status_us = util_mono_us();
-        if (PQsetnonblocking(n->repl, 1) != 0)
-            return stream_node_lost(n, n->repl, "non-blocking mode", err, errlen);
         return 0;
     }
     char msg[512];

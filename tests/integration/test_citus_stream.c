@@ -1,0 +1,305 @@
+/* Integration tests of a consumer on Citus (stream_citus.c) against a real 3-node cluster (one
+ * coordinator, two workers; tests/run.sh starts it where Citus is installed, and every test
+ * skips with a message elsewhere): every stage (live, detect, learn, warehouse) in one consumer
+ * across 6 SIGKILLs under two writers, across a worker restarted mid-stream, and across a shard
+ * moved between the workers mid-stream (citus_move_shard_placement). Each run's per-robot
+ * outputs must equal, by md5, those of one uninterrupted consumer on a single PostgreSQL over
+ * the same rows; fleet-wide outputs (whose order across robots differs between a single stream
+ * and independent node streams) must equal as sums. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "rng.h"
+#include "util.h"
+
+#define ROWS_PER_WRITER 30000
+#define RATE 10000 /* rows/s per writer */
+#define STAGES "live,detect,learn,warehouse"
+#define CONSUMER "all"
+
+/* What every stage decides per robot, and the fleet-wide figures as sums: one line each, so a
+ * difference names its table. Nothing that depends on when or in which order across robots it
+ * ran (ids, wall-clock times, the fleet's risk model fed in arrival order). */
+static const char *const outputs[][2] = {
+    {"live_robot",
+     "SELECT md5(coalesce(string_agg((robot_id, last_ts, axis1, axis2, axis3, axis4, axis5, "
+     "axis6, axis7, axis8, state, day, rows_today, rows_total)::text, ';' ORDER BY robot_id), '')) "
+     "FROM live_robot"},
+    {"anomaly",
+     "SELECT md5(coalesce(string_agg((robot_id, axis, level, ts_first, ts_start, ts_end, "
+     "peak_score, peak_z, detector, reason, readings, open)::text, ';' ORDER BY robot_id, "
+     "axis_key, ts_first), '')) FROM anomaly"},
+    {"detect_robot_state",
+     "SELECT md5(coalesce(string_agg((robot_id, state)::text, ';' ORDER BY robot_id), '')) FROM "
+     "detect_robot_state"},
+    {"forecasts",
+     "SELECT md5(coalesce(string_agg((robot_id, ts, kind, axis, horizon, target_ts, value)::text, "
+     "';' ORDER BY robot_id, kind, axis, horizon, ts), '')) FROM prediction WHERE kind = "
+     "'forecast'"},
+    {"learn_robot_state",
+     "SELECT md5(coalesce(string_agg((robot_id, state)::text, ';' ORDER BY robot_id), '')) FROM "
+     "learn_robot_state"},
+    {"learn_robot_waveform",
+     "SELECT md5(coalesce(string_agg((robot_id, slot, cells)::text, ';' ORDER BY robot_id, "
+     "slot), '')) FROM learn_robot_waveform"},
+    {"fact_reading_minute",
+     "SELECT md5(coalesce(string_agg(f::text, ';' ORDER BY robot_id, minute), '')) FROM "
+     "dw.fact_reading_minute f"},
+    {"fact_reading_hour",
+     "SELECT md5(coalesce(string_agg(f::text, ';' ORDER BY robot_id, hour), '')) FROM "
+     "dw.fact_reading_hour f"},
+    {"fact_reading_day",
+     "SELECT md5(coalesce(string_agg(f::text, ';' ORDER BY robot_id, day), '')) FROM "
+     "dw.fact_reading_day f"},
+    {"live_fleet_second (sums)",
+     "SELECT md5(coalesce(string_agg((second, rows, active_robots)::text, ';' ORDER BY second), "
+     "'')) FROM live_fleet_second"},
+    {"predictions per kind (counts)",
+     "SELECT string_agg(kind || '=' || n, ' ' ORDER BY kind) FROM (SELECT kind, count(*) n FROM "
+     "prediction GROUP BY kind) k"},
+    {"stage rows (sums)",
+     "SELECT string_agg(stage || '=' || rows, ' ' ORDER BY stage) FROM stream_stage_state"},
+};
+#define NOUTPUTS (sizeof outputs / sizeof outputs[0])
+
+typedef struct fingerprint {
+    char *v[NOUTPUTS];
+} fingerprint;
+
+static fingerprint fingerprint_of(PGconn *conn)
+{
+    fingerprint f;
+    for (size_t i = 0; i < NOUTPUTS; i++)
+        f.v[i] = harness_query_text(conn, outputs[i][1]);
+    return f;
+}
+
+static void fingerprint_assert_equal(const fingerprint *got, const fingerprint *want)
+{
+    int bad = 0;
+    for (size_t i = 0; i < NOUTPUTS; i++)
+        if (strcmp(got->v[i] ? got->v[i] : "", want->v[i] ? want->v[i] : "")) {
+            print_error("%s differs: %s, single node %s\n", outputs[i][0], got->v[i], want->v[i]);
+            bad = 1;
+        }
+    if (bad) fail_msg("outputs differ from the single-node run");
+}
+
+static void fingerprint_free(fingerprint *f)
+{
+    for (size_t i = 0; i < NOUTPUTS; i++)
+        free(f->v[i]);
+}
+
+/* A writer: the simulator through db, robots first..first+9, a fixed start and seed. */
+static int start_writer(const char *db, int first)
+{
+    char f[16], n[16], r[16];
+    snprintf(f, sizeof f, "%d", first);
+    snprintf(n, sizeof n, "%d", ROWS_PER_WRITER);
+    snprintf(r, sizeof r, "%d", RATE);
+    return harness_spawn(NULL, NULL,
+                         (const char *[]){"gen", "--db", db, "--robots", "10", "--first-robot", f,
+                                          "--rows", n, "--seed", f, "--faults", "heavy", "--start",
+                                          "2026-03-01T00:00:00Z", "--rate", r, "--batch", "1000",
+                                          NULL});
+}
+
+static int start_consumer(const char *db, const char *log)
+{
+    return harness_spawn(NULL, log,
+                         (const char *[]){"consume", "--stages", STAGES, "--db", db, "--name",
+                                          CONSUMER, "--status-every", "0", NULL});
+}
+
+/* Waits until the consumer's totals count every row (fails after 120 s). */
+static void wait_rows(PGconn *conn, int64_t rows)
+{
+    int64_t got = 0;
+    for (int i = 0; i < 1200; i++) {
+        got = harness_query_int(conn, "SELECT rows FROM stream_checkpoint WHERE consumer = '" CONSUMER
+                                      "' AND source = 'local'");
+        if (got >= rows) break;
+        util_sleep_ms(100);
+    }
+    if (got != rows) fail_msg("%lld rows consumed, expected %lld", (long long)got, (long long)rows);
+}
+
+/* The reference: the same rows on a single PostgreSQL, one consumer nobody interrupts. */
+static fingerprint *reference(void)
+{
+    static fingerprint ref;
+    static int have;
+    if (have) return &ref;
+    const char *db = harness_db("citus_ref", 1);
+    PGconn *conn = harness_connect(db);
+    char *log = xasprintf("%s/ref.log", harness_tmpdir());
+    int c = start_consumer(db, log);
+    harness_wait_slot(conn, CONSUMER);
+    int w1 = start_writer(db, 1), w2 = start_writer(db, 101);
+    assert_int_equal(harness_wait(w1, NULL), 0);
+    assert_int_equal(harness_wait(w2, NULL), 0);
+    wait_rows(conn, 2 * ROWS_PER_WRITER);
+    kill(c, SIGINT);
+    assert_int_equal(harness_wait(c, NULL), 0);
+    ref = fingerprint_of(conn);
+    have = 1;
+    PQfinish(conn);
+    free(log);
+    return &ref;
+}
+
+/* A Citus database with the consumer streaming (its slot on every node) and the writers
+ * started. */
+static char *citus_start(const char *name, PGconn **conn, int *consumer, int *w1, int *w2,
+                               char **log)
+{
+    const char *url = harness_citus_db(name, 1);
+    if (!url) return NULL;
+    char *db = xstrdup(url); /* kept for restarts: the harness's storage is overwritten */
+    *conn = harness_connect(db);
+    *log = xasprintf("%s/%s.log", harness_tmpdir(), name);
+    *consumer = start_consumer(db, *log);
+    harness_wait_slot(*conn, CONSUMER);
+    assert_int_equal(harness_query_int(*conn, "SELECT count(*) FROM stream_checkpoint WHERE "
+                                              "consumer = '" CONSUMER "' AND source <> 'local'"),
+                     3);
+    *w1 = start_writer(db, 1);
+    *w2 = start_writer(db, 101);
+    return db;
+}
+
+static void citus_finish(PGconn *conn, int consumer, int w1, int w2)
+{
+    assert_int_equal(harness_wait(w1, NULL), 0);
+    assert_int_equal(harness_wait(w2, NULL), 0);
+    wait_rows(conn, 2 * ROWS_PER_WRITER);
+    assert_int_equal(harness_query_int(conn, "SELECT sum(rows_total) FROM live_robot"),
+                     2 * ROWS_PER_WRITER);
+    /* Each worker's stream delivered its robots' rows. */
+    assert_int_equal(harness_query_int(conn, "SELECT sum(rows) FROM stream_checkpoint WHERE "
+                                             "consumer = '" CONSUMER "' AND source <> 'local'"),
+                     2 * ROWS_PER_WRITER);
+    kill(consumer, SIGINT);
+    assert_int_equal(harness_wait(consumer, NULL), 0);
+    fingerprint got = fingerprint_of(conn);
+    fingerprint_assert_equal(&got, reference());
+    fingerprint_free(&got);
+}
+
+static void test_killed_six_times(void **state)
+{
+    (void)state;
+    PGconn *conn;
+    int c, w1, w2;
+    char *log;
+    char *db = citus_start("citus_kill", &conn, &c, &w1, &w2, &log);
+    if (!db) {
+        print_message("Citus is not installed (make deps-citus): skipped\n");
+        skip();
+    }
+    rng moments;
+    rng_seed(&moments, harness_seed(), 1);
+    for (int kills = 0; kills < 6; kills++) {
+        util_sleep_ms(300 + (int)rng_below(&moments, 500));
+        kill(c, SIGKILL);
+        harness_wait(c, NULL);
+        print_message("kill %d: %lld rows committed\n", kills + 1,
+                      (long long)harness_query_int(conn, "SELECT rows FROM stream_checkpoint WHERE "
+                                                         "source = 'local'"));
+        c = start_consumer(db, log);
+    }
+    citus_finish(conn, c, w1, w2);
+    free(db);
+    PQfinish(conn);
+    free(log);
+}
+
+static void test_worker_restart(void **state)
+{
+    (void)state;
+    PGconn *conn;
+    int c, w1, w2;
+    char *log;
+    char *db = citus_start("citus_restart", &conn, &c, &w1, &w2, &log);
+    if (!db) {
+        print_message("Citus is not installed (make deps-citus): skipped\n");
+        skip();
+    }
+    free(db);
+    util_sleep_ms(1000);
+    harness_citus_restart_worker(1);
+    citus_finish(conn, c, w1, w2);
+    char *out = harness_read_file(log);
+    harness_assert_contains(out, "reconnecting");
+    free(out);
+    PQfinish(conn);
+    free(log);
+}
+
+static void test_shard_move(void **state)
+{
+    (void)state;
+    PGconn *conn;
+    int c, w1, w2;
+    char *log;
+    char *db = citus_start("citus_move", &conn, &c, &w1, &w2, &log);
+    if (!db) {
+        print_message("Citus is not installed (make deps-citus): skipped\n");
+        skip();
+    }
+    free(db);
+    util_sleep_ms(800);
+    /* The shard of robot 1 (and its colocated shards) to the other worker, while both writers
+     * write: its next rows come from the target node's stream. */
+    char *from = harness_query_text(
+        conn, "SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid) "
+              "WHERE p.shardid = get_shard_id_for_distribution_column('reading', 1)");
+    char *to = harness_query_text(
+        conn, "SELECT nodeport FROM pg_dist_node WHERE groupid > 0 AND nodeport <> (SELECT "
+              "n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid) WHERE "
+              "p.shardid = get_shard_id_for_distribution_column('reading', 1)) LIMIT 1");
+    char *sql = xasprintf("SELECT citus_move_shard_placement(get_shard_id_for_distribution_column("
+                          "'reading', 1), '127.0.0.1', %s, '127.0.0.1', %s, shard_transfer_mode "
+                          "=> 'force_logical')",
+                          from, to);
+    harness_exec(conn, sql);
+    char *now = harness_query_text(
+        conn, "SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid) "
+              "WHERE p.shardid = get_shard_id_for_distribution_column('reading', 1)");
+    assert_string_equal(now, to);
+    citus_finish(conn, c, w1, w2);
+    /* Robot 1's rows came from both workers, the later ones from the target. */
+    char *want = xasprintf("127.0.0.1:%s", to);
+    char *got = harness_query_text(conn, "SELECT source FROM stream_robot_source WHERE robot_id = 1");
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+    free(sql);
+    free(from);
+    free(to);
+    free(now);
+    PQfinish(conn);
+    free(log);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_killed_six_times),
+        cmocka_unit_test(test_worker_restart),
+        cmocka_unit_test(test_shard_move),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
