@@ -275,10 +275,15 @@ int pgcluster_exec(const pgcluster *c, char *const argv[], int as_server)
         close(logfd);
         return -1;
     }
+    /* The server user's own home: libpq in the server (a Citus node connecting to another)
+     * looks for client certificates in ~/.postgresql, and the caller's may be closed to it. */
+    struct passwd *spw = as_server && geteuid() == 0 && uid != 0 ? getpwuid(uid) : NULL;
+    char *server_home = spw && spw->pw_dir ? xstrdup(spw->pw_dir) : NULL;
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
         close(logfd);
+        free(server_home);
         return -1;
     }
     if (pid == 0) {
@@ -298,10 +303,12 @@ int pgcluster_exec(const pgcluster *c, char *const argv[], int as_server)
         unsetenv("PGHOST");
         /* A Citus node's own connections to the others log in with the server's passfile. */
         if (c->citus) setenv("PGPASSFILE", c->server_passfile, 1);
+        if (server_home) setenv("HOME", server_home, 1);
         execvp(argv[0], argv);
         _exit(127);
     }
     close(logfd);
+    free(server_home);
     int status;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) return -1;
