@@ -16,7 +16,9 @@
  * HOME/slot_wal_limit, default PGCLUSTER_SLOT_WAL_DEFAULT) and TLS. With TLS (started once
  * with it; HOME/tls/ca.crt then keeps it on) the server presents a certificate signed by a CA
  * of its own (HOME/tls, made with the openssl program), TCP logins must use TLS, and URLs ask
- * for sslmode=verify-full against that CA. */
+ * for sslmode=verify-full against that CA. HOME may also be the coordinator of a Citus cluster
+ * whose workers live in HOME/worker<K> (pgcluster_citus.h); the functions below then act on
+ * every node where they say so. */
 #ifndef PGPULSE_PGCLUSTER_H
 #define PGPULSE_PGCLUSTER_H
 
