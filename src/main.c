@@ -10,7 +10,7 @@ static const struct {
     cli_cmd_fn *fn;
     const char *summary;
 } main_cmds[] = {
-    {"db", cmd_db, "start|stop|status|url: the private PostgreSQL under $PGPULSE_HOME"},
+    {"db", cmd_db, "start|stop|restart|status|url: the private PostgreSQL under $PGPULSE_HOME (--citus N: a Citus cluster)"},
     {"init", cmd_init, "apply the schema migrations (idempotent)"},
     {"import-assets", cmd_import_assets, "DIR: load plant/shop/robot/part tables from CSV"},
     {"import-maintenance", cmd_import_maintenance, "FILE|-: load work orders (CSV or JSON lines) into maintenance_event"},

@@ -23,6 +23,7 @@
 
 #include <libpq-fe.h>
 
+#include "pgcluster_citus.h"
 #include "pgcluster_private.h"
 #include "util.h"
 
@@ -135,6 +136,8 @@ static void pgcluster_set_serverdir(pgcluster *c, const char *dir)
     c->rundir = xasprintf("%s/run", d);
     c->logfile = xasprintf("%s/postgresql.log", d);
     c->server_tlsdir = xasprintf("%s/tls", d);
+    free(c->server_passfile);
+    c->server_passfile = xasprintf("%s/pgpass.server", d);
     free(c->serverdir);
     c->serverdir = d;
 }
@@ -165,6 +168,12 @@ pgcluster *pgcluster_open(const char *home, char *err, size_t errlen)
     free(ca);
     c->slot_wal_limit = pgcluster_read_setting(c->home, "slot_wal_limit");
     if (!c->slot_wal_limit) c->slot_wal_limit = xstrdup(PGCLUSTER_SLOT_WAL_DEFAULT);
+    char *citus = pgcluster_read_setting(c->home, "citus");
+    if (citus) {
+        c->citus_workers = atoi(citus);
+        c->citus = c->citus_workers > 0;
+        free(citus);
+    }
     return c;
 }
 
@@ -181,6 +190,7 @@ void pgcluster_free(pgcluster *c)
     free(c->tlsdir);
     free(c->server_tlsdir);
     free(c->slot_wal_limit);
+    free(c->server_passfile);
     free(c);
 }
 
@@ -265,10 +275,15 @@ int pgcluster_exec(const pgcluster *c, char *const argv[], int as_server)
         close(logfd);
         return -1;
     }
+    /* The server user's own home: libpq in the server (a Citus node connecting to another)
+     * looks for client certificates in ~/.postgresql, and the caller's may be closed to it. */
+    struct passwd *spw = as_server && geteuid() == 0 && uid != 0 ? getpwuid(uid) : NULL;
+    char *server_home = spw && spw->pw_dir ? xstrdup(spw->pw_dir) : NULL;
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
         close(logfd);
+        free(server_home);
         return -1;
     }
     if (pid == 0) {
@@ -286,10 +301,14 @@ int pgcluster_exec(const pgcluster *c, char *const argv[], int as_server)
         unsetenv("PGDATA");
         unsetenv("PGPORT");
         unsetenv("PGHOST");
+        /* A Citus node's own connections to the others log in with the server's passfile. */
+        if (c->citus) setenv("PGPASSFILE", c->server_passfile, 1);
+        if (server_home) setenv("HOME", server_home, 1);
         execvp(argv[0], argv);
         _exit(127);
     }
     close(logfd);
+    free(server_home);
     int status;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) return -1;
@@ -432,10 +451,21 @@ static int pgcluster_initdb(pgcluster *c, uid_t uid, gid_t gid, char *err, size_
                         "reach (for example /var/tmp/pgpulse)",
                         PGCLUSTER_SERVER_USER, c->datadir);
 
-    uint8_t rnd[16];
-    util_random_bytes(rnd, sizeof rnd);
+    /* A Citus worker shares the coordinator's password file: its superuser gets the password
+     * already there, so one file logs in to every node. */
+    char *known = pgcluster_pgpass_password(c, PGCLUSTER_USER);
     char password[33];
-    for (size_t i = 0; i < sizeof rnd; i++) snprintf(password + 2 * i, 3, "%02x", rnd[i]);
+    if (known && strlen(known) < sizeof password) {
+        snprintf(password, sizeof password, "%s", known);
+    } else {
+        uint8_t rnd[16];
+        util_random_bytes(rnd, sizeof rnd);
+        for (size_t i = 0; i < sizeof rnd; i++) snprintf(password + 2 * i, 3, "%02x", rnd[i]);
+        free(known);
+        known = NULL;
+    }
+    int reuse = known != NULL;
+    free(known);
 
     /* The password reaches initdb through a file only the server user can read. */
     char *pwfile = xasprintf("%s/.initdb-pw", c->serverdir);
@@ -460,11 +490,13 @@ static int pgcluster_initdb(pgcluster *c, uid_t uid, gid_t gid, char *err, size_
         return util_err(err, errlen, "initdb failed (exit %d); see %s", rc, c->logfile);
 
     /* The client's password file belongs to the calling user, not to the server. */
-    char *pass = xasprintf("127.0.0.1:*:*:%s:%s\nlocalhost:*:*:%s:%s\n", PGCLUSTER_USER,
-                           password, PGCLUSTER_USER, password);
-    rc = pgcluster_write_file(c->passfile, pass, 0600, geteuid(), getegid(), err, errlen);
-    free(pass);
-    if (rc != 0) return -1;
+    if (!reuse) {
+        char *pass = xasprintf("127.0.0.1:*:*:%s:%s\nlocalhost:*:*:%s:%s\n", PGCLUSTER_USER,
+                               password, PGCLUSTER_USER, password);
+        rc = pgcluster_write_file(c->passfile, pass, 0600, geteuid(), getegid(), err, errlen);
+        free(pass);
+        if (rc != 0) return -1;
+    }
 
     char *conf = xasprintf("%s/postgresql.conf", c->datadir);
     FILE *f = fopen(conf, "a");
@@ -510,6 +542,7 @@ static int pgcluster_write_conf(const pgcluster *c, uid_t uid, gid_t gid, char *
                                    "ssl_min_protocol_version = 'TLSv1.2'\n",
                                    c->server_tlsdir, c->server_tlsdir)
                        : xstrdup("ssl = off\n");
+    char *citus = c->citus ? pgcluster_citus_conf(c) : NULL;
     char *text = xasprintf("# Written by pgpulse at every start; edits are overwritten.\n"
                            "listen_addresses = '127.0.0.1'\n"
                            "port = %d\n"
@@ -526,9 +559,11 @@ static int pgcluster_write_conf(const pgcluster *c, uid_t uid, gid_t gid, char *
                            "log_timezone = 'UTC'\n"
                            "log_min_messages = warning\n"
                            "log_line_prefix = '%%m [%%p] '\n"
-                           "%s",
-                           c->port, socket_ok ? c->rundir : "", c->slot_wal_limit, ssl);
+                           "%s%s",
+                           c->port, socket_ok ? c->rundir : "", c->slot_wal_limit, ssl,
+                           citus ? citus : "");
     free(ssl);
+    free(citus);
     char *path = xasprintf("%s/pgpulse.conf", c->datadir);
     int conf = pgcluster_update_file(path, text, 0600, uid, gid, err, errlen);
     free(path);
@@ -663,6 +698,61 @@ static int pgcluster_lock(const pgcluster *c, char *err, size_t errlen)
     return fd;
 }
 
+/* Runs pg_ctl action (start, restart) on the server and waits until it accepts connections. */
+static int pgcluster_pgctl_up(const pgcluster *c, const char *action, char *err, size_t errlen)
+{
+    char *pgctl = xasprintf("%s/pg_ctl", c->bindir);
+    char *start[] = {pgctl, "start", "-w", "-t", "120", "-D", c->datadir, "-l", c->logfile, NULL};
+    char *restart[] = {pgctl,      "restart", "-w", "-t",       "120", "-m", "fast",
+                       "-D",       c->datadir, "-l", c->logfile, NULL};
+    char **argv = strcmp(action, "start") ? restart : start;
+    int rc = pgcluster_exec(c, argv, 1);
+    free(pgctl);
+    if (rc != 0)
+        return util_err(err, errlen, "the private PostgreSQL did not %s (pg_ctl exit %d); see %s",
+                        action, rc, c->logfile);
+    return 0;
+}
+
+/* Starts the one server of c; the caller holds c's lock. */
+static int pgcluster_start_locked(pgcluster *c, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+    pgcluster_state st = pgcluster_get_state(c);
+    if (st == PGCLUSTER_RUNNING) {
+        /* Settings that changed (TLS asked for, a new slot WAL limit) take effect by a reload;
+         * the port stays. Citus newly asked for must be loaded: a restart. */
+        c->port = pgcluster_read_port(c);
+        if (c->tls && pgcluster_tls_make(c, uid, gid, err, errlen) != 0) return -1;
+        int changed = pgcluster_write_conf(c, uid, gid, err, errlen);
+        if (changed < 0 || pgcluster_save_settings(c, err, errlen) != 0) return -1;
+        if (c->citus && pgcluster_citus_write_passfile(c, uid, gid, err, errlen) != 0) return -1;
+        if (changed) {
+            int loaded = c->citus ? pgcluster_citus_loaded(c, err, errlen) : 1;
+            if (loaded < 0) return -1;
+            if (loaded ? pgcluster_reload(c, err, errlen) != 0
+                       : pgcluster_pgctl_up(c, "restart", err, errlen) != 0)
+                return -1;
+        }
+    } else {
+        if (st == PGCLUSTER_ABSENT && pgcluster_initdb(c, uid, gid, err, errlen) != 0) return -1;
+        if (pgcluster_mkdir(c->rundir, 0700, uid, gid, err, errlen) != 0) return -1;
+        if (c->tls && pgcluster_tls_make(c, uid, gid, err, errlen) != 0) return -1;
+
+        c->port = pgcluster_read_port(c);
+        if (c->port == 0 || !pgcluster_port_free(c->port)) c->port = pgcluster_pick_port();
+        if (c->port == 0) return util_err(err, errlen, "cannot find a free TCP port on 127.0.0.1");
+        if (pgcluster_write_conf(c, uid, gid, err, errlen) < 0) return -1;
+        if (pgcluster_save_settings(c, err, errlen) != 0) return -1;
+        if (c->citus && pgcluster_citus_write_passfile(c, uid, gid, err, errlen) != 0) return -1;
+        if (pgcluster_pgctl_up(c, "start", err, errlen) != 0) return -1;
+    }
+    if (pgcluster_create_db(c, err, errlen) != 0) return -1;
+    if (pgcluster_logins_ensure(c, err, errlen) != 0) return -1;
+    /* The logins' passwords may be new: the server's copy follows. */
+    if (c->citus && pgcluster_citus_write_passfile(c, uid, gid, err, errlen) != 0) return -1;
+    return 0;
+}
+
 int pgcluster_start(pgcluster *c, char *err, size_t errlen)
 {
     uid_t uid;
@@ -674,48 +764,25 @@ int pgcluster_start(pgcluster *c, char *err, size_t errlen)
                         PGCLUSTER_SERVER_USER);
     int lockfd = pgcluster_lock(c, err, errlen);
     if (lockfd < 0) return -1;
-    int rc = -1;
-
-    pgcluster_state st = pgcluster_get_state(c);
-    if (st == PGCLUSTER_RUNNING) {
-        /* Settings that changed (TLS asked for, a new slot WAL limit) take effect by a reload;
-         * the port stays. */
-        c->port = pgcluster_read_port(c);
-        if (c->tls && pgcluster_tls_make(c, uid, gid, err, errlen) != 0) goto cleanup;
-        int changed = pgcluster_write_conf(c, uid, gid, err, errlen);
-        if (changed < 0 || pgcluster_save_settings(c, err, errlen) != 0) goto cleanup;
-        if (changed && pgcluster_reload(c, err, errlen) != 0) goto cleanup;
-    } else {
-        if (st == PGCLUSTER_ABSENT && pgcluster_initdb(c, uid, gid, err, errlen) != 0)
-            goto cleanup;
-        if (pgcluster_mkdir(c->rundir, 0700, uid, gid, err, errlen) != 0) goto cleanup;
-        if (c->tls && pgcluster_tls_make(c, uid, gid, err, errlen) != 0) goto cleanup;
-
-        c->port = pgcluster_read_port(c);
-        if (c->port == 0 || !pgcluster_port_free(c->port)) c->port = pgcluster_pick_port();
-        if (c->port == 0) {
-            util_err(err, errlen, "cannot find a free TCP port on 127.0.0.1");
-            goto cleanup;
-        }
-        if (pgcluster_write_conf(c, uid, gid, err, errlen) < 0) goto cleanup;
-        if (pgcluster_save_settings(c, err, errlen) != 0) goto cleanup;
-
-        char *pgctl = xasprintf("%s/pg_ctl", c->bindir);
-        char *argv[] = {pgctl, "start", "-w", "-t", "120", "-D", c->datadir, "-l", c->logfile,
-                        NULL};
-        int st_rc = pgcluster_exec(c, argv, 1);
-        free(pgctl);
-        if (st_rc != 0) {
-            util_err(err, errlen, "the private PostgreSQL did not start (pg_ctl exit %d); see %s",
-                     st_rc, c->logfile);
-            goto cleanup;
-        }
-    }
-    if (pgcluster_create_db(c, err, errlen) != 0) goto cleanup;
-    rc = pgcluster_logins_ensure(c, err, errlen);
-cleanup:
+    int rc = 0;
+    if (c->citus_workers > 0) rc = pgcluster_citus_record(c, err, errlen);
+    if (rc == 0) rc = pgcluster_start_locked(c, uid, gid, err, errlen);
+    /* The workers (each under its own lock) and Citus's setup, under the coordinator's. */
+    if (rc == 0 && c->citus_workers > 0) rc = pgcluster_citus_start_workers(c, err, errlen);
     close(lockfd);
     return rc;
+}
+
+/* Stops the one server of c; the caller holds c's lock. */
+static int pgcluster_stop_locked(pgcluster *c, char *err, size_t errlen)
+{
+    if (pgcluster_get_state(c) != PGCLUSTER_RUNNING) return 0;
+    char *pgctl = xasprintf("%s/pg_ctl", c->bindir);
+    char *argv[] = {pgctl, "stop", "-w", "-t", "60", "-m", "fast", "-D", c->datadir, NULL};
+    int st = pgcluster_exec(c, argv, 1);
+    free(pgctl);
+    if (st != 0) return util_err(err, errlen, "pg_ctl stop failed (exit %d); see %s", st, c->logfile);
+    return 0;
 }
 
 int pgcluster_stop(pgcluster *c, char *err, size_t errlen)
@@ -723,14 +790,24 @@ int pgcluster_stop(pgcluster *c, char *err, size_t errlen)
     int lockfd = pgcluster_lock(c, err, errlen);
     if (lockfd < 0) return -1;
     int rc = 0;
-    if (pgcluster_get_state(c) == PGCLUSTER_RUNNING) {
-        char *pgctl = xasprintf("%s/pg_ctl", c->bindir);
-        char *argv[] = {pgctl, "stop", "-w", "-t", "60", "-m", "fast", "-D", c->datadir, NULL};
-        int st = pgcluster_exec(c, argv, 1);
-        free(pgctl);
-        if (st != 0)
-            rc = util_err(err, errlen, "pg_ctl stop failed (exit %d); see %s", st, c->logfile);
+    /* Workers first: the coordinator's sessions then see them go, not the reverse. */
+    for (int k = 1; k <= c->citus_workers; k++) {
+        pgcluster *w = pgcluster_node(c, k, err, errlen);
+        int wrc = w ? pgcluster_stop(w, err, errlen) : -1;
+        pgcluster_free(w);
+        if (wrc != 0) rc = -1;
     }
+    if (pgcluster_stop_locked(c, err, errlen) != 0) rc = -1;
+    close(lockfd);
+    return rc;
+}
+
+int pgcluster_restart(pgcluster *c, char *err, size_t errlen)
+{
+    if (pgcluster_get_state(c) != PGCLUSTER_RUNNING) return pgcluster_start(c, err, errlen);
+    int lockfd = pgcluster_lock(c, err, errlen);
+    if (lockfd < 0) return -1;
+    int rc = pgcluster_pgctl_up(c, "restart", err, errlen);
     close(lockfd);
     return rc;
 }

@@ -16,7 +16,9 @@
  * HOME/slot_wal_limit, default PGCLUSTER_SLOT_WAL_DEFAULT) and TLS. With TLS (started once
  * with it; HOME/tls/ca.crt then keeps it on) the server presents a certificate signed by a CA
  * of its own (HOME/tls, made with the openssl program), TCP logins must use TLS, and URLs ask
- * for sslmode=verify-full against that CA. */
+ * for sslmode=verify-full against that CA. HOME may also be the coordinator of a Citus cluster
+ * whose workers live in HOME/worker<K> (pgcluster_citus.h); the functions below then act on
+ * every node where they say so. */
 #ifndef PGPULSE_PGCLUSTER_H
 #define PGPULSE_PGCLUSTER_H
 
@@ -37,6 +39,14 @@ typedef struct pgcluster {
     char *server_tlsdir;  /* SERVERDIR/tls: the server's certificate and key */
     int tls;              /* TCP logins are TLS-only (HOME/tls/ca.crt exists, or asked for) */
     char *slot_wal_limit; /* max_slot_wal_keep_size: HOME/slot_wal_limit, else the default */
+    int citus;            /* a Citus node: preloads citus with change capture on (the
+                             coordinator when HOME/citus exists; every worker) */
+    int citus_workers;    /* the coordinator's number of workers (HOME/citus), else 0 */
+    int node;             /* 0: a plain cluster or the Citus coordinator; K: Citus worker K,
+                             whose HOME is the coordinator's HOME/worker<K> */
+    char *server_passfile; /* SERVERDIR/pgpass.server: on a Citus node, the server user's copy
+                              of HOME/pgpass that its own libpq (PGPASSFILE) uses to log in to
+                              the other nodes; unused otherwise */
 } pgcluster;
 
 /* How much WAL a replication slot may hold before the server gives up on it: a consumer that
@@ -73,11 +83,19 @@ pgcluster_state pgcluster_get_state(pgcluster *c);
 
 /* Creates the cluster if absent, starts it if stopped, and makes sure the `pgpulse` database
  * exists. Idempotent and safe to call from several processes at once. Progress goes to
- * stderr. Returns 0, or -1 with a message in err (the server log is named in it). */
+ * stderr. With Citus (pgcluster_citus.h) it does so for every node and then sets up Citus in
+ * the `pgpulse` database. Returns 0, or -1 with a message in err (the server log is named in
+ * it). */
 int pgcluster_start(pgcluster *c, char *err, size_t errlen);
 
-/* Stops the cluster (fast shutdown) if it runs. Returns 0 or -1 with a message. */
+/* Stops the cluster (fast shutdown) if it runs; with Citus every node, workers first.
+ * Returns 0 or -1 with a message. */
 int pgcluster_stop(pgcluster *c, char *err, size_t errlen);
+
+/* Restarts the running server of c (fast shutdown; sessions are ended), or starts it as
+ * pgcluster_start does when it is not running. For one Citus node, open it with
+ * pgcluster_node. Returns 0 or -1 with a message. */
+int pgcluster_restart(pgcluster *c, char *err, size_t errlen);
 
 /* Asks for TLS: certificates are made at the next pgcluster_start if missing, and TLS stays
  * on for later starts. */

@@ -64,6 +64,14 @@ static char *pgcluster_pgpass_read(const pgcluster *c)
     return text;
 }
 
+char *pgcluster_pgpass_password(const pgcluster *c, const char *user)
+{
+    char *text = pgcluster_pgpass_read(c);
+    char *pw = pgcluster_pgpass_find(text, user);
+    free(text);
+    return pw;
+}
+
 /* Fills pw[i] with each login's password, making and recording the missing ones. */
 static int pgcluster_passwords(const pgcluster *c, char *pw[], char *err, size_t errlen)
 {

@@ -38,4 +38,26 @@ int pgcluster_tls_make(const pgcluster *c, uid_t uid, gid_t gid, char *err, size
  * its group (pgcluster_logins.c). The cluster must run. Returns 0 or -1 with a message. */
 int pgcluster_logins_ensure(const pgcluster *c, char *err, size_t errlen);
 
+/* The password HOME/pgpass records for user (its 127.0.0.1 line), newly allocated, or NULL
+ * (pgcluster_logins.c). */
+char *pgcluster_pgpass_password(const pgcluster *c, const char *user);
+
+/* The settings a Citus node adds to pgpulse.conf (pgcluster_citus.c), newly allocated. */
+char *pgcluster_citus_conf(const pgcluster *c);
+
+/* Copies HOME/pgpass to c->server_passfile, owned by the server user (uid, gid), mode 0600,
+ * unless it holds that already. Returns 0 or -1 with a message. */
+int pgcluster_citus_write_passfile(const pgcluster *c, uid_t uid, gid_t gid, char *err,
+                                   size_t errlen);
+
+/* Whether the running server has loaded citus: 1, 0, or -1 with a message. */
+int pgcluster_citus_loaded(const pgcluster *c, char *err, size_t errlen);
+
+/* Records c->citus_workers in HOME/citus. Returns 0 or -1 with a message. */
+int pgcluster_citus_record(const pgcluster *c, char *err, size_t errlen);
+
+/* With the coordinator running (its lock held): starts every worker, then sets Citus up in
+ * the `pgpulse` database. Returns 0 or -1 with a message. */
+int pgcluster_citus_start_workers(pgcluster *c, char *err, size_t errlen);
+
 #endif

@@ -144,5 +144,15 @@ int pgcluster_tls_make(const pgcluster *c, uid_t uid, gid_t gid, char *err, size
         free(dst);
         if (rc != 0) return -1;
     }
+    /* The CA too, for a Citus node's own connections to the others (citus.node_conninfo
+     * verifies them against it); in HOME itself the server reads HOME/tls/ca.crt (0644). */
+    if (strcmp(c->tlsdir, c->server_tlsdir) != 0) {
+        char *src = xasprintf("%s/ca.crt", c->tlsdir);
+        char *dst = xasprintf("%s/ca.crt", c->server_tlsdir);
+        int rc = pgcluster_tls_copy(src, dst, 0644, uid, gid, err, errlen);
+        free(src);
+        free(dst);
+        if (rc != 0) return -1;
+    }
     return 0;
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs the unit tests, then starts a throwaway PostgreSQL (initdb into a temporary directory,
-# a free port, loopback only, wal_level=logical — pgpulse's own `db start`), runs the
-# integration tests against it, and removes it. The last line is "N passed, N failed".
+# a free port, loopback only, wal_level=logical — pgpulse's own `db start`), and where Citus is
+# installed a throwaway Citus cluster too (`db start --citus 2`: PGPULSE_TEST_CITUS_HOME), runs
+# the integration tests against them, and removes them. The last line is "N passed, N failed".
 #
 #   tests/run.sh [--unit] BUILD_DIR
 set -u
@@ -54,11 +55,41 @@ if [ "$unit_only" = 0 ]; then
     tmp=$(mktemp -d /tmp/pgpulse-test-cluster.XXXXXX)
     chmod 755 "$tmp"   # the server may run as the postgres user (when we are root)
     export PGPULSE_TEST_HOME="$tmp"
+    citus=""
     cleanup() {
         PGPULSE_HOME="$tmp" "$PGPULSE_BIN" db stop >/dev/null 2>&1
         rm -rf "$tmp"
+        if [ -n "$citus" ]; then
+            PGPULSE_HOME="$citus" "$PGPULSE_BIN" db stop >/dev/null 2>&1
+            rm -rf "$citus"
+        fi
     }
     trap cleanup EXIT INT TERM
+    # Where Citus is installed (make deps-citus), a second cluster: a coordinator and 2 workers
+    # (`db start --citus 2`) for the tests of the distributed pipeline (harness_citus_db), with
+    # the same room for slots on every node. Elsewhere those tests skip with a message.
+    if scripts/deps-citus.sh --check 2>/dev/null; then
+        citus=$(mktemp -d /tmp/pgpulse-test-citus.XXXXXX)
+        chmod 755 "$citus"
+        if PGPULSE_HOME="$citus" "$PGPULSE_BIN" db start --citus 2 >"$log" 2>&1 &&
+            (for k in 0 1 2; do
+                psql "$(PGPULSE_HOME="$citus" "$PGPULSE_BIN" db url --node $k)" -qc "ALTER SYSTEM SET max_replication_slots = 128" \
+                    -c "ALTER SYSTEM SET max_wal_senders = 128" || exit 1
+            done) >>"$log" 2>&1 &&
+            PGPULSE_HOME="$citus" "$PGPULSE_BIN" db stop >>"$log" 2>&1 &&
+            PGPULSE_HOME="$citus" "$PGPULSE_BIN" db start >>"$log" 2>&1; then
+            export PGPULSE_TEST_CITUS_HOME="$citus"
+            echo "Citus tests run: a coordinator and 2 workers in $citus"
+        else
+            cat "$log"
+            echo "!! could not start the Citus test cluster: Citus tests fail"
+            failed=$((failed + 1))
+            # They must not pass as skipped where Citus is installed.
+            export PGPULSE_TEST_CITUS_HOME="$citus"
+        fi
+    else
+        echo "Citus tests skip: Citus is not installed (make deps-citus)"
+    fi
     # Every test consumer leaves its slot in its own database, and the suite makes more than the
     # 32 a private cluster allows (pgpulse db start): the suite's cluster gets room for 128.
     if PGPULSE_HOME="$tmp" "$PGPULSE_BIN" db start >"$log" 2>&1 &&

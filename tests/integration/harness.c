@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "pgcluster.h"
+#include "pgcluster_citus.h"
 #include "rng.h"
 #include "util.h"
 
@@ -40,6 +42,8 @@ static int harness_cluster_port(const char **home_out)
     return port;
 }
 
+static void harness_drop_db(const char *admin, const char *name);
+
 const char *harness_db(const char *name, int init)
 {
     const char *home = NULL;
@@ -49,6 +53,63 @@ const char *harness_db(const char *name, int init)
     char admin[4096];
     snprintf(admin, sizeof admin,
              "host=127.0.0.1 port=%d user=pgpulse dbname=pgpulse passfile=%s/pgpass", port, home);
+    harness_drop_db(admin, name);
+    PGconn *conn = harness_connect(admin);
+    char sql[512];
+    snprintf(sql, sizeof sql, "CREATE DATABASE test_%s", name);
+    harness_exec(conn, sql);
+    PQfinish(conn);
+    snprintf(harness_conninfo, sizeof harness_conninfo,
+             "host=127.0.0.1 port=%d user=pgpulse dbname=test_%s passfile=%s/pgpass", port, name,
+             home);
+    if (init) {
+        harness_out o = harness_pgpulse(NULL, (const char *[]){"init", "--db", harness_conninfo, NULL});
+        if (o.status != 0) fail_msg("pgpulse init failed: %s", o.err);
+        harness_out_free(&o);
+    }
+    return harness_conninfo;
+}
+
+/* The Citus test cluster (opened once), or NULL when none is configured. */
+static pgcluster *harness_citus(void)
+{
+    static pgcluster *c;
+    static int tried;
+    if (tried) return c;
+    tried = 1;
+    const char *home = getenv("PGPULSE_TEST_CITUS_HOME");
+    if (!home || !*home) return NULL;
+    char err[1024];
+    c = pgcluster_open(home, err, sizeof err);
+    if (!c) fail_msg("PGPULSE_TEST_CITUS_HOME=%s: %s", home, err);
+    if (c->citus_workers < 1) fail_msg("PGPULSE_TEST_CITUS_HOME=%s is not a Citus cluster", home);
+    return c;
+}
+
+int harness_citus_workers(void)
+{
+    pgcluster *c = harness_citus();
+    return c ? c->citus_workers : 0;
+}
+
+const char *harness_citus_node_db(const char *name, int node)
+{
+    static char conninfo[4096];
+    pgcluster *c = harness_citus();
+    if (!c) return NULL;
+    char err[1024];
+    pgcluster *n = pgcluster_node(c, node, err, sizeof err);
+    if (!n) fail_msg("%s", err);
+    snprintf(conninfo, sizeof conninfo,
+             "host=127.0.0.1 port=%d user=pgpulse dbname=test_%s passfile=%s", n->port, name,
+             c->passfile);
+    pgcluster_free(n);
+    return conninfo;
+}
+
+/* Drops database test_<name> and its slots on the server at admin (a conninfo). */
+static void harness_drop_db(const char *admin, const char *name)
+{
     PGconn *conn = harness_connect(admin);
     char sql[512];
     /* Replication slots on the old database would keep it from being dropped. */
@@ -70,18 +131,52 @@ const char *harness_db(const char *name, int init)
     }
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS test_%s WITH (FORCE)", name);
     harness_exec(conn, sql);
-    snprintf(sql, sizeof sql, "CREATE DATABASE test_%s", name);
-    harness_exec(conn, sql);
     PQfinish(conn);
-    snprintf(harness_conninfo, sizeof harness_conninfo,
-             "host=127.0.0.1 port=%d user=pgpulse dbname=test_%s passfile=%s/pgpass", port, name,
-             home);
+}
+
+const char *harness_citus_db(const char *name, int init)
+{
+    static char coord[4096];
+    pgcluster *c = harness_citus();
+    if (!c) return NULL;
+    /* Every node: the old database goes (the coordinator's first: its sessions reach the
+     * workers), a new one comes. */
+    for (int k = 0; k <= c->citus_workers; k++) {
+        char admin[4096];
+        snprintf(admin, sizeof admin, "%s", harness_citus_node_db(name, k));
+        char *db = strstr(admin, "dbname=test_");
+        char *rest = xstrdup(strchr(db, ' '));
+        snprintf(db, sizeof admin - (size_t)(db - admin), "dbname=pgpulse%s", rest);
+        free(rest);
+        harness_drop_db(admin, name);
+        PGconn *conn = harness_connect(admin);
+        char sql[512];
+        snprintf(sql, sizeof sql, "CREATE DATABASE test_%s", name);
+        harness_exec(conn, sql);
+        PQfinish(conn);
+    }
+    char dbname[256], err[1024];
+    snprintf(dbname, sizeof dbname, "test_%s", name);
+    if (pgcluster_citus_setup_db(c, dbname, err, sizeof err) != 0) fail_msg("%s", err);
+    snprintf(coord, sizeof coord, "%s", harness_citus_node_db(name, 0));
     if (init) {
-        harness_out o = harness_pgpulse(NULL, (const char *[]){"init", "--db", harness_conninfo, NULL});
-        if (o.status != 0) fail_msg("pgpulse init failed: %s", o.err);
+        harness_out o = harness_pgpulse(NULL, (const char *[]){"init", "--db", coord, NULL});
+        if (o.status != 0) fail_msg("pgpulse init failed on the Citus coordinator: %s", o.err);
         harness_out_free(&o);
     }
-    return harness_conninfo;
+    return coord;
+}
+
+void harness_citus_restart_node(int node)
+{
+    pgcluster *c = harness_citus();
+    if (!c) fail_msg("no Citus cluster to restart a node of");
+    char k[16];
+    snprintf(k, sizeof k, "%d", node);
+    harness_out o = harness_pgpulse_limit(
+        120, NULL, (const char *[]){"db", "restart", "--node", k, "--home", c->home, NULL});
+    if (o.status != 0) fail_msg("pgpulse db restart --node %d failed: %s", node, o.err);
+    harness_out_free(&o);
 }
 
 PGconn *harness_connect(const char *conninfo)

@@ -2,7 +2,7 @@
  * tests/run.sh started, running the pgpulse binary, and the shared data when present.
  *
  * Environment (set by tests/run.sh): PGPULSE_TEST_HOME (the cluster's $PGPULSE_HOME),
- * PGPULSE_BIN (the binary under test), PGPULSE_SHARED (../shared, absent on a user's clone). */
+ * PGPULSE_TEST_CITUS_HOME (a Citus cluster's, where Citus is installed), PGPULSE_BIN (the binary under test), PGPULSE_SHARED (../shared, absent on a user's clone). */
 #ifndef PGPULSE_HARNESS_H
 #define PGPULSE_HARNESS_H
 
@@ -17,6 +17,31 @@
  * when `init` is set, and returns its conninfo (static storage). Returns NULL when no test
  * cluster is configured; the test should then skip. */
 const char *harness_db(const char *name, int init);
+
+/* The message a Citus test skips with where no Citus cluster is configured. */
+#define HARNESS_NO_CITUS "Citus is not installed (make deps-citus)"
+
+/* harness_db on the Citus cluster tests/run.sh started (PGPULSE_TEST_CITUS_HOME: a coordinator
+ * and 2 workers, `pgpulse db start --citus 2`): database test_<name> on every node (dropping
+ * an old one and its replication slots on every node first) with Citus set up in it
+ * (pgcluster_citus_setup_db: the extension on every node, the coordinator's host, the workers
+ * added), then `pgpulse init` on the coordinator when init is set. Returns the coordinator's
+ * conninfo (static storage), or NULL when no Citus cluster is configured: the test then skips
+ * with HARNESS_NO_CITUS. */
+const char *harness_citus_db(const char *name, int init);
+
+/* The conninfo of database test_<name> (made by harness_citus_db) on node `node` (0 the
+ * coordinator, 1 and 2 the workers), as the superuser; the same passfile serves every node and
+ * every login. Static storage, overwritten by the next call; NULL without a Citus cluster. */
+const char *harness_citus_node_db(const char *name, int node);
+
+/* The number of workers of the Citus cluster, 0 without one. */
+int harness_citus_workers(void);
+
+/* Restarts node `node` of the Citus cluster (`pgpulse db restart --node K`: a fast shutdown,
+ * which ends its sessions and replication connections, then a start on the same port); fails
+ * the test on error. */
+void harness_citus_restart_node(int node);
 
 /* Connects to the conninfo harness_db returned; fails the test if it cannot. */
 PGconn *harness_connect(const char *conninfo);
