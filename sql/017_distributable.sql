@@ -33,3 +33,20 @@ ALTER TABLE anomaly_ack ADD PRIMARY KEY (robot_id, anomaly_id);
 ALTER TABLE anomaly_ack ADD FOREIGN KEY (robot_id, anomaly_id) REFERENCES anomaly (robot_id, id)
     ON DELETE CASCADE;
 CREATE INDEX anomaly_ack_id ON anomaly_ack (anomaly_id);
+
+-- The robot dimension's view of the assets, as PL/pgSQL (the same rows): Citus cannot plan an
+-- inlined SQL function over reference tables inside the feed's parameterised statements
+-- ("parameterized queries for SQL functions referencing distributed tables are not supported");
+-- a PL/pgSQL function's query is planned on its own.
+CREATE OR REPLACE FUNCTION dw.robot_now() RETURNS TABLE (robot_id integer, name text,
+    shop_id integer, shop_name text, plant_id integer, plant_name text, model text, serial text)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
+    SELECT r.robot_id, r.name, r.shop_id, s.name, s.plant_id, p.name, d.model_number,
+           d.serial_number
+      FROM robot r
+      LEFT JOIN shop s ON s.shop_id = r.shop_id
+      LEFT JOIN plant p ON p.plant_id = s.plant_id
+      LEFT JOIN asset_detail d ON d.detail_id = r.detail_id;
+END $$;
