@@ -90,7 +90,14 @@ static void loader_make_uuid(char out[37])
 static int loader_fail(loader *l, const PGresult *r, char *err, size_t errlen)
 {
     pgconn_result_error(r, l->conn, err, errlen);
-    if (pgconn_result_lost(l->conn, r)) l->lost = 1;
+    /* Citus reports most failures of a worker's connection as class 08, but one in the middle
+     * of a distributed transaction without an error code (XX000): both are a worker restarting
+     * or unreachable, and the batch is tried again like after a lost connection. */
+    const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (pgconn_result_lost(l->conn, r) ||
+        (pgconn_is_sqlstate(r, "XX000") && msg &&
+         !strncmp(msg, "failure on connection marked as essential", 41)))
+        l->lost = 1;
     return -1;
 }
 
@@ -597,6 +604,7 @@ static int loader_flush_batch(loader *l, char *err, size_t errlen)
 {
     uint32_t inserted = 0, present = 0;
     int retries = 0;
+    int backoff_ms = 0;
     for (;;) {
         loader_attempt a = loader_try_commit(l, &inserted, &present, err, errlen);
         if (a == LOADER_DONE) break;
@@ -624,6 +632,10 @@ static int loader_flush_batch(loader *l, char *err, size_t errlen)
          * retry_seconds, and a handful of them in a row ends the load. */
         fprintf(stderr, "pgpulse ingest: lost the database connection at batch %d (%s); "
                         "reconnecting\n", l->seq, err);
+        /* The server may answer at once and fail the batch again (on Citus the coordinator
+         * stays up while a worker restarts): wait a little longer each time, up to 2 s. */
+        if (backoff_ms) util_sleep_ms(backoff_ms);
+        backoff_ms = backoff_ms ? (backoff_ms * 2 > 2000 ? 2000 : backoff_ms * 2) : 50;
         int c = -1;
         for (int attempt = 0; attempt < LOADER_RECONNECTS && c < 0; attempt++) {
             if (loader_connect(l, err, errlen) != 0) return -1;

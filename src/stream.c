@@ -565,7 +565,10 @@ int stream_commit_stages(consumer *c, char *err, size_t errlen)
         buf_reset(&state);
         char msg[512];
         if (o->stages[i]->commit(c->stages[i], c->db, &state, msg, sizeof msg) != 0) {
-            rc = pgconn_is_lost(c->db) ? PGCONN_LOST : -1;
+            /* On Citus a worker that restarts or cannot be reached fails the statement of a
+             * stage that reads a distributed table, on a coordinator connection that stays
+             * up: retried like a lost connection (reported, with backoff). */
+            rc = pgconn_is_lost(c->db) || c->citus ? PGCONN_LOST : -1;
             util_err(err, errlen, "stage %s: %s", o->stages[i]->name, msg);
             break;
         }

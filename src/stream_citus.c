@@ -422,6 +422,25 @@ int stream_citus_setup(consumer *c, volatile sig_atomic_t *stop, char *err, size
 /* ---------------------------------------------------------------------------------------- */
 /* Commit */
 
+/* What node n has applied of a transaction in part, for its checkpoint: the transaction it stands
+ * inside (the rows handled so far, or more while it still skips what an earlier run applied: a
+ * commit can come at any row of any node); else the part recorded before, as long as the node
+ * has not come back to that transaction (after a restart, other nodes' rows can be committed
+ * before this node's stream reaches it again). Returns the rows (0: none) and *lsn. */
+static int64_t stream_node_part(const stream_node *n, uint64_t *lsn)
+{
+    *lsn = 0;
+    if (n->in_txn && n->txn_skip >= 0 && (n->txn_rows > 0 || n->txn_skip > 0)) {
+        *lsn = n->txn_lsn;
+        return n->txn_rows > n->txn_skip ? n->txn_rows : n->txn_skip;
+    }
+    if (n->ck_partial && n->commit_lsn < n->ck_partial && !(n->in_txn && n->txn_lsn == n->ck_partial)) {
+        *lsn = n->ck_partial;
+        return n->ck_partial_rows;
+    }
+    return 0;
+}
+
 static int stream_citus_commit(consumer *c, char *err, size_t errlen)
 {
     stream_citus *cs = c->citus;
@@ -443,14 +462,15 @@ static int stream_citus_commit(consumer *c, char *err, size_t errlen)
         char a[32], b[32], p[32];
         pgoutput_lsn_format(n->commit_lsn, a, sizeof a);
         pgoutput_lsn_format(n->end_lsn, b, sizeof b);
-        int part = n->in_txn && n->txn_skip >= 0 && n->txn_rows > 0;
-        pgoutput_lsn_format(part ? n->txn_lsn : 0, p, sizeof p);
+        uint64_t part_lsn;
+        int64_t part = stream_node_part(n, &part_lsn);
+        pgoutput_lsn_format(part_lsn, p, sizeof p);
         const char *sep = k ? "," : "";
         buf_printf(&src, "%s\"%s\"", sep, n->source);
         buf_printf(&com, "%s%s", sep, n->commit_lsn ? a : "NULL");
         buf_printf(&end, "%s%s", sep, n->end_lsn ? b : "NULL");
         buf_printf(&par, "%s%s", sep, part ? p : "NULL");
-        buf_printf(&prw, "%s%lld", sep, part ? (long long)n->txn_rows : 0LL);
+        buf_printf(&prw, "%s%lld", sep, (long long)part);
         buf_printf(&nrw, "%s%lld", sep, (long long)n->b_rows);
         buf_printf(&tim, "%s%.6f", sep, (double)n->commit_time / 1e6);
         if (n->commit_time > last_time) last_time = n->commit_time;
@@ -511,9 +531,10 @@ static int stream_citus_commit(consumer *c, char *err, size_t errlen)
         stream_node *n = &cs->node[k];
         n->ck_commit = n->commit_lsn;
         n->ck_end = n->end_lsn;
-        int part = n->in_txn && n->txn_skip >= 0 && n->txn_rows > 0;
-        n->ck_partial = part ? n->txn_lsn : 0;
-        n->ck_partial_rows = part ? n->txn_rows : 0;
+        uint64_t part_lsn;
+        int64_t part = stream_node_part(n, &part_lsn);
+        n->ck_partial = part ? part_lsn : 0;
+        n->ck_partial_rows = part;
         n->b_rows = 0;
         n->commit_time = 0;
     }
@@ -698,7 +719,9 @@ static int stream_node_envelope(consumer *c, int k, const uint8_t *data, size_t 
          * rows of it in the batch, the slot may be told so at once. */
         if (!n->in_txn && e.wal_end > n->end_lsn) {
             n->end_lsn = e.wal_end;
-            if (!n->b_rows && n->commit_lsn == n->ck_commit) n->ck_end = e.wal_end;
+            if (!n->b_rows && n->commit_lsn == n->ck_commit &&
+                !(n->ck_partial && n->commit_lsn < n->ck_partial))
+                n->ck_end = e.wal_end;
         }
         if (e.reply_requested) return stream_node_status(n, 0, err, errlen);
     }

@@ -399,14 +399,14 @@ char *harness_read_file(const char *path)
 
 void harness_wait_slot(PGconn *conn, const char *consumer)
 {
-    /* Streaming: its slot is made and recorded (mode 'stream': every row committed from now on
+    /* Streaming: its slot is made and recorded (on Citus on every node; mode 'stream': every row committed from now on
      * reaches it; a slot still being created shows as active too) and a process reads it.
      * Bounded at a minute: only a failure waits that long. */
     char sql[512];
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM stream_consumer c JOIN stream_checkpoint k USING (consumer) "
              "JOIN pg_replication_slots s ON s.slot_name = c.slot_name WHERE c.consumer = '%s' "
-             "AND k.mode = 'stream' AND s.active",
+             "AND k.source = 'local' AND k.mode = 'stream' AND s.active",
              consumer);
     for (int i = 0; i < 1200; i++) {
         if (harness_query_int(conn, sql) == 1) return;
