@@ -23,8 +23,8 @@
 #include "rng.h"
 #include "util.h"
 
-#define ROWS_PER_WRITER 30000
-#define RATE 10000 /* rows/s per writer */
+#define ROWS_PER_WRITER 20000
+#define RATE 8000 /* rows/s per writer */
 #define STAGES "live,detect,learn,warehouse"
 #define CONSUMER "all"
 
@@ -299,7 +299,6 @@ static void test_shard_move(void **state)
         print_message("Citus is not installed (make deps-citus): skipped\n");
         skip();
     }
-    free(db);
     util_sleep_ms(800);
     /* The shard of robot 1 (and its colocated shards) to the other worker, while both writers
      * write: its next rows come from the target node's stream. */
@@ -324,6 +323,21 @@ static void test_shard_move(void **state)
     char *want = xasprintf("127.0.0.1:%s", to);
     char *got = harness_query_text(conn, "SELECT source FROM stream_robot_source WHERE robot_id = 1");
     assert_string_equal(got, want);
+    /* Dropping the consumer drops its slot on every node. */
+    char *slot = harness_query_text(conn, "SELECT slot_name FROM stream_consumer WHERE consumer = '" CONSUMER "'");
+    harness_out o = harness_pgpulse(NULL, (const char *[]){"slots", "drop", CONSUMER, "--db",
+                                                           db, NULL});
+    assert_int_equal(o.status, 0);
+    harness_out_free(&o);
+    for (int node = 0; node <= harness_citus_workers(); node++) {
+        PGconn *n = harness_connect(harness_citus_node_db(name, node));
+        char *q = xasprintf("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s'", slot);
+        assert_int_equal(harness_query_int(n, q), 0);
+        free(q);
+        PQfinish(n);
+    }
+    free(slot);
+    free(db);
     free(want);
     free(got);
     free(sql);
