@@ -348,12 +348,194 @@ static void test_shard_move(void **state)
     free(log);
 }
 
+/* A batch of 5,000 readings of robots first..first+n-1 starting at `start`: the simulator as fast
+ * as it goes. */
+static void write_batch(const char *db, const char *first, const char *n, const char *start)
+{
+    harness_out o = harness_pgpulse(NULL, (const char *[]){"gen", "--db", db, "--robots", n,
+                                                           "--first-robot", first, "--rows", "5000",
+                                                           "--seed", "7", "--faults", "default",
+                                                           "--start", start, "--batch", "1000",
+                                                           NULL});
+    if (o.status != 0) fail_msg("gen: %s", o.err);
+    harness_out_free(&o);
+}
+
+/* The rows stored (the simulator's faults include duplicates, which the loader drops). */
+static int64_t stored(PGconn *conn)
+{
+    return harness_query_int(conn, "SELECT count(*) FROM reading");
+}
+
+/* A consumer runs until it has consumed `rows`, then stops. */
+static void consume_until(const char *db, PGconn *conn, int64_t rows, const char *log)
+{
+    int c = start_consumer(db, log);
+    wait_rows(conn, rows, log);
+    kill(c, SIGINT);
+    assert_int_equal(harness_wait(c, NULL), 0);
+}
+
+static const char *const batches[] = {"2026-03-01T00:00:00Z", "2026-03-01T01:00:00Z",
+                                      "2026-03-01T02:00:00Z"};
+
+/* The hand-over, made to happen: a robot's rows B wait unread on the node its shard leaves while
+ * its rows C, written after the move, wait on the node it moves to, which the consumer reads
+ * first (nodes are read in node id order, and the move goes to the lower one; B and C are that
+ * robot's alone, so the target's stream starts with C). The consumer must hold C until it has
+ * read B: every stage's outputs then equal a single server's over A, B, C. */
+static void test_shard_move_hand_over(void **state)
+{
+    (void)state;
+    const char *url = harness_citus_db("citus_handover", 1);
+    if (!url) {
+        print_message("Citus is not installed (make deps-citus): skipped\n");
+        skip();
+    }
+    char *db = xstrdup(url);
+    PGconn *conn = harness_connect(db);
+    char *log = xasprintf("%s/handover.log", harness_tmpdir());
+    /* A robot on the worker with the higher node id. */
+    char *robot = harness_query_text(
+        conn, "SELECT min(r) FROM generate_series(1, 10) r JOIN pg_dist_placement p ON p.shardid = "
+              "get_shard_id_for_distribution_column('reading', r) JOIN pg_dist_node n USING "
+              "(groupid) WHERE n.nodeid = (SELECT max(nodeid) FROM pg_dist_node)");
+    assert_non_null(robot);
+
+    /* The reference: A, B, C in order on a single server. */
+    const char *ref_db = harness_db("citus_handover_ref", 1);
+    PGconn *ref_conn = harness_connect(ref_db);
+    char *ref_log = xasprintf("%s/handover_ref.log", harness_tmpdir());
+    int rc = start_consumer(ref_db, ref_log);
+    harness_wait_slot(ref_conn, CONSUMER);
+    write_batch(ref_db, "1", "10", batches[0]);
+    write_batch(ref_db, robot, "1", batches[1]);
+    write_batch(ref_db, robot, "1", batches[2]);
+    wait_rows(ref_conn, stored(ref_conn), ref_log);
+    kill(rc, SIGINT);
+    assert_int_equal(harness_wait(rc, NULL), 0);
+    fingerprint ref = fingerprint_of(ref_conn);
+
+    int c = start_consumer(db, log);
+    harness_wait_slot(conn, CONSUMER);
+    write_batch(db, "1", "10", batches[0]);
+    wait_rows(conn, stored(conn), log);
+    kill(c, SIGINT);
+    assert_int_equal(harness_wait(c, NULL), 0);
+    write_batch(db, robot, "1", batches[1]);
+    char *move = xasprintf(
+        "SELECT citus_move_shard_placement(get_shard_id_for_distribution_column('reading', %s), "
+        "(SELECT nodename FROM pg_dist_node ORDER BY nodeid DESC LIMIT 1), (SELECT nodeport FROM "
+        "pg_dist_node ORDER BY nodeid DESC LIMIT 1), (SELECT nodename FROM pg_dist_node WHERE "
+        "groupid > 0 ORDER BY nodeid LIMIT 1), (SELECT nodeport FROM pg_dist_node WHERE groupid > 0 "
+        "ORDER BY nodeid LIMIT 1), shard_transfer_mode => 'force_logical')",
+        robot);
+    harness_exec(conn, move);
+    write_batch(db, robot, "1", batches[2]);
+    consume_until(db, conn, stored(conn), log);
+    char *out = harness_read_file(log);
+    char *held = xasprintf("robot %s moved from node", robot);
+    harness_assert_contains(out, held);
+    fingerprint got = fingerprint_of(conn);
+    fingerprint_assert_equal(&got, &ref);
+    fingerprint_free(&got);
+    fingerprint_free(&ref);
+    free(held);
+    free(out);
+    free(move);
+    free(robot);
+    free(ref_log);
+    free(log);
+    free(db);
+    PQfinish(ref_conn);
+    PQfinish(conn);
+}
+
+/* A node that joins: a running consumer gives it a slot before any shard is placed on it and
+ * then reads what moves there; a consumer that was stopped while the node joined and got shards
+ * is refused, with a message naming the node. */
+static void test_node_joins(void **state)
+{
+    (void)state;
+    const char *url = harness_citus_db("citus_join", 0);
+    if (!url) {
+        print_message("Citus is not installed (make deps-citus): skipped\n");
+        skip();
+    }
+    char *db = xstrdup(url);
+    PGconn *conn = harness_connect(db);
+    char *log = xasprintf("%s/join.log", harness_tmpdir());
+    /* The schema on the coordinator and worker 1 only. */
+    char *port2 = harness_query_text(conn, "SELECT nodeport FROM pg_dist_node WHERE groupid > 0 "
+                                           "ORDER BY nodeid DESC LIMIT 1");
+    char *sql = xasprintf("SELECT citus_remove_node('127.0.0.1', %s)", port2);
+    harness_exec(conn, sql);
+    free(sql);
+    harness_out o = harness_pgpulse(NULL, (const char *[]){"init", "--db", db, NULL});
+    if (o.status != 0) fail_msg("init: %s", o.err);
+    harness_out_free(&o);
+    /* "late" is registered with a slot on the two nodes there are, then stopped. */
+    int late = harness_spawn(NULL, NULL, (const char *[]){"consume", "--stages", "live", "--db", db,
+                                                          "--name", "late", NULL});
+    harness_wait_slot(conn, "late");
+    kill(late, SIGINT);
+    assert_int_equal(harness_wait(late, NULL), 0);
+    int c = start_consumer(db, log);
+    harness_wait_slot(conn, CONSUMER);
+    write_batch(db, "1", "10", batches[0]);
+    wait_rows(conn, stored(conn), log);
+    /* Worker 2 joins; the running consumer sets it up within its 5 s look at the nodes. */
+    sql = xasprintf("SELECT citus_add_node('127.0.0.1', %s)", port2);
+    harness_exec(conn, sql);
+    free(sql);
+    int64_t nodes = 0;
+    for (int i = 0; i < 300 && nodes < 3; i++, util_sleep_ms(100))
+        nodes = harness_query_int(conn, "SELECT count(*) FROM stream_checkpoint WHERE consumer = '" CONSUMER
+                                        "' AND source <> 'local'");
+    assert_int_equal(nodes, 3);
+    harness_exec(conn, "SELECT replicate_reference_tables()");
+    sql = xasprintf("SELECT citus_move_shard_placement(get_shard_id_for_distribution_column("
+                    "'reading', 1), '127.0.0.1', (SELECT nodeport FROM pg_dist_node WHERE groupid "
+                    "> 0 ORDER BY nodeid LIMIT 1), '127.0.0.1', %s, shard_transfer_mode => "
+                    "'force_logical')",
+                    port2);
+    harness_exec(conn, sql);
+    free(sql);
+    write_batch(db, "1", "10", batches[1]);
+    wait_rows(conn, stored(conn), log);
+    char *q = xasprintf("SELECT rows FROM stream_checkpoint WHERE consumer = '" CONSUMER
+                        "' AND source = '127.0.0.1:%s'",
+                        port2);
+    assert_true(harness_query_int(conn, q) > 0);
+    free(q);
+    assert_int_equal(harness_query_int(conn, "SELECT sum(rows_total) FROM live_robot"), stored(conn));
+    kill(c, SIGINT);
+    assert_int_equal(harness_wait(c, NULL), 0);
+    /* "late" never saw worker 2, which now holds shards. */
+    o = harness_pgpulse_limit(60, NULL, (const char *[]){"consume", "--stages", "live", "--db", db,
+                                                         "--name", "late", NULL});
+    assert_int_not_equal(o.status, 0);
+    char *want = xasprintf("node 127.0.0.1:%s holds shards but consumer 'late' has no slot on it",
+                           port2);
+    harness_assert_contains(o.err, want);
+    free(want);
+    harness_out_free(&o);
+    free(port2);
+    free(log);
+    free(db);
+    PQfinish(conn);
+}
+
+/* TEST_FILTER="test_shard*" runs some of them. */
 int main(void)
 {
+    if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_killed_six_times),
         cmocka_unit_test(test_worker_restart),
         cmocka_unit_test(test_shard_move),
+        cmocka_unit_test(test_shard_move_hand_over),
+        cmocka_unit_test(test_node_joins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
