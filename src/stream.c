@@ -714,7 +714,9 @@ void stream_print_status(consumer *c)
     int64_t now = util_mono_us();
     if (!c->o->status_s || now - c->last_print_us < (int64_t)c->o->status_s * 1000000) return;
     char at[40];
-    if (c->o->poll)
+    if (c->citus)
+        snprintf(at, sizeof at, "per node in stream_checkpoint");
+    else if (c->o->poll)
         snprintf(at, sizeof at, "transaction %lld", (long long)c->ck.poll_xid);
     else
         pgoutput_lsn_format(c->ck.end_lsn, at, sizeof at);

@@ -215,6 +215,8 @@ static void citus_finish(const char *name, PGconn *conn, int consumer, int w1, i
     assert_int_equal(harness_query_int(conn, "SELECT sum(rows) FROM stream_checkpoint WHERE "
                                              "consumer = '" CONSUMER "' AND source <> 'local'"),
                      2 * ROWS_PER_WRITER);
+    /* A consumer started just before (the last kill's) is past its start-up when it streams. */
+    harness_wait_slot(conn, CONSUMER);
     kill(consumer, SIGINT);
     assert_int_equal(harness_wait(consumer, NULL), 0);
     fingerprint got = fingerprint_of(conn);
@@ -372,6 +374,7 @@ static void consume_until(const char *db, PGconn *conn, int64_t rows, const char
 {
     int c = start_consumer(db, log);
     wait_rows(conn, rows, log);
+    harness_wait_slot(conn, CONSUMER);
     kill(c, SIGINT);
     assert_int_equal(harness_wait(c, NULL), 0);
 }
