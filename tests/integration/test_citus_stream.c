@@ -116,11 +116,13 @@ static int start_writer_log(const char *db, int first, const char *log)
     snprintf(f, sizeof f, "%d", first);
     snprintf(n, sizeof n, "%d", ROWS_PER_WRITER);
     snprintf(r, sizeof r, "%d", RATE);
-    return harness_spawn(NULL, log,
-                         (const char *[]){"gen", "--db", db, "--robots", "10", "--first-robot", f,
-                                          "--rows", n, "--seed", f, "--faults", "heavy", "--start",
-                                          "2026-03-01T00:00:00Z", "--rate", r, "--batch", "1000",
-                                          NULL});
+    return harness_spawn(NULL, log, (const char *[]){"gen",      "--db",    db,
+                                                     "--robots", "10",      "--first-robot",
+                                                     f,          "--rows",  n,
+                                                     "--seed",   f,         "--faults",
+                                                     "heavy",    "--start", "2026-03-01T00:00:00Z",
+                                                     "--rate",   r,         "--batch",
+                                                     "1000",     NULL});
 }
 
 static int start_consumer(const char *db, const char *log)
@@ -141,8 +143,9 @@ static void wait_rows(PGconn *conn, int64_t rows, const char *log)
 {
     int64_t got = 0;
     for (int i = 0; i < 1200; i++) {
-        got = harness_query_int(conn, "SELECT rows FROM stream_checkpoint WHERE consumer = '" CONSUMER
-                                      "' AND source = 'local'");
+        got =
+            harness_query_int(conn, "SELECT rows FROM stream_checkpoint WHERE consumer = '" CONSUMER
+                                    "' AND source = 'local'");
         if (got >= rows) break;
         util_sleep_ms(100);
     }
@@ -180,7 +183,7 @@ static fingerprint *reference(void)
 /* A Citus database with the consumer streaming (its slot on every node) and the writers
  * started. */
 static char *citus_start(const char *name, PGconn **conn, int *consumer, int *w1, int *w2,
-                               char **log)
+                         char **log)
 {
     const char *url = harness_citus_db(name, 1);
     if (!url) return NULL;
@@ -323,17 +326,20 @@ static void test_shard_move(void **state)
     citus_finish(name, conn, c, w1, w2, log);
     /* Robot 1's rows came from both workers, the later ones from the target. */
     char *want = xasprintf("127.0.0.1:%s", to);
-    char *got = harness_query_text(conn, "SELECT source FROM stream_robot_source WHERE robot_id = 1");
+    char *got =
+        harness_query_text(conn, "SELECT source FROM stream_robot_source WHERE robot_id = 1");
     assert_string_equal(got, want);
     /* Dropping the consumer drops its slot on every node. */
-    char *slot = harness_query_text(conn, "SELECT slot_name FROM stream_consumer WHERE consumer = '" CONSUMER "'");
-    harness_out o = harness_pgpulse(NULL, (const char *[]){"slots", "drop", CONSUMER, "--db",
-                                                           db, NULL});
+    char *slot = harness_query_text(
+        conn, "SELECT slot_name FROM stream_consumer WHERE consumer = '" CONSUMER "'");
+    harness_out o =
+        harness_pgpulse(NULL, (const char *[]){"slots", "drop", CONSUMER, "--db", db, NULL});
     assert_int_equal(o.status, 0);
     harness_out_free(&o);
     for (int node = 0; node <= harness_citus_workers(); node++) {
         PGconn *n = harness_connect(harness_citus_node_db(name, node));
-        char *q = xasprintf("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s'", slot);
+        char *q =
+            xasprintf("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s'", slot);
         assert_int_equal(harness_query_int(n, q), 0);
         free(q);
         PQfinish(n);
@@ -354,11 +360,10 @@ static void test_shard_move(void **state)
  * as it goes. */
 static void write_batch(const char *db, const char *first, const char *n, const char *start)
 {
-    harness_out o = harness_pgpulse(NULL, (const char *[]){"gen", "--db", db, "--robots", n,
-                                                           "--first-robot", first, "--rows", "5000",
-                                                           "--seed", "7", "--faults", "default",
-                                                           "--start", start, "--batch", "1000",
-                                                           NULL});
+    harness_out o = harness_pgpulse(
+        NULL, (const char *[]){"gen", "--db", db, "--robots", n, "--first-robot", first, "--rows",
+                               "5000", "--seed", "7", "--faults", "default", "--start", start,
+                               "--batch", "1000", NULL});
     if (o.status != 0) fail_msg("gen: %s", o.err);
     harness_out_free(&o);
 }
@@ -430,7 +435,8 @@ static void test_shard_move_hand_over(void **state)
         "SELECT citus_move_shard_placement(get_shard_id_for_distribution_column('reading', %s), "
         "(SELECT nodename FROM pg_dist_node ORDER BY nodeid DESC LIMIT 1), (SELECT nodeport FROM "
         "pg_dist_node ORDER BY nodeid DESC LIMIT 1), (SELECT nodename FROM pg_dist_node WHERE "
-        "groupid > 0 ORDER BY nodeid LIMIT 1), (SELECT nodeport FROM pg_dist_node WHERE groupid > 0 "
+        "groupid > 0 ORDER BY nodeid LIMIT 1), (SELECT nodeport FROM pg_dist_node WHERE groupid > "
+        "0 "
         "ORDER BY nodeid LIMIT 1), shard_transfer_mode => 'force_logical')",
         robot);
     harness_exec(conn, move);
@@ -478,8 +484,9 @@ static void test_node_joins(void **state)
     if (o.status != 0) fail_msg("init: %s", o.err);
     harness_out_free(&o);
     /* "late" is registered with a slot on the two nodes there are, then stopped. */
-    int late = harness_spawn(NULL, NULL, (const char *[]){"consume", "--stages", "live", "--db", db,
-                                                          "--name", "late", NULL});
+    int late = harness_spawn(
+        NULL, NULL,
+        (const char *[]){"consume", "--stages", "live", "--db", db, "--name", "late", NULL});
     harness_wait_slot(conn, "late");
     kill(late, SIGINT);
     assert_int_equal(harness_wait(late, NULL), 0);
@@ -493,8 +500,9 @@ static void test_node_joins(void **state)
     free(sql);
     int64_t nodes = 0;
     for (int i = 0; i < 300 && nodes < 3; i++, util_sleep_ms(100))
-        nodes = harness_query_int(conn, "SELECT count(*) FROM stream_checkpoint WHERE consumer = '" CONSUMER
-                                        "' AND source <> 'local'");
+        nodes = harness_query_int(
+            conn, "SELECT count(*) FROM stream_checkpoint WHERE consumer = '" CONSUMER
+                  "' AND source <> 'local'");
     assert_int_equal(nodes, 3);
     harness_exec(conn, "SELECT replicate_reference_tables()");
     sql = xasprintf("SELECT citus_move_shard_placement(get_shard_id_for_distribution_column("
@@ -511,15 +519,17 @@ static void test_node_joins(void **state)
                         port2);
     assert_true(harness_query_int(conn, q) > 0);
     free(q);
-    assert_int_equal(harness_query_int(conn, "SELECT sum(rows_total) FROM live_robot"), stored(conn));
+    assert_int_equal(harness_query_int(conn, "SELECT sum(rows_total) FROM live_robot"),
+                     stored(conn));
     kill(c, SIGINT);
     assert_int_equal(harness_wait(c, NULL), 0);
     /* "late" never saw worker 2, which now holds shards. */
-    o = harness_pgpulse_limit(60, NULL, (const char *[]){"consume", "--stages", "live", "--db", db,
-                                                         "--name", "late", NULL});
+    o = harness_pgpulse_limit(
+        60, NULL,
+        (const char *[]){"consume", "--stages", "live", "--db", db, "--name", "late", NULL});
     assert_int_not_equal(o.status, 0);
-    char *want = xasprintf("node 127.0.0.1:%s holds shards but consumer 'late' has no slot on it",
-                           port2);
+    char *want =
+        xasprintf("node 127.0.0.1:%s holds shards but consumer 'late' has no slot on it", port2);
     harness_assert_contains(o.err, want);
     free(want);
     harness_out_free(&o);
@@ -534,10 +544,8 @@ int main(void)
 {
     if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_killed_six_times),
-        cmocka_unit_test(test_worker_restart),
-        cmocka_unit_test(test_shard_move),
-        cmocka_unit_test(test_shard_move_hand_over),
+        cmocka_unit_test(test_killed_six_times), cmocka_unit_test(test_worker_restart),
+        cmocka_unit_test(test_shard_move),       cmocka_unit_test(test_shard_move_hand_over),
         cmocka_unit_test(test_node_joins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
