@@ -62,8 +62,22 @@ GRANT SELECT, INSERT, UPDATE ON plant, shop, asset_detail, robot, controller, pa
 GRANT SELECT, INSERT ON reading, ingest_batch, ingest_reject, fault, maintenance_event
     TO pgpulse_writer;
 -- import-maintenance updates a work order exported again with changes; an order's identity
--- (source, work_order) and its revision (rev, set by a trigger) are not the writer's to change.
-GRANT UPDATE (robot_id, axis, kind, ts, ts_end, detail) ON maintenance_event TO pgpulse_writer;
+-- (robot_id, source, work_order) is not the writer's to change. Its revision (rev) is: on Citus
+-- the writer sets it to the coordinator's transaction (a trigger there would run on a worker);
+-- on plain PostgreSQL the trigger overrides whatever the writer sets. Citus has no column
+-- privileges on a distributed table: there the writer may update the row (Citus itself refuses
+-- a change of robot_id, the distribution column; event_id is an identity ALWAYS).
+DO $$
+BEGIN
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        IF (SELECT count(*) FROM pg_catalog.pg_dist_partition
+             WHERE logicalrelid = 'maintenance_event'::regclass) > 0 THEN
+            GRANT UPDATE ON maintenance_event TO pgpulse_writer;
+            RETURN;
+        END IF;
+    END IF;
+    GRANT UPDATE (axis, kind, ts, ts_end, detail, rev) ON maintenance_event TO pgpulse_writer;
+END $$;
 REVOKE EXECUTE ON FUNCTION reading_ensure_partition(date), reading_ensure_partitions(date, date)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION reading_ensure_partition(date), reading_ensure_partitions(date, date)

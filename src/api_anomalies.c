@@ -51,7 +51,7 @@ int api_anomalies(const api_ctx *ctx, const http_request *req, http_response *re
         "          AND ($5::int IS NULL OR robot_id = $5::int)"
         "          AND ($7::boolean IS NULL OR open = $7::boolean)"
         "        ORDER BY ts_start DESC, id DESC LIMIT $6::int) a"
-        " LEFT JOIN anomaly_ack k ON k.anomaly_id = a.id";
+        " LEFT JOIN anomaly_ack k ON k.robot_id = a.robot_id AND k.anomaly_id = a.id";
     const char *p[] = {ctx->consumer,
                        has_from ? from : NULL,
                        has_to ? to : NULL,
@@ -152,9 +152,9 @@ int api_ack(const api_ctx *ctx, const http_request *req, int64_t id, http_respon
     snprintf(ids, sizeof ids, "%lld", (long long)id);
     /* Acknowledging again replaces the note and keeps the first time and address. */
     static const char sql[] =
-        "WITH a AS (INSERT INTO anomaly_ack (anomaly_id, acked_by, note)"
-        "           SELECT id, left($2, 200), $3 FROM anomaly WHERE id = $1::bigint"
-        "           ON CONFLICT (anomaly_id) DO UPDATE SET note = excluded.note"
+        "WITH a AS (INSERT INTO anomaly_ack (robot_id, anomaly_id, acked_by, note)"
+        "           SELECT robot_id, id, left($2, 200), $3 FROM anomaly WHERE id = $1::bigint"
+        "           ON CONFLICT (robot_id, anomaly_id) DO UPDATE SET note = excluded.note"
         "           RETURNING anomaly_id, acked_at, acked_by, note)"
         " SELECT json_build_object('id', anomaly_id, 'ack', json_build_object("
         "   'at', " API_ISO("acked_at") ", 'by', acked_by, 'note', note)) FROM a";

@@ -294,6 +294,19 @@ static int import_write(PGconn *conn, void *arg, char *err, size_t errlen)
              "AND e.ts = u.t WHERE (e.source, e.work_order) IS DISTINCT FROM ($5::text, u.o) "
              "ORDER BY u.i",
              err, errlen);
+    /* An order stored for another robot: an order's robot is part of its row's key (the
+     * distribution column on Citus, sql/017_distributable.sql), so it is refused, not moved. */
+    static const int order_cols[] = {0, 6};
+    if (rc == 0)
+        rc = import_reject_where(
+             conn, l, dropped, map, order_cols, 2, 1,
+             "SELECT u.i, format('work order %s of source %s is stored for robot %s (event %s); "
+             "an order cannot move to another robot', quote_literal(u.o), quote_literal($3::text), "
+             "e.robot_id, e.event_id) "
+             "FROM unnest($1::int[], $2::text[]) WITH ORDINALITY AS u(r, o, i) "
+             "JOIN maintenance_event e ON e.source = $3::text AND e.work_order = u.o "
+             "AND e.robot_id <> u.r ORDER BY u.i",
+             err, errlen);
     if (rc) goto cleanup;
 
     /* The orders: new ones inserted, changed ones updated, the others left alone. */
@@ -304,12 +317,12 @@ static int import_write(PGconn *conn, void *arg, char *err, size_t errlen)
     rc = pgconn_query(
         conn,
         "INSERT INTO maintenance_event AS m (robot_id, axis, kind, ts, ts_end, detail, source, "
-        "work_order) SELECT r, a, k, t, e, d, $8, o FROM unnest($1::int[], $2::smallint[], "
+        "work_order, rev) SELECT r, a, k, t, e, d, $8, o, pg_current_xact_id() FROM unnest($1::int[], $2::smallint[], "
         "$3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[]) "
         "AS u(r, a, k, t, e, d, o) "
-        "ON CONFLICT (source, work_order) DO UPDATE SET robot_id = EXCLUDED.robot_id, "
+        "ON CONFLICT (robot_id, source, work_order) DO UPDATE SET "
         "axis = EXCLUDED.axis, kind = EXCLUDED.kind, ts = EXCLUDED.ts, ts_end = EXCLUDED.ts_end, "
-        "detail = EXCLUDED.detail WHERE (m.robot_id, m.axis, m.kind, m.ts, m.ts_end, m.detail) "
+        "detail = EXCLUDED.detail, rev = EXCLUDED.rev WHERE (m.robot_id, m.axis, m.kind, m.ts, m.ts_end, m.detail) "
         "IS DISTINCT FROM (EXCLUDED.robot_id, EXCLUDED.axis, EXCLUDED.kind, EXCLUDED.ts, "
         "EXCLUDED.ts_end, EXCLUDED.detail) RETURNING m.xmax = 0",
         8, p3, PGRES_TUPLES_OK, &r, err, errlen);

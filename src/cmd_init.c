@@ -74,6 +74,10 @@ int cmd_init(int argc, char **argv)
     } else {
         printf("schema is up to date (version %d)\n", res->to_version);
     }
+    if (rc == CLI_OK && res->distributed)
+        printf("schema distributed on Citus (%d worker%s): reading, fault and maintenance_event by "
+               "robot_id, the asset tables as reference tables\n",
+               res->citus_workers, res->citus_workers == 1 ? "" : "s");
     if (conn) PQfinish(conn);
     free(conninfo);
     return rc;

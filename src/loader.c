@@ -515,7 +515,13 @@ static loader_attempt loader_try_commit(loader *l, uint32_t *inserted, uint32_t 
         PGresult *r = PQgetResult(l->conn);
         int copied = PQresultStatus(r) == PGRES_COMMAND_OK;
         if (copied) *inserted = (uint32_t)strtoul(PQcmdTuples(r), NULL, 10);
-        int dup = pgconn_is_sqlstate(r, PGCONN_UNIQUE_VIOLATION);
+        /* Citus's COPY into a distributed table reports a shard's unique violation as an
+         * internal error (XX000) with the worker's message. */
+        const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+        int dup = pgconn_is_sqlstate(r, PGCONN_UNIQUE_VIOLATION) ||
+                  (pgconn_is_sqlstate(r, "XX000") && msg &&
+                   strncmp(msg, "duplicate key value violates unique constraint \"reading_",
+                           strlen("duplicate key value violates unique constraint \"reading_")) == 0);
         int conflict = pgconn_is_sqlstate(r, "40P01") || pgconn_is_sqlstate(r, "40001");
         /* "no partition of relation found for row" is a check violation without a
          * constraint name (reading_finite has one, but the parser never lets NaN through). */
@@ -552,11 +558,14 @@ static loader_attempt loader_try_commit(loader *l, uint32_t *inserted, uint32_t 
             return LOADER_FAILED;
         }
         if (l->path == LOADER_STAGE) {
-            r = PQexec(l->conn, "INSERT INTO reading (" LOADER_COLUMNS ") SELECT " LOADER_COLUMNS
-                                " FROM reading_stage "
-                                "ON CONFLICT (robot_id, ts) DO NOTHING");
-            copied = PQresultStatus(r) == PGRES_COMMAND_OK;
-            if (copied) *inserted = (uint32_t)strtoul(PQcmdTuples(r), NULL, 10);
+            /* Counted from RETURNING: Citus's INSERT ... SELECT into a distributed table
+             * reports the rows it sent to the shards, conflicting ones included. */
+            r = PQexec(l->conn, "WITH i AS (INSERT INTO reading (" LOADER_COLUMNS ") SELECT "
+                                LOADER_COLUMNS " FROM reading_stage "
+                                "ON CONFLICT (robot_id, ts) DO NOTHING RETURNING 1) "
+                                "SELECT count(*) FROM i");
+            copied = PQresultStatus(r) == PGRES_TUPLES_OK;
+            if (copied) *inserted = (uint32_t)strtoul(PQgetvalue(r, 0, 0), NULL, 10);
             conflict = pgconn_is_sqlstate(r, "40P01") || pgconn_is_sqlstate(r, "40001");
             if (!copied) loader_fail(l, r, err, errlen);
             PQclear(r);

@@ -143,9 +143,65 @@ static int migrate_apply_locked(PGconn *conn, migrate_result *res, char *err, si
     return 0;
 }
 
+/* Whether the database is a Citus coordinator, and its workers: sets *workers (0: plain
+ * PostgreSQL or no worker). A Citus worker is refused. */
+static int migrate_citus_workers(PGconn *conn, int *workers, char *err, size_t errlen)
+{
+    *workers = 0;
+    PGresult *r = PQexec(conn, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pgconn_result_error(r, conn, err, errlen);
+        PQclear(r);
+        return -1;
+    }
+    int citus = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (!citus) return 0;
+    r = PQexec(conn, "SELECT citus_is_coordinator(), (SELECT count(*) FROM pg_dist_node "
+                     "WHERE groupid <> 0 AND noderole = 'primary' AND isactive)");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pgconn_result_error(r, conn, err, errlen);
+        PQclear(r);
+        return -1;
+    }
+    int coordinator = PQgetvalue(r, 0, 0)[0] == 't';
+    int n = atoi(PQgetvalue(r, 0, 1));
+    PQclear(r);
+    if (!coordinator && n > 0)
+        return util_err(err, errlen, "this database is a Citus worker: run `pgpulse init` on the "
+                        "coordinator, which places the tables on the workers");
+    *workers = n;
+    return 0;
+}
+
+/* sql/citus.sql in a transaction of its own: Citus creates shards over connections of its own,
+ * which must see the migrated tables committed. */
+static int migrate_citus_place(PGconn *conn, migrate_result *res, char *err, size_t errlen)
+{
+    if (res->citus_workers == 0) return 0;
+    PGresult *r = PQexec(conn, "SELECT EXISTS (SELECT 1 FROM pg_dist_partition "
+                               "WHERE logicalrelid = 'reading'::regclass)");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pgconn_result_error(r, conn, err, errlen);
+        PQclear(r);
+        return -1;
+    }
+    res->distributed = PQgetvalue(r, 0, 0)[0] != 't';
+    PQclear(r);
+    char msg[1024];
+    if (pgconn_exec(conn, "BEGIN", err, errlen) != 0) return -1;
+    if (pgconn_exec(conn, migrate_citus_sql, msg, sizeof msg) != 0) {
+        PQclear(PQexec(conn, "ROLLBACK"));
+        res->distributed = 0;
+        return util_err(err, errlen, "placing the tables on Citus (sql/citus.sql) failed: %s", msg);
+    }
+    return pgconn_exec(conn, "COMMIT", err, errlen);
+}
+
 int migrate_apply(PGconn *conn, migrate_result *res, char *err, size_t errlen)
 {
     memset(res, 0, sizeof *res);
+    if (migrate_citus_workers(conn, &res->citus_workers, err, errlen) != 0) return -1;
     /* Roles are cluster-wide and CREATE ROLE commits on its own: before the transaction. */
     if (roles_ensure_groups(conn, err, errlen) != 0) return -1;
     if (pgconn_exec(conn, "BEGIN", err, errlen) != 0) return -1;
@@ -156,6 +212,7 @@ int migrate_apply(PGconn *conn, migrate_result *res, char *err, size_t errlen)
         return -1;
     }
     if (pgconn_exec(conn, "COMMIT", err, errlen) != 0) return -1;
+    if (migrate_citus_place(conn, res, err, errlen) != 0) return -1;
     return pgconn_exec(conn,
                        "SELECT reading_ensure_partitions((now() AT TIME ZONE 'UTC')::date,"
                        " (now() AT TIME ZONE 'UTC')::date + 7)",

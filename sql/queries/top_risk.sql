@@ -1,7 +1,10 @@
 -- top_risk: the robots most likely to fail within the learn stage's horizon, riskiest first.
 --
 -- Reads prediction (kind 'risk': the learn stage's failure probability per robot, every 10 min
--- of its time), maintenance_event (each robot's latest failure) and robot (names). For each
+-- of its time), dw.fact_maintenance (each robot's latest failure, as of the warehouse's last
+-- sync: the warehouse's copy of maintenance_event, which on Citus is distributed and cannot be
+-- read in the same statement as this recursion over the coordinator's prediction) and robot
+-- (names). For each
 -- consumer and robot, the newest risk made in [from, to); the ten highest.
 -- Columns: consumer, robot_id, name, risk (probability of a failure within horizon_h hours),
 -- horizon_h, as_of (stream time it was made at), model_version, last_failure.
@@ -37,7 +40,8 @@ WITH RECURSIVE cr AS (
 )
 SELECT l.consumer, l.robot_id, r.name, round(l.value::numeric, 4) AS risk, round(l.horizon / 3600.0, 1) AS horizon_h,
        l.ts AS as_of, l.model_version,
-       (SELECT max(m.ts) FROM maintenance_event m WHERE m.robot_id = l.robot_id AND m.kind = 'failure') AS last_failure
+       (SELECT max(m.ts_start) FROM dw.fact_maintenance m
+         WHERE m.robot_id = l.robot_id AND m.kind = 'failure') AS last_failure
   FROM latest l
   LEFT JOIN robot r ON r.robot_id = l.robot_id
  ORDER BY l.value DESC, l.consumer, l.robot_id

@@ -447,8 +447,9 @@ static void expect_no_writes(PGconn *owner, PGconn *conn, const char *except)
  * DO UPDATE ... RETURNING. */
 static void ack(PGconn *conn, const char *note)
 {
-    char *sql = xasprintf("INSERT INTO anomaly_ack (anomaly_id, acked_by, note) SELECT id, "
-                          "'127.0.0.1', '%s' FROM anomaly ON CONFLICT (anomaly_id) DO UPDATE "
+    char *sql = xasprintf("INSERT INTO anomaly_ack (robot_id, anomaly_id, acked_by, note) SELECT "
+                          "robot_id, id, '127.0.0.1', '%s' FROM anomaly ON CONFLICT (robot_id, "
+                          "anomaly_id) DO UPDATE "
                           "SET note = excluded.note RETURNING anomaly_id",
                           note);
     PGresult *r = PQexec(conn, sql);
