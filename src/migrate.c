@@ -106,6 +106,11 @@ static int migrate_check_applied(PGconn *conn, int *current, char *err, size_t e
 static int migrate_apply_locked(PGconn *conn, migrate_result *res, char *err, size_t errlen)
 {
     if (pgconn_exec(conn, MIGRATE_LOCK, err, errlen) != 0) return -1;
+    /* On Citus every view over a coordinator-local table warns that it "will be created only
+     * locally": what is meant (sql/citus.sql keeps those tables local). */
+    if (res->citus_workers > 0 &&
+        pgconn_exec(conn, "SET LOCAL client_min_messages = error", err, errlen) != 0)
+        return -1;
     if (pgconn_exec(conn,
                     "CREATE TABLE IF NOT EXISTS schema_migration ("
                     " version integer PRIMARY KEY,"
