@@ -217,7 +217,7 @@ bench-warehouse: bench-deps bench-build
 bench-serve: bench-deps pgpulse
 	bench/serve/run $(BENCH_SERVE_ARGS)
 
-# bench/citus (some 8 minutes; needs Citus, `make deps-citus`, and says so without it): one
+# bench/citus (some 5 minutes; needs Citus, `make deps-citus`, and says so without it): one
 # PostgreSQL, then Citus with 2 and 4 workers on this machine; ingest through the coordinator
 # beside bench/copyloop, the consumer (live, all stages) beside pg_recvlogical on every node.
 # BENCH_CITUS_ARGS="--rows 50000 --reps 1 --workers 2" shortens it (docs left alone too).
