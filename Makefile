@@ -12,6 +12,7 @@
 #   make bench-learn online learning: Elec2 beside scikit-learn, learners per core, the simulator (bench/learn)
 #   make bench-query the canned analyses on 7 days of 50 robots, beside the raw tables (bench/query)
 #   make bench-warehouse the warehouse stage: beside pg_recvlogical, alone, refresh, late rows (bench/warehouse)
+#   make bench-citus pgpulse on Citus (2 and 4 workers) beside one PostgreSQL: ingest, consumer (bench/citus)
 #   make bench-soak run everything for 30 minutes at 10,000 rows/s, watched (bench/soak)
 
 CC       ?= gcc
@@ -169,7 +170,8 @@ fuzz: $(FUZZ_BIN)
 # watched: memory, lag, WAL, error lines, every row accounted for) is not part of `make bench`:
 # run it alone with `make bench-soak` (some 32 minutes; about 10 GB free in $TMPDIR, see
 # bench/soak --help); BENCH_SOAK_ARGS="--minutes 3 --no-doc" shortens it.
-.PHONY: bench-gen bench-stream bench-detect bench-soak bench-learn bench-query bench-warehouse
+.PHONY: bench-gen bench-stream bench-detect bench-soak bench-learn bench-query bench-warehouse \
+        bench-citus
 BENCH_BIN := $(B)/bench/copyloop $(B)/bench/detect_cores $(B)/bench/learn_cores $(B)/bench/learn_sim \
              $(B)/bench/warehouse_bench
 
@@ -214,6 +216,13 @@ bench-warehouse: bench-deps bench-build
 
 bench-serve: bench-deps pgpulse
 	bench/serve/run $(BENCH_SERVE_ARGS)
+
+# bench/citus (some 5 minutes; needs Citus, `make deps-citus`, and says so without it): one
+# PostgreSQL, then Citus with 2 and 4 workers on this machine; ingest through the coordinator
+# beside bench/copyloop, the consumer (live, all stages) beside pg_recvlogical on every node.
+# BENCH_CITUS_ARGS="--rows 50000 --reps 1 --workers 2" shortens it (docs left alone too).
+bench-citus: bench-deps bench-build
+	bench/citus $(BENCH_CITUS_ARGS)
 
 bench-soak: bench-deps pgpulse
 	bench/soak $(BENCH_SOAK_ARGS)
