@@ -539,6 +539,46 @@ static void test_node_joins(void **state)
     PQfinish(conn);
 }
 
+/* --shard on Citus: each of two consumers reads every node through its shard's row filter, and
+ * together they see every row once, each robot in one of them. */
+static void test_shards_on_citus(void **state)
+{
+    (void)state;
+    const char *url = harness_citus_db("citus_shards", 1);
+    if (!url) {
+        print_message("Citus is not installed (make deps-citus): skipped\n");
+        skip();
+    }
+    char *db = xstrdup(url);
+    PGconn *conn = harness_connect(db);
+    const char *names[2] = {"live.s0of2", "live.s1of2"};
+    const char *shards[2] = {"0/2", "1/2"};
+    int c[2];
+    for (int i = 0; i < 2; i++) {
+        c[i] = harness_spawn(NULL, NULL, (const char *[]){"live", "--db", db, "--shard", shards[i],
+                                                          "--status-every", "0", NULL});
+        harness_wait_slot(conn, names[i]);
+    }
+    write_batch(db, "1", "10", batches[0]);
+    int64_t want = stored(conn), got = 0;
+    for (int i = 0; i < 600 && got < want; i++, util_sleep_ms(100))
+        got = harness_query_int(conn, "SELECT coalesce(sum(rows), 0) FROM stream_checkpoint WHERE "
+                                      "consumer LIKE 'live.s%' AND source = 'local'");
+    assert_int_equal(got, want);
+    assert_int_equal(harness_query_int(conn, "SELECT sum(rows_total) FROM live_robot"), want);
+    /* Each shard's robots only: robot_id % 2 picks the consumer. */
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM reading WHERE robot_id % 2 = 0"),
+                     harness_query_int(conn, "SELECT rows FROM stream_checkpoint WHERE consumer = "
+                                             "'live.s0of2' AND source = 'local'"));
+    for (int i = 0; i < 2; i++) {
+        harness_wait_slot(conn, names[i]);
+        kill(c[i], SIGINT);
+        assert_int_equal(harness_wait(c[i], NULL), 0);
+    }
+    free(db);
+    PQfinish(conn);
+}
+
 /* TEST_FILTER="test_shard*" runs some of them. */
 int main(void)
 {
@@ -547,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_killed_six_times), cmocka_unit_test(test_worker_restart),
         cmocka_unit_test(test_shard_move),       cmocka_unit_test(test_shard_move_hand_over),
         cmocka_unit_test(test_node_joins),
+        cmocka_unit_test(test_shards_on_citus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
