@@ -61,7 +61,7 @@ static int start_writer(const char *db)
 
 /* Waits until the consumer has every reading and the warehouse every maintenance event (fails
  * after 90 s, showing its log). */
-static void wait_consumed(PGconn *conn, const char *log)
+static void wait_consumed(PGconn *conn, const char *name, const char *log)
 {
     int64_t want = harness_query_int(conn, "SELECT count(*) FROM reading"), got = -1, facts = 0;
     int64_t events = harness_query_int(conn, "SELECT count(*) FROM maintenance_event");
@@ -73,9 +73,9 @@ static void wait_consumed(PGconn *conn, const char *log)
     }
     if (got != want || facts != events) {
         char *out = harness_read_file(log);
-        fail_msg("%lld of %lld rows consumed, %lld of %lld events in the warehouse; the consumer "
-                 "said:\n%s",
-                 (long long)got, (long long)want, (long long)facts, (long long)events, out);
+        fail_msg("%s: %lld of %lld rows consumed, %lld of %lld events in the warehouse; the "
+                 "consumer said:\n%s",
+                 name, (long long)got, (long long)want, (long long)facts, (long long)events, out);
     }
 }
 
@@ -96,7 +96,7 @@ static void feed(const char *db, const char *name)
     if (o.status != 0) fail_msg("import-maintenance failed (%d): %s", o.status, o.err);
     harness_out_free(&o);
     free(csv);
-    wait_consumed(conn, log);
+    wait_consumed(conn, name, log);
     kill(c, SIGINT);
     assert_int_equal(harness_wait(c, NULL), 0);
     free(log);
@@ -246,13 +246,13 @@ static void get_ok(serve *s, const char *path)
     httpc_free(&r);
 }
 
-/* Every endpoint the dashboard's pages call (the fetch and EventSource calls of web/), as the web login. */
-static void check_api(PGconn *conn, char **queries)
+/* The server over database dbname of the cluster in $env, as the web login. */
+static serve *start_serve(const char *env, const char *dbname)
 {
-    const char *home = getenv("PGPULSE_TEST_CITUS_HOME");
+    const char *home = getenv(env);
     char *portfile = xasprintf("%s/port", home), *port = harness_read_file(portfile);
-    char *web = xasprintf("host=127.0.0.1 port=%d user=" WEB " dbname=test_citus_apps passfile=%s/pgpass",
-                          atoi(port), home);
+    char *web = xasprintf("host=127.0.0.1 port=%d user=" WEB " dbname=%s passfile=%s/pgpass",
+                          atoi(port), dbname, home);
     free(port);
     free(portfile);
     char err[512];
@@ -260,6 +260,28 @@ static void check_api(PGconn *conn, char **queries)
                     .quiet = 1};
     serve *s = serve_start(&o, err, sizeof err);
     if (!s) fail_msg("serve_start: %s", err);
+    free(web);
+    return s;
+}
+
+/* GET path answers the same JSON on Citus and on the single server. */
+static void same_answer(serve *s, serve *ref, const char *path)
+{
+    httpc_reply a = get_json(s, path), b = get_json(ref, path);
+    if (!json_equal(a.json, b.json))
+        fail_msg("GET %s differs from the single server's:\n%s\nsingle server:\n%s", path,
+                 (const char *)a.body.data, (const char *)b.body.data);
+    httpc_free(&a);
+    httpc_free(&b);
+}
+
+/* Every endpoint the dashboard's pages call (the fetch and EventSource calls of web/), as the
+ * web login; a robot's readings and forecasts, and the per-robot queries, as the single
+ * server answers them. */
+static void check_api(PGconn *conn, char **queries)
+{
+    serve *s = start_serve("PGPULSE_TEST_CITUS_HOME", "test_citus_apps");
+    serve *ref = start_serve("PGPULSE_TEST_HOME", "test_citus_apps_ref");
 
     /* The fleet page. */
     get_ok(s, "/api/health");
@@ -277,12 +299,17 @@ static void check_api(PGconn *conn, char **queries)
         r = get_json(s, path);
         assert_true(json_array_size(json_object_get(r.json, "t")) > 0);
         httpc_free(&r);
+        snprintf(path, sizeof path, "/api/robots/%d/readings?points=60", robot);
+        same_answer(s, ref, path);
         snprintf(path, sizeof path, "/api/robots/%d/readings?points=300&from=2026-03-01T00:30:00Z"
                  "&to=2026-03-01T01:00:00Z", robot);
-        get_ok(s, path);
+        same_answer(s, ref, path);
         snprintf(path, sizeof path, "/api/robots/%d/predictions?kind=forecast&horizon=1&"
                  "from=2026-03-01T01:00:00Z&to=2026-03-01T02:00:00Z&points=300", robot);
-        get_ok(s, path);
+        r = get_json(s, path);
+        assert_int_equal(json_array_size(json_object_get(r.json, "series")), 8);
+        httpc_free(&r);
+        same_answer(s, ref, path);
         snprintf(path, sizeof path, "/api/robots/%d/predictions?kind=risk", robot);
         get_ok(s, path);
         snprintf(path, sizeof path, "/api/anomalies?robot=%d&limit=200", robot);
@@ -294,7 +321,8 @@ static void check_api(PGconn *conn, char **queries)
     for (char **q = queries; *q; q++) {
         char path[256];
         snprintf(path, sizeof path, "/api/query/%s", *q);
-        get_ok(s, path);
+        if (same_rows(*q)) same_answer(s, ref, path);
+        else get_ok(s, path);
     }
     /* The models page: every model's versions and its first metric's history. */
     r = get_json(s, "/api/models");
@@ -334,7 +362,7 @@ static void check_api(PGconn *conn, char **queries)
     assert_non_null(strstr((const char *)r.body.data, "event: fleet\n"));
     httpc_free(&r);
     serve_stop(s);
-    free(web);
+    serve_stop(ref);
 }
 
 /* warehouse stats on Citus: the day's reading partition counted on the workers (megabytes, not
