@@ -320,8 +320,9 @@ static int load_events(PGconn *conn, report_data *d, char *err, size_t errlen)
      * distributed query of their own on Citus; the rest runs on the coordinator), from the
      * period's start less the longest fault to its end plus the longest episode. On a single
      * PostgreSQL it costs what the correlated form did (a hash semi-join by robot over the
-     * period's faults in place of an index probe per episode: 1.3 ms against 1.2 ms on
-     * test_report's data). */
+     * period's faults in place of an index probe per episode; on test_report's data, as
+     * `pgpulse report` runs it, 2.3 ms against 2.1-2.5, and the next statement 4.9 against
+     * 4.8-5.2). */
     PGresult *r = query(
         conn,
         "WITH m AS (SELECT coalesce(max(ts_end - ts_start), '0') + interval '60 s' d FROM fault), "
@@ -516,7 +517,7 @@ static int load_streams(PGconn *conn, report_data *d, char *err, size_t errlen)
  * DISTINCT ON. The same figures (equal by md5 on test_report's data; test_citus_apps: the same
  * report.html as a single server's), but 1.7x NEAREST's time on a single PostgreSQL (107
  * against 62 ms: it reads every reading of the period), hence NEAREST kept there. */
-#define NEAREST_BUCKETS(t) "CROSS JOIN (VALUES (-0.5), (0.5)) k(o)"
+#define NEAREST_BUCKETS "CROSS JOIN (VALUES (-0.5), (0.5)) k(o)"
 #define NEAREST_JOIN(t)                                                                            \
     "JOIN reading r ON r.robot_id = " t ".robot_id AND floor(extract(epoch FROM r.ts) / 20) = "  \
     "floor(extract(epoch FROM " t ".target_ts) / 20 + k.o) "                                      \
@@ -529,7 +530,7 @@ static int load_streams(PGconn *conn, report_data *d, char *err, size_t errlen)
     "x.ts <= t.target_ts + interval '10 s' ORDER BY x.ts LIMIT 1) UNION ALL "                     \
     "(SELECT * FROM reading x WHERE x.robot_id = t.robot_id AND x.ts < t.target_ts AND "          \
     "x.ts >= t.target_ts - interval '10 s' ORDER BY x.ts DESC LIMIT 1)) n "                       \
-    "ORDER BY abs(extract(epoch FROM n.ts - t.target_ts)) LIMIT 1) r "
+    "ORDER BY abs(extract(epoch FROM n.ts - t.target_ts)), n.ts DESC LIMIT 1) r "
 
 /* Whether `reading` is distributed (a Citus coordinator). */
 static int reading_distributed(PGconn *conn, int *distributed, char *err, size_t errlen)
@@ -585,7 +586,7 @@ static int load_forecasts(PGconn *conn, report_data *d, char *err, size_t errlen
     "FROM j GROUP BY axis ORDER BY axis"
     r = query(conn,
               citus ? FC_TARGETS "a AS (SELECT DISTINCT ON (t.robot_id, t.target_ts) t.ax, t.val, "
-                                 FC_READINGS " FROM t " NEAREST_BUCKETS("t") " " NEAREST_JOIN("t")
+                                 FC_READINGS " FROM t " NEAREST_BUCKETS " " NEAREST_JOIN("t")
                                  "ORDER BY t.robot_id, t.target_ts, " NEAREST_ORDER("t") "), " FC_FIGURES
                     : FC_TARGETS "a AS (SELECT t.ax, t.val, " FC_READINGS " FROM t " NEAREST "), " FC_FIGURES,
               4, ph, err, errlen);
@@ -623,7 +624,7 @@ static int load_forecasts(PGconn *conn, report_data *d, char *err, size_t errlen
         r = query(conn,
                   citus ? "WITH t AS MATERIALIZED " FC_LAST " SELECT * FROM (SELECT DISTINCT ON "
                           "(t.target_ts) extract(epoch FROM t.target_ts), t.value, " AXIS_CASE("t.axis")
-                          " FROM t " NEAREST_BUCKETS("t") " " NEAREST_JOIN("t") "ORDER BY "
+                          " FROM t " NEAREST_BUCKETS " " NEAREST_JOIN("t") "ORDER BY "
                           "t.target_ts, " NEAREST_ORDER("t") ") c ORDER BY 1"
                         : "SELECT * FROM (SELECT extract(epoch FROM t.target_ts), t.value, "
                           AXIS_CASE("t.axis") " FROM " FC_LAST " t " NEAREST ") c ORDER BY 1",
