@@ -3,11 +3,13 @@
  * elsewhere): one consumer with every stage (live, detect, learn, warehouse) on a Citus database
  * the simulator and import-maintenance write through the coordinator, and the same on a single
  * PostgreSQL fed the same rows. Then on Citus `pgpulse report` renders (a PDF whose page tree
- * holds the pages it says, a PNG and an SVG per figure), every canned query answers as it does
- * on the single server (the same rows where they depend on per-robot outputs only, the same
- * number of rows otherwise), every /api endpoint the dashboard calls (the fetch and EventSource calls of web/) answers 200
- * with JSON — an anomaly acknowledged, the SSE feed's first events — and `warehouse stats`
- * counts the reading partitions' bytes on the workers. */
+ * holds the pages it says, a PNG and an SVG per figure) the single server's report.html byte
+ * for byte; every canned query answers as on the single server (the same rows where they
+ * depend on per-robot outputs only, the same number of rows otherwise); every /api endpoint the
+ * dashboard's pages call (their fetch and EventSource calls) answers 200 with JSON, a robot's
+ * readings and forecasts as on the single server, an anomaly is acknowledged and the SSE feed
+ * sends its first events; and `warehouse stats` counts the reading partitions' bytes on the
+ * workers. About 13 s. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <setjmp.h>
@@ -79,16 +81,19 @@ static void wait_consumed(PGconn *conn, const char *name, const char *log)
     }
 }
 
-/* Feeds db (a consumer with every stage, the simulator, the work orders) and stops the
- * consumer once it has everything. */
+/* Feeds db (a consumer with every stage, the work orders, the simulator) and stops the
+ * consumer once it has everything. The work orders go first: the warehouse stage copies them
+ * (dw.sync_feeds) when it next commits, which it does for readings only; orders imported after
+ * the last reading would wait for the next one (the feed stalled in 1 run of 10 that way). */
 static void feed(const char *db, const char *name)
 {
     PGconn *conn = harness_connect(db);
     char *log = xasprintf("%s/%s.log", harness_tmpdir(), name);
     int c = start_consumer(db, log);
     harness_wait_slot(conn, CONSUMER);
-    int w = start_writer(db);
-    assert_int_equal(harness_wait(w, NULL), 0);
+    /* The simulator's robots (as gen registers them), for the orders. */
+    harness_exec(conn, "INSERT INTO robot (robot_id, name) SELECT g, 'sim-' || g FROM "
+                       "generate_series(1, 5) g");
     char *csv = xasprintf("%s/orders.csv", harness_tmpdir());
     harness_write_file(csv, orders);
     harness_out o = harness_pgpulse_limit(60, NULL, (const char *[]){"import-maintenance", "--db", db,
@@ -96,6 +101,9 @@ static void feed(const char *db, const char *name)
     if (o.status != 0) fail_msg("import-maintenance failed (%d): %s", o.status, o.err);
     harness_out_free(&o);
     free(csv);
+    assert_int_equal(harness_query_int(conn, "SELECT count(*) FROM maintenance_event WHERE source = 'cmms'"), 6);
+    int w = start_writer(db);
+    assert_int_equal(harness_wait(w, NULL), 0);
     wait_consumed(conn, name, log);
     kill(c, SIGINT);
     assert_int_equal(harness_wait(c, NULL), 0);
