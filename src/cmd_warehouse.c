@@ -301,14 +301,43 @@ static const char *wh_bytes(const char *v, char *out, size_t len)
     return out;
 }
 
+/* Whether `reading` is distributed (a Citus coordinator): its partitions' bytes are then on the
+ * workers, and the coordinator's own pg_*_size of them is that of an empty shell. */
+static int wh_distributed(PGconn *conn, int *distributed, char *err, size_t errlen)
+{
+    PGresult *r = NULL;
+    *distributed = 0;
+    if (pgconn_query(conn, "SELECT to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL", 0,
+                     NULL, PGRES_TUPLES_OK, &r, err, errlen))
+        return -1;
+    int citus = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (!citus) return 0;
+    if (pgconn_query(conn, "SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = "
+                           "'reading'::regclass)",
+                     0, NULL, PGRES_TUPLES_OK, &r, err, errlen))
+        return -1;
+    *distributed = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return 0;
+}
+
 static int cmd_warehouse_stats(PGconn *conn)
 {
     PGresult *r = NULL;
     char err[1024];
-    if (pgconn_query(
-            conn,
+    int distributed;
+    if (wh_distributed(conn, &distributed, err, sizeof err)) {
+        cli_error("warehouse", "%s", err);
+        return CLI_FAIL;
+    }
+    /* On Citus every day's partition is a distributed table of its own: its size is the sum
+     * over its shards on the workers (one query per worker per partition). */
+    const char *total = distributed ? "citus_total_relation_size" : "pg_total_relation_size";
+    const char *heap = distributed ? "citus_relation_size" : "pg_relation_size";
+    char *sql = xasprintf(
             "WITH p AS (SELECT to_date(substr(c.relname, 10), 'YYYYMMDD') AS day, "
-            "pg_total_relation_size(c.oid) AS bytes, pg_relation_size(c.oid) AS heap FROM "
+            "%s(c.oid) AS bytes, %s(c.oid) AS heap FROM "
             "pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = "
             "'reading'::regclass AND c.relname ~ '^reading_p[0-9]{8}$'), "
             "m AS (SELECT (minute AT TIME ZONE 'UTC')::date AS day, count(*) AS n, "
@@ -322,7 +351,10 @@ static int cmd_warehouse_stats(PGconn *conn)
             "coalesce(h.n, 0), coalesce(h.b, 0), coalesce(d.n, 0), coalesce(d.b, 0) FROM days "
             "LEFT JOIN p USING (day) LEFT JOIN m USING (day) LEFT JOIN h USING (day) LEFT JOIN d "
             "USING (day) ORDER BY 1",
-            0, NULL, PGRES_TUPLES_OK, &r, err, sizeof err)) {
+            total, heap);
+    int rc = pgconn_query(conn, sql, 0, NULL, PGRES_TUPLES_OK, &r, err, sizeof err);
+    free(sql);
+    if (rc) {
         cli_error("warehouse", "%s", err);
         return CLI_FAIL;
     }
