@@ -104,6 +104,8 @@ if [ "$unit_only" = 0 ]; then
         # The dashboard's browser test (it skips itself without chromium or web/node_modules).
         if command -v node >/dev/null 2>&1; then
             run_one "$root/tests/e2e/run.mjs"
+            # The same dashboard over Citus (it skips itself without a Citus cluster).
+            [ -n "${PGPULSE_TEST_CITUS_HOME:-}" ] && E2E_CITUS=1 run_one "$root/tests/e2e/run.mjs"
         else
             echo "== e2e skipped: no node"; skipped=$((skipped + 1))
         fi

@@ -22,7 +22,10 @@ const root = path.resolve(here, '../..');
 const out = path.join(here, 'out');
 const CHROMIUM = '/usr/bin/chromium';
 const bin = process.env.PGPULSE_BIN || path.join(root, 'pgpulse');
-const home = process.env.PGPULSE_TEST_HOME;
+// E2E_CITUS=1: the same, on the Citus cluster tests/run.sh starts ($PGPULSE_TEST_CITUS_HOME), in
+// its `pgpulse` database (Citus set up there by `db start --citus`; `init` distributes it).
+const citus = process.env.E2E_CITUS === '1';
+const home = citus ? process.env.PGPULSE_TEST_CITUS_HOME : process.env.PGPULSE_TEST_HOME;
 
 function summary(passed, failed, skipped) {
   console.log(`[==========] ${passed + failed + skipped} test(s) run.`);
@@ -34,6 +37,7 @@ function skip(why) { console.log(`e2e skipped: ${why}`); summary(0, 0, 1); proce
 
 if (!existsSync(CHROMIUM)) skip(`${CHROMIUM} is absent (make deps installs chromium)`);
 if (!existsSync(path.join(root, 'web/node_modules/playwright-core'))) skip('web/node_modules is absent (make deps)');
+if (citus && !home) skip('Citus is not installed (make deps-citus)');
 if (!home || !existsSync(path.join(home, 'port'))) skip('no test cluster ($PGPULSE_TEST_HOME, as tests/run.sh starts)');
 const help = spawnSync(bin, ['serve', '--help'], { encoding: 'utf8' });
 if (help.error || /unknown command/i.test((help.stderr || '') + (help.stdout || ''))) skip(`${bin} has no serve command`);
@@ -42,7 +46,7 @@ const require = createRequire(path.join(root, 'web/package.json'));
 const { chromium } = require('playwright-core');
 
 const port = Number(readFileSync(path.join(home, 'port'), 'utf8').trim());
-const dbname = `test_e2e_${process.pid}`;
+const dbname = citus ? 'pgpulse' : `test_e2e_${process.pid}`;
 const admin = `host=127.0.0.1 port=${port} user=pgpulse dbname=pgpulse passfile=${home}/pgpass`;
 const conninfo = `host=127.0.0.1 port=${port} user=pgpulse dbname=${dbname} passfile=${home}/pgpass`;
 const children = [];
@@ -138,7 +142,7 @@ function learnRows(robot) {
 
 async function main() {
   mkdirSync(out, { recursive: true });
-  psql(admin, `CREATE DATABASE ${dbname}`);
+  if (!citus) psql(admin, `CREATE DATABASE ${dbname}`);
   run([bin, 'init', '--db', conninfo]);
   const robot = 1001, now = Date.now();
   // The consumer first: a new consumer reads what commits after its slot exists.
@@ -147,7 +151,8 @@ async function main() {
   // 'stream'; stream_consumer names the slot before it exists, and rows committed before the
   // slot's consistent point are not the consumer's) and a process reading it.
   await until(() => psql(conninfo, "SELECT count(*) FROM stream_consumer c JOIN stream_checkpoint k USING (consumer) " +
-    "JOIN pg_replication_slots s ON s.slot_name = c.slot_name WHERE c.consumer = 'pipeline' AND k.mode = 'stream' AND s.active").trim() === '1',
+    "JOIN pg_replication_slots s ON s.slot_name = c.slot_name WHERE c.consumer = 'pipeline' AND k.source = 'local' " +
+    "AND k.mode = 'stream' AND s.active").trim() === '1',
     60000, 'the consumer streaming from its slot');
   // 50 minutes of history for 4 robots, no faults, so that the detectors are warm (they judge
   // nothing in a robot's first ~1,000 readings).
@@ -283,7 +288,9 @@ finally {
   if (browser) await browser.close().catch(() => {});
   for (const c of children) c.kill('SIGTERM');
   if (userDir) rmSync(userDir, { recursive: true, force: true });
-  try { psql(admin, `DROP DATABASE IF EXISTS ${dbname} WITH (FORCE)`); } catch (e) { console.log(String(e)); }
+  if (!citus) {
+    try { psql(admin, `DROP DATABASE IF EXISTS ${dbname} WITH (FORCE)`); } catch (e) { console.log(String(e)); }
+  }
 }
 const passed = results.filter(Boolean).length, failed = results.length - passed;
 summary(passed, failed, 0);
