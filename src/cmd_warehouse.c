@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "copybin.h"
 #include "dw_agg.h"
+#include "citus.h"
 #include "pgconn.h"
 #include "stage_warehouse.h"
 #include "tstamp.h"
@@ -301,33 +302,14 @@ static const char *wh_bytes(const char *v, char *out, size_t len)
     return out;
 }
 
-/* Whether `reading` is distributed (a Citus coordinator): its partitions' bytes are then on the
- * workers, and the coordinator's own pg_*_size of them is that of an empty shell. */
-static int wh_distributed(PGconn *conn, int *distributed, char *err, size_t errlen)
-{
-    PGresult *r = NULL;
-    *distributed = 0;
-    if (pgconn_query(conn, "SELECT to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL", 0,
-                     NULL, PGRES_TUPLES_OK, &r, err, errlen))
-        return -1;
-    int citus = PQgetvalue(r, 0, 0)[0] == 't';
-    PQclear(r);
-    if (!citus) return 0;
-    if (pgconn_query(conn, "SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = "
-                           "'reading'::regclass)",
-                     0, NULL, PGRES_TUPLES_OK, &r, err, errlen))
-        return -1;
-    *distributed = PQgetvalue(r, 0, 0)[0] == 't';
-    PQclear(r);
-    return 0;
-}
-
 static int cmd_warehouse_stats(PGconn *conn)
 {
     PGresult *r = NULL;
     char err[1024];
     int distributed;
-    if (wh_distributed(conn, &distributed, err, sizeof err)) {
+    /* On Citus a day partition's bytes are on the workers; the coordinator's own size of it is
+     * that of an empty shell. */
+    if (citus_reading_distributed(conn, &distributed, err, sizeof err)) {
         cli_error("warehouse", "%s", err);
         return CLI_FAIL;
     }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "citus.h"
 #include "pgconn.h"
 #include "roles.h"
 #include "util.h"
@@ -184,15 +185,9 @@ static int migrate_citus_workers(PGconn *conn, int *workers, char *err, size_t e
 static int migrate_citus_place(PGconn *conn, migrate_result *res, char *err, size_t errlen)
 {
     if (res->citus_workers == 0) return 0;
-    PGresult *r = PQexec(conn, "SELECT EXISTS (SELECT 1 FROM pg_dist_partition "
-                               "WHERE logicalrelid = 'reading'::regclass)");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        pgconn_result_error(r, conn, err, errlen);
-        PQclear(r);
-        return -1;
-    }
-    res->distributed = PQgetvalue(r, 0, 0)[0] != 't';
-    PQclear(r);
+    int placed;
+    if (citus_reading_distributed(conn, &placed, err, errlen)) return -1;
+    res->distributed = !placed;
     char msg[1024];
     if (pgconn_exec(conn, "BEGIN", err, errlen) != 0) return -1;
     if (pgconn_exec(conn, migrate_citus_sql, msg, sizeof msg) != 0) {

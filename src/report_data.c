@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "citus.h"
 #include "pgconn.h"
 #include "report_hist.h"
 #include "util.h"
@@ -532,30 +533,11 @@ static int load_streams(PGconn *conn, report_data *d, char *err, size_t errlen)
     "x.ts >= t.target_ts - interval '10 s' ORDER BY x.ts DESC LIMIT 1)) n "                       \
     "ORDER BY abs(extract(epoch FROM n.ts - t.target_ts)), n.ts DESC LIMIT 1) r "
 
-/* Whether `reading` is distributed (a Citus coordinator). */
-static int reading_distributed(PGconn *conn, int *distributed, char *err, size_t errlen)
-{
-    *distributed = 0;
-    PGresult *r = query(conn, "SELECT to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL", 0,
-                        NULL, err, errlen);
-    if (!r) return -1;
-    int citus = PQgetvalue(r, 0, 0)[0] == 't';
-    PQclear(r);
-    if (!citus) return 0;
-    r = query(conn, "SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = "
-                    "'reading'::regclass)",
-              0, NULL, err, errlen);
-    if (!r) return -1;
-    *distributed = PQgetvalue(r, 0, 0)[0] == 't';
-    PQclear(r);
-    return 0;
-}
-
 static int load_forecasts(PGconn *conn, report_data *d, char *err, size_t errlen)
 {
     if (!d->learn_consumer[0]) return 0;
     int citus;
-    if (reading_distributed(conn, &citus, err, errlen)) return -1;
+    if (citus_reading_distributed(conn, &citus, err, errlen)) return -1;
     const char *p[] = {d->from_text, d->to_text, d->learn_consumer};
     PGresult *r = query(conn,
                         "SELECT min(horizon) FROM prediction WHERE consumer = $3 AND kind = 'forecast' "

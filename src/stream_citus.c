@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "citus.h"
 #include "pgconn.h"
 #include "pgoutput.h"
 #include "stream_citus_int.h"
@@ -130,22 +131,8 @@ int stream_citus_list(consumer *c, stream_citus *cs, char *sig, size_t siglen, c
 
 int stream_citus_detect(consumer *c, int *citus, char *err, size_t errlen)
 {
-    *citus = 0;
-    PGresult *r = NULL;
-    int rc = pgconn_query(c->db, "SELECT 1 FROM pg_extension WHERE extname = 'citus'", 0, NULL,
-                          PGRES_TUPLES_OK, &r, err, errlen);
-    if (rc) return rc;
-    int have = PQntuples(r) == 1;
-    PQclear(r);
-    if (!have) return 0;
-    rc = pgconn_query(c->db,
-                      "SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'reading'::regclass "
-                      "AND partmethod = 'h'",
-                      0, NULL, PGRES_TUPLES_OK, &r, err, errlen);
-    if (rc) return rc;
-    *citus = PQntuples(r) == 1;
-    PQclear(r);
-    if (!*citus) return 0;
+    int rc = citus_reading_distributed(c->db, citus, err, errlen);
+    if (rc || !*citus) return rc;
     if (c->o->poll)
         return util_err(err, errlen,
                         "consumer '%s': reading is distributed (Citus), and polling reads by "
