@@ -43,6 +43,7 @@ static int harness_cluster_port(const char **home_out)
 }
 
 static void harness_drop_db(const char *admin, const char *name);
+static void harness_create_db(const char *admin, const char *name);
 
 const char *harness_db(const char *name, int init)
 {
@@ -53,12 +54,7 @@ const char *harness_db(const char *name, int init)
     char admin[4096];
     snprintf(admin, sizeof admin,
              "host=127.0.0.1 port=%d user=pgpulse dbname=pgpulse passfile=%s/pgpass", port, home);
-    harness_drop_db(admin, name);
-    PGconn *conn = harness_connect(admin);
-    char sql[512];
-    snprintf(sql, sizeof sql, "CREATE DATABASE test_%s", name);
-    harness_exec(conn, sql);
-    PQfinish(conn);
+    harness_create_db(admin, name);
     snprintf(harness_conninfo, sizeof harness_conninfo,
              "host=127.0.0.1 port=%d user=pgpulse dbname=test_%s passfile=%s/pgpass", port, name,
              home);
@@ -68,6 +64,17 @@ const char *harness_db(const char *name, int init)
         harness_out_free(&o);
     }
     return harness_conninfo;
+}
+
+/* Database test_<name> afresh on the server of admin (an old one and its slots dropped). */
+static void harness_create_db(const char *admin, const char *name)
+{
+    harness_drop_db(admin, name);
+    PGconn *conn = harness_connect(admin);
+    char sql[512];
+    snprintf(sql, sizeof sql, "CREATE DATABASE test_%s", name);
+    harness_exec(conn, sql);
+    PQfinish(conn);
 }
 
 /* The Citus test cluster (opened once), or NULL when none is configured. */
@@ -148,12 +155,7 @@ const char *harness_citus_db(const char *name, int init)
         char *rest = xstrdup(strchr(db, ' '));
         snprintf(db, sizeof admin - (size_t)(db - admin), "dbname=pgpulse%s", rest);
         free(rest);
-        harness_drop_db(admin, name);
-        PGconn *conn = harness_connect(admin);
-        char sql[512];
-        snprintf(sql, sizeof sql, "CREATE DATABASE test_%s", name);
-        harness_exec(conn, sql);
-        PQfinish(conn);
+        harness_create_db(admin, name);
     }
     char dbname[256], err[1024];
     snprintf(dbname, sizeof dbname, "test_%s", name);
