@@ -94,7 +94,7 @@ GRANT SELECT ON maintenance_event TO pgpulse_stage;
 -- The warehouse's robot dimension (dw.feed_dim_robot) compares the assets with its versions.
 GRANT SELECT ON plant, shop, asset_detail, robot TO pgpulse_stage;
 GRANT SELECT, INSERT, UPDATE, DELETE ON stream_consumer, stream_checkpoint, stream_stage_state,
-    stream_applied_xid, live_robot, live_fleet_second_part, anomaly, detect_robot_state,
+    stream_applied_xid, stream_robot_source, live_robot, live_fleet_second_part, anomaly, detect_robot_state,
     detect_band, prediction, learn_robot_state, learn_robot_waveform, experiment, run, run_metric,
     model_version TO pgpulse_stage;
 REVOKE EXECUTE ON FUNCTION reading_publication(integer, integer) FROM PUBLIC;

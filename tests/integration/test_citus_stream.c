@@ -554,8 +554,17 @@ static void test_node_joins(void **state)
     PQfinish(conn);
 }
 
-/* --shard on Citus: each of two consumers reads every node through its shard's row filter, and
- * together they see every row once, each robot in one of them. */
+/* db's conninfo as another login (the same password file serves every login on every node). */
+static char *as_login(const char *db, const char *login)
+{
+    const char *at = strstr(db, "user=pgpulse ");
+    if (!at) fail_msg("no user=pgpulse in %s", db);
+    return xasprintf("%.*suser=%s %s", (int)(at - db), db, login, at + strlen("user=pgpulse "));
+}
+
+/* --shard on Citus, as a user runs it: each of two consumers (the stage login) reads every node
+ * through its shard's row filter, the writer login writes, and together the consumers see every
+ * row once, each robot in one of them. */
 static void test_shards_on_citus(void **state)
 {
     (void)state;
@@ -569,13 +578,14 @@ static void test_shards_on_citus(void **state)
     const char *names[2] = {"live.s0of2", "live.s1of2"};
     const char *shards[2] = {"0/2", "1/2"};
     int c[2];
+    char *stage = as_login(db, "pgpulse_stages"), *writer = as_login(db, "pgpulse_ingest");
     for (int i = 0; i < 2; i++) {
         c[i] = harness_spawn(NULL, NULL,
-                             (const char *[]){"live", "--db", db, "--shard", shards[i],
+                             (const char *[]){"live", "--db", stage, "--shard", shards[i],
                                               "--status-every", "0", NULL});
         harness_wait_slot(conn, names[i]);
     }
-    write_batch(db, "1", "10", batches[0]);
+    write_batch(writer, "1", "10", batches[0]);
     int64_t want = stored(conn), got = 0;
     for (int i = 0; i < 600 && got < want; i++, util_sleep_ms(100))
         got = harness_query_int(conn, "SELECT coalesce(sum(rows), 0) FROM stream_checkpoint WHERE "
@@ -591,6 +601,8 @@ static void test_shards_on_citus(void **state)
         kill(c[i], SIGINT);
         assert_int_equal(harness_wait(c[i], NULL), 0);
     }
+    free(stage);
+    free(writer);
     free(db);
     PQfinish(conn);
 }
