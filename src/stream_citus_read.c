@@ -427,19 +427,9 @@ int stream_citus_loop(consumer *c, volatile sig_atomic_t *stop, char *err, size_
             if ((rc = stream_citus_commit(c, err, errlen))) return rc;
             if ((rc = stream_citus_status_all(c, err, errlen))) return rc;
             stream_print_status(c);
-            continue;
         }
-        if (got) continue;
-        /* Every stream has paused. */
-        int64_t idle_us = (int64_t)(c->o->batch_ms < STREAM_CITUS_IDLE_MS ? c->o->batch_ms
-                                                                          : STREAM_CITUS_IDLE_MS) *
-                          1000;
-        if (c->batch_start_us && now - c->batch_start_us >= idle_us) {
-            if ((rc = stream_citus_commit(c, err, errlen))) return rc;
-            if ((rc = stream_citus_status_all(c, err, errlen))) return rc;
-            stream_print_status(c);
-            continue;
-        }
+        /* Whether rows flow or not: a look at the nodes every few seconds (a node that joins
+         * gets its slot before shards move there, also under load) ... */
         if (now - cs->last_nodes_us >= STREAM_CITUS_NODES_MS * 1000) {
             cs->last_nodes_us = now;
             int changed = 0;
@@ -450,13 +440,12 @@ int stream_citus_loop(consumer *c, volatile sig_atomic_t *stop, char *err, size_
                        PGCONN_LOST;
             }
         }
-        /* Status: a node another waits on is asked for its WAL end often, an idle one every
-         * second, every node at least every 10 s. */
+        /* ... and status: a node another waits on is asked for its WAL end often (an idle one
+         * sends it otherwise only every wal_sender_timeout / 2), an idle node every second,
+         * every node at least every 10 s. */
         int waited[STREAM_CITUS_MAX_NODES] = {0};
         for (int k = 0; k < cs->nnodes; k++)
             if (cs->node[k].held) waited[cs->node[k].wait_node] = 1;
-        struct pollfd pf[STREAM_CITUS_MAX_NODES];
-        int64_t wait_ms = STREAM_CITUS_IDLE_ASK_MS;
         for (int k = 0; k < cs->nnodes; k++) {
             stream_node *n = &cs->node[k];
             int64_t since = now - n->last_status_us;
@@ -468,8 +457,24 @@ int stream_citus_loop(consumer *c, volatile sig_atomic_t *stop, char *err, size_
             else if (since >= STREAM_CITUS_STATUS_US)
                 rc = stream_node_status(n, 0, err, errlen);
             if (rc) return rc;
+        }
+        if (got) continue;
+        /* Every stream has paused: a batch is committed soon, else wait for data. */
+        int64_t idle_us = (int64_t)(c->o->batch_ms < STREAM_CITUS_IDLE_MS ? c->o->batch_ms
+                                                                          : STREAM_CITUS_IDLE_MS) *
+                          1000;
+        if (c->batch_start_us && now - c->batch_start_us >= idle_us) {
+            if ((rc = stream_citus_commit(c, err, errlen))) return rc;
+            if ((rc = stream_citus_status_all(c, err, errlen))) return rc;
+            stream_print_status(c);
+            continue;
+        }
+        struct pollfd pf[STREAM_CITUS_MAX_NODES];
+        int64_t wait_ms = STREAM_CITUS_IDLE_ASK_MS;
+        for (int k = 0; k < cs->nnodes; k++) {
             if (waited[k] && wait_ms > STREAM_CITUS_ASK_MS) wait_ms = STREAM_CITUS_ASK_MS;
-            pf[k] = (struct pollfd){.fd = PQsocket(n->repl), .events = n->held ? 0 : POLLIN};
+            pf[k] = (struct pollfd){.fd = PQsocket(cs->node[k].repl),
+                                    .events = cs->node[k].held ? 0 : POLLIN};
         }
         if (c->batch_start_us) {
             int64_t left = (c->batch_start_us + idle_us - now) / 1000 + 1;
