@@ -278,7 +278,7 @@ static int stream_citus_read_ckpts(consumer *c, stream_citus *cs, int *missing, 
     for (int k = 0; k < cs->nnodes; k++)
         if (!seen[k]) (*missing)++;
     for (int k = 0; k < cs->nnodes; k++)
-        if (seen[k]) cs->node[k].has_shards = -1; /* known: has a row */
+        cs->node[k].has_row = seen[k];
     return 0;
 }
 
@@ -314,7 +314,7 @@ int stream_citus_setup(consumer *c, volatile sig_atomic_t *stop, char *err, size
         /* A node that joined: it may get a slot only while it holds nothing. */
         for (int k = 0; k < cs->nnodes; k++) {
             stream_node *n = &cs->node[k];
-            if (n->has_shards == 1)
+            if (!n->has_row && n->has_shards)
                 return util_err(err, errlen,
                                 "node %s holds shards but consumer '%s' has no slot on it: rows "
                                 "written there before a slot existed cannot be read. Add nodes "
@@ -327,7 +327,7 @@ int stream_citus_setup(consumer *c, volatile sig_atomic_t *stop, char *err, size
     if (missing) {
         for (int k = 0; k < cs->nnodes && rc == 0; k++) {
             stream_node *n = &cs->node[k];
-            if (n->has_shards == -1 && !fresh) continue;
+            if (n->has_row && !fresh) continue;
             rc = stream_node_slot_create(c, n, stop, err, errlen);
             if (rc == 0) rc = stream_node_register(c, n, err, errlen);
         }

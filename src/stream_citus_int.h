@@ -26,6 +26,7 @@ typedef struct stream_node {
     char host[64];
     int port;
     int has_shards; /* placements on it when the consumer set up */
+    int has_row;    /* it has a checkpoint row of this consumer (a slot was made there) */
     PGconn *repl;   /* its change stream */
     PGconn *sql;    /* a plain connection, for its WAL position at a hand-over */
     stream_relmap map;
