@@ -323,6 +323,30 @@ bad:
 /* ---------------------------------------------------------------------------------------- */
 /* Stages */
 
+/* A stage's open or commit failed with msg: says so in err and returns PGCONN_LOST (reconnect
+ * and reopen) when the connection went, else -1 (the consumer stops). On Citus a worker that
+ * restarts or cannot be reached fails the statement of a stage that reads a distributed table,
+ * on a coordinator connection that stays up: that is retried like a lost connection (reported,
+ * with backoff) until stages have failed STREAM_STAGE_RETRY_S in a row, which is another
+ * reason. */
+static int stream_stage_failed(consumer *c, const char *stage, const char *msg, char *err,
+                               size_t errlen)
+{
+    int64_t now = util_mono_us();
+    /* In a row: each within a reconnect's longest backoff (5 s) and set-up of the one before. */
+    if (c->citus && (!c->stage_fail_us || now - c->stage_fail_last_us > 15 * INT64_C(1000000)))
+        c->stage_fail_us = now;
+    c->stage_fail_last_us = now;
+    int retry = c->citus && now - c->stage_fail_us < STREAM_STAGE_RETRY_S * INT64_C(1000000);
+    if (c->citus && !retry) {
+        util_err(err, errlen, "stage %s has failed for %d s: %s", stage, STREAM_STAGE_RETRY_S,
+                 msg);
+        return pgconn_is_lost(c->db) ? PGCONN_LOST : -1;
+    }
+    util_err(err, errlen, "stage %s: %s", stage, msg);
+    return pgconn_is_lost(c->db) || retry ? PGCONN_LOST : -1;
+}
+
 /* Opens every stage from its saved state. */
 static int stream_open_stages(consumer *c, char *err, size_t errlen)
 {
@@ -352,8 +376,7 @@ static int stream_open_stages(consumer *c, char *err, size_t errlen)
         if (!c->stages[i]) {
             /* A stage that could not read its tables because the connection went is opened
              * again after the reconnect; any other failure is the stage's to report. */
-            util_err(err, errlen, "stage %s: %s", o->stages[i]->name, msg);
-            return pgconn_is_lost(c->db) ? PGCONN_LOST : -1;
+            return stream_stage_failed(c, o->stages[i]->name, msg, err, errlen);
         }
     }
     return 0;
@@ -565,11 +588,7 @@ int stream_commit_stages(consumer *c, char *err, size_t errlen)
         buf_reset(&state);
         char msg[512];
         if (o->stages[i]->commit(c->stages[i], c->db, &state, msg, sizeof msg) != 0) {
-            /* On Citus a worker that restarts or cannot be reached fails the statement of a
-             * stage that reads a distributed table, on a coordinator connection that stays
-             * up: retried like a lost connection (reported, with backoff). */
-            rc = pgconn_is_lost(c->db) || c->citus ? PGCONN_LOST : -1;
-            util_err(err, errlen, "stage %s: %s", o->stages[i]->name, msg);
+            rc = stream_stage_failed(c, o->stages[i]->name, msg, err, errlen);
             break;
         }
         char n[24];
@@ -596,6 +615,7 @@ int stream_commit_stages(consumer *c, char *err, size_t errlen)
 
 void stream_batch_done(consumer *c, int64_t t0)
 {
+    c->stage_fail_us = 0;
     c->fed_rows = 0;
     c->nrows = 0;
     c->txn_first = 0;

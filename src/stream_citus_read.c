@@ -44,40 +44,30 @@ static int stream_citus_commit(consumer *c, char *err, size_t errlen)
     int64_t batch_rows = (int64_t)c->nrows;
     int rc = stream_commit_stages(c, err, errlen);
     /* Every node's position: what it handled in full, and a transaction it is inside. */
-    buf src = {0}, com = {0}, end = {0}, par = {0}, prw = {0}, nrw = {0}, tim = {0};
-    buf_puts(&src, "{");
-    buf_puts(&com, "{");
-    buf_puts(&end, "{");
-    buf_puts(&par, "{");
-    buf_puts(&prw, "{");
-    buf_puts(&nrw, "{");
-    buf_puts(&tim, "{");
+    pgarray src = {0}, com = {0}, end = {0}, par = {0}, prw = {0}, nrw = {0}, tim = {0};
     int64_t last_time = 0;
     for (int k = 0; k < cs->nnodes; k++) {
         stream_node *n = &cs->node[k];
-        char a[32], b[32], p[32];
-        pgoutput_lsn_format(n->commit_lsn, a, sizeof a);
-        pgoutput_lsn_format(n->end_lsn, b, sizeof b);
+        char lsn[32];
+        pgarray_str(&src, n->source);
+        pgoutput_lsn_format(n->commit_lsn, lsn, sizeof lsn);
+        n->commit_lsn ? pgarray_str(&com, lsn) : pgarray_null(&com);
+        pgoutput_lsn_format(n->end_lsn, lsn, sizeof lsn);
+        n->end_lsn ? pgarray_str(&end, lsn) : pgarray_null(&end);
         uint64_t part_lsn;
         int64_t part = stream_node_part(n, &part_lsn);
-        pgoutput_lsn_format(part_lsn, p, sizeof p);
-        const char *sep = k ? "," : "";
-        buf_printf(&src, "%s\"%s\"", sep, n->source);
-        buf_printf(&com, "%s%s", sep, n->commit_lsn ? a : "NULL");
-        buf_printf(&end, "%s%s", sep, n->end_lsn ? b : "NULL");
-        buf_printf(&par, "%s%s", sep, part ? p : "NULL");
-        buf_printf(&prw, "%s%lld", sep, (long long)part);
-        buf_printf(&nrw, "%s%lld", sep, (long long)n->b_rows);
-        buf_printf(&tim, "%s%.6f", sep, (double)n->commit_time / 1e6);
+        pgoutput_lsn_format(part_lsn, lsn, sizeof lsn);
+        part ? pgarray_str(&par, lsn) : pgarray_null(&par);
+        pgarray_int(&prw, part);
+        pgarray_int(&nrw, n->b_rows);
+        pgarray_float(&tim, (double)n->commit_time / 1e6);
         if (n->commit_time > last_time) last_time = n->commit_time;
     }
-    buf *all[] = {&src, &com, &end, &par, &prw, &nrw, &tim};
-    for (size_t i = 0; i < UTIL_ARRAY_LEN(all); i++)
-        buf_append(all[i], "}", 2);
+    pgarray *all[] = {&src, &com, &end, &par, &prw, &nrw, &tim};
     if (rc == 0) {
-        const char *p[] = {c->o->consumer,         (const char *)src.data, (const char *)com.data,
-                           (const char *)end.data, (const char *)par.data, (const char *)prw.data,
-                           (const char *)nrw.data, (const char *)tim.data};
+        const char *p[] = {c->o->consumer,    pgarray_end(&src), pgarray_end(&com),
+                           pgarray_end(&end), pgarray_end(&par), pgarray_end(&prw),
+                           pgarray_end(&nrw), pgarray_end(&tim)};
         rc = pgconn_query(c->db,
                           "UPDATE stream_checkpoint k SET mode = 'stream', commit_lsn = u.c, "
                           "end_lsn = u.e, partial_lsn = u.p, partial_rows = u.pr, rows = k.rows "
@@ -117,7 +107,7 @@ static int stream_citus_commit(consumer *c, char *err, size_t errlen)
     }
     if (rc == 0) rc = pgconn_exec(c->db, "COMMIT", err, errlen);
     for (size_t i = 0; i < UTIL_ARRAY_LEN(all); i++)
-        buf_free(all[i]);
+        pgarray_free(all[i]);
     if (rc) {
         PQclear(PQexec(c->db, "ROLLBACK"));
         return rc;

@@ -29,6 +29,10 @@
  * quarter of the consumer's time, and batches grow until they do; at live rates commits are
  * short and batch_ms rules. */
 #define STREAM_COMMIT_SHARE 3
+/* On Citus a stage's failed statement is retried like a lost connection (a worker restarting)
+ * for this long in a row before the consumer stops with it: a worker restart here takes under a
+ * second, and the reconnect backoff reaches 5 s. */
+#define STREAM_STAGE_RETRY_S 20
 
 /* Where a cdc consumer stands (stream_checkpoint.mode). */
 typedef enum stream_mode {
@@ -111,6 +115,9 @@ typedef struct consumer {
     int64_t fed_rows;                 /* rows given to the stages early (poll), not yet committed */
     int64_t batch_start_us;           /* monotonic time of its first row, 0 if empty */
     int64_t commit_us;                /* how long the last commit took (stream_batch_due) */
+    int64_t stage_fail_us;            /* Citus: since when stages fail in a row (0: they do
+                                         not), across reconnections ... */
+    int64_t stage_fail_last_us;       /* ... and when they last failed */
     uint64_t b_commit_lsn, b_end_lsn; /* last transaction completed in the batch (0: none) */
     int64_t b_commit_time;
     xidset_list b_xids; /* transactions completed in the batch that covered does not

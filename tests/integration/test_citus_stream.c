@@ -607,6 +607,69 @@ static void test_shards_on_citus(void **state)
     PQfinish(conn);
 }
 
+/* What a consumer on Citus refuses or gives up, each with its message: polling (transaction ids
+ * are per node), a node whose slot is gone (what it held cannot be read again), and a stage that
+ * keeps failing (retried as a worker restart would be, for STREAM_STAGE_RETRY_S = 20 s). */
+static void test_refusals(void **state)
+{
+    (void)state;
+    const char *url = harness_citus_db("citus_refusals", 1);
+    if (!url) {
+        print_message("Citus is not installed (make deps-citus): skipped\n");
+        skip();
+    }
+    char *db = xstrdup(url);
+    PGconn *conn = harness_connect(db);
+    harness_out o =
+        harness_pgpulse_limit(60, NULL,
+                              (const char *[]){"consume", "--stages", "live", "--source", "poll",
+                                               "--db", db, "--name", "poller", NULL});
+    assert_int_not_equal(o.status, 0);
+    harness_assert_contains(o.err, "polling reads by transaction id, which is per node there");
+    harness_out_free(&o);
+
+    /* A slot dropped on worker 1 behind the consumer's back. */
+    char *log = xasprintf("%s/refusals.log", harness_tmpdir());
+    int c = start_consumer(db, log);
+    harness_wait_slot(conn, CONSUMER);
+    kill(c, SIGINT);
+    assert_int_equal(harness_wait(c, NULL), 0);
+    char *slot = harness_query_text(
+        conn, "SELECT slot_name FROM stream_consumer WHERE consumer = '" CONSUMER "'");
+    PGconn *w1 = harness_connect(harness_citus_node_db("citus_refusals", 1));
+    char *sql = xasprintf("SELECT pg_drop_replication_slot('%s')", slot);
+    harness_exec(w1, sql);
+    free(sql);
+    PQfinish(w1);
+    o = harness_pgpulse_limit(
+        60, NULL,
+        (const char *[]){"consume", "--stages", STAGES, "--db", db, "--name", CONSUMER, NULL});
+    assert_int_not_equal(o.status, 0);
+    harness_assert_contains(o.err, "is gone or was invalidated");
+    harness_assert_contains(o.err, "pgpulse slots drop " CONSUMER);
+    harness_out_free(&o);
+
+    /* A stage whose table is gone fails every commit: given up after 20 s, saying so. */
+    c = harness_spawn(
+        NULL, log,
+        (const char *[]){"live", "--db", db, "--name", "broken", "--status-every", "0", NULL});
+    harness_wait_slot(conn, "broken");
+    harness_exec(conn, "ALTER TABLE live_robot RENAME TO live_robot_gone");
+    write_batch(db, "1", "10", batches[0]);
+    int64_t t0 = util_mono_us();
+    assert_int_not_equal(harness_wait(c, NULL), 0);
+    int64_t took = util_mono_us() - t0;
+    print_message("the failing stage was given up after %.1f s\n", (double)took / 1e6);
+    assert_true(took >= 19000000);
+    char *out = harness_read_file(log);
+    harness_assert_contains(out, "stage live has failed for 20 s");
+    free(out);
+    free(slot);
+    free(log);
+    free(db);
+    PQfinish(conn);
+}
+
 /* TEST_FILTER="test_shard*" runs some of them. */
 int main(void)
 {
@@ -615,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_killed_six_times), cmocka_unit_test(test_worker_restart),
         cmocka_unit_test(test_shard_move),       cmocka_unit_test(test_shard_move_hand_over),
         cmocka_unit_test(test_node_joins),       cmocka_unit_test(test_shards_on_citus),
+        cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
