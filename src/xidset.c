@@ -48,8 +48,13 @@ int xidset_snap_parse(const char *text, xidset_snap *out, char *err, size_t errl
         return util_err(err, errlen, "snapshot '%s': expected xmin:xmax:xip,...", text);
     if (xidset_read_id(&p, &out->xmax) || *p++ != ':')
         return util_err(err, errlen, "snapshot '%s': expected xmin:xmax:xip,...", text);
-    if (out->xmin > out->xmax)
-        return util_err(err, errlen, "snapshot '%s': xmin is above xmax", text);
+    /* A slot's exported snapshot can have xmin above xmax ('3294:3293:', seen on PostgreSQL
+     * 15 when the slot was made as the last transaction ended). PostgreSQL's own visibility
+     * test asks xid < xmin first, so every id below xmin is ended and every other is not: the
+     * same as xmin:xmin: with nothing in progress, which is what is kept (pg_snapshot's input
+     * refuses xmin above xmax, and the checkpoint stores the snapshot as one). */
+    int above = out->xmin > out->xmax;
+    if (above) out->xmax = out->xmin;
     size_t cap = 0;
     while (*p) {
         uint64_t x;
@@ -58,6 +63,7 @@ int xidset_snap_parse(const char *text, xidset_snap *out, char *err, size_t errl
             return util_err(err, errlen, "snapshot '%s': bad in-progress list", text);
         }
         if (*p == ',') p++;
+        if (above) continue; /* below xmin: ended */
         if (x < out->xmin || x >= out->xmax) {
             xidset_snap_free(out);
             return util_err(err, errlen, "snapshot '%s': %llu is outside [xmin, xmax)", text,

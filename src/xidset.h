@@ -29,7 +29,9 @@ typedef struct xidset_list {
 } xidset_list;
 
 /* Parses pg_snapshot text ("10:20:12,15"; xip may be empty, "10:10:"), strictly: decimal ids,
- * xmin <= xmax, each xip in [xmin, xmax). xip is sorted and deduplicated. Returns 0 and fills
+ * each xip in [xmin, xmax). xip is sorted and deduplicated. xmin above xmax (a slot's exported
+ * snapshot can be so) means what PostgreSQL's visibility test makes of it, every id below xmin
+ * ended and no other: it is kept as xmin:xmin: with no xip. Returns 0 and fills
  * *out (free with xidset_snap_free), or -1 with a message naming the bad part (*out is then
  * empty). */
 int xidset_snap_parse(const char *text, xidset_snap *out, char *err, size_t errlen);
