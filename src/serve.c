@@ -38,6 +38,7 @@ struct serve {
     _Atomic uint64_t hist[SERVE_NBUCKETS + 1];
     _Atomic uint64_t sum_us;
     _Atomic uint64_t count;
+    _Atomic uint64_t retries; /* reads asked again after a connection found closed */
 };
 
 static void serve_wake(void *arg)
@@ -193,6 +194,9 @@ static int serve_metrics(serve *s, const http_request *req, http_response *resp)
     buf_printf(b, "# HELP pgpulse_feed_reconnects_total Times the live feed reconnected.\n"
                   "# TYPE pgpulse_feed_reconnects_total counter\npgpulse_feed_reconnects_total %llu\n",
                (unsigned long long)reconn);
+    buf_printf(b, "# HELP pgpulse_db_retries_total API reads asked again on a new connection after the old one was found closed.\n"
+                  "# TYPE pgpulse_db_retries_total counter\npgpulse_db_retries_total %llu\n",
+               (unsigned long long)atomic_load(&s->retries));
     buf_printf(b, "# HELP pgpulse_http_requests_total Answered requests by status class.\n"
                   "# TYPE pgpulse_http_requests_total counter\n");
     for (int c = 1; c <= 5; c++)
@@ -257,8 +261,21 @@ static int serve_handle(void *app, const http_request *req, http_response *resp)
                        .consumer = s->consumer,
                        .token = s->token,
                        .started = s->started};
+        int had = ctx.conn && PQstatus(ctx.conn) == CONNECTION_OK;
         int rc = api_handle(&ctx, req, resp);
-        /* A connection that broke during the call is replaced on the next one. */
+        /* A connection the server closed while it was idle (a restart, pg_terminate_backend) is
+         * found broken only by the statement that uses it. A read is asked once more on a new
+         * connection, so a database that is back answers at once, on every pool thread. A write
+         * (POST) is not: it may have been done. */
+        if (rc == 0 && get && had && resp->status == 503 && !resp->stream_read &&
+            PQstatus(ctx.conn) == CONNECTION_BAD) {
+            atomic_fetch_add(&s->retries, 1);
+            buf_reset(&resp->body);
+            *resp = (http_response){.status = 200, .content_type = "application/json",
+                                    .body = resp->body};
+            ctx.conn = serve_conn(s, req->thread);
+            rc = api_handle(&ctx, req, resp);
+        }
         return rc;
     }
     return serve_static(req, resp);

@@ -607,30 +607,80 @@ static void test_hostile(void **state)
     httpc_free(&r);
 }
 
-/* A database that goes away: the answer is a 503 JSON (or, when the server reconnects at once,
- * a 200), never a crash; once it is back, requests are served again. */
+/* Closes, from the server's side, every connection of `pgpulse serve` to test_api and waits
+ * until they are gone: what a database restart or an administrator does to idle connections. */
+static void close_serve_connections(void)
+{
+    char *pids = harness_query_text(
+        fx.conn, "SELECT coalesce(string_agg(pid::text, ','), '0') FROM (SELECT pid, "
+                 "pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+                 "'pgpulse serve' AND datname = 'test_api') t");
+    char *left = xasprintf("SELECT count(*) FROM pg_stat_activity WHERE pid IN (%s)", pids);
+    int i = 0;
+    while (harness_query_int(fx.conn, left) > 0 && i++ < 500) util_sleep_ms(10);
+    assert_int_equal(harness_query_int(fx.conn, left), 0);
+    free(left);
+    free(pids);
+}
+
+static long long metric(serve *s, const char *name)
+{
+    httpc_reply r = httpc_request(s, "GET", "/metrics", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    char *key = xasprintf("\n%s ", name);
+    const char *at = strstr((const char *)r.body.data, key);
+    assert_non_null(at);
+    long long v = atoll(at + strlen(key));
+    free(key);
+    httpc_free(&r);
+    return v;
+}
+
+/* A database that goes away. Connections closed while idle: a read is asked again on a new
+ * connection (a 200 at once), a write is not (a 503, then the next one connects again). A
+ * database that is gone: a 503 JSON, never a crash. */
 static void test_database_goes_away(void **state)
 {
     (void)state;
     if (!*fx.db) skip();
-    httpc_reply r = get("/api/anomalies?limit=1");
+    /* One pool thread, so each request is known to meet the closed connection. */
+    char err[512];
+    serve_opts o1 = {.conninfo = fx.web, .consumer = CONSUMER, .listen = "127.0.0.1:0",
+                     .threads = 1, .quiet = 1};
+    serve *one = serve_start(&o1, err, sizeof err);
+    if (!one) fail_msg("serve_start: %s", err);
+    httpc_reply r = httpc_request(one, "GET", "/api/anomalies?limit=1", NULL, NULL);
     assert_int_equal(r.status, 200);
     httpc_free(&r);
-    harness_exec(fx.conn, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
-                          "application_name = 'pgpulse serve' AND datname = 'test_api'");
+    assert_int_equal(metric(one, "pgpulse_db_retries_total"), 0);
+    close_serve_connections();
+    r = httpc_request(one, "GET", "/api/anomalies?limit=1", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    httpc_free(&r);
+    assert_int_equal(metric(one, "pgpulse_db_retries_total"), 1);
+    close_serve_connections();
+    r = httpc_request(one, "POST", "/api/anomalies/999999/ack", NULL, NULL);
+    httpc_expect_error(&r, 503, "database");
+    r = httpc_request(one, "POST", "/api/anomalies/999999/ack", NULL, NULL);
+    httpc_expect_error(&r, 404, "999999");
+    assert_int_equal(metric(one, "pgpulse_db_retries_total"), 1);
+    serve_stop(one);
+
+    /* Two pool threads, however the requests fall on them: every read answers. */
     for (int i = 0; i < 4; i++) {
-        r = get("/api/anomalies?limit=1");
-        if (r.status != 200 && r.status != 503) fail_msg("got %d", r.status);
-        if (r.status == 503) assert_non_null(strstr(json_string_value(json_object_get(r.json, "error")), "database"));
+        r = get("/api/robots");
+        assert_int_equal(r.status, 200);
         httpc_free(&r);
     }
-    r = get("/api/robots");
-    assert_int_equal(r.status, 200);
-    httpc_free(&r);
+    close_serve_connections();
+    for (int i = 0; i < 6; i++) {
+        r = get(i % 2 ? "/api/robots" : "/api/anomalies?limit=1");
+        if (r.status != 200) fail_msg("request %d: %d", i, r.status);
+        httpc_free(&r);
+    }
 
     /* A server whose database is dropped: health says so with a 503. */
     const char *gone = harness_db("api_gone", 1);
-    char err[512];
     serve_opts o = {.conninfo = gone, .consumer = CONSUMER, .listen = "127.0.0.1:0", .threads = 1,
                     .quiet = 1};
     serve *s = serve_start(&o, err, sizeof err);
