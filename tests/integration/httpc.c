@@ -1,4 +1,5 @@
 /* httpc: the integration tests' HTTP client (httpc.h). */
+#define _GNU_SOURCE /* memmem */
 #include "httpc.h"
 
 #include <arpa/inet.h>
@@ -46,9 +47,9 @@ int httpc_header(const httpc_reply *r, const char *name, char *out, size_t len)
 }
 
 /* Sends raw (a whole request) to the server on port and reads the answer: the connection is
- * closed by the request's "Connection: close", or after max_ms for a stream. Chunked bodies are
- * decoded. */
-httpc_reply httpc_raw(int port, const char *raw, size_t len, int max_ms)
+ * closed by the request's "Connection: close", or, for a stream, reading ends at until or after
+ * max_ms. Chunked bodies are decoded. */
+httpc_reply httpc_raw(int port, const char *raw, size_t len, const char *until, int max_ms)
 {
     httpc_reply r = {0};
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -71,6 +72,9 @@ httpc_reply httpc_raw(int port, const char *raw, size_t len, int max_ms)
         if (n <= 0) break;
         buf_append(&all, chunk, (size_t)n);
         if ((util_mono_us() - t0) / 1000 > max_ms) break;
+        /* Searched in the bytes as they came (a chunk's size line could split it: then reading
+         * goes on to max_ms, never ends early). */
+        if (until && memmem(all.data, all.len, until, strlen(until))) break;
     }
     close(fd);
     buf_append(&all, "", 1);
@@ -114,7 +118,7 @@ httpc_reply httpc_request(serve *s, const char *method, const char *path, const 
                           "Content-Length: %zu\r\n\r\n%s",
                           method, path, headers ? headers : "", body ? strlen(body) : 0,
                           body ? body : "");
-    httpc_reply r = httpc_raw(serve_port(s), req, strlen(req), 10000);
+    httpc_reply r = httpc_raw(serve_port(s), req, strlen(req), NULL, 10000);
     free(req);
     return r;
 }

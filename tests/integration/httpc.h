@@ -26,9 +26,10 @@ void httpc_free(httpc_reply *r);
 int httpc_header(const httpc_reply *r, const char *name, char *out, size_t len);
 
 /* Sends raw (a whole request, len bytes) to the server on port and reads the answer: the
- * connection is closed by the request's "Connection: close", or after max_ms for a stream.
- * Chunked bodies are decoded; a JSON body is parsed into json (NULL otherwise). */
-httpc_reply httpc_raw(int port, const char *raw, size_t len, int max_ms);
+ * connection is closed by the request's "Connection: close", or, for a stream, reading ends once
+ * the bytes read hold until (NULL: never) or after max_ms. Chunked bodies are decoded; a JSON
+ * body is parsed into json (NULL otherwise). */
+httpc_reply httpc_raw(int port, const char *raw, size_t len, const char *until, int max_ms);
 
 /* method path on server s, with extra header lines (each ending in \r\n, or NULL) and a body
  * (or NULL). */

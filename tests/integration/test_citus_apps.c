@@ -364,7 +364,7 @@ static void check_api(PGconn *conn, char **queries)
     free(id);
     /* The feed every page keeps open: hello, then the fleet. */
     const char *req = "GET /api/stream HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n";
-    r = httpc_raw(serve_port(s), req, strlen(req), 1500);
+    r = httpc_raw(serve_port(s), req, strlen(req), "event: fleet\n", 10000);
     assert_int_equal(r.status, 200);
     assert_int_equal(strncmp((const char *)r.body.data, "event: hello\n", 13), 0);
     assert_non_null(strstr((const char *)r.body.data, "event: fleet\n"));
