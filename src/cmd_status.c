@@ -14,6 +14,12 @@
 #include "slotbound.h"
 #include "stream.h"
 
+/* "12.3 MB (45 %)": the WAL a slot may still hold, and its share of the bound. */
+static void status_left_text(char *out, size_t len, long long safe_bytes, double left)
+{
+    snprintf(out, len, "%.1f MB (%.0f %%)", (double)safe_bytes / (1024.0 * 1024.0), left * 100);
+}
+
 int cmd_status(int argc, char **argv)
 {
     static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
@@ -60,25 +66,46 @@ int cmd_status(int argc, char **argv)
                "slot status", "WAL left");
         buf warnings = {0};
         for (int i = 0; i < PQntuples(r); i++) {
-            char shard[32], left_text[48] = "-", msg[512] = "";
+            char shard[32], left_text[48] = "-", msg[2048] = "";
             snprintf(shard, sizeof shard, "%s/%s", PQgetvalue(r, i, 2), PQgetvalue(r, i, 3));
-            slotbound_slot sl;
+            json_t *nodes = status_nodes(r, i);
             double left = -1;
-            if (status_slot(r, i, &sl) && slotbound_assess(&sl, &left, msg, sizeof msg) != SLOTBOUND_OK)
+            if (status_assess(r, i, nodes, &left, msg, sizeof msg) && msg[0])
                 buf_printf(&warnings, "warning: %s: %s\n", PQgetvalue(r, i, 0), msg);
-            if (left >= 0 && sl.has_safe)
-                snprintf(left_text, sizeof left_text, "%.1f MB (%.0f %%)",
-                         (double)sl.safe_wal_bytes / (1024.0 * 1024.0), left * 100);
+            int64_t max_bytes = PQgetisnull(r, i, 15) ? -1 : strtoll(PQgetvalue(r, i, 15), NULL, 10);
+            if (left >= 0 && !PQgetisnull(r, i, 14)) status_left_text(left_text, sizeof left_text,
+                                                                      strtoll(PQgetvalue(r, i, 14), NULL, 10), left);
             const char *status = PQgetisnull(r, i, 10) ? "-" : PQgetvalue(r, i, 11);
             char status_text[48];
             snprintf(status_text, sizeof status_text, "%s%s", status,
                      !PQgetisnull(r, i, 13) && !strcmp(PQgetvalue(r, i, 13), "catchup")
                          ? " (catching up)" : "");
             printf("%-20s %-6s %-6s %12s %-14s %12s %9s %9s %-7s %-11s %s\n", PQgetvalue(r, i, 0),
-                   PQgetvalue(r, i, 1), shard, PQgetvalue(r, i, 4), PQgetvalue(r, i, 5),
+                   PQgetvalue(r, i, 1), shard, PQgetvalue(r, i, 4),
+                   nodes ? "per node:" : PQgetvalue(r, i, 5),
                    PQgetisnull(r, i, 6) ? "-" : PQgetvalue(r, i, 6), PQgetvalue(r, i, 7),
                    PQgetvalue(r, i, 8), PQgetvalue(r, i, 9)[0] == 't' ? "yes" : "no", status_text,
                    left_text);
+            /* On Citus, each node's part under its consumer. */
+            size_t k;
+            json_t *node;
+            json_array_foreach(nodes, k, node)
+            {
+                json_t *lag = json_object_get(node, "lag_bytes"),
+                       *safe = json_object_get(node, "slot_safe_wal_bytes");
+                char lag_text[32] = "-", node_left[48] = "-", one[512];
+                double l;
+                status_assess_node(node, PQgetvalue(r, i, 0), max_bytes, &l, one, sizeof one);
+                if (json_is_integer(lag))
+                    snprintf(lag_text, sizeof lag_text, "%lld", (long long)json_integer_value(lag));
+                if (l >= 0 && json_is_integer(safe))
+                    status_left_text(node_left, sizeof node_left, json_integer_value(safe), l);
+                printf("  %-18s %-6s %-6s %12s %-14s %12s %9s %9s %-7s %-11s %s\n",
+                       json_string_value(json_object_get(node, "node")), "", "", "",
+                       json_string_value(json_object_get(node, "lsn")), lag_text, "", "", "",
+                       json_string_value(json_object_get(node, "slot_status")), node_left);
+            }
+            json_decref(nodes);
         }
         if (PQntuples(r) && !PQgetisnull(r, 0, 15))
             printf("max_slot_wal_keep_size: %.1f MB\n",

@@ -12,7 +12,8 @@ static json_t *status_num(PGresult *r, int row, int col, int integer)
                    : json_real(strtod(PQgetvalue(r, row, col), NULL));
 }
 
-int status_slot(PGresult *r, int i, slotbound_slot *s)
+/* The slot of row i of r, as slotbound sees it; 0 for a consumer without a slot (poll). */
+static int status_slot(PGresult *r, int i, slotbound_slot *s)
 {
     if (PQgetisnull(r, i, 11)) return 0;
     const char *st = PQgetvalue(r, i, 11);
@@ -20,6 +21,77 @@ int status_slot(PGresult *r, int i, slotbound_slot *s)
     s->has_safe = !PQgetisnull(r, i, 14);
     s->safe_wal_bytes = s->has_safe ? strtoll(PQgetvalue(r, i, 14), NULL, 10) : 0;
     s->max_bytes = PQgetisnull(r, i, 15) ? -1 : strtoll(PQgetvalue(r, i, 15), NULL, 10);
+    return 1;
+}
+
+json_t *status_nodes(PGresult *r, int i)
+{
+    if (PQnfields(r) < 19 || PQgetisnull(r, i, 18)) return NULL;
+    json_t *nodes = json_loads(PQgetvalue(r, i, 18), 0, NULL);
+    if (json_is_array(nodes)) return nodes;
+    json_decref(nodes);
+    return NULL;
+}
+
+void status_assess_node(json_t *node, const char *consumer, int64_t max_bytes, double *left,
+                        char *msg, size_t len)
+{
+    const char *name = json_string_value(json_object_get(node, "node"));
+    const char *st = json_string_value(json_object_get(node, "slot_status"));
+    json_t *safe = json_object_get(node, "slot_safe_wal_bytes");
+    *left = -1;
+    if (!st || !strcmp(st, "missing") || !strcmp(st, "lost")) {
+        /* No recovery from the table on Citus (docs/scaling.md). */
+        snprintf(msg, len,
+                 "node %s: the consumer's replication slot there is %s: it cannot go on "
+                 "(`pgpulse slots drop %s` starts it afresh)",
+                 name, st && !strcmp(st, "lost") ? "invalidated (wal_status lost)" : "missing",
+                 consumer);
+        if (st) *left = 0;
+        return;
+    }
+    if (!strcmp(st, "unreachable")) {
+        snprintf(msg, len, "node %s did not answer: the state of its slot is unknown", name);
+        return;
+    }
+    if (!strcmp(st, "not in the cluster")) {
+        snprintf(msg, len, "node %s is no longer in the cluster (pg_dist_node)", name);
+        return;
+    }
+    slotbound_slot sl = {.wal_status = st,
+                         .has_safe = json_is_integer(safe),
+                         .safe_wal_bytes = json_integer_value(safe),
+                         .max_bytes = max_bytes};
+    char one[400];
+    if (slotbound_assess(&sl, left, one, sizeof one) != SLOTBOUND_OK)
+        snprintf(msg, len, "node %s: %s", name, one);
+    else if (len)
+        msg[0] = '\0';
+}
+
+int status_assess(PGresult *r, int i, json_t *nodes, double *left, char *msg, size_t len)
+{
+    slotbound_slot sl;
+    *left = -1;
+    if (len) msg[0] = '\0';
+    if (!status_slot(r, i, &sl)) return 0;
+    if (!nodes) {
+        slotbound_assess(&sl, left, msg, len);
+        return 1;
+    }
+    size_t k;
+    json_t *node;
+    size_t used = 0;
+    json_array_foreach(nodes, k, node)
+    {
+        double l;
+        char one[512];
+        status_assess_node(node, PQgetvalue(r, i, 0), sl.max_bytes, &l, one, sizeof one);
+        if (l >= 0 && (*left < 0 || l < *left)) *left = l;
+        if (one[0] && used + 3 < len)
+            used += (size_t)snprintf(msg + used, len - used, "%s%s", used ? "; " : "", one);
+        if (used >= len) used = len - 1;
+    }
     return 1;
 }
 
@@ -52,12 +124,24 @@ json_t *status_json(PGresult *r)
         json_object_set_new(o, "applied_xids", status_num(r, i, 17, 1));
         json_object_set_new(o, "slot_safe_wal_bytes", status_num(r, i, 14, 1));
         json_object_set_new(o, "max_slot_wal_keep_bytes", status_num(r, i, 15, 1));
-        slotbound_slot sl;
+        json_t *nodes = status_nodes(r, i);
         double left = -1;
-        char msg[512] = "";
-        if (status_slot(r, i, &sl)) slotbound_assess(&sl, &left, msg, sizeof msg);
+        char msg[2048] = "";
+        status_assess(r, i, nodes, &left, msg, sizeof msg);
         json_object_set_new(o, "slot_wal_left", left >= 0 ? json_real(left) : json_null());
         json_object_set_new(o, "warning", msg[0] ? json_string(msg) : json_null());
+        size_t k;
+        json_t *node;
+        int64_t max_bytes = PQgetisnull(r, i, 15) ? -1 : strtoll(PQgetvalue(r, i, 15), NULL, 10);
+        json_array_foreach(nodes, k, node)
+        {
+            double l;
+            char one[512];
+            status_assess_node(node, PQgetvalue(r, i, 0), max_bytes, &l, one, sizeof one);
+            json_object_set_new(node, "slot_wal_left", l >= 0 ? json_real(l) : json_null());
+            json_object_set_new(node, "warning", one[0] ? json_string(one) : json_null());
+        }
+        json_object_set_new(o, "nodes", nodes ? nodes : json_null());
         json_array_append_new(stages, o);
     }
     return json_pack("{s:o}", "stages", stages);

@@ -11,11 +11,25 @@
 
 /* {"stages":[{"name","stages","source","shard","rows","lsn","lag_bytes","lag_seconds",
  * "checkpoint_age_seconds","active","slot","slot_status","mode","recoveries","applied_xids",
- * "slot_safe_wal_bytes","max_slot_wal_keep_bytes","slot_wal_left","warning"}, ...]} for the rows
- * of r (stream_status). New reference. */
+ * "slot_safe_wal_bytes","max_slot_wal_keep_bytes","slot_wal_left","warning","nodes"}, ...]} for
+ * the rows of r (stream_status). "nodes" is null but on Citus, where it lists each node's part:
+ * {"node","lsn","lag_bytes","slot_status","slot_safe_wal_bytes","slot_wal_left","warning"}, and
+ * the consumer's lag is their sum, its slot status the worst, its WAL left the least. New
+ * reference. */
 json_t *status_json(PGresult *r);
 
-/* The slot of row i of r, as slotbound sees it; returns 0 for a consumer without a slot (poll). */
-int status_slot(PGresult *r, int i, slotbound_slot *s);
+/* Row i of r's nodes on Citus (a new reference to the array), or NULL on plain PostgreSQL. */
+json_t *status_nodes(PGresult *r, int i);
+
+/* Assesses row i of r's slot, or on Citus every node's (nodes from status_nodes, or NULL): a
+ * warning sentence into msg (empty when all is well; on Citus one per node at fault, each naming
+ * its node, joined by "; ") and the least share of the bound left into *left (-1: unknown or
+ * unbounded). Returns 1 when there is a slot to assess (0 for a poller). */
+int status_assess(PGresult *r, int i, json_t *nodes, double *left, char *msg, size_t len);
+
+/* The same for one node of status_nodes (max_bytes: max_slot_wal_keep_size in bytes, -1:
+ * unbounded); msg names the node. */
+void status_assess_node(json_t *node, const char *consumer, int64_t max_bytes, double *left,
+                        char *msg, size_t len);
 
 #endif

@@ -169,15 +169,16 @@ const char *harness_citus_db(const char *name, int init)
     return coord;
 }
 
-void harness_citus_restart_node(int node)
+void harness_citus_node_do(const char *verb, int node)
 {
     pgcluster *c = harness_citus();
-    if (!c) fail_msg("no Citus cluster to restart a node of");
+    if (!c) fail_msg("no Citus cluster to %s a node of", verb);
     char k[16];
     snprintf(k, sizeof k, "%d", node);
-    harness_out o = harness_pgpulse_limit(
-        120, NULL, (const char *[]){"db", "restart", "--node", k, "--home", c->home, NULL});
-    if (o.status != 0) fail_msg("pgpulse db restart --node %d failed: %s", node, o.err);
+    const char *with[] = {"db", verb, "--node", k, "--home", c->home, NULL};
+    const char *all[] = {"db", verb, "--home", c->home, NULL};
+    harness_out o = harness_pgpulse_limit(120, NULL, node >= 0 ? with : all);
+    if (o.status != 0) fail_msg("pgpulse db %s (node %d) failed: %s", verb, node, o.err);
     harness_out_free(&o);
 }
 

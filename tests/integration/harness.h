@@ -38,10 +38,10 @@ const char *harness_citus_node_db(const char *name, int node);
 /* The number of workers of the Citus cluster, 0 without one. */
 int harness_citus_workers(void);
 
-/* Restarts node `node` of the Citus cluster (`pgpulse db restart --node K`: a fast shutdown,
- * which ends its sessions and replication connections, then a start on the same port); fails
- * the test on error. */
-void harness_citus_restart_node(int node);
+/* `pgpulse db VERB --node K` on the Citus cluster: "restart" (a fast shutdown, which ends its
+ * sessions and replication connections, then a start on the same port) or "stop"; "start"
+ * (node < 0) starts every node that is down. Fails the test on error. */
+void harness_citus_node_do(const char *verb, int node);
 
 /* Connects to the conninfo harness_db returned; fails the test if it cannot. */
 PGconn *harness_connect(const char *conninfo);

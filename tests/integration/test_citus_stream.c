@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "harness.h"
 #include "rng.h"
@@ -281,7 +282,7 @@ static void test_worker_restart(void **state)
     assert_int_equal(harness_wait(w1, NULL), 0);
     assert_int_equal(harness_wait(w2, NULL), 0);
     int64_t at = consumed(conn);
-    harness_citus_restart_node(1);
+    harness_citus_node_do("restart", 1);
     print_message("worker 1 restarted with %lld of %d rows consumed\n", (long long)at,
                   2 * ROWS_PER_WRITER);
     citus_finish(name, conn, c, 0, 0, log);
@@ -610,6 +611,39 @@ static void test_shards_on_citus(void **state)
 /* What a consumer on Citus refuses or gives up, each with its message: polling (transaction ids
  * are per node), a node whose slot is gone (what it held cannot be read again), and a stage that
  * keeps failing (retried as a worker restart would be, for STREAM_STAGE_RETRY_S = 20 s). */
+/* `pgpulse status --json`'s entry for consumer name (a new reference). */
+static json_t *status_of(const char *db, const char *name)
+{
+    harness_out o = harness_pgpulse(NULL, (const char *[]){"status", "--db", db, "--json", NULL});
+    if (o.status != 0) fail_msg("status: %s", o.err);
+    json_t *root = json_loads(o.out, 0, NULL);
+    assert_non_null(root);
+    harness_out_free(&o);
+    size_t i;
+    json_t *st;
+    json_array_foreach(json_object_get(root, "stages"), i, st)
+        if (!strcmp(json_string_value(json_object_get(st, "name")), name)) {
+            json_incref(st);
+            json_decref(root);
+            return st;
+        }
+    fail_msg("status lists no consumer %s", name);
+    return NULL;
+}
+
+/* Worker k's name as the consumer's checkpoints name it ('host:port' of pg_dist_node). */
+static char *node_source(PGconn *conn, int k)
+{
+    PGconn *w = harness_connect(harness_citus_node_db("citus_refusals", k));
+    char *port = harness_query_text(w, "SELECT inet_server_port()::text");
+    PQfinish(w);
+    char *sql = xasprintf("SELECT nodename || ':' || nodeport FROM pg_dist_node WHERE nodeport = %s", port);
+    char *name = harness_query_text(conn, sql);
+    free(sql);
+    free(port);
+    return name;
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -628,12 +662,41 @@ static void test_refusals(void **state)
     harness_assert_contains(o.err, "polling reads by transaction id, which is per node there");
     harness_out_free(&o);
 
-    /* A slot dropped on worker 1 behind the consumer's back. */
+    /* `pgpulse status` shows each node's part: its position, lag and slot. */
     char *log = xasprintf("%s/refusals.log", harness_tmpdir());
     int c = start_consumer(db, log);
     harness_wait_slot(conn, CONSUMER);
+    write_batch(db, "1", "10", batches[1]); /* batches[0] is the broken stage's, below */
+    wait_rows(conn, stored(conn), log);
     kill(c, SIGINT);
     assert_int_equal(harness_wait(c, NULL), 0);
+    json_t *st = status_of(db, CONSUMER);
+    json_t *nodes = json_object_get(st, "nodes");
+    assert_int_equal(json_array_size(nodes), 3);
+    assert_true(json_is_null(json_object_get(st, "lsn")));
+    assert_string_equal(json_string_value(json_object_get(st, "slot_status")), "reserved");
+    assert_true(json_is_null(json_object_get(st, "warning")));
+    json_int_t lag = 0;
+    size_t k;
+    json_t *node;
+    json_array_foreach(nodes, k, node)
+    {
+        char *sql = xasprintf("SELECT end_lsn::text FROM stream_checkpoint WHERE consumer = '"
+                              CONSUMER "' AND source = '%s'",
+                              json_string_value(json_object_get(node, "node")));
+        char *lsn = harness_query_text(conn, sql);
+        assert_string_equal(json_string_value(json_object_get(node, "lsn")), lsn);
+        assert_string_equal(json_string_value(json_object_get(node, "slot_status")), "reserved");
+        assert_true(json_is_integer(json_object_get(node, "lag_bytes")));
+        lag += json_integer_value(json_object_get(node, "lag_bytes"));
+        free(lsn);
+        free(sql);
+    }
+    assert_int_equal(json_integer_value(json_object_get(st, "lag_bytes")), lag);
+    json_decref(st);
+    char *w1_node = node_source(conn, 1), *w2_node = node_source(conn, 2);
+
+    /* A slot dropped on worker 1 behind the consumer's back: status names the node. */
     char *slot = harness_query_text(
         conn, "SELECT slot_name FROM stream_consumer WHERE consumer = '" CONSUMER "'");
     PGconn *w1 = harness_connect(harness_citus_node_db("citus_refusals", 1));
@@ -641,6 +704,38 @@ static void test_refusals(void **state)
     harness_exec(w1, sql);
     free(sql);
     PQfinish(w1);
+    st = status_of(db, CONSUMER);
+    assert_string_equal(json_string_value(json_object_get(st, "slot_status")), "missing");
+    const char *warn = json_string_value(json_object_get(st, "warning"));
+    assert_non_null(warn);
+    harness_assert_contains(warn, w1_node);
+    harness_assert_contains(warn, "pgpulse slots drop " CONSUMER);
+    json_array_foreach(json_object_get(st, "nodes"), k, node)
+        assert_string_equal(json_string_value(json_object_get(node, "slot_status")),
+                            strcmp(json_string_value(json_object_get(node, "node")), w1_node)
+                                ? "reserved" : "missing");
+    json_decref(st);
+    o = harness_pgpulse(NULL, (const char *[]){"status", "--db", db, NULL});
+    assert_int_equal(o.status, 0);
+    char *line = xasprintf("  %s ", w1_node);
+    harness_assert_contains(o.out, line);
+    free(line);
+    harness_assert_contains(o.out, "warning: " CONSUMER ": node ");
+    harness_out_free(&o);
+
+    /* Worker 2 down: status still answers, that node unknown. */
+    harness_citus_node_do("stop", 2);
+    st = status_of(db, CONSUMER);
+    json_array_foreach(json_object_get(st, "nodes"), k, node)
+        if (!strcmp(json_string_value(json_object_get(node, "node")), w2_node)) {
+            assert_string_equal(json_string_value(json_object_get(node, "slot_status")), "unreachable");
+            assert_true(json_is_null(json_object_get(node, "lag_bytes")));
+        }
+    assert_true(json_is_null(json_object_get(st, "lag_bytes")));
+    json_decref(st);
+    harness_citus_node_do("start", -1);
+    free(w1_node);
+    free(w2_node);
     o = harness_pgpulse_limit(
         60, NULL,
         (const char *[]){"consume", "--stages", STAGES, "--db", db, "--name", CONSUMER, NULL});

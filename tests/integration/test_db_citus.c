@@ -237,7 +237,7 @@ static void test_harness_db(void **state)
     harness_assert_query(conn, "SELECT to_regclass('t') IS NULL", "t");
     harness_assert_query(conn, "SELECT count(*) FROM pg_dist_node", "3");
     PQfinish(conn);
-    harness_citus_restart_node(2);
+    harness_citus_node_do("restart", 2);
     conn = harness_connect(harness_citus_node_db("db_citus", 2));
     harness_assert_query(conn, "SELECT 1", "1");
     PQfinish(conn);
