@@ -72,9 +72,9 @@ int cmd_status(int argc, char **argv)
             double left = -1;
             if (status_assess(r, i, nodes, &left, msg, sizeof msg) && msg[0])
                 buf_printf(&warnings, "warning: %s: %s\n", PQgetvalue(r, i, 0), msg);
-            int64_t max_bytes = PQgetisnull(r, i, 15) ? -1 : strtoll(PQgetvalue(r, i, 15), NULL, 10);
-            if (left >= 0 && !PQgetisnull(r, i, 14)) status_left_text(left_text, sizeof left_text,
-                                                                      strtoll(PQgetvalue(r, i, 14), NULL, 10), left);
+            if (left >= 0 && !PQgetisnull(r, i, 14))
+                status_left_text(left_text, sizeof left_text,
+                                 strtoll(PQgetvalue(r, i, 14), NULL, 10), left);
             const char *status = PQgetisnull(r, i, 10) ? "-" : PQgetvalue(r, i, 11);
             char status_text[48];
             snprintf(status_text, sizeof status_text, "%s%s", status,
@@ -92,14 +92,14 @@ int cmd_status(int argc, char **argv)
             json_array_foreach(nodes, k, node)
             {
                 json_t *lag = json_object_get(node, "lag_bytes"),
-                       *safe = json_object_get(node, "slot_safe_wal_bytes");
-                char lag_text[32] = "-", node_left[48] = "-", one[512];
-                double l;
-                status_assess_node(node, PQgetvalue(r, i, 0), max_bytes, &l, one, sizeof one);
+                       *safe = json_object_get(node, "slot_safe_wal_bytes"),
+                       *l = json_object_get(node, "slot_wal_left");
+                char lag_text[32] = "-", node_left[48] = "-";
                 if (json_is_integer(lag))
                     snprintf(lag_text, sizeof lag_text, "%lld", (long long)json_integer_value(lag));
-                if (l >= 0 && json_is_integer(safe))
-                    status_left_text(node_left, sizeof node_left, json_integer_value(safe), l);
+                if (json_is_number(l) && json_is_integer(safe))
+                    status_left_text(node_left, sizeof node_left, json_integer_value(safe),
+                                     json_number_value(l));
                 printf("  %-18s %-6s %-6s %12s %-14s %12s %9s %9s %-7s %-11s %s\n",
                        json_string_value(json_object_get(node, "node")), "", "", "",
                        json_string_value(json_object_get(node, "lsn")), lag_text, "", "", "",

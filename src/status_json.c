@@ -24,22 +24,16 @@ static int status_slot(PGresult *r, int i, slotbound_slot *s)
     return 1;
 }
 
-json_t *status_nodes(PGresult *r, int i)
-{
-    if (PQnfields(r) < 19 || PQgetisnull(r, i, 18)) return NULL;
-    json_t *nodes = json_loads(PQgetvalue(r, i, 18), 0, NULL);
-    if (json_is_array(nodes)) return nodes;
-    json_decref(nodes);
-    return NULL;
-}
-
-void status_assess_node(json_t *node, const char *consumer, int64_t max_bytes, double *left,
-                        char *msg, size_t len)
+/* Assesses one node of a consumer on Citus: a warning naming the node into msg (empty when all
+ * is well) and its share of the bound left into *left (-1: unknown or unbounded). */
+static void status_assess_node(json_t *node, const char *consumer, int64_t max_bytes, double *left,
+                               char *msg, size_t len)
 {
     const char *name = json_string_value(json_object_get(node, "node"));
     const char *st = json_string_value(json_object_get(node, "slot_status"));
     json_t *safe = json_object_get(node, "slot_safe_wal_bytes");
     *left = -1;
+    msg[0] = '\0';
     if (!st || !strcmp(st, "missing") || !strcmp(st, "lost")) {
         /* No recovery from the table on Citus (docs/scaling.md). */
         snprintf(msg, len,
@@ -47,50 +41,66 @@ void status_assess_node(json_t *node, const char *consumer, int64_t max_bytes, d
                  "(`pgpulse slots drop %s` starts it afresh)",
                  name, st && !strcmp(st, "lost") ? "invalidated (wal_status lost)" : "missing",
                  consumer);
-        if (st) *left = 0;
-        return;
-    }
-    if (!strcmp(st, "unreachable")) {
+        if (st && !strcmp(st, "lost")) *left = 0;
+    } else if (!strcmp(st, "unreachable")) {
         snprintf(msg, len, "node %s did not answer: the state of its slot is unknown", name);
-        return;
-    }
-    if (!strcmp(st, "not in the cluster")) {
+    } else if (!strcmp(st, "not in the cluster")) {
         snprintf(msg, len, "node %s is no longer in the cluster (pg_dist_node)", name);
-        return;
+    } else {
+        slotbound_slot sl = {.wal_status = st,
+                             .has_safe = json_is_integer(safe),
+                             .safe_wal_bytes = json_integer_value(safe),
+                             .max_bytes = max_bytes};
+        char one[400];
+        if (slotbound_assess(&sl, left, one, sizeof one) != SLOTBOUND_OK)
+            snprintf(msg, len, "node %s: %s", name, one);
     }
-    slotbound_slot sl = {.wal_status = st,
-                         .has_safe = json_is_integer(safe),
-                         .safe_wal_bytes = json_integer_value(safe),
-                         .max_bytes = max_bytes};
-    char one[400];
-    if (slotbound_assess(&sl, left, one, sizeof one) != SLOTBOUND_OK)
-        snprintf(msg, len, "node %s: %s", name, one);
-    else if (len)
-        msg[0] = '\0';
+}
+
+json_t *status_nodes(PGresult *r, int i)
+{
+    if (PQnfields(r) < 19 || PQgetisnull(r, i, 18)) return NULL;
+    json_t *nodes = json_loads(PQgetvalue(r, i, 18), 0, NULL);
+    if (!json_is_array(nodes)) {
+        json_decref(nodes);
+        return NULL;
+    }
+    int64_t max_bytes = PQgetisnull(r, i, 15) ? -1 : strtoll(PQgetvalue(r, i, 15), NULL, 10);
+    size_t k;
+    json_t *node;
+    json_array_foreach(nodes, k, node)
+    {
+        double left;
+        char msg[512];
+        status_assess_node(node, PQgetvalue(r, i, 0), max_bytes, &left, msg, sizeof msg);
+        json_object_set_new(node, "slot_wal_left", left >= 0 ? json_real(left) : json_null());
+        json_object_set_new(node, "warning", msg[0] ? json_string(msg) : json_null());
+    }
+    return nodes;
 }
 
 int status_assess(PGresult *r, int i, json_t *nodes, double *left, char *msg, size_t len)
 {
     slotbound_slot sl;
     *left = -1;
-    if (len) msg[0] = '\0';
+    msg[0] = '\0';
     if (!status_slot(r, i, &sl)) return 0;
     if (!nodes) {
         slotbound_assess(&sl, left, msg, len);
         return 1;
     }
-    size_t k;
+    size_t k, used = 0;
     json_t *node;
-    size_t used = 0;
     json_array_foreach(nodes, k, node)
     {
-        double l;
-        char one[512];
-        status_assess_node(node, PQgetvalue(r, i, 0), sl.max_bytes, &l, one, sizeof one);
-        if (l >= 0 && (*left < 0 || l < *left)) *left = l;
-        if (one[0] && used + 3 < len)
-            used += (size_t)snprintf(msg + used, len - used, "%s%s", used ? "; " : "", one);
-        if (used >= len) used = len - 1;
+        json_t *l = json_object_get(node, "slot_wal_left");
+        const char *w = json_string_value(json_object_get(node, "warning"));
+        if (json_is_number(l) && (*left < 0 || json_number_value(l) < *left))
+            *left = json_number_value(l);
+        if (w && used + 3 < len) {
+            used += (size_t)snprintf(msg + used, len - used, "%s%s", used ? "; " : "", w);
+            if (used >= len) used = len - 1;
+        }
     }
     return 1;
 }
@@ -130,17 +140,6 @@ json_t *status_json(PGresult *r)
         status_assess(r, i, nodes, &left, msg, sizeof msg);
         json_object_set_new(o, "slot_wal_left", left >= 0 ? json_real(left) : json_null());
         json_object_set_new(o, "warning", msg[0] ? json_string(msg) : json_null());
-        size_t k;
-        json_t *node;
-        int64_t max_bytes = PQgetisnull(r, i, 15) ? -1 : strtoll(PQgetvalue(r, i, 15), NULL, 10);
-        json_array_foreach(nodes, k, node)
-        {
-            double l;
-            char one[512];
-            status_assess_node(node, PQgetvalue(r, i, 0), max_bytes, &l, one, sizeof one);
-            json_object_set_new(node, "slot_wal_left", l >= 0 ? json_real(l) : json_null());
-            json_object_set_new(node, "warning", one[0] ? json_string(one) : json_null());
-        }
         json_object_set_new(o, "nodes", nodes ? nodes : json_null());
         json_array_append_new(stages, o);
     }

@@ -18,18 +18,14 @@
  * reference. */
 json_t *status_json(PGresult *r);
 
-/* Row i of r's nodes on Citus (a new reference to the array), or NULL on plain PostgreSQL. */
+/* Row i of r's nodes on Citus, each with its "slot_wal_left" and "warning" (naming the node)
+ * added (a new reference to the array), or NULL on plain PostgreSQL. */
 json_t *status_nodes(PGresult *r, int i);
 
-/* Assesses row i of r's slot, or on Citus every node's (nodes from status_nodes, or NULL): a
- * warning sentence into msg (empty when all is well; on Citus one per node at fault, each naming
- * its node, joined by "; ") and the least share of the bound left into *left (-1: unknown or
- * unbounded). Returns 1 when there is a slot to assess (0 for a poller). */
+/* Assesses row i of r's slot, or on Citus its nodes' (status_nodes, else NULL): a warning
+ * sentence into msg (empty when all is well; on Citus the nodes' warnings joined by "; ") and
+ * the least share of the bound left into *left (-1: unknown or unbounded). Returns 1 when there
+ * is a slot to assess (0 for a poller). */
 int status_assess(PGresult *r, int i, json_t *nodes, double *left, char *msg, size_t len);
-
-/* The same for one node of status_nodes (max_bytes: max_slot_wal_keep_size in bytes, -1:
- * unbounded); msg names the node. */
-void status_assess_node(json_t *node, const char *consumer, int64_t max_bytes, double *left,
-                        char *msg, size_t len);
 
 #endif
