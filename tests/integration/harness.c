@@ -418,6 +418,23 @@ void harness_wait_slot(PGconn *conn, const char *consumer)
     fail_msg("consumer %s did not start streaming", consumer);
 }
 
+char *harness_now(PGconn *conn)
+{
+    return harness_query_text(conn, "SELECT clock_timestamp()::text");
+}
+
+void harness_wait_reading_since(PGconn *conn, const char *consumer, const char *since)
+{
+    char *sql = xasprintf("SELECT count(*) FROM stream_consumer c JOIN pg_replication_slots s ON "
+                          "s.slot_name = c.slot_name JOIN pg_stat_activity a ON a.pid = "
+                          "s.active_pid WHERE c.consumer = '%s' AND a.backend_start > '%s'",
+                          consumer, since);
+    int i = 0;
+    while (harness_query_int(conn, sql) == 0 && i++ < 1200) util_sleep_ms(50);
+    free(sql);
+    if (i > 1200) fail_msg("consumer %s did not start reading its slot", consumer);
+}
+
 uint64_t harness_seed(void)
 {
     static uint64_t seed;

@@ -61,6 +61,15 @@ void harness_assert_query(PGconn *conn, const char *sql, const char *want);
 /* Runs SQL without a result; fails the test on error. */
 void harness_exec(PGconn *conn, const char *sql);
 
+/* The server's clock now (a new string), for harness_wait_reading_since. */
+char *harness_now(PGconn *conn);
+
+/* Waits until consumer's slot is read by a replication connection that began after `since`
+ * (harness_now before the consumer was started): that process is past its start-up, its signal
+ * handlers in place, so a SIGINT stops it cleanly — a consumer restarted with nothing left to do
+ * is otherwise stopped while it starts. Fails after a minute. */
+void harness_wait_reading_since(PGconn *conn, const char *consumer, const char *since);
+
 /* Waits (up to 60 s) until the stream consumer `consumer` has created its slot, recorded it
  * (checkpoint mode 'stream': rows committed from then on reach it) and streams from it; fails
  * the test otherwise. */

@@ -157,6 +157,7 @@ static void test_kills_and_refresh(void **state)
      * anywhere before them. */
     int64_t base = INT64_C(1772236800);
     int batches = 60, kills = 0;
+    char *since = harness_now(conn);
     for (int k = 0; k < batches; k++) {
         int64_t now = base + (int64_t)k * 3600;
         if (rng_below(&g, 3) == 0) insert_batch(conn, &g, base, now - base + 3600, 1 + (int)rng_below(&g, 400)); /* late */
@@ -167,10 +168,15 @@ static void test_kills_and_refresh(void **state)
             kill(c, SIGKILL);
             harness_wait(c, NULL);
             kills++;
+            free(since);
+            since = harness_now(conn);
             c = start_stage(db, log);
         }
     }
     wait_consumed(conn, log);
+    /* The last one may have found nothing left to do: stopped once past its start-up. */
+    harness_wait_reading_since(conn, "wh", since);
+    free(since);
     kill(c, SIGINT);
     assert_int_equal(harness_wait(c, NULL), 0);
     int64_t readings = harness_query_int(conn, "SELECT count(*) FROM reading");
