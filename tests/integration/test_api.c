@@ -624,6 +624,7 @@ static void close_serve_connections(void)
     free(pids);
 }
 
+/* The value of the unlabelled metric `name` in server s's /metrics. */
 static long long metric(serve *s, const char *name)
 {
     httpc_reply r = httpc_request(s, "GET", "/metrics", NULL, NULL);
