@@ -169,6 +169,16 @@ const char *harness_citus_db(const char *name, int init)
     return coord;
 }
 
+const char *harness_citus_db_or_skip(const char *name, int init)
+{
+    const char *db = harness_citus_db(name, init);
+    if (!db) {
+        print_message(HARNESS_NO_CITUS ": skipped\n");
+        skip();
+    }
+    return db;
+}
+
 void harness_citus_node_do(const char *verb, int node)
 {
     pgcluster *c = harness_citus();

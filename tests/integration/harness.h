@@ -30,6 +30,10 @@ const char *harness_db(const char *name, int init);
  * with HARNESS_NO_CITUS. */
 const char *harness_citus_db(const char *name, int init);
 
+/* harness_citus_db, or, where no Citus cluster is configured, HARNESS_NO_CITUS printed and the
+ * test skipped (never returns NULL). */
+const char *harness_citus_db_or_skip(const char *name, int init);
+
 /* The conninfo of database test_<name> (made by harness_citus_db) on node `node` (0 the
  * coordinator, 1 and 2 the workers), as the superuser; the same passfile serves every node and
  * every login. Static storage, overwritten by the next call; NULL without a Citus cluster. */

@@ -392,11 +392,7 @@ static void check_stats(const char *db, PGconn *conn)
 static void test_apps_on_citus(void **state)
 {
     (void)state;
-    const char *url = harness_citus_db("citus_apps", 1);
-    if (!url) {
-        print_message(HARNESS_NO_CITUS ": skipped\n");
-        skip();
-    }
+    const char *url = harness_citus_db_or_skip("citus_apps", 1);
     char *db = xstrdup(url), *ref = xstrdup(harness_db("citus_apps_ref", 1));
     feed(db, "citus");
     feed(ref, "single");

@@ -17,15 +17,6 @@
 #include "migrate.h"
 #include "util.h"
 
-#define NO_CITUS "Citus is not installed (make deps-citus)"
-
-static const char *citus_db(const char *name)
-{
-    const char *db = harness_citus_db(name, 1);
-    if (!db) printf("%s: skipped\n", NO_CITUS);
-    return db;
-}
-
 /* A table's placement as citus_tables gives it: 'reference', 'distributed:robot_id' or
  * 'local' (not in Citus' metadata). */
 static char *placement(PGconn *conn, const char *table)
@@ -51,8 +42,7 @@ static void expect_placement(PGconn *conn, const char *table, const char *want)
 static void test_placement(void **state)
 {
     (void)state;
-    const char *db = citus_db("citus_placement");
-    if (!db) skip();
+    const char *db = harness_citus_db_or_skip("citus_placement", 1);
     PGconn *conn = harness_connect(db);
     static const char *const reference[] = {"plant", "shop", "asset_detail", "robot",
                                             "controller", "part", "data_source", "feed"};
@@ -102,8 +92,7 @@ static void test_placement(void **state)
 static void test_init_twice(void **state)
 {
     (void)state;
-    const char *db = citus_db("citus_init");
-    if (!db) skip();
+    const char *db = harness_citus_db_or_skip("citus_init", 1);
     PGconn *conn = harness_connect(db);
     int64_t placed = harness_query_int(conn, "SELECT count(*) FROM pg_dist_partition");
     int64_t shards = harness_query_int(conn, "SELECT count(*) FROM pg_dist_shard");
@@ -127,8 +116,7 @@ static void test_init_twice(void **state)
 static void test_ingest_through_the_coordinator(void **state)
 {
     (void)state;
-    const char *db = citus_db("citus_ingest");
-    if (!db) skip();
+    const char *db = harness_citus_db_or_skip("citus_ingest", 1);
     PGconn *conn = harness_connect(db);
     harness_exec(conn, "INSERT INTO robot (robot_id) SELECT generate_series(1, 4)");
     char *path = xasprintf("%s/citus_ingest.csv", harness_tmpdir());
@@ -186,8 +174,7 @@ static void test_ingest_through_the_coordinator(void **state)
 static void test_new_partition_is_distributed(void **state)
 {
     (void)state;
-    const char *db = citus_db("citus_partition");
-    if (!db) skip();
+    const char *db = harness_citus_db_or_skip("citus_partition", 1);
     PGconn *conn = harness_connect(db);
     harness_assert_query(conn, "SELECT reading_ensure_partition('2031-05-04')", "t");
     harness_assert_query(conn, "SELECT reading_ensure_partition('2031-05-04')", "f");
@@ -211,8 +198,7 @@ static void test_new_partition_is_distributed(void **state)
 static void test_publication_on_every_worker(void **state)
 {
     (void)state;
-    const char *db = citus_db("citus_publication");
-    if (!db) skip();
+    const char *db = harness_citus_db_or_skip("citus_publication", 1);
     PGconn *conn = harness_connect(db);
     harness_assert_query(conn, "SELECT reading_publication(1, 2)", "pgpulse_reading_1of2");
     PGresult *nodes = PQexec(conn, "SELECT nodename, nodeport FROM pg_dist_node WHERE groupid <> 0 "

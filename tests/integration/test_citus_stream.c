@@ -188,13 +188,12 @@ static fingerprint *reference(void)
 }
 
 /* A Citus database with the consumer streaming (its slot on every node) and the writers
- * started. */
+ * started; the test skipped where Citus is not installed. */
 static char *citus_start(const char *name, PGconn **conn, int *consumer, int *w1, int *w2,
                          char **log)
 {
-    const char *url = harness_citus_db(name, 1);
-    if (!url) return NULL;
-    char *db = xstrdup(url); /* kept for restarts: the harness's storage is overwritten */
+    /* Kept for restarts: the harness's storage is overwritten. */
+    char *db = xstrdup(harness_citus_db_or_skip(name, 1));
     *conn = harness_connect(db);
     *log = xasprintf("%s/%s.log", harness_tmpdir(), name);
     *consumer = start_consumer(db, *log);
@@ -243,10 +242,6 @@ static void test_killed_six_times(void **state)
     char *log;
     const char *name = "citus_kill";
     char *db = citus_start(name, &conn, &c, &w1, &w2, &log);
-    if (!db) {
-        print_message("Citus is not installed (make deps-citus): skipped\n");
-        skip();
-    }
     rng moments;
     rng_seed(&moments, harness_seed(), 1);
     for (int kills = 0; kills < 6; kills++) {
@@ -280,10 +275,6 @@ static void test_worker_restart(void **state)
     char *log;
     const char *name = "citus_restart";
     char *db = citus_start(name, &conn, &c, &w1, &w2, &log);
-    if (!db) {
-        print_message("Citus is not installed (make deps-citus): skipped\n");
-        skip();
-    }
     free(db);
     /* Both writers done, then the worker goes while the consumer is still behind. */
     assert_int_equal(harness_wait(w1, NULL), 0);
@@ -308,10 +299,6 @@ static void test_shard_move(void **state)
     char *log;
     const char *name = "citus_move";
     char *db = citus_start(name, &conn, &c, &w1, &w2, &log);
-    if (!db) {
-        print_message("Citus is not installed (make deps-citus): skipped\n");
-        skip();
-    }
     util_sleep_ms(200);
     /* The shard of robot 1 (and its colocated shards) to the other worker, while both writers
      * write: its next rows come from the target node's stream. */
@@ -418,12 +405,7 @@ static const char *const batches[] = {"2026-03-01T00:00:00Z", "2026-03-01T01:00:
 static void test_shard_move_hand_over(void **state)
 {
     (void)state;
-    const char *url = harness_citus_db("citus_handover", 1);
-    if (!url) {
-        print_message("Citus is not installed (make deps-citus): skipped\n");
-        skip();
-    }
-    char *db = xstrdup(url);
+    char *db = xstrdup(harness_citus_db_or_skip("citus_handover", 1));
     PGconn *conn = harness_connect(db);
     char *log = xasprintf("%s/handover.log", harness_tmpdir());
     /* A robot on the worker with the higher node id. */
@@ -489,12 +471,7 @@ static void test_shard_move_hand_over(void **state)
 static void test_node_joins(void **state)
 {
     (void)state;
-    const char *url = harness_citus_db("citus_join", 0);
-    if (!url) {
-        print_message("Citus is not installed (make deps-citus): skipped\n");
-        skip();
-    }
-    char *db = xstrdup(url);
+    char *db = xstrdup(harness_citus_db_or_skip("citus_join", 0));
     PGconn *conn = harness_connect(db);
     char *log = xasprintf("%s/join.log", harness_tmpdir());
     /* The schema on the coordinator and worker 1 only. */
@@ -576,12 +553,7 @@ static char *as_login(const char *db, const char *login)
 static void test_shards_on_citus(void **state)
 {
     (void)state;
-    const char *url = harness_citus_db("citus_shards", 1);
-    if (!url) {
-        print_message("Citus is not installed (make deps-citus): skipped\n");
-        skip();
-    }
-    char *db = xstrdup(url);
+    char *db = xstrdup(harness_citus_db_or_skip("citus_shards", 1));
     PGconn *conn = harness_connect(db);
     const char *names[2] = {"live.s0of2", "live.s1of2"};
     const char *shards[2] = {"0/2", "1/2"};
@@ -664,12 +636,7 @@ static char *node_source(PGconn *conn, int k)
 static void test_refusals(void **state)
 {
     (void)state;
-    const char *url = harness_citus_db("citus_refusals", 1);
-    if (!url) {
-        print_message("Citus is not installed (make deps-citus): skipped\n");
-        skip();
-    }
-    char *db = xstrdup(url);
+    char *db = xstrdup(harness_citus_db_or_skip("citus_refusals", 1));
     PGconn *conn = harness_connect(db);
     harness_out o =
         harness_pgpulse_limit(60, NULL,

@@ -213,11 +213,7 @@ static void test_cluster(void **state)
 static void test_harness_db(void **state)
 {
     (void)state;
-    const char *coord = harness_citus_db("db_citus", 0);
-    if (!coord) {
-        print_message("%s\n", HARNESS_NO_CITUS);
-        skip();
-    }
+    const char *coord = harness_citus_db_or_skip("db_citus", 0);
     PGconn *conn = harness_connect(coord);
     harness_assert_query(conn, "SELECT count(*) FROM pg_dist_node", "3");
     harness_exec(conn, "CREATE TABLE t (robot_id int)");
