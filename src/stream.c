@@ -329,18 +329,26 @@ bad:
  * on a coordinator connection that stays up: that is retried like a lost connection (reported,
  * with backoff) until stages have failed STREAM_STAGE_RETRY_S in a row, which is another
  * reason. */
+/* STREAM_STAGE_RETRY_S, or $PGPULSE_TEST_STAGE_RETRY_S (1..60) for tests of the give-up. */
+static int stream_stage_retry_s(void)
+{
+    const char *t = getenv("PGPULSE_TEST_STAGE_RETRY_S");
+    int s = t ? atoi(t) : 0;
+    return s >= 1 && s <= 60 ? s : STREAM_STAGE_RETRY_S;
+}
+
 static int stream_stage_failed(consumer *c, const char *stage, const char *msg, char *err,
                                size_t errlen)
 {
     int64_t now = util_mono_us();
+    int limit_s = stream_stage_retry_s();
     /* In a row: each within a reconnect's longest backoff (5 s) and set-up of the one before. */
     if (c->citus && (!c->stage_fail_us || now - c->stage_fail_last_us > 15 * INT64_C(1000000)))
         c->stage_fail_us = now;
     c->stage_fail_last_us = now;
-    int retry = c->citus && now - c->stage_fail_us < STREAM_STAGE_RETRY_S * INT64_C(1000000);
+    int retry = c->citus && now - c->stage_fail_us < limit_s * INT64_C(1000000);
     if (c->citus && !retry) {
-        util_err(err, errlen, "stage %s has failed for %d s: %s", stage, STREAM_STAGE_RETRY_S,
-                 msg);
+        util_err(err, errlen, "stage %s has failed for %d s: %s", stage, limit_s, msg);
         return pgconn_is_lost(c->db) ? PGCONN_LOST : -1;
     }
     util_err(err, errlen, "stage %s: %s", stage, msg);

@@ -31,7 +31,8 @@
 #define STREAM_COMMIT_SHARE 3
 /* On Citus a stage's failed statement is retried like a lost connection (a worker restarting)
  * for this long in a row before the consumer stops with it: a worker restart here takes under a
- * second, and the reconnect backoff reaches 5 s. */
+ * second, and the reconnect backoff reaches 5 s. Tests shorten it with
+ * PGPULSE_TEST_STAGE_RETRY_S (stream_stage_retry_s). */
 #define STREAM_STAGE_RETRY_S 20
 
 /* Where a cdc consumer stands (stream_checkpoint.mode). */
